@@ -1,0 +1,28 @@
+//! **strangers**: meet a random stranger in a one-to-one WebRTC video call, press Next for
+//! someone new.
+//!
+//! The crate, by what each module owns:
+//!
+//! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
+//! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
+//! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
+//! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
+//! - [`session`]: one WebSocket connection, from welcome to close.
+//! - [`upgrade`]: the WebSocket handshake with our own buffer sizes and limits.
+//! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
+//! - [`pages`]: the askama templates and the compiled-in static assets.
+//! - [`config`]: command-line flags and environment variables.
+//! - [`server`]: wiring, listening and graceful shutdown.
+//!
+//! The binary (`src/main.rs`) parses the configuration, binds, and calls [`server::run`].
+
+pub mod config;
+pub mod lobby;
+pub mod matchmaker;
+pub mod pages;
+pub mod protocol;
+pub mod room;
+pub mod routes;
+pub mod server;
+pub mod session;
+pub mod upgrade;

@@ -1,0 +1,445 @@
+//! The matchmaking actor: one task that knows every connected user's state and makes every
+//! pairing decision.
+//!
+//! Sessions talk to it through a cloneable [`Lobby`] handle over a bounded channel and await
+//! those sends; the actor answers with `try_send` into the sessions' own bounded queues and
+//! never waits on a session, so there is no cycle of awaited sends. A session whose queue is
+//! full is dropped from the lobby (its partner is told `disconnected`), and the session ends
+//! once its queue runs dry.
+//!
+//! A user is in exactly one of idle, waiting or in a room; the actor's map is the truth, and
+//! the queue itself is the [`Matchmaker`]'s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::matchmaker::{Matchmaker, Pairing, SessionId};
+use crate::protocol::{LeftReason, RoomId};
+use crate::room::{Event, Matched, Peer};
+
+/// How many commands may queue up for the actor before senders wait.
+const MAILBOX: usize = 4096;
+/// How often the online count is published to sessions (the protocol promises at most one
+/// `online` message per second).
+const ONLINE_EVERY: Duration = Duration::from_secs(1);
+
+/// A cloneable handle to the matchmaking actor.
+#[derive(Clone, Debug)]
+pub struct Lobby {
+    /// The actor's mailbox.
+    tx: mpsc::Sender<Command>,
+    /// The online count, published at most once per [`ONLINE_EVERY`].
+    online: watch::Receiver<usize>,
+}
+
+/// Counts read from the actor, for `/healthz`, metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connected users.
+    pub online: usize,
+    /// Users in the queue.
+    pub waiting: usize,
+    /// Rooms with two members.
+    pub rooms: usize,
+    /// Pairings made since start.
+    pub matches: u64,
+}
+
+#[derive(Debug)]
+enum Command {
+    Register {
+        peer: Peer,
+        reply: oneshot::Sender<usize>,
+    },
+    Join {
+        id: SessionId,
+        seq: u64,
+        interests: Vec<String>,
+    },
+    Next {
+        id: SessionId,
+        seq: u64,
+    },
+    Leave {
+        id: SessionId,
+        seq: u64,
+    },
+    /// The session ended, or cannot keep up: forget it.
+    Gone {
+        id: SessionId,
+    },
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+}
+
+impl Lobby {
+    /// Starts the actor; it runs until every handle is dropped.
+    pub fn start(rng: StdRng) -> Lobby {
+        let (tx, rx) = mpsc::channel(MAILBOX);
+        let (online_tx, online) = watch::channel(0);
+        let actor = Actor {
+            rx,
+            users: HashMap::new(),
+            queue: Matchmaker::new(rng),
+            rooms: 0,
+            matches: 0,
+            online_tx,
+        };
+        tokio::spawn(actor.run());
+        Lobby { tx, online }
+    }
+
+    async fn send(&self, cmd: Command) {
+        // Fails only when the actor has stopped, i.e. the server is shutting down.
+        let _ = self.tx.send(cmd).await;
+    }
+
+    /// Adds a connected user (idle); returns the online count including them.
+    pub async fn register(&self, peer: Peer) -> Option<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Register { peer, reply }).await;
+        rx.await.ok()
+    }
+
+    /// The user wants a partner (it was idle).
+    pub async fn join(&self, id: SessionId, seq: u64, interests: Vec<String>) {
+        self.send(Command::Join { id, seq, interests }).await
+    }
+
+    /// The user ends its room, if any, and wants a new partner.
+    pub async fn next(&self, id: SessionId, seq: u64) {
+        self.send(Command::Next { id, seq }).await
+    }
+
+    /// The user leaves its room or the queue and stays connected.
+    pub async fn leave(&self, id: SessionId, seq: u64) {
+        self.send(Command::Leave { id, seq }).await
+    }
+
+    /// The user is gone (socket closed) or must be dropped (cannot keep up).
+    pub async fn gone(&self, id: SessionId) {
+        self.send(Command::Gone { id }).await
+    }
+
+    /// A snapshot of the counts.
+    pub async fn stats(&self) -> Stats {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// A receiver of the online count, updated at most once a second.
+    pub fn online(&self) -> watch::Receiver<usize> {
+        self.online.clone()
+    }
+}
+
+/// One connected user as the actor knows it.
+#[derive(Debug)]
+struct User {
+    /// Where this user's events go.
+    peer: Peer,
+    /// The counter of the user's latest command, echoed in `Matched` so the session can tell
+    /// a decision it has since overridden.
+    seq: u64,
+    /// Interests from the last join, kept for `next` and for `common`.
+    interests: Vec<String>,
+    status: Status,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Idle,
+    Waiting,
+    InRoom { room: RoomId, partner: SessionId },
+}
+
+struct Actor {
+    rx: mpsc::Receiver<Command>,
+    /// Every connected user, keyed by session.
+    users: HashMap<SessionId, User>,
+    /// Waiting users and the pairing policy.
+    queue: Matchmaker<StdRng>,
+    /// Rooms now open (each has two users with `Status::InRoom`).
+    rooms: usize,
+    /// Pairings made since start.
+    matches: u64,
+    /// Publishes the online count to every session.
+    online_tx: watch::Sender<usize>,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        let mut publish = tokio::time::interval_at(Instant::now() + ONLINE_EVERY, ONLINE_EVERY);
+        publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                _ = publish.tick() => {
+                    let online = self.users.len();
+                    self.online_tx.send_if_modified(|n| std::mem::replace(n, online) != online);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Register { peer, reply } => {
+                let id = peer.id;
+                self.users.insert(
+                    id,
+                    User {
+                        peer,
+                        seq: 0,
+                        interests: Vec::new(),
+                        status: Status::Idle,
+                    },
+                );
+                let _ = reply.send(self.users.len());
+            }
+            Command::Join { id, seq, interests } => {
+                let Some(user) = self.users.get_mut(&id) else {
+                    return;
+                };
+                user.seq = seq;
+                user.interests = interests;
+                if user.status == Status::Idle {
+                    self.pair_or_queue(id);
+                }
+            }
+            Command::Next { id, seq } => {
+                let Some(user) = self.users.get_mut(&id) else {
+                    return;
+                };
+                user.seq = seq;
+                match user.status {
+                    Status::Waiting => {}
+                    Status::Idle => self.pair_or_queue(id),
+                    Status::InRoom { .. } => {
+                        self.end_room(id, LeftReason::Skipped);
+                        self.pair_or_queue(id);
+                    }
+                }
+            }
+            Command::Leave { id, seq } => {
+                let Some(user) = self.users.get_mut(&id) else {
+                    return;
+                };
+                user.seq = seq;
+                match user.status {
+                    Status::Idle => {}
+                    Status::Waiting => {
+                        self.queue.remove(id);
+                        user.status = Status::Idle;
+                    }
+                    Status::InRoom { .. } => self.end_room(id, LeftReason::Left),
+                }
+            }
+            Command::Gone { id } => self.drop_user(id),
+            Command::Stats { reply } => {
+                let _ = reply.send(Stats {
+                    online: self.users.len(),
+                    waiting: self.queue.len(),
+                    rooms: self.rooms,
+                    matches: self.matches,
+                });
+            }
+        }
+    }
+
+    /// Forgets `id`; a partner it had is told `disconnected`.
+    fn drop_user(&mut self, id: SessionId) {
+        if !self.users.contains_key(&id) {
+            return;
+        }
+        self.end_room(id, LeftReason::Disconnected);
+        self.queue.remove(id);
+        self.users.remove(&id);
+    }
+
+    /// Ends `id`'s room if it has one: both become idle and the partner is told `reason`.
+    fn end_room(&mut self, id: SessionId, reason: LeftReason) {
+        let Some(Status::InRoom { room, partner }) = self.users.get(&id).map(|u| u.status) else {
+            return;
+        };
+        self.rooms -= 1;
+        if let Some(user) = self.users.get_mut(&id) {
+            user.status = Status::Idle;
+        }
+        let Some(other) = self.users.get_mut(&partner) else {
+            return;
+        };
+        other.status = Status::Idle;
+        if other.peer.send(Event::Left { room, reason }).is_err() {
+            // Full or closed: it cannot keep up or is already gone; either way, drop it.
+            self.drop_user(partner);
+        }
+    }
+
+    /// `id` (idle) wants a partner: pair it at random with a waiting user, or queue it.
+    fn pair_or_queue(&mut self, id: SessionId) {
+        loop {
+            let Some(pairing) = self.queue.join(id) else {
+                if let Some(user) = self.users.get_mut(&id) {
+                    user.status = Status::Waiting;
+                }
+                return;
+            };
+            // A waiter whose session just ended has not been reported yet: skip it.
+            if self.users[&pairing.waiter].peer.is_closed() {
+                self.drop_user(pairing.waiter);
+                continue;
+            }
+            self.open_room(pairing);
+            return;
+        }
+    }
+
+    fn open_room(&mut self, p: Pairing) {
+        self.rooms += 1;
+        self.matches += 1;
+        let common: Vec<String> = {
+            let a = &self.users[&p.joiner].interests;
+            let b = &self.users[&p.waiter].interests;
+            a.iter().filter(|t| b.contains(t)).cloned().collect()
+        };
+        let members = [
+            (p.joiner, p.waiter, p.joiner_role),
+            (p.waiter, p.joiner, p.joiner_role.other()),
+        ];
+        for (me, other, _) in members {
+            self.users.get_mut(&me).expect("paired users exist").status = Status::InRoom {
+                room: p.room,
+                partner: other,
+            };
+        }
+        for (me, other, role) in members {
+            let (Some(user), Some(partner)) = (self.users.get(&me), self.users.get(&other)) else {
+                // An earlier delivery failure already dropped one of them.
+                return;
+            };
+            let event = Event::Matched(Box::new(Matched {
+                seq: user.seq,
+                room: p.room,
+                role,
+                common: common.clone(),
+                partner: partner.peer.clone(),
+            }));
+            if user.peer.send(event).is_err() {
+                self.drop_user(me);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    struct Client {
+        id: SessionId,
+        rx: mpsc::Receiver<Event>,
+    }
+
+    async fn connect(lobby: &Lobby) -> Client {
+        let id = SessionId::next();
+        let (tx, rx) = mpsc::channel(8);
+        lobby.register(Peer::new(id, tx)).await.unwrap();
+        Client { id, rx }
+    }
+
+    async fn matched(c: &mut Client) -> Box<Matched> {
+        match c.rx.recv().await {
+            Some(Event::Matched(m)) => m,
+            other => panic!("expected matched, got {other:?}"),
+        }
+    }
+
+    fn lobby() -> Lobby {
+        Lobby::start(StdRng::seed_from_u64(7))
+    }
+
+    #[tokio::test]
+    async fn two_joiners_share_a_room_with_opposite_roles() {
+        let lobby = lobby();
+        let mut a = connect(&lobby).await;
+        let mut b = connect(&lobby).await;
+        lobby
+            .join(a.id, 1, vec!["chess".into(), "jazz".into()])
+            .await;
+        lobby.join(b.id, 1, vec!["jazz".into()]).await;
+        let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
+        assert_eq!(ma.room, mb.room);
+        assert_eq!(ma.role, mb.role.other());
+        assert_eq!((ma.partner.id, mb.partner.id), (b.id, a.id));
+        assert_eq!(ma.common, vec!["jazz".to_string()]);
+        let s = lobby.stats().await;
+        assert_eq!((s.online, s.waiting, s.rooms, s.matches), (2, 0, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn next_tells_the_partner_skipped_and_requeues() {
+        let lobby = lobby();
+        let mut a = connect(&lobby).await;
+        let mut b = connect(&lobby).await;
+        lobby.join(a.id, 1, vec![]).await;
+        lobby.join(b.id, 1, vec![]).await;
+        let room = matched(&mut a).await.room;
+        matched(&mut b).await;
+        lobby.next(a.id, 2).await;
+        match b.rx.recv().await {
+            Some(Event::Left { room: r, reason }) => {
+                assert_eq!((r, reason), (room, LeftReason::Skipped))
+            }
+            other => panic!("expected left, got {other:?}"),
+        }
+        let s = lobby.stats().await;
+        assert_eq!((s.waiting, s.rooms), (1, 0), "a waits again, b is idle");
+    }
+
+    #[tokio::test]
+    async fn a_vanished_user_frees_its_partner_and_its_place() {
+        let lobby = lobby();
+        let mut a = connect(&lobby).await;
+        let b = connect(&lobby).await;
+        let c = connect(&lobby).await;
+        lobby.join(a.id, 1, vec![]).await;
+        lobby.join(b.id, 1, vec![]).await;
+        matched(&mut a).await;
+        lobby.gone(b.id).await;
+        assert!(matches!(
+            a.rx.recv().await,
+            Some(Event::Left {
+                reason: LeftReason::Disconnected,
+                ..
+            })
+        ));
+        lobby.join(c.id, 1, vec![]).await;
+        lobby.gone(c.id).await;
+        let s = lobby.stats().await;
+        assert_eq!((s.online, s.waiting, s.rooms), (1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_closed_waiter_is_never_matched() {
+        let lobby = lobby();
+        let a = connect(&lobby).await;
+        let mut b = connect(&lobby).await;
+        lobby.join(a.id, 1, vec![]).await;
+        drop(a.rx); // the session ended, its Gone not yet sent
+        lobby.join(b.id, 1, vec![]).await;
+        let s = lobby.stats().await;
+        assert_eq!((s.online, s.waiting, s.rooms), (1, 1, 0));
+        assert!(b.rx.try_recv().is_err(), "b was not matched with a ghost");
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTML pages (askama templates under `templates/`) and the static assets (`static/`,
+//! compiled into the binary so a deployment is one file).
+//!
+//! Every asset URL carries `?v=<content hash>`, so browsers may cache assets for a year and a
+//! new build is fetched at once.
+
+use std::sync::LazyLock;
+
+use askama::Template;
+
+/// The landing page: what this is, how many are online, interests, Start.
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage<'a> {
+    /// The asset version for cache-busting URLs.
+    pub v: &'a str,
+    /// Users connected now.
+    pub online: usize,
+}
+
+/// The call page: videos, controls and text chat; the client lives in `static/app.js`.
+#[derive(Template)]
+#[template(path = "chat.html")]
+pub struct ChatPage<'a> {
+    pub v: &'a str,
+}
+
+/// A styled error page (404 and friends).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub v: &'a str,
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+/// A file under `static/`, compiled in.
+#[derive(Debug)]
+pub struct Asset {
+    /// Its name under `/static/`.
+    pub name: &'static str,
+    pub body: &'static [u8],
+    pub content_type: &'static str,
+}
+
+macro_rules! asset {
+    ($name:literal, $type:expr) => {
+        Asset {
+            name: $name,
+            body: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $name)),
+            content_type: $type,
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every static file the pages use.
+pub static ASSETS: &[Asset] = &[
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("landing.js", JS),
+    asset!("app.js", JS),
+    asset!("call.js", JS),
+    asset!("signaling.js", JS),
+    asset!("favicon.svg", "image/svg+xml"),
+];
+
+/// Finds a static file by name.
+pub fn asset(name: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.name == name)
+}
+
+/// A short hash of every asset's content: changes whenever any asset does.
+pub fn version() -> &'static str {
+    static VERSION: LazyLock<String> = LazyLock::new(|| {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for a in ASSETS {
+            for b in a.name.bytes().chain(a.body.iter().copied()) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{:012x}", h >> 16)
+    });
+    &VERSION
+}

@@ -1,0 +1,564 @@
+//! Wire protocol v1: the JSON messages on `/ws` and their validation.
+//!
+//! This module knows nothing about sockets, tasks or the server: it turns a text frame into a
+//! checked [`ClientMessage`] (or a [`ProtocolError`] that says what is wrong with it) and a
+//! [`ServerMessage`] into JSON. `docs/protocol.md` is the human-readable form of this file.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest text frame a client may send, in bytes. An SDP body is a few KiB; 64 KiB leaves
+/// room for unusual offers while keeping a hostile client from making us buffer megabytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest SDP body relayed, in bytes.
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+/// Largest ICE candidate line relayed, in bytes (real ones are ~100–200 bytes).
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Longest chat line, in characters.
+pub const MAX_CHAT_CHARS: usize = 2000;
+/// Most interest tags a user may give.
+pub const MAX_INTERESTS: usize = 8;
+/// Longest interest tag, in characters.
+pub const MAX_INTEREST_CHARS: usize = 32;
+
+/// A room's id: 128 random bits, written on the wire as 32 lower-case hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RoomId(pub u128);
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl FromStr for RoomId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if s.len() != 32 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(());
+        }
+        u128::from_str_radix(s, 16).map(RoomId).map_err(|_| ())
+    }
+}
+
+impl Serialize for RoomId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Which side of the call a member plays. The offerer creates the first offer and is the
+/// "impolite" peer of perfect negotiation; the answerer is the "polite" one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Offerer,
+    Answerer,
+}
+
+impl Role {
+    /// The role of the other member of the room.
+    pub fn other(self) -> Role {
+        match self {
+            Role::Offerer => Role::Answerer,
+            Role::Answerer => Role::Offerer,
+        }
+    }
+}
+
+/// Why a room ended, as told to the member who did not end it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// The partner pressed Next.
+    Skipped,
+    /// The partner pressed Stop.
+    Left,
+    /// The partner's connection went away (tab closed, network lost, stopped answering).
+    Disconnected,
+}
+
+/// The machine-readable part of an `error` message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Unparsable, unknown or invalid message; the connection stays open.
+    BadMessage,
+    /// Over the size limit; the connection is closed with 1009.
+    TooLarge,
+    /// Too many messages; the message was dropped.
+    RateLimited,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire (also the metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// A refused client message: the code and an English sentence for the `error` reply.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    fn bad(message: impl Into<String>) -> Self {
+        ProtocolError {
+            code: ErrorCode::BadMessage,
+            message: message.into(),
+        }
+    }
+
+    /// The refusal of a frame over [`MAX_MESSAGE_BYTES`].
+    pub fn too_large() -> Self {
+        ProtocolError {
+            code: ErrorCode::TooLarge,
+            message: format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
+        }
+    }
+
+    /// The refusal of a binary frame.
+    pub fn binary() -> Self {
+        Self::bad("binary frames are not accepted; send JSON text")
+    }
+}
+
+/// A trickled ICE candidate, in the shape of `RTCIceCandidate.toJSON()`.
+#[derive(Clone, PartialEq, Eq, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(
+        default,
+        rename = "sdpMLineIndex",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// A message that is forwarded, unchanged in meaning, to the sender's partner.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Relay {
+    Offer {
+        room: RoomId,
+        sdp: String,
+    },
+    Answer {
+        room: RoomId,
+        sdp: String,
+    },
+    Candidate {
+        room: RoomId,
+        candidate: Option<Candidate>,
+    },
+    Chat {
+        room: RoomId,
+        text: String,
+    },
+    Typing {
+        room: RoomId,
+        active: bool,
+    },
+}
+
+impl Relay {
+    /// The room this message is addressed to.
+    pub fn room(&self) -> RoomId {
+        match self {
+            Relay::Offer { room, .. }
+            | Relay::Answer { room, .. }
+            | Relay::Candidate { room, .. }
+            | Relay::Chat { room, .. }
+            | Relay::Typing { room, .. } => *room,
+        }
+    }
+
+    /// The `type` on the wire (also the metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Relay::Offer { .. } => "offer",
+            Relay::Answer { .. } => "answer",
+            Relay::Candidate { .. } => "candidate",
+            Relay::Chat { .. } => "chat",
+            Relay::Typing { .. } => "typing",
+        }
+    }
+
+    /// The JSON text sent to the partner.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("relay messages always serialize")
+    }
+}
+
+/// A checked message from a client.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ClientMessage {
+    /// Enter the queue with these (normalised) interests.
+    Join { interests: Vec<String> },
+    /// End the room if any and queue again.
+    Next,
+    /// Leave the room or the queue, stay connected.
+    Leave,
+    /// Forward to the partner.
+    Relay(Relay),
+}
+
+/// The raw shape serde reads; [`ClientMessage::parse`] checks it and turns it into the real one.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Join {
+        #[serde(default)]
+        interests: Option<Vec<String>>,
+    },
+    Next {},
+    Leave {},
+    Offer {
+        room: String,
+        sdp: String,
+    },
+    Answer {
+        room: String,
+        sdp: String,
+    },
+    Candidate {
+        room: String,
+        candidate: Option<Candidate>,
+    },
+    Chat {
+        room: String,
+        text: String,
+    },
+    Typing {
+        room: String,
+        active: bool,
+    },
+}
+
+const KNOWN_TYPES: [&str; 8] = [
+    "join",
+    "next",
+    "leave",
+    "offer",
+    "answer",
+    "candidate",
+    "chat",
+    "typing",
+];
+
+impl ClientMessage {
+    /// Parses and validates one text frame.
+    pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(ProtocolError::too_large());
+        }
+        let wire: Wire = serde_json::from_str(text).map_err(|e| describe_json_error(text, e))?;
+        Ok(match wire {
+            Wire::Join { interests } => ClientMessage::Join {
+                interests: normalize_interests(interests.unwrap_or_default())?,
+            },
+            Wire::Next {} => ClientMessage::Next,
+            Wire::Leave {} => ClientMessage::Leave,
+            Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
+                room: parse_room(&room)?,
+                sdp: check_sdp(sdp)?,
+            }),
+            Wire::Answer { room, sdp } => ClientMessage::Relay(Relay::Answer {
+                room: parse_room(&room)?,
+                sdp: check_sdp(sdp)?,
+            }),
+            Wire::Candidate { room, candidate } => {
+                if let Some(c) = &candidate {
+                    let extra = c.sdp_mid.as_deref().map_or(0, str::len)
+                        + c.username_fragment.as_deref().map_or(0, str::len);
+                    if c.candidate.len() + extra > MAX_CANDIDATE_BYTES {
+                        return Err(ProtocolError::bad(format!(
+                            "candidate longer than {MAX_CANDIDATE_BYTES} bytes"
+                        )));
+                    }
+                }
+                ClientMessage::Relay(Relay::Candidate {
+                    room: parse_room(&room)?,
+                    candidate,
+                })
+            }
+            Wire::Chat { room, text } => {
+                let chars = text.chars().count();
+                if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
+                    return Err(ProtocolError::bad(format!(
+                        "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
+                    )));
+                }
+                ClientMessage::Relay(Relay::Chat {
+                    room: parse_room(&room)?,
+                    text,
+                })
+            }
+            Wire::Typing { room, active } => ClientMessage::Relay(Relay::Typing {
+                room: parse_room(&room)?,
+                active,
+            }),
+        })
+    }
+}
+
+fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
+    room.parse()
+        .map_err(|()| ProtocolError::bad("room must be 32 lower-case hex characters"))
+}
+
+fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
+    if sdp.is_empty() || sdp.len() > MAX_SDP_BYTES {
+        return Err(ProtocolError::bad(format!(
+            "sdp must be 1–{MAX_SDP_BYTES} bytes"
+        )));
+    }
+    Ok(sdp)
+}
+
+/// Trims, lower-cases and de-duplicates interest tags, refusing empty, long or too many tags.
+pub fn normalize_interests(raw: Vec<String>) -> Result<Vec<String>, ProtocolError> {
+    if raw.len() > MAX_INTERESTS {
+        return Err(ProtocolError::bad(format!(
+            "at most {MAX_INTERESTS} interests"
+        )));
+    }
+    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+    for tag in raw {
+        let tag = tag.trim().to_lowercase();
+        let chars = tag.chars().count();
+        if chars == 0 || chars > MAX_INTEREST_CHARS {
+            return Err(ProtocolError::bad(format!(
+                "each interest must be 1–{MAX_INTEREST_CHARS} characters"
+            )));
+        }
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// Turns serde's error into a sentence a client developer can act on.
+fn describe_json_error(text: &str, err: serde_json::Error) -> ProtocolError {
+    // serde's message for an unknown tag lists our variants in Rust spelling; say it plainly.
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        match value.get("type") {
+            None if value.is_object() => return ProtocolError::bad("missing field `type`"),
+            None => return ProtocolError::bad("message must be a JSON object"),
+            Some(serde_json::Value::String(t)) if !KNOWN_TYPES.contains(&t.as_str()) => {
+                let shown: String = t.chars().take(32).collect();
+                return ProtocolError::bad(format!("unknown message type `{shown}`"));
+            }
+            Some(serde_json::Value::String(_)) => {}
+            Some(_) => return ProtocolError::bad("`type` must be a string"),
+        }
+    }
+    if err.is_syntax() || err.is_eof() {
+        return ProtocolError::bad(format!("invalid JSON: {err}"));
+    }
+    ProtocolError::bad(format!("invalid message: {err}"))
+}
+
+/// A message from the server to one client.
+#[derive(Clone, PartialEq, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage<'a> {
+    Welcome {
+        online: usize,
+        #[serde(rename = "iceServers")]
+        ice_servers: &'a [IceServer],
+    },
+    Waiting,
+    Matched {
+        room: RoomId,
+        role: Role,
+        common: &'a [String],
+    },
+    Left {
+        room: RoomId,
+        reason: LeftReason,
+    },
+    Online {
+        count: usize,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+    },
+    Bye {
+        reason: &'a str,
+    },
+}
+
+impl ServerMessage<'_> {
+    /// The JSON text of this message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// One entry of `RTCConfiguration.iceServers`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOM: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn parses_every_client_message() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
+            Ok(ClientMessage::Join {
+                interests: vec!["music".into(), "chess".into()]
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join"}"#),
+            Ok(ClientMessage::Join { interests: vec![] })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next"}"#),
+            Ok(ClientMessage::Next)
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"leave"}"#),
+            Ok(ClientMessage::Leave)
+        );
+        let offer = format!(r#"{{"type":"offer","room":"{ROOM}","sdp":"v=0"}}"#);
+        assert!(matches!(
+            ClientMessage::parse(&offer),
+            Ok(ClientMessage::Relay(Relay::Offer { .. }))
+        ));
+        let cand = format!(
+            r#"{{"type":"candidate","room":"{ROOM}","candidate":{{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}}}"#
+        );
+        let ClientMessage::Relay(relay) = ClientMessage::parse(&cand).unwrap() else {
+            panic!("candidate is a relay message")
+        };
+        // Relayed unchanged in meaning: the JSON the partner gets has the same fields.
+        let back: serde_json::Value = serde_json::from_str(&relay.to_json()).unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&cand).unwrap();
+        assert_eq!(back, sent);
+        let end = format!(r#"{{"type":"candidate","room":"{ROOM}","candidate":null}}"#);
+        assert!(ClientMessage::parse(&end).is_ok());
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        let cases = [
+            ("not json", "invalid JSON"),
+            ("[1,2]", "JSON object"),
+            (r#"{"kind":"join"}"#, "missing field `type`"),
+            (r#"{"type":"dance"}"#, "unknown message type `dance`"),
+            (r#"{"type":7}"#, "`type` must be a string"),
+            (r#"{"type":"chat","room":"x","text":"hi"}"#, "room must be"),
+            (
+                r#"{"type":"typing","room":"0123456789abcdef0123456789abcdef","active":"yes"}"#,
+                "invalid message",
+            ),
+            (
+                r#"{"type":"join","interests":["a","b","c","d","e","f","g","h","i"]}"#,
+                "at most 8",
+            ),
+            (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+        ];
+        for (input, expected) in cases {
+            let err = ClientMessage::parse(input).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadMessage, "{input}");
+            assert!(
+                err.message.contains(expected),
+                "{input}: {:?} should mention {expected:?}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn chat_length_is_counted_in_characters() {
+        let ok = format!(
+            r#"{{"type":"chat","room":"{ROOM}","text":"{}"}}"#,
+            "é".repeat(MAX_CHAT_CHARS)
+        );
+        assert!(ClientMessage::parse(&ok).is_ok());
+        let long = format!(
+            r#"{{"type":"chat","room":"{ROOM}","text":"{}"}}"#,
+            "a".repeat(MAX_CHAT_CHARS + 1)
+        );
+        assert!(ClientMessage::parse(&long).is_err());
+        let blank = format!(r#"{{"type":"chat","room":"{ROOM}","text":"   "}}"#);
+        assert!(ClientMessage::parse(&blank).is_err());
+    }
+
+    #[test]
+    fn oversize_text_is_too_large() {
+        let big = format!(
+            r#"{{"type":"join","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            ClientMessage::parse(&big).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+    }
+
+    #[test]
+    fn room_ids_round_trip_and_reject_other_spellings() {
+        let id = RoomId(0xdead_beef);
+        assert_eq!(id.to_string().parse::<RoomId>(), Ok(id));
+        assert!(
+            "DEADBEEF000000000000000000000000"
+                .parse::<RoomId>()
+                .is_err()
+        );
+        assert!("+eadbeef00000000000000000000000".parse::<RoomId>().is_err());
+        assert!("".parse::<RoomId>().is_err());
+    }
+
+    #[test]
+    fn server_messages_have_the_documented_shape() {
+        let room = RoomId(1);
+        assert_eq!(
+            ServerMessage::Matched {
+                room,
+                role: Role::Offerer,
+                common: &["chess".to_string()]
+            }
+            .to_json(),
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"]}"#
+        );
+        assert_eq!(
+            ServerMessage::Left {
+                room,
+                reason: LeftReason::Disconnected
+            }
+            .to_json(),
+            r#"{"type":"left","room":"00000000000000000000000000000001","reason":"disconnected"}"#
+        );
+        assert_eq!(ServerMessage::Waiting.to_json(), r#"{"type":"waiting"}"#);
+    }
+}

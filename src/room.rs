@@ -1,0 +1,185 @@
+//! Rooms and the relay: what a session is told, and the rule that a message reaches only the
+//! sender's current partner.
+//!
+//! A room exists as two halves, one held by each member's session: the room id and a [`Peer`]
+//! handle to the other member's outbound queue. Relaying is a `try_send` from one session
+//! straight into its partner's queue, so signaling traffic never passes through the lobby.
+//! Both ends check the room id: the sender only forwards messages naming its current room,
+//! and the receiver only writes messages for the room it is in now. A message for a room that
+//! ended (the partner pressed Next a moment ago) is therefore dropped, never shown to anyone.
+
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::matchmaker::SessionId;
+use crate::protocol::{LeftReason, Relay, Role, RoomId};
+
+/// What the lobby or the partner tells a session. Small on purpose: every session's queue
+/// allocates its slots up front, so the size of this enum is paid per connected user.
+#[derive(Debug)]
+pub enum Event {
+    /// You are in a room now (boxed: rare, and large beside the others).
+    Matched(Box<Matched>),
+    /// Your partner ended room `room`.
+    Left { room: RoomId, reason: LeftReason },
+    /// Your partner's message for `room`, already serialized for the wire.
+    Relay { room: RoomId, text: Utf8Bytes },
+}
+
+/// The lobby's pairing decision as one member sees it.
+#[derive(Debug)]
+pub struct Matched {
+    /// The session's command counter when the lobby made this decision; a session that has
+    /// sent a newer command since (Stop, say) ignores it, and the lobby handles that command
+    /// by ending the room.
+    pub seq: u64,
+    pub room: RoomId,
+    pub role: Role,
+    /// Interests both members gave.
+    pub common: Vec<String>,
+    /// Where this member's relayed messages go.
+    pub partner: Peer,
+}
+
+/// A handle to one session's outbound queue.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Whose queue this is.
+    pub id: SessionId,
+    /// Bounded: a session that does not drain it is not allowed to grow our memory.
+    tx: mpsc::Sender<Event>,
+}
+
+/// Why an event could not be queued for a session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Undeliverable {
+    /// Its queue is full: it is not keeping up and must be dropped.
+    Full,
+    /// The session has ended.
+    Closed,
+}
+
+impl Peer {
+    /// A handle that queues into `tx`.
+    pub fn new(id: SessionId, tx: mpsc::Sender<Event>) -> Peer {
+        Peer { id, tx }
+    }
+
+    /// Queues `event` without waiting.
+    pub fn send(&self, event: Event) -> Result<(), Undeliverable> {
+        self.tx.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Undeliverable::Full,
+            mpsc::error::TrySendError::Closed(_) => Undeliverable::Closed,
+        })
+    }
+
+    /// Whether the session behind this handle has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// One member's half of a room.
+#[derive(Debug)]
+pub struct Room {
+    pub id: RoomId,
+    pub partner: Peer,
+}
+
+/// What became of a message a client asked to relay.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// Queued for the partner.
+    Sent,
+    /// The message named another room (stale or made up): dropped.
+    WrongRoom,
+    /// The partner could not take it.
+    Undeliverable(Undeliverable),
+}
+
+impl Room {
+    /// Forwards `msg` to the partner if it is addressed to this room.
+    pub fn relay(&self, msg: &Relay) -> Relayed {
+        if msg.room() != self.id {
+            return Relayed::WrongRoom;
+        }
+        let event = Event::Relay {
+            room: self.id,
+            text: msg.to_json().into(),
+        };
+        match self.partner.send(event) {
+            Ok(()) => Relayed::Sent,
+            Err(e) => Relayed::Undeliverable(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(id: u128) -> (Room, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(2);
+        let room = Room {
+            id: RoomId(id),
+            partner: Peer::new(SessionId(2), tx),
+        };
+        (room, rx)
+    }
+
+    #[test]
+    fn relays_only_messages_for_this_room() {
+        let (room, mut rx) = room(5);
+        let here = Relay::Typing {
+            room: RoomId(5),
+            active: true,
+        };
+        let elsewhere = Relay::Typing {
+            room: RoomId(6),
+            active: true,
+        };
+        assert_eq!(room.relay(&elsewhere), Relayed::WrongRoom);
+        assert_eq!(room.relay(&here), Relayed::Sent);
+        match rx.try_recv() {
+            Ok(Event::Relay { room, text }) => {
+                assert_eq!(room, RoomId(5));
+                assert!(text.as_str().contains(r#""active":true"#));
+            }
+            other => panic!("expected the relayed message, got {other:?}"),
+        }
+        assert!(
+            rx.try_recv().is_err(),
+            "the other-room message was not queued"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_is_reported_not_grown() {
+        let (room, rx) = room(1);
+        let msg = Relay::Typing {
+            room: RoomId(1),
+            active: false,
+        };
+        assert_eq!(room.relay(&msg), Relayed::Sent);
+        assert_eq!(room.relay(&msg), Relayed::Sent);
+        assert_eq!(
+            room.relay(&msg),
+            Relayed::Undeliverable(Undeliverable::Full)
+        );
+        drop(rx);
+        assert_eq!(
+            room.relay(&msg),
+            Relayed::Undeliverable(Undeliverable::Closed)
+        );
+    }
+
+    #[test]
+    fn events_stay_small() {
+        // Paid once per queue slot per connected user.
+        assert!(
+            std::mem::size_of::<Event>() <= 64,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The HTTP surface: every URL the server answers, as warp filters, and the one place that
+//! turns rejections into responses.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /` | landing page |
+//! | `GET /chat` | call page |
+//! | `GET /ws` | WebSocket upgrade into a [session](crate::session) |
+//! | `GET /static/<file>` | compiled-in assets |
+//! | `GET /healthz` | liveness and draining state, JSON |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use askama::Template;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use crate::lobby::Lobby;
+use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
+use crate::session::{self, Settings};
+use crate::upgrade::{self, NotAnUpgrade, Upgrade};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The matchmaking actor.
+    pub lobby: Lobby,
+    /// Settings every session gets.
+    pub settings: Arc<Settings>,
+    /// Buffers and size limits of every WebSocket.
+    pub socket_config: WebSocketConfig,
+    /// One permit per open WebSocket: the connection cap.
+    pub permits: Arc<Semaphore>,
+    /// Tells sessions the server is shutting down.
+    pub shutdown: broadcast::Sender<()>,
+    /// Cloned into every session and dropped when it ends; the server waits until all
+    /// clones are gone before it exits (warp does not wait for upgraded connections).
+    pub done: mpsc::Sender<()>,
+    /// Set once shutdown begins; `/healthz` reports it.
+    pub draining: Arc<AtomicBool>,
+}
+
+fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Every route, with errors turned into proper responses.
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    index(state.clone())
+        .or(chat())
+        .or(websocket(state.clone()))
+        .or(assets())
+        .or(healthz(state))
+        .recover(recover)
+        .map(|reply| warp::reply::with_header(reply, "x-content-type-options", "nosniff"))
+}
+
+fn html(body: Result<String, askama::Error>) -> Response {
+    let body = body.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "template failed");
+        "internal error".to_string()
+    });
+    let mut res = Response::new(body.into());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=(self)"),
+    );
+    res
+}
+
+fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path::end()
+        .and(warp::get())
+        .and(with_state(state))
+        .map(|state: AppState| {
+            let online = *state.lobby.online().borrow();
+            html(
+                IndexPage {
+                    v: pages::version(),
+                    online,
+                }
+                .render(),
+            )
+        })
+}
+
+fn chat() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("chat").and(warp::get()).map(|| {
+        html(
+            ChatPage {
+                v: pages::version(),
+            }
+            .render(),
+        )
+    })
+}
+
+fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("ws")
+        .and(upgrade::websocket())
+        .and(with_state(state))
+        .map(|upgrade: Upgrade, state: AppState| {
+            let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+                return error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many people",
+                    "The server is full right now. Please try again in a minute.",
+                );
+            };
+            let ctx = session::Context {
+                lobby: state.lobby.clone(),
+                settings: state.settings.clone(),
+                shutdown: state.shutdown.subscribe(),
+            };
+            let done = state.done.clone();
+            upgrade.accept(state.socket_config, move |socket| async move {
+                session::run(socket, ctx).await;
+                drop((permit, done));
+            })
+        })
+}
+
+fn assets() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("static" / String)
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and_then(
+            |name: String, query: String, if_none_match: Option<String>| async move {
+                let asset = pages::asset(&name).ok_or_else(warp::reject::not_found)?;
+                let etag = format!("\"{}\"", pages::version());
+                let versioned = query == format!("v={}", pages::version());
+                let mut res = if if_none_match.as_deref() == Some(etag.as_str()) {
+                    let mut res = Response::new(Default::default());
+                    *res.status_mut() = StatusCode::NOT_MODIFIED;
+                    res
+                } else {
+                    let mut res = Response::new(asset.body.into());
+                    res.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(asset.content_type),
+                    );
+                    res
+                };
+                let h = res.headers_mut();
+                h.insert(header::ETAG, etag.parse().expect("hex is a valid header"));
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static(if versioned {
+                        "public, max-age=31536000, immutable"
+                    } else {
+                        "no-cache"
+                    }),
+                );
+                Ok::<_, Rejection>(res)
+            },
+        )
+}
+
+fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("healthz")
+        .and(warp::get())
+        .and(with_state(state))
+        .then(|state: AppState| async move {
+            let stats = state.lobby.stats().await;
+            let draining = state.draining.load(Ordering::Relaxed);
+            let body = serde_json::json!({
+                "status": if draining { "draining" } else { "ok" },
+                "online": stats.online,
+                "waiting": stats.waiting,
+                "rooms": stats.rooms,
+                "matches": stats.matches,
+            });
+            let status = if draining {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            warp::reply::with_status(warp::reply::json(&body), status)
+        })
+}
+
+fn error_response(status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage {
+        v: pages::version(),
+        status: status.as_u16(),
+        title: title.to_string(),
+        message: message.to_string(),
+    };
+    let mut res = html(page.render());
+    *res.status_mut() = status;
+    res
+}
+
+/// Turns any rejection into a styled error page with the right status.
+async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let (status, title, message) = if rejection.is_not_found() {
+        (
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing here. The strangers are on the home page.".to_string(),
+        )
+    } else if let Some(NotAnUpgrade(why)) = rejection.find::<NotAnUpgrade>() {
+        (
+            StatusCode::BAD_REQUEST,
+            "Not a WebSocket request",
+            format!("This address speaks WebSocket only: {why}."),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "This address only answers GET.".to_string(),
+        )
+    } else {
+        tracing::debug!(?rejection, "unhandled rejection");
+        (
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The server could not understand that request.".to_string(),
+        )
+    };
+    Ok(error_response(status, title, &message))
+}

@@ -1,0 +1,97 @@
+//! Wiring and shutdown: builds the lobby and the routes, serves them on a listener, and on
+//! the shutdown signal says goodbye to every session before returning.
+//!
+//! Shutdown follows mini-redis: a broadcast channel tells every session to finish, and each
+//! session holds a clone of an mpsc sender that it drops when done; the receiver sees the
+//! channel close once every session has ended. warp's own graceful shutdown covers plain HTTP
+//! only; upgraded connections are ours to track.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+
+use crate::config::Config;
+use crate::lobby::Lobby;
+use crate::protocol::MAX_MESSAGE_BYTES;
+use crate::routes::{self, AppState};
+use crate::session::Settings;
+use crate::upgrade;
+
+/// Listen backlog. warp's own `bind` uses 128, which overflows when hundreds of browsers
+/// reconnect at once (after a deploy, say); the kernel caps this at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+/// Binds `addr` with a backlog large enough for bursts of handshakes.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains sessions (at most
+/// `config.drain`) and returns.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
+    let rng = match config.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => rand::make_rng(),
+    };
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let draining = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        lobby: Lobby::start(rng),
+        settings: Arc::new(Settings {
+            ice_servers: config.ice_servers(),
+            ping_interval: config.ping_interval,
+            write_timeout: config.write_timeout,
+            queue: config.queue.into(),
+        }),
+        socket_config: upgrade::socket_config(MAX_MESSAGE_BYTES),
+        permits: Arc::new(Semaphore::new(config.max_connections)),
+        shutdown: notify_shutdown.clone(),
+        done: done_tx,
+        draining: draining.clone(),
+    };
+
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(
+        warp::serve(routes::routes(state))
+            .incoming(listener)
+            .graceful(async {
+                let _ = http_stopped.await;
+            })
+            .run(),
+    );
+
+    shutdown.await;
+    tracing::info!("shutting down: closing the listener and saying goodbye to every session");
+    draining.store(true, Ordering::Relaxed);
+    let _ = stop_http.send(());
+    let _ = notify_shutdown.send(());
+
+    let deadline = tokio::time::Instant::now() + config.drain;
+    // The routes hold the last handle to the state; once warp has stopped they are dropped,
+    // and then only the sessions' clones of `done` remain.
+    if tokio::time::timeout_at(deadline, http).await.is_err() {
+        tracing::warn!("HTTP connections still open at the drain deadline");
+    }
+    if tokio::time::timeout_at(deadline, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions still open at the drain deadline");
+    }
+}

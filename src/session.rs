@@ -1,0 +1,348 @@
+//! One connected user: the task that owns one WebSocket.
+//!
+//! It reads the client's frames, checks them against the [protocol](crate::protocol), sends
+//! queue commands to the [lobby](crate::lobby), relays signaling to the partner through its
+//! half of the [room](crate::room), and writes whatever its bounded queue receives. It keeps a
+//! local copy of its own state (idle, waiting, in a room) so relaying never asks the lobby.
+//!
+//! Writes to a client that stopped reading back up; after `write_timeout` the session gives
+//! up and closes, and meanwhile its queue fills, so senders see it as full and the lobby drops
+//! it. Memory per session is bounded either way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::lobby::Lobby;
+use crate::matchmaker::SessionId;
+use crate::protocol::{ClientMessage, ErrorCode, IceServer, ProtocolError, ServerMessage};
+use crate::room::{Event, Peer, Relayed, Room, Undeliverable};
+use crate::upgrade::Socket;
+
+/// Per-connection settings, shared by every session.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Sent in `welcome` so the browser can build its `RTCPeerConnection`.
+    pub ice_servers: Vec<IceServer>,
+    /// How often the server pings an otherwise quiet client; a client silent for two
+    /// intervals is considered dead (half-open TCP is only found this way).
+    pub ping_interval: Duration,
+    /// How long one write may wait on a client that does not read before the session ends.
+    pub write_timeout: Duration,
+    /// Capacity of each session's outbound queue, in events.
+    pub queue: usize,
+}
+
+/// What a session needs from the server besides its socket.
+pub struct Context {
+    pub lobby: Lobby,
+    pub settings: Arc<Settings>,
+    /// Fires when the server begins to shut down.
+    pub shutdown: broadcast::Receiver<()>,
+}
+
+/// Why a session ended, for the log line and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the socket or the TCP connection ended.
+    ClientClosed,
+    /// No frame from the client for two ping intervals.
+    Timeout,
+    /// A message over the size limit.
+    TooLarge,
+    /// The client did not read what we sent.
+    SlowConsumer,
+    /// The server is shutting down.
+    Shutdown,
+    /// A protocol or I/O error on the socket.
+    Error,
+}
+
+impl CloseReason {
+    /// A short label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Timeout => "timeout",
+            CloseReason::TooLarge => "too_large",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Error => "error",
+        }
+    }
+}
+
+/// Where this user is, as far as this session knows.
+#[derive(Debug)]
+enum Status {
+    Idle,
+    Waiting,
+    InRoom(Room),
+}
+
+struct Session {
+    id: SessionId,
+    socket: Socket,
+    lobby: Lobby,
+    settings: Arc<Settings>,
+    status: Status,
+    /// Counts the commands sent to the lobby; a `matched` decision made before the latest
+    /// command is stale and ignored.
+    seq: u64,
+    /// The interests of the latest join, sent again on `next` from idle.
+    interests: Vec<String>,
+}
+
+/// Runs the session until the client leaves, fails, or the server shuts down.
+pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
+    let id = SessionId::next();
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel(ctx.settings.queue);
+    // The session keeps no sender to its own queue: once the lobby and the partner have
+    // dropped theirs, `rx` ends and so does the session.
+    let Some(online) = ctx.lobby.register(Peer::new(id, tx)).await else {
+        return CloseReason::Shutdown;
+    };
+    let mut session = Session {
+        id,
+        socket,
+        lobby: ctx.lobby.clone(),
+        settings: ctx.settings,
+        status: Status::Idle,
+        seq: 0,
+        interests: Vec::new(),
+    };
+    tracing::debug!(session = id.0, "session start");
+    let reason = session.serve(online, rx, ctx.shutdown).await;
+    ctx.lobby.gone(id).await;
+    tracing::info!(
+        session = id.0,
+        duration_ms = started.elapsed().as_millis() as u64,
+        reason = reason.as_str(),
+        "session end"
+    );
+    reason
+}
+
+/// The session's verdict on one step: keep going or close.
+type Step = Result<(), CloseReason>;
+
+impl Session {
+    async fn serve(
+        &mut self,
+        online: usize,
+        mut rx: mpsc::Receiver<Event>,
+        mut shutdown: broadcast::Receiver<()>,
+    ) -> CloseReason {
+        let mut online_rx = self.lobby.online();
+        online_rx.mark_unchanged();
+        let welcome = ServerMessage::Welcome {
+            online,
+            ice_servers: &self.settings.ice_servers,
+        };
+        if let Err(reason) = self.write(welcome.to_json()).await {
+            return reason;
+        }
+        let every = self.settings.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+
+        let result: Step = loop {
+            let step = tokio::select! {
+                _ = shutdown.recv() => {
+                    let bye = ServerMessage::Bye { reason: "restart" }.to_json();
+                    let _ = self.write(bye).await;
+                    self.close(CloseCode::Restart, "server restarting").await;
+                    Err(CloseReason::Shutdown)
+                }
+                event = rx.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => {
+                        // The lobby dropped us: our queue overflowed.
+                        self.close(CloseCode::Error, "too slow").await;
+                        Err(CloseReason::SlowConsumer)
+                    }
+                },
+                frame = self.socket.next() => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame).await
+                }
+                Ok(()) = online_rx.changed() => {
+                    let count = *online_rx.borrow_and_update();
+                    self.write(ServerMessage::Online { count }.to_json()).await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= 2 * every {
+                        Err(CloseReason::Timeout)
+                    } else {
+                        self.write_message(Message::Ping(Default::default())).await
+                    }
+                }
+            };
+            if let Err(reason) = step {
+                break Err(reason);
+            }
+        };
+        result.err().unwrap_or(CloseReason::Error)
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
+        match frame {
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+            Some(Ok(Message::Binary(_))) => self.refuse(ProtocolError::binary()).await,
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
+            Some(Ok(Message::Close(_))) | None => Err(CloseReason::ClientClosed),
+            Some(Err(tungstenite::Error::Capacity(_))) => {
+                self.refuse(ProtocolError::too_large()).await?;
+                self.close(CloseCode::Size, "message too large").await;
+                Err(CloseReason::TooLarge)
+            }
+            Some(Err(
+                tungstenite::Error::ConnectionClosed
+                | tungstenite::Error::AlreadyClosed
+                | tungstenite::Error::Io(_),
+            )) => Err(CloseReason::ClientClosed),
+            Some(Err(e)) => {
+                tracing::debug!(session = self.id.0, error = %e, "websocket error");
+                Err(CloseReason::Error)
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let msg = match ClientMessage::parse(text) {
+            Ok(msg) => msg,
+            Err(e) if e.code == ErrorCode::TooLarge => {
+                self.refuse(e).await?;
+                self.close(CloseCode::Size, "message too large").await;
+                return Err(CloseReason::TooLarge);
+            }
+            Err(e) => return self.refuse(e).await,
+        };
+        match msg {
+            ClientMessage::Join { interests } => {
+                if let Status::InRoom(_) = self.status {
+                    // Already talking to someone: `next` is the way to move on.
+                    return Ok(());
+                }
+                self.interests = interests;
+                if let Status::Idle = self.status {
+                    self.seq += 1;
+                    self.lobby
+                        .join(self.id, self.seq, self.interests.clone())
+                        .await;
+                    self.status = Status::Waiting;
+                }
+                self.write(ServerMessage::Waiting.to_json()).await
+            }
+            ClientMessage::Next => {
+                match self.status {
+                    Status::Waiting => {}
+                    Status::Idle => {
+                        self.seq += 1;
+                        self.lobby
+                            .join(self.id, self.seq, self.interests.clone())
+                            .await;
+                    }
+                    Status::InRoom(_) => {
+                        self.seq += 1;
+                        self.lobby.next(self.id, self.seq).await;
+                    }
+                }
+                self.status = Status::Waiting;
+                self.write(ServerMessage::Waiting.to_json()).await
+            }
+            ClientMessage::Leave => {
+                if !matches!(self.status, Status::Idle) {
+                    self.seq += 1;
+                    self.lobby.leave(self.id, self.seq).await;
+                    self.status = Status::Idle;
+                }
+                Ok(())
+            }
+            ClientMessage::Relay(relay) => {
+                let Status::InRoom(room) = &self.status else {
+                    return Ok(()); // not in a room: dropped like a stale message
+                };
+                if let Relayed::Undeliverable(Undeliverable::Full) = room.relay(&relay) {
+                    // The partner is not reading; the lobby drops it and tells us `left`.
+                    let partner = room.partner.id;
+                    self.lobby.gone(partner).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Step {
+        match event {
+            Event::Matched(m) => {
+                if m.seq != self.seq || !matches!(self.status, Status::Waiting) {
+                    return Ok(()); // overtaken by a newer command; the lobby undoes it
+                }
+                let msg = ServerMessage::Matched {
+                    room: m.room,
+                    role: m.role,
+                    common: &m.common,
+                }
+                .to_json();
+                self.status = Status::InRoom(Room {
+                    id: m.room,
+                    partner: m.partner,
+                });
+                self.write(msg).await
+            }
+            Event::Left { room, reason } => match &self.status {
+                Status::InRoom(current) if current.id == room => {
+                    self.status = Status::Idle;
+                    self.write(ServerMessage::Left { room, reason }.to_json())
+                        .await
+                }
+                _ => Ok(()),
+            },
+            Event::Relay { room, text } => match &self.status {
+                Status::InRoom(current) if current.id == room => {
+                    self.write_message(Message::Text(text)).await
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Tells the client why its message was refused.
+    async fn refuse(&mut self, e: ProtocolError) -> Step {
+        let msg = ServerMessage::Error {
+            code: e.code,
+            message: &e.message,
+        };
+        self.write(msg.to_json()).await
+    }
+
+    async fn write(&mut self, json: String) -> Step {
+        self.write_message(Message::Text(json.into())).await
+    }
+
+    async fn write_message(&mut self, msg: Message) -> Step {
+        match tokio::time::timeout(self.settings.write_timeout, self.socket.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(CloseReason::ClientClosed),
+            Err(_) => Err(CloseReason::SlowConsumer),
+        }
+    }
+
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ =
+            tokio::time::timeout(self.settings.write_timeout, self.socket.close(Some(frame))).await;
+    }
+}

@@ -1,0 +1,211 @@
+//! Test harness: a real server on 127.0.0.1:0 and real WebSocket clients.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use strangers::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen at once before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running in this process on a free loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server with no STUN servers, a fixed seed and the extra flags given.
+    pub async fn start(extra: &[&str]) -> TestServer {
+        let args = ["strangers", "--stun", "", "--seed", "1"]
+            .into_iter()
+            .chain(extra.iter().copied());
+        let matches = Config::command()
+            .try_get_matches_from(args)
+            .expect("test flags are valid");
+        let config = Config::from_matches(&matches, None).expect("test config is valid");
+        let listener = strangers::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(strangers::server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// A client that has read its `welcome`.
+    pub async fn client(&self) -> Client {
+        let (mut client, welcome) = self.client_with_welcome().await;
+        let _ = &mut client;
+        drop(welcome);
+        client
+    }
+
+    /// A client and the `welcome` it got.
+    pub async fn client_with_welcome(&self) -> (Client, Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url())
+            .await
+            .expect("the server accepts a WebSocket");
+        let mut client = Client { ws };
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "first message is welcome");
+        (client, welcome)
+    }
+
+    /// Two clients matched with each other; returns (offerer, answerer, room).
+    pub async fn pair(&self) -> (Client, Client, String) {
+        let mut a = self.client().await;
+        let mut b = self.client().await;
+        a.join().await;
+        b.join().await;
+        let ma = a.recv_type("matched").await;
+        let mb = b.recv_type("matched").await;
+        assert_eq!(ma["room"], mb["room"]);
+        let room = ma["room"].as_str().unwrap().to_string();
+        if ma["role"] == "offerer" {
+            (a, b, room)
+        } else {
+            (b, a, room)
+        }
+    }
+
+    /// Reads `/healthz`.
+    pub async fn health(&self) -> Value {
+        let (status, _, body) = http_get(self.addr, "/healthz").await;
+        assert!(status == 200 || status == 503, "healthz answered {status}");
+        serde_json::from_str(&body).expect("healthz is JSON")
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("server stops within its drain time")
+            .unwrap();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A WebSocket client speaking the protocol.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send(&mut self, msg: Value) {
+        self.send_text(msg.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn join(&mut self) {
+        self.send(json!({"type": "join"})).await;
+        self.recv_type("waiting").await;
+    }
+
+    /// The next message, `online` updates skipped.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = self.recv_any().await;
+            if msg["type"] != "online" {
+                return msg;
+            }
+        }
+    }
+
+    /// The next message of any type, `online` included.
+    pub async fn recv_any(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a message arrives in time")
+                .expect("the socket is still open")
+                .expect("a valid frame");
+            match frame {
+                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message, asserting its type.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        let msg = self.recv().await;
+        assert_eq!(msg["type"], ty, "expected a {ty} message, got {msg}");
+        msg
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self) -> Option<CloseCode> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("the server closes in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns status, raw headers and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Sends a raw request and reads the whole response (the request must ask to close).
+pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, head.to_string(), body.to_string())
+}
