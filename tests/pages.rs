@@ -1,0 +1,157 @@
+//! The pages a visitor loads: they render, every asset they reference is served with the
+//! right type and cache headers, and mistakes get a styled error page.
+
+mod common;
+
+use common::{TestServer, http_get, http_request};
+
+/// Every `/static/...` URL in `src=` or `href=` attributes of a page.
+fn asset_urls(html: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attr) {
+            rest = &rest[at + attr.len()..];
+            let url = &rest[..rest.find('"').unwrap()];
+            if url.starts_with("/static/") {
+                urls.push(url.replace("&amp;", "&"));
+            }
+        }
+    }
+    urls
+}
+
+/// The landing page says what this is, how many are online, and has a Start button; the
+/// chat page has the videos and the controls. Every asset either references is served.
+#[tokio::test]
+async fn pages_render_and_their_assets_are_served() {
+    let server = TestServer::start(&[]).await;
+    let (status, head, landing) = http_get(server.addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(head.to_lowercase().contains("content-type: text/html"));
+    assert!(
+        landing.contains("online-count"),
+        "landing shows the online count"
+    );
+    assert!(landing.contains(">Start<"), "landing has a Start button");
+    assert!(landing.contains("18"), "landing carries the 18+ note");
+
+    let (status, _, chat) = http_get(server.addr, "/chat").await;
+    assert_eq!(status, 200);
+    for id in [
+        "remote-video",
+        "local-video",
+        "start",
+        "next",
+        "stop",
+        "chat-log",
+        "typing",
+    ] {
+        assert!(
+            chat.contains(&format!("id=\"{id}\"")),
+            "chat page has #{id}"
+        );
+    }
+
+    let mut urls = asset_urls(&landing);
+    urls.extend(asset_urls(&chat));
+    assert!(
+        urls.iter().any(|u| u.contains("app.js")),
+        "chat page loads the client"
+    );
+    for url in urls {
+        let (status, head, body) = http_get(server.addr, &url).await;
+        assert_eq!(status, 200, "{url}");
+        assert!(!body.is_empty(), "{url} has content");
+        let head = head.to_lowercase();
+        assert!(
+            head.contains("cache-control: public, max-age=31536000, immutable"),
+            "versioned {url} is cached for a year:\n{head}"
+        );
+        assert!(head.contains("etag:"), "{url} has an ETag");
+    }
+}
+
+/// JavaScript modules imported by other modules (without a version) are served too, and
+/// revalidated rather than cached blindly.
+#[tokio::test]
+async fn modules_imported_by_the_client_are_served() {
+    let server = TestServer::start(&[]).await;
+    let (status, _, app) = http_get(server.addr, "/static/app.js").await;
+    assert_eq!(status, 200);
+    for import in app.split("from ").skip(1) {
+        let quoted = import.trim_start();
+        let Some(path) = quoted
+            .strip_prefix("'./")
+            .or_else(|| quoted.strip_prefix("\"./"))
+        else {
+            continue;
+        };
+        let name = &path[..path.find(['\'', '"']).unwrap()];
+        let name = name.split('?').next().unwrap();
+        let (status, head, _) = http_get(server.addr, &format!("/static/{name}")).await;
+        assert_eq!(status, 200, "imported module {name}");
+        assert!(
+            head.to_lowercase().contains("text/javascript"),
+            "{name}: {head}"
+        );
+    }
+    let (_, head, _) = http_get(server.addr, "/static/app.js").await;
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .expect("an ETag");
+    let (status, _, body) = http_request(
+        server.addr,
+        &format!(
+            "GET /static/app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (304, ""),
+        "an unchanged asset is not resent"
+    );
+}
+
+/// A wrong address gets a styled 404 page with a way home, not a bare text error.
+#[tokio::test]
+async fn unknown_pages_get_a_styled_404() {
+    let server = TestServer::start(&[]).await;
+    for path in ["/nope", "/static/missing.js", "/chat/extra"] {
+        let (status, head, body) = http_get(server.addr, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(head.to_lowercase().contains("text/html"), "{path}");
+        assert!(
+            body.contains("/static/style.css"),
+            "{path}: the error page is styled"
+        );
+        assert!(body.contains("href=\"/\""), "{path}: links home");
+    }
+}
+
+/// `/ws` opened as a plain page says it is for WebSockets only, with 400.
+#[tokio::test]
+async fn websocket_endpoint_refuses_plain_requests() {
+    let server = TestServer::start(&[]).await;
+    let (status, _, body) = http_get(server.addr, "/ws").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("WebSocket"), "{body}");
+    let (status, _, _) = http_request(
+        server.addr,
+        "POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405);
+}
+
+/// `/healthz` answers for load balancers with the live counts.
+#[tokio::test]
+async fn healthz_reports_ok_and_counts() {
+    let server = TestServer::start(&[]).await;
+    let _a = server.client().await;
+    let health = server.health().await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["online"], 1);
+}
