@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
-use crate::protocol::IceServer;
+use crate::ice::{IceConfig, Turn};
 
 /// Meet a random stranger in a one-to-one video call.
 #[derive(Parser, Clone, Debug)]
@@ -28,6 +28,52 @@ pub struct Config {
         default_value = "stun:stun.l.google.com:19302"
     )]
     pub stun: Vec<String>,
+
+    /// TURN relay URLs (`turn:host:3478?transport=udp`, `turns:…`), comma-separated. Needs
+    /// --turn-secret. Users behind strict NATs can only connect through a relay.
+    #[arg(long = "turn-url", env = "STRANGERS_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The TURN server's shared secret (coturn `static-auth-secret`), used to sign
+    /// short-lived credentials. Never printed.
+    #[arg(long, env = "STRANGERS_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// How long a TURN credential stays valid.
+    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub turn_ttl: Duration,
+
+    /// Origins allowed to open the WebSocket, comma-separated (`https://example.com`).
+    /// Empty: only the server's own origin (the request's Host). `*`: any origin.
+    #[arg(long, env = "STRANGERS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Take the client's IP from this request header (e.g. `Fly-Client-IP`) instead of the
+    /// TCP peer. Set it only behind a proxy that always sets the header itself.
+    #[arg(long, env = "STRANGERS_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+
+    /// Most WebSocket connections from one client IP at once.
+    #[arg(long, env = "STRANGERS_MAX_PER_IP", default_value_t = 16)]
+    pub max_per_ip: u32,
+
+    /// Relayed messages (offer, answer, candidate, chat, typing) a client may send per
+    /// second, sustained.
+    #[arg(long, env = "STRANGERS_RELAY_RATE", default_value_t = 50)]
+    pub relay_rate: u32,
+
+    /// Relayed messages a client may send in a burst (a call's start trickles dozens of
+    /// candidates at once).
+    #[arg(long, env = "STRANGERS_RELAY_BURST", default_value_t = 200)]
+    pub relay_burst: u32,
+
+    /// Joins and Nexts a client may make per minute, sustained (a skip-flood is refused).
+    #[arg(long, env = "STRANGERS_JOIN_RATE", default_value_t = 60)]
+    pub join_rate: u32,
+
+    /// Joins and Nexts a client may make in a burst.
+    #[arg(long, env = "STRANGERS_JOIN_BURST", default_value_t = 20)]
+    pub join_burst: u32,
 
     /// Most WebSocket connections at once; more are refused with 503. Each costs one open
     /// file, so keep it under the process's open-files limit.
@@ -93,34 +139,82 @@ impl Config {
             config.listen.set_port(port);
         }
         config.stun.retain(|url| !url.trim().is_empty());
+        config.turn_urls.retain(|url| !url.trim().is_empty());
+        config.allowed_origins.retain(|o| !o.trim().is_empty());
         for url in &config.stun {
             if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
-                return Err(Config::command().error(
-                    clap::error::ErrorKind::InvalidValue,
-                    format!("--stun: {url:?} is not a stun: or stuns: URL"),
-                ));
+                return Err(invalid(format!("--stun: {url:?} is not a stun: or stuns: URL")));
             }
         }
-        if config.max_connections == 0 {
-            return Err(Config::command().error(
-                clap::error::ErrorKind::InvalidValue,
-                "--max-connections must be at least 1",
-            ));
+        for url in &config.turn_urls {
+            if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+                return Err(invalid(format!("--turn-url: {url:?} is not a turn: or turns: URL")));
+            }
+        }
+        match (config.turn_urls.is_empty(), config.turn_secret.is_none()) {
+            (false, true) => return Err(invalid("--turn-url needs --turn-secret".into())),
+            (true, false) => return Err(invalid("--turn-secret needs --turn-url".into())),
+            _ => {}
+        }
+        for origin in &config.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "--allowed-origins: {origin:?} is not an origin like https://example.com or *"
+                )));
+            }
+        }
+        let positive = [
+            ("--max-connections", config.max_connections as u64),
+            ("--max-per-ip", config.max_per_ip.into()),
+            ("--relay-rate", config.relay_rate.into()),
+            ("--relay-burst", config.relay_burst.into()),
+            ("--join-rate", config.join_rate.into()),
+            ("--join-burst", config.join_burst.into()),
+        ];
+        for (flag, value) in positive {
+            if value == 0 {
+                return Err(invalid(format!("{flag} must be at least 1")));
+            }
         }
         Ok(config)
     }
 
-    /// The ICE servers every browser is given.
-    pub fn ice_servers(&self) -> Vec<IceServer> {
-        if self.stun.is_empty() {
-            return Vec::new();
+    /// The STUN and TURN servers browsers are given.
+    pub fn ice(&self) -> IceConfig {
+        IceConfig {
+            stun: self.stun.clone(),
+            turn: self.turn_secret.as_ref().map(|secret| Turn {
+                urls: self.turn_urls.clone(),
+                secret: secret.0.clone(),
+                ttl: self.turn_ttl,
+            }),
         }
-        vec![IceServer {
-            urls: self.stun.clone(),
-            username: None,
-            credential: None,
-        }]
     }
+}
+
+/// A value that must never be printed: `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Secret, String> {
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(Secret(s.to_string()))
+    }
+}
+
+fn invalid(message: String) -> clap::Error {
+    Config::command().error(clap::error::ErrorKind::InvalidValue, message)
 }
 
 /// Parses `250ms`, `20s`, `5m` or a bare number of seconds.
@@ -135,7 +229,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
     }
     .and_then(|d| {
         if d.is_zero() {
@@ -161,7 +256,7 @@ mod tests {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.ping_interval, Duration::from_secs(20));
-        assert_eq!(c.ice_servers().len(), 1);
+        assert_eq!(c.ice().servers_for(crate::matchmaker::SessionId(1)).len(), 1);
     }
 
     #[test]
@@ -194,12 +289,27 @@ mod tests {
 
     #[test]
     fn empty_stun_means_none() {
-        assert!(
-            parse(&["--stun", ""], None)
-                .unwrap()
-                .ice_servers()
-                .is_empty()
-        );
+        let ice = parse(&["--stun", ""], None).unwrap().ice();
+        assert!(ice.servers_for(crate::matchmaker::SessionId(1)).is_empty());
+    }
+
+    #[test]
+    fn turn_needs_urls_and_secret_and_hides_the_secret() {
+        let err = parse(&["--turn-url", "turn:127.0.0.1:3478"], None).unwrap_err();
+        assert!(err.to_string().contains("--turn-secret"), "{err}");
+        let err = parse(&["--turn-secret", "s3cret"], None).unwrap_err();
+        assert!(err.to_string().contains("--turn-url"), "{err}");
+        let c = parse(&["--turn-url", "turn:127.0.0.1:3478", "--turn-secret", "s3cret"], None).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"), "the secret is redacted");
+        let servers = c.ice().servers_for(crate::matchmaker::SessionId(9));
+        assert!(servers.iter().any(|s| s.credential.is_some()));
+    }
+
+    #[test]
+    fn origins_must_be_origins() {
+        assert!(parse(&["--allowed-origins", "https://a.example,*"], None).is_ok());
+        let err = parse(&["--allowed-origins", "a.example"], None).unwrap_err();
+        assert!(err.to_string().contains("--allowed-origins"), "{err}");
     }
 
     #[test]
@@ -208,6 +318,7 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5d").is_err());
     }
 }

@@ -9,14 +9,18 @@
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`session`]: one WebSocket connection, from welcome to close.
 //! - [`upgrade`]: the WebSocket handshake with our own buffer sizes and limits.
+//! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
+//! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
 //! - [`config`]: command-line flags and environment variables.
 //! - [`server`]: wiring, listening and graceful shutdown.
 //!
 //! The binary (`src/main.rs`) parses the configuration, binds, and calls [`server::run`].
 
+pub mod admission;
 pub mod config;
+pub mod ice;
 pub mod lobby;
 pub mod matchmaker;
 pub mod pages;

@@ -14,12 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use askama::Template;
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
+use crate::admission::{Admission, Refusal};
 use crate::lobby::Lobby;
 use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
 use crate::session::{self, Settings};
@@ -34,8 +37,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Buffers and size limits of every WebSocket.
     pub socket_config: WebSocketConfig,
-    /// One permit per open WebSocket: the connection cap.
-    pub permits: Arc<Semaphore>,
+    /// Origin check and connection caps for `/ws`.
+    pub admission: Admission,
+    /// Read the client's IP from this header (behind a trusted proxy) instead of the peer.
+    pub client_ip_header: Option<String>,
     /// Tells sessions the server is shutting down.
     pub shutdown: broadcast::Sender<()>,
     /// Cloned into every session and dropped when it ends; the server waits until all
@@ -113,26 +118,53 @@ fn chat() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
 fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("ws")
         .and(upgrade::websocket())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(with_state(state))
-        .map(|upgrade: Upgrade, state: AppState| {
-            let Ok(permit) = state.permits.clone().try_acquire_owned() else {
-                return error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Too many people",
-                    "The server is full right now. Please try again in a minute.",
-                );
-            };
-            let ctx = session::Context {
-                lobby: state.lobby.clone(),
-                settings: state.settings.clone(),
-                shutdown: state.shutdown.subscribe(),
-            };
-            let done = state.done.clone();
-            upgrade.accept(state.socket_config, move |socket| async move {
-                session::run(socket, ctx).await;
-                drop((permit, done));
-            })
-        })
+        .map(
+            |upgrade: Upgrade, headers: HeaderMap, peer: Option<SocketAddr>, state: AppState| {
+                let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let ip = match &state.client_ip_header {
+                    Some(name) => text(name).and_then(|v| v.trim().parse::<IpAddr>().ok()),
+                    None => peer.map(|p| p.ip()),
+                };
+                let ticket = match state.admission.admit(text("origin"), text("host"), ip) {
+                    Ok(ticket) => ticket,
+                    Err(refusal) => return refuse(refusal),
+                };
+                let ctx = session::Context {
+                    lobby: state.lobby.clone(),
+                    settings: state.settings.clone(),
+                    shutdown: state.shutdown.subscribe(),
+                };
+                let done = state.done.clone();
+                upgrade.accept(state.socket_config, move |socket| async move {
+                    session::run(socket, ctx).await;
+                    drop((ticket, done));
+                })
+            },
+        )
+}
+
+fn refuse(refusal: Refusal) -> Response {
+    let (status, title, message) = match refusal {
+        Refusal::Origin => (
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This page may not connect to the chat server.",
+        ),
+        Refusal::Full => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many people",
+            "The server is full right now. Please try again in a minute.",
+        ),
+        Refusal::TooManyFromIp => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many connections",
+            "Too many chats are open from your network. Close some tabs and try again.",
+        ),
+    };
+    error_response(status, title, message)
 }
 
 fn assets() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {

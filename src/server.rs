@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
+use crate::admission::{Admission, IpLimiter, OriginPolicy};
 use crate::config::Config;
 use crate::lobby::Lobby;
 use crate::protocol::MAX_MESSAGE_BYTES;
@@ -54,13 +55,18 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     let state = AppState {
         lobby: Lobby::start(rng),
         settings: Arc::new(Settings {
-            ice_servers: config.ice_servers(),
+            ice: config.ice(),
             ping_interval: config.ping_interval,
             write_timeout: config.write_timeout,
             queue: config.queue.into(),
         }),
         socket_config: upgrade::socket_config(MAX_MESSAGE_BYTES),
-        permits: Arc::new(Semaphore::new(config.max_connections)),
+        admission: Admission {
+            origins: OriginPolicy::from_list(&config.allowed_origins),
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            per_ip: IpLimiter::new(config.max_per_ip),
+        },
+        client_ip_header: config.client_ip_header.clone(),
         shutdown: notify_shutdown.clone(),
         done: done_tx,
         draining: draining.clone(),

@@ -21,15 +21,17 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
-use crate::protocol::{ClientMessage, ErrorCode, IceServer, ProtocolError, ServerMessage};
+use crate::ice::IceConfig;
+use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Room, Undeliverable};
 use crate::upgrade::Socket;
 
 /// Per-connection settings, shared by every session.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Sent in `welcome` so the browser can build its `RTCPeerConnection`.
-    pub ice_servers: Vec<IceServer>,
+    /// Sent in `welcome` (with fresh TURN credentials) so the browser can build its
+    /// `RTCPeerConnection`.
+    pub ice: IceConfig,
     /// How often the server pings an otherwise quiet client; a client silent for two
     /// intervals is considered dead (half-open TCP is only found this way).
     pub ping_interval: Duration,
@@ -144,7 +146,7 @@ impl Session {
         online_rx.mark_unchanged();
         let welcome = ServerMessage::Welcome {
             online,
-            ice_servers: &self.settings.ice_servers,
+            ice_servers: &self.settings.ice.servers_for(self.id),
         };
         if let Err(reason) = self.write(welcome.to_json()).await {
             return reason;

@@ -1,0 +1,265 @@
+//! Connecting simulated clients, and reading the server's messages cheaply.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::http::Uri;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// One simulated client's socket.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Where the clients connect and from which source addresses.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL, as given (its host and path go into the handshake).
+    pub url: String,
+    /// The resolved server address.
+    pub addr: SocketAddr,
+    /// Source addresses to spread client sockets over (empty: let the kernel choose).
+    pub sources: Vec<IpAddr>,
+    /// Time allowed for TCP connect + WebSocket handshake + welcome.
+    pub connect_timeout: Duration,
+}
+
+impl Target {
+    /// Resolves `url` (`ws://host:port/path`) and checks the network rule: the server must be
+    /// on loopback unless `allow_remote`. `source_addrs` loopback source addresses
+    /// (127.0.0.1, 127.0.0.2, ...) are used when the server is on IPv4 loopback.
+    pub async fn resolve(
+        url: &str,
+        allow_remote: bool,
+        source_addrs: u8,
+        connect_timeout: Duration,
+    ) -> Result<Target, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("--url {url:?}: {e}"))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => return Err("--url: wss:// is not supported; use ws://".into()),
+            _ => return Err(format!("--url {url:?}: expected ws://host:port/path")),
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("--url {url:?} has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("--url: cannot resolve {host}: {e}"))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("--url: {host} resolves to no address"));
+        }
+        if !allow_remote && let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            return Err(format!(
+                "refusing to load {host} ({}): not a loopback address (127.0.0.0/8 or ::1). \
+                 Pass --allow-remote only for a server you run and may load.",
+                a.ip()
+            ));
+        }
+        // Prefer IPv4 loopback, where the source spreading works.
+        let addr = addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4())
+            .unwrap_or(addrs[0]);
+        let sources = match addr.ip() {
+            IpAddr::V4(v4) if v4.is_loopback() && source_addrs > 0 => (1..=source_addrs)
+                .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Target {
+            url: url.to_string(),
+            addr,
+            sources,
+            connect_timeout,
+        })
+    }
+
+    /// Opens client number `index`: TCP (from source address `index % sources`), WebSocket
+    /// handshake, then reads the `welcome`. The error is a short kind for the tally.
+    pub async fn connect(&self, index: usize) -> Result<Ws, String> {
+        match tokio::time::timeout(self.connect_timeout, self.connect_inner(index)).await {
+            Ok(r) => r,
+            Err(_) => Err("connect_timeout".into()),
+        }
+    }
+
+    async fn connect_inner(&self, index: usize) -> Result<Ws, String> {
+        let socket = if self.addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| io_kind("socket", &e))?;
+        if !self.sources.is_empty() {
+            let src = self.sources[index % self.sources.len()];
+            socket
+                .set_reuseaddr(true)
+                .map_err(|e| io_kind("bind", &e))?;
+            socket
+                .bind(SocketAddr::new(src, 0))
+                .map_err(|e| io_kind("bind", &e))?;
+        }
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| io_kind("connect", &e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| io_kind("connect", &e))?;
+        let (mut ws, _) =
+            tokio_tungstenite::client_async_with_config(self.url.as_str(), stream, Some(config()))
+                .await
+                .map_err(|e| match e {
+                    tungstenite::Error::Http(resp) => format!("handshake_http_{}", resp.status()),
+                    tungstenite::Error::Io(e) => io_kind("handshake", &e),
+                    _ => "handshake".to_string(),
+                })?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    return match Incoming::parse(&t) {
+                        Some(m) if m.ty == "welcome" => Ok(ws),
+                        _ => Err("no_welcome".into()),
+                    };
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(_)) => return Err("no_welcome".into()),
+                Some(Err(_)) | None => return Err("closed_before_welcome".into()),
+            }
+        }
+    }
+}
+
+/// Client socket settings: a small initial read buffer (the generator holds up to ~19,000
+/// sockets; tungstenite's default is 128 KiB each), messages up to the protocol's 64 KiB.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+fn io_kind(stage: &str, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(24) => format!("{stage}_too_many_open_files"),
+        Some(99) => format!("{stage}_address_not_available"),
+        Some(111) => format!("{stage}_refused"),
+        Some(104) => format!("{stage}_reset"),
+        _ => format!("{stage}_{:?}", e.kind()).to_lowercase(),
+    }
+}
+
+/// The fields of a server message that the load generator looks at. Borrowed where it can
+/// be, so a 6 KB `sdp` is checked but not copied.
+#[derive(Deserialize, Debug)]
+pub struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    pub ty: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub room: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub sdp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub candidate: Option<CandidateIn<'a>>,
+    #[serde(default, borrow)]
+    pub code: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct CandidateIn<'a> {
+    #[serde(borrow)]
+    pub candidate: Cow<'a, str>,
+}
+
+impl<'a> Incoming<'a> {
+    pub fn parse(text: &'a str) -> Option<Incoming<'a>> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The sender's timestamp in a relayed message's payload (`ts=<nanoseconds>`).
+    pub fn timestamp(&self) -> Option<u64> {
+        let payload = self
+            .sdp
+            .as_deref()
+            .or(self.text.as_deref())
+            .or(self.candidate.as_ref().map(|c| c.candidate.as_ref()))?;
+        let at = payload.find("ts=")? + 3;
+        let digits = &payload[at..];
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().ok()
+    }
+}
+
+/// The relayed messages the clients send, with `ts=<nanoseconds>` in the payload.
+pub mod out {
+    /// An SDP-like body of exactly `bytes` bytes (at least its header), no JSON escapes.
+    pub fn sdp(kind: &str, room: &str, ts: u64, bytes: usize) -> String {
+        let head = format!("v=0 o=- {kind} ts={ts} s=- ");
+        let pad = bytes.saturating_sub(head.len());
+        let mut msg = String::with_capacity(bytes + 64);
+        msg.push_str(r#"{"type":""#);
+        msg.push_str(kind);
+        msg.push_str(r#"","room":""#);
+        msg.push_str(room);
+        msg.push_str(r#"","sdp":""#);
+        msg.push_str(&head);
+        msg.extend(std::iter::repeat_n('a', pad));
+        msg.push_str(r#""}"#);
+        msg
+    }
+
+    pub fn candidate(room: &str, ts: u64, i: u8) -> String {
+        format!(
+            r#"{{"type":"candidate","room":"{room}","candidate":{{"candidate":"candidate:{i} 1 udp 2122260223 192.0.2.{i} 5{i:04} typ host ts={ts}","sdpMid":"0","sdpMLineIndex":0}}}}"#
+        )
+    }
+
+    pub fn chat(room: &str, ts: u64) -> String {
+        format!(r#"{{"type":"chat","room":"{room}","text":"hello stranger ts={ts}"}}"#)
+    }
+
+    pub const JOIN: &str = r#"{"type":"join"}"#;
+    pub const NEXT: &str = r#"{"type":"next"}"#;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse_back_with_their_timestamp() {
+        let room = "0123456789abcdef0123456789abcdef";
+        let offer = out::sdp("offer", room, 42, 6000);
+        let m = Incoming::parse(&offer).unwrap();
+        assert_eq!(m.ty, "offer");
+        assert_eq!(m.sdp.as_ref().unwrap().len(), 6000);
+        assert_eq!(m.timestamp(), Some(42));
+        let c = out::candidate(room, 7, 3);
+        assert_eq!(Incoming::parse(&c).unwrap().timestamp(), Some(7));
+        let t = out::chat(room, 9);
+        assert_eq!(Incoming::parse(&t).unwrap().timestamp(), Some(9));
+        let w = Incoming::parse(r#"{"type":"welcome","online":1,"iceServers":[]}"#).unwrap();
+        assert_eq!(w.ty, "welcome");
+        let e = Incoming::parse(r#"{"type":"error","code":"bad_message","message":"a \"b\""}"#)
+            .unwrap();
+        assert_eq!(e.code.as_deref(), Some("bad_message"));
+    }
+}

@@ -1,0 +1,33 @@
+// Landing page: remember the interests between visits.
+
+const INTERESTS_KEY = 'strangers.interests';
+
+function storageGet(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null; // Storage may be disabled; remembering is only a convenience.
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // Same as above.
+  }
+}
+
+const input = document.getElementById('interests');
+const form = input ? input.form : null;
+
+if (input && form) {
+  // Do not overwrite what the browser restored (back button) or the user typed.
+  const saved = storageGet(INTERESTS_KEY);
+  if (saved && !input.value) input.value = saved;
+
+  form.addEventListener('submit', () => {
+    input.value = input.value.trim();
+    storageSet(INTERESTS_KEY, input.value);
+  });
+}

@@ -1,0 +1,245 @@
+// WebSocket signaling client, plus the small resource tracker the whole app
+// shares. (The tracker lives here because the server embeds a fixed list of
+// static files; signaling.js is the module every other one already imports.)
+
+/**
+ * Counts the event listeners and timers the app registers, so that
+ * window.__strangers.debug() can report leaks. Everything that is not a
+ * long-lived page control goes through listen() / timeout() / interval().
+ */
+export class Tracker {
+  #listeners = new Set();
+  #timers = new Set();
+
+  /** addEventListener that returns an idempotent "remove" function. */
+  listen(target, type, fn, options) {
+    const entry = { target, type, fn, options };
+    target.addEventListener(type, fn, options);
+    this.#listeners.add(entry);
+    return () => {
+      if (this.#listeners.delete(entry)) target.removeEventListener(type, fn, options);
+    };
+  }
+
+  /** setTimeout that forgets itself once it has fired. Returns an id for clear(). */
+  timeout(fn, ms) {
+    const id = setTimeout(() => {
+      this.#timers.delete(id);
+      fn();
+    }, ms);
+    this.#timers.add(id);
+    return id;
+  }
+
+  interval(fn, ms) {
+    const id = setInterval(fn, ms);
+    this.#timers.add(id);
+    return id;
+  }
+
+  /** Clears a timeout or interval; null/undefined and stale ids are fine. Returns null. */
+  clear(id) {
+    if (id != null && this.#timers.delete(id)) {
+      // Browsers share one id pool for timeouts and intervals, so either clear works.
+      clearTimeout(id);
+      clearInterval(id);
+    }
+    return null;
+  }
+
+  get listenerCount() {
+    return this.#listeners.size;
+  }
+
+  get timerCount() {
+    return this.#timers.size;
+  }
+}
+
+const BACKOFF_START_MS = 300;
+const BACKOFF_CAP_MS = 10_000;
+
+/** The ws:/wss: URL of GET /ws on this host. */
+export function signalingUrl(loc = window.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+/**
+ * One logical signaling channel that survives socket drops.
+ *
+ * Events (subscribe with on(type, fn)):
+ *   - every server message, by its "type" (welcome, waiting, matched, ...)
+ *   - "open"   {reconnected}   a socket is open and ready to send
+ *   - "down"   {code, reason}  the socket went away (a reconnect is scheduled)
+ *   - "status" {status}        "connecting" | "connected" | "reconnecting" | "closed"
+ * "bye" is handled here (reconnect) and is not passed on.
+ */
+export class Signaling {
+  #url;
+  #tracker;
+  #ws = null;
+  #detach = [];
+  #handlers = new Map();
+  #attempt = 0;
+  #retryTimer = null;
+  #stopped = false;
+  #everOpened = false;
+  #status = 'closed';
+
+  constructor(url, tracker) {
+    this.#url = url;
+    this.#tracker = tracker;
+  }
+
+  get status() {
+    return this.#status;
+  }
+
+  get isOpen() {
+    return this.#ws !== null && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on(type, fn) {
+    let set = this.#handlers.get(type);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(type, set);
+    }
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  connect() {
+    this.#stopped = false;
+    this.#retryTimer = this.#tracker.clear(this.#retryTimer);
+    if (this.#ws) return;
+    this.#setStatus(this.#everOpened ? 'reconnecting' : 'connecting');
+
+    let ws;
+    try {
+      ws = new WebSocket(this.#url);
+    } catch (err) {
+      console.info('strangers: cannot open the signaling socket', err);
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#ws = ws;
+    const t = this.#tracker;
+    this.#detach = [
+      t.listen(ws, 'open', () => this.#onOpen()),
+      t.listen(ws, 'message', (event) => this.#onMessage(event)),
+      t.listen(ws, 'close', (event) => this.#onClose(ws, event)),
+    ];
+  }
+
+  /** Sends one JSON message. Returns false (and drops it) when no socket is open. */
+  send(message) {
+    if (!this.isOpen) return false;
+    try {
+      this.#ws.send(JSON.stringify(message));
+      return true;
+    } catch (err) {
+      console.info('strangers: send failed', err);
+      return false;
+    }
+  }
+
+  /** Closes for good (page going away): no reconnect. */
+  close() {
+    this.#stopped = true;
+    this.#retryTimer = this.#tracker.clear(this.#retryTimer);
+    this.#dropSocket(1000);
+    this.#setStatus('closed');
+  }
+
+  #onOpen() {
+    const reconnected = this.#everOpened;
+    this.#everOpened = true;
+    this.#setStatus('connected');
+    this.#emit('open', { reconnected });
+  }
+
+  #onMessage(event) {
+    if (typeof event.data !== 'string') return;
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      console.info('strangers: ignoring a frame that is not JSON');
+      return;
+    }
+    if (message === null || typeof message !== 'object' || typeof message.type !== 'string') return;
+
+    if (message.type === 'welcome') {
+      // Only a welcome proves the server is really serving us: reset the backoff here
+      // rather than on "open", so a server that accepts and drops at once is not hammered.
+      this.#attempt = 0;
+    }
+    if (message.type === 'bye') {
+      // The server is restarting: leave now and come back after a jittered pause.
+      this.#dropSocket(1000);
+      this.#emit('down', { code: 1012, reason: message.reason || 'bye' });
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#emit(message.type, message);
+  }
+
+  #onClose(ws, event) {
+    if (ws !== this.#ws) return;
+    this.#dropSocket();
+    this.#emit('down', { code: event.code, reason: event.reason });
+    if (!this.#stopped) this.#scheduleReconnect();
+  }
+
+  /** Forgets the current socket (removing its listeners) and closes it if still open. */
+  #dropSocket(code) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    for (const off of this.#detach) off();
+    this.#detach = [];
+    if (code && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
+      try {
+        ws.close(code);
+      } catch {
+        // Already closing: nothing to do.
+      }
+    }
+  }
+
+  #scheduleReconnect() {
+    if (this.#stopped || this.#retryTimer !== null) return;
+    // Exponential backoff with "equal jitter": half fixed, half random, so a whole
+    // crowd dropped by a server restart does not come back in the same instant.
+    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** this.#attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.#attempt = Math.min(this.#attempt + 1, 16);
+    this.#setStatus('reconnecting');
+    this.#retryTimer = this.#tracker.timeout(() => {
+      this.#retryTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  #setStatus(status) {
+    if (status === this.#status) return;
+    this.#status = status;
+    this.#emit('status', { status });
+  }
+
+  #emit(type, payload) {
+    const set = this.#handlers.get(type);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(payload);
+      } catch (err) {
+        // A bug in one handler must not kill the message loop.
+        console.warn(`strangers: "${type}" handler failed`, err);
+      }
+    }
+  }
+}
