@@ -185,7 +185,10 @@ mod tests {
         assert!(!p.allows(Some("https://evil.example"), Some("chat.example")));
         assert!(!p.allows(Some("https://chat.example.evil"), Some("chat.example")));
         assert!(!p.allows(Some("null"), Some("chat.example")));
-        assert!(p.allows(None, Some("chat.example")), "non-browser clients send none");
+        assert!(
+            p.allows(None, Some("chat.example")),
+            "non-browser clients send none"
+        );
     }
 
     #[test]

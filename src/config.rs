@@ -88,10 +88,6 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
-    /// Events that may queue for one client before it counts as not keeping up.
-    #[arg(long, env = "STRANGERS_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u16).range(4..))]
-    pub queue: u16,
-
     /// How long shutdown waits for sessions to say goodbye before exiting.
     #[arg(long, env = "STRANGERS_DRAIN", default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,
@@ -143,12 +139,16 @@ impl Config {
         config.allowed_origins.retain(|o| !o.trim().is_empty());
         for url in &config.stun {
             if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
-                return Err(invalid(format!("--stun: {url:?} is not a stun: or stuns: URL")));
+                return Err(invalid(format!(
+                    "--stun: {url:?} is not a stun: or stuns: URL"
+                )));
             }
         }
         for url in &config.turn_urls {
             if !(url.starts_with("turn:") || url.starts_with("turns:")) {
-                return Err(invalid(format!("--turn-url: {url:?} is not a turn: or turns: URL")));
+                return Err(invalid(format!(
+                    "--turn-url: {url:?} is not a turn: or turns: URL"
+                )));
             }
         }
         match (config.turn_urls.is_empty(), config.turn_secret.is_none()) {
@@ -256,7 +256,10 @@ mod tests {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.ping_interval, Duration::from_secs(20));
-        assert_eq!(c.ice().servers_for(crate::matchmaker::SessionId(1)).len(), 1);
+        assert_eq!(
+            c.ice().servers_for(crate::matchmaker::SessionId(1)).len(),
+            1
+        );
     }
 
     #[test]
@@ -299,8 +302,20 @@ mod tests {
         assert!(err.to_string().contains("--turn-secret"), "{err}");
         let err = parse(&["--turn-secret", "s3cret"], None).unwrap_err();
         assert!(err.to_string().contains("--turn-url"), "{err}");
-        let c = parse(&["--turn-url", "turn:127.0.0.1:3478", "--turn-secret", "s3cret"], None).unwrap();
-        assert!(!format!("{c:?}").contains("s3cret"), "the secret is redacted");
+        let c = parse(
+            &[
+                "--turn-url",
+                "turn:127.0.0.1:3478",
+                "--turn-secret",
+                "s3cret",
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the secret is redacted"
+        );
         let servers = c.ice().servers_for(crate::matchmaker::SessionId(9));
         assert!(servers.iter().any(|s| s.credential.is_some()));
     }

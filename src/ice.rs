@@ -48,7 +48,8 @@ impl Turn {
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(self.secret.as_bytes())
             .expect("HMAC takes keys of any length");
         mac.update(username.as_bytes());
-        let password = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let password =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         (username, password)
     }
 }

@@ -7,6 +7,7 @@
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
 //! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
+//! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
 //! - [`session`]: one WebSocket connection, from welcome to close.
 //! - [`upgrade`]: the WebSocket handshake with our own buffer sizes and limits.
 //! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
@@ -21,6 +22,7 @@
 pub mod admission;
 pub mod config;
 pub mod ice;
+pub mod limits;
 pub mod lobby;
 pub mod matchmaker;
 pub mod pages;

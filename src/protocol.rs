@@ -127,6 +127,14 @@ impl ProtocolError {
         }
     }
 
+    /// The refusal of a message over the client's rate limit.
+    pub fn rate_limited() -> Self {
+        ProtocolError {
+            code: ErrorCode::RateLimited,
+            message: "too many messages; slow down (this one was dropped)".into(),
+        }
+    }
+
     /// The refusal of a binary frame.
     pub fn binary() -> Self {
         Self::bad("binary frames are not accepted; send JSON text")

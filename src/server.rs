@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use crate::admission::{Admission, IpLimiter, OriginPolicy};
 use crate::config::Config;
+use crate::limits::Rates;
 use crate::lobby::Lobby;
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState};
@@ -58,7 +59,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
             ice: config.ice(),
             ping_interval: config.ping_interval,
             write_timeout: config.write_timeout,
-            queue: config.queue.into(),
+            // Room for a whole allowed burst from the partner plus the lobby's few events, so
+            // only a client that really stops draining fills it.
+            queue: config.relay_burst as usize + 64,
+            rates: Rates::new(
+                config.relay_rate,
+                config.relay_burst,
+                config.join_rate,
+                config.join_burst,
+            ),
         }),
         socket_config: upgrade::socket_config(MAX_MESSAGE_BYTES),
         admission: Admission {

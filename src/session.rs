@@ -19,9 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use crate::ice::IceConfig;
+use crate::limits::{Budget, Rates, Verdict};
 use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
-use crate::ice::IceConfig;
 use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Room, Undeliverable};
 use crate::upgrade::Socket;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// Capacity of each session's outbound queue, in events.
     pub queue: usize,
+    /// How fast one client may send.
+    pub rates: Rates,
 }
 
 /// What a session needs from the server besides its socket.
@@ -60,6 +63,8 @@ pub enum CloseReason {
     TooLarge,
     /// The client did not read what we sent.
     SlowConsumer,
+    /// The client kept sending over its rate limit.
+    Flooding,
     /// The server is shutting down.
     Shutdown,
     /// A protocol or I/O error on the socket.
@@ -74,6 +79,7 @@ impl CloseReason {
             CloseReason::Timeout => "timeout",
             CloseReason::TooLarge => "too_large",
             CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Flooding => "flooding",
             CloseReason::Shutdown => "shutdown",
             CloseReason::Error => "error",
         }
@@ -99,6 +105,8 @@ struct Session {
     seq: u64,
     /// The interests of the latest join, sent again on `next` from idle.
     interests: Vec<String>,
+    /// This client's rate limits.
+    budget: Budget,
 }
 
 /// Runs the session until the client leaves, fails, or the server shuts down.
@@ -112,6 +120,7 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
         return CloseReason::Shutdown;
     };
     let mut session = Session {
+        budget: Budget::new(ctx.settings.rates),
         id,
         socket,
         lobby: ctx.lobby.clone(),
@@ -198,13 +207,21 @@ impl Session {
     async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
         match frame {
             Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
-            Some(Ok(Message::Binary(_))) => self.refuse(ProtocolError::binary()).await,
+            Some(Ok(Message::Binary(_))) => {
+                self.charge(false).await?;
+                self.refuse(ProtocolError::binary()).await
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
             Some(Ok(Message::Close(_))) | None => Err(CloseReason::ClientClosed),
             Some(Err(tungstenite::Error::Capacity(_))) => {
                 self.refuse(ProtocolError::too_large()).await?;
                 self.close(CloseCode::Size, "message too large").await;
                 Err(CloseReason::TooLarge)
+            }
+            Some(Err(tungstenite::Error::Utf8(_))) => {
+                self.close(CloseCode::Invalid, "text frames must be UTF-8")
+                    .await;
+                Err(CloseReason::Error)
             }
             Some(Err(
                 tungstenite::Error::ConnectionClosed
@@ -218,14 +235,39 @@ impl Session {
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> Step {
-        let msg = match ClientMessage::parse(text) {
-            Ok(msg) => msg,
-            Err(e) if e.code == ErrorCode::TooLarge => {
-                self.refuse(e).await?;
-                self.close(CloseCode::Size, "message too large").await;
-                return Err(CloseReason::TooLarge);
+    /// Charges one message to the client's budget; `Err` ends the session, and a dropped
+    /// message is reported as `Ok(false)`.
+    async fn charge(&mut self, is_join: bool) -> Result<bool, CloseReason> {
+        match self.budget.charge(is_join) {
+            Verdict::Allow => Ok(true),
+            Verdict::Drop { tell } => {
+                if tell {
+                    self.refuse(ProtocolError::rate_limited()).await?;
+                }
+                Ok(false)
             }
+            Verdict::Close => {
+                self.close(CloseCode::Policy, "too many messages").await;
+                Err(CloseReason::Flooding)
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let parsed = ClientMessage::parse(text);
+        if let Err(e) = &parsed
+            && e.code == ErrorCode::TooLarge
+        {
+            self.refuse(e.clone()).await?;
+            self.close(CloseCode::Size, "message too large").await;
+            return Err(CloseReason::TooLarge);
+        }
+        let is_join = matches!(parsed, Ok(ClientMessage::Join { .. } | ClientMessage::Next));
+        if !self.charge(is_join).await? {
+            return Ok(());
+        }
+        let msg = match parsed {
+            Ok(msg) => msg,
             Err(e) => return self.refuse(e).await,
         };
         match msg {

@@ -160,6 +160,28 @@ impl Client {
         }
     }
 
+    /// The next frame, or `None` once the connection has ended.
+    pub async fn ws_next(&mut self) -> Option<Message> {
+        tokio::time::timeout(PATIENCE, self.ws.next())
+            .await
+            .expect("a frame or the end arrives in time")
+            .and_then(Result::ok)
+    }
+
+    /// A message already received, if any, without waiting (`online` skipped).
+    pub async fn try_recv_now(&mut self) -> Option<Value> {
+        use futures_util::FutureExt;
+        while let Some(Some(Ok(frame))) = self.ws.next().now_or_never() {
+            if let Message::Text(t) = frame {
+                let v: Value = serde_json::from_str(&t).expect("server sends JSON");
+                if v["type"] != "online" {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
     /// The next message, asserting its type.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
         let msg = self.recv().await;

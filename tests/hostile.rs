@@ -1,0 +1,314 @@
+//! Hostile and broken clients: each gets the documented reaction, and a well-behaved pair of
+//! strangers talking on the same server is never disturbed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, TestServer};
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
+
+/// A pair of strangers in a call, to check after each attack that they still talk.
+struct Bystanders {
+    a: Client,
+    b: Client,
+    room: String,
+    round: u32,
+}
+
+impl Bystanders {
+    async fn new(server: &TestServer) -> Bystanders {
+        let (a, b, room) = server.pair().await;
+        Bystanders {
+            a,
+            b,
+            room,
+            round: 0,
+        }
+    }
+
+    /// One full signaling exchange both ways, delivered in order.
+    async fn still_talking(&mut self) {
+        self.round += 1;
+        let room = &self.room;
+        let sent = [
+            json!({"type": "offer", "room": room, "sdp": format!("v=0 round {}", self.round)}),
+            json!({"type": "candidate", "room": room, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}}),
+            json!({"type": "chat", "room": room, "text": format!("still here {}", self.round)}),
+        ];
+        for msg in &sent {
+            self.a.send(msg.clone()).await;
+        }
+        for msg in &sent {
+            assert_eq!(&self.b.recv().await, msg, "a → b");
+        }
+        self.b.send(sent[2].clone()).await;
+        assert_eq!(self.a.recv().await, sent[2], "b → a");
+    }
+}
+
+/// Every field of every message, with the wrong JSON type, gets `bad_message` and nothing
+/// else; unknown types, invalid JSON and deep nesting too; the connection stays usable.
+#[tokio::test]
+async fn malformed_messages_get_bad_message_and_harm_nobody() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    let room = "ab".repeat(16);
+    let mut cases: Vec<String> = vec![
+        "".into(),
+        "null".into(),
+        "\"join\"".into(),
+        "{}".into(),
+        r#"{"type":null}"#.into(),
+        r#"{"type":"JOIN"}"#.into(),
+        r#"{"type":"subscribe","room":"x"}"#.into(),
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        format!(
+            r#"{{"type":"join","interests":{}{}}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        ),
+    ];
+    let wrong: [(&str, &str, Value); 9] = [
+        ("join", "interests", json!("music")),
+        ("join", "interests", json!([1, 2])),
+        ("offer", "sdp", json!(42)),
+        ("answer", "sdp", json!({"sdp": "v=0"})),
+        ("candidate", "candidate", json!("candidate:1")),
+        ("candidate", "candidate", json!({"candidate": 5})),
+        ("chat", "text", json!(["hi"])),
+        ("typing", "active", json!(1)),
+        ("chat", "room", json!(7)),
+    ];
+    for (ty, field, value) in wrong {
+        let mut msg = match ty {
+            "join" => json!({"type": "join"}),
+            "offer" | "answer" => json!({"type": ty, "room": room, "sdp": "v=0"}),
+            "candidate" => json!({"type": ty, "room": room, "candidate": null}),
+            "chat" => json!({"type": ty, "room": room, "text": "hi"}),
+            _ => json!({"type": ty, "room": room, "active": true}),
+        };
+        msg[field] = value;
+        cases.push(msg.to_string());
+    }
+    for case in &cases {
+        bad.send_text(case.clone()).await;
+        let reply = bad.recv().await;
+        assert_eq!(reply["type"], "error", "{case:.80}: {reply}");
+        assert_eq!(reply["code"], "bad_message", "{case:.80}");
+    }
+    pair.still_talking().await;
+    // The misbehaving client itself still works.
+    bad.join().await;
+}
+
+/// Invalid UTF-8 in a text frame breaks the WebSocket protocol: the socket is closed with
+/// 1007, and only that socket.
+#[tokio::test]
+async fn invalid_utf8_closes_that_socket_with_1007() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    bad.ws.send(Message::Frame(frame)).await.unwrap();
+    assert_eq!(bad.closed().await, Some(CloseCode::Invalid));
+    pair.still_talking().await;
+}
+
+/// A 10 MB frame is refused from its header: `too_large`, close 1009, the server never
+/// buffers it, and the bystanders carry on.
+#[tokio::test]
+async fn ten_megabyte_frame_is_refused() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    let header = FrameHeader {
+        opcode: OpCode::Data(Data::Text),
+        ..FrameHeader::default()
+    };
+    let huge = Frame::from_payload(header, vec![b' '; 10 << 20].into());
+    // The server may close while the client is still writing; either way it answers.
+    let _ = bad.ws.send(Message::Frame(huge)).await;
+    assert_eq!(bad.recv().await["code"], "too_large");
+    assert_eq!(bad.closed().await, Some(CloseCode::Size));
+    pair.still_talking().await;
+}
+
+/// A client flooding thousands of messages per second is told `rate_limited`, then cut off
+/// with 1008; the pair beside it keeps its exchange.
+#[tokio::test]
+async fn a_flood_is_rate_limited_then_closed() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let (mut flooder, mut victim, room) = server.pair().await;
+    let chat = json!({"type": "chat", "room": room, "text": "spam"}).to_string();
+    let mut sent = 0;
+    // Send until the server closes us; bounded, so a broken limiter fails the test.
+    while sent < 5_000 {
+        if flooder
+            .ws
+            .send(Message::Text(chat.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    let mut told = false;
+    let code = loop {
+        match flooder.ws_next().await {
+            Some(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                told |= v["code"] == "rate_limited";
+            }
+            Some(Message::Close(frame)) => break frame.map(|f| f.code),
+            Some(_) => {}
+            None => break None,
+        }
+    };
+    assert!(told, "the flooder was told it is rate limited");
+    assert_eq!(code, Some(CloseCode::Policy));
+    // The victim got at most the allowed burst, then learned the stranger is gone.
+    let mut relayed = 0;
+    let left = loop {
+        let msg = victim.recv().await;
+        if msg["type"] == "chat" {
+            relayed += 1;
+        } else {
+            break msg;
+        }
+    };
+    assert!(relayed <= 260, "{relayed} relayed out of {sent}");
+    assert_eq!(left["reason"], "disconnected");
+    pair.still_talking().await;
+}
+
+/// A skip-flood (Next over and over) is refused with `rate_limited` before it churns the
+/// queue, and the user is not disconnected for a few.
+#[tokio::test]
+async fn a_skip_flood_is_rate_limited() {
+    let server = TestServer::start(&["--join-burst", "5"]).await;
+    let mut a = server.client().await;
+    for _ in 0..5 {
+        a.send(json!({"type": "next"})).await;
+        a.recv_type("waiting").await;
+        a.send(json!({"type": "leave"})).await;
+    }
+    a.send(json!({"type": "next"})).await;
+    let reply = a.recv().await;
+    assert_eq!(reply["code"], "rate_limited", "{reply}");
+    assert_eq!(
+        server.health().await["waiting"],
+        0,
+        "the refused Next did not queue"
+    );
+}
+
+/// A page on another site cannot open a socket (cross-site WebSocket hijacking): 403 before
+/// any session exists. The server's own origin can.
+#[tokio::test]
+async fn cross_site_upgrades_are_refused() {
+    let server = TestServer::start(&[]).await;
+    let mut req = server.ws_url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(server.health().await["online"], 0, "no session was created");
+    let mut req = server.ws_url().into_client_request().unwrap();
+    let own = format!("http://{}", server.addr);
+    req.headers_mut().insert("origin", own.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+}
+
+/// One address cannot hold more than its share of connections: 429 beyond it.
+#[tokio::test]
+async fn connections_per_ip_are_capped() {
+    let server = TestServer::start(&["--max-per-ip", "3"]).await;
+    let _held = [
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    ];
+    match tokio_tungstenite::connect_async(server.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 429),
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    drop(_held);
+    // The places are given back when those connections end.
+    let mut ok = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(ok, "a new connection is accepted once the old ones closed");
+}
+
+/// A client that vanished without closing (half-open TCP: it never answers pings) is found
+/// by the keep-alive, and its partner is told it disconnected.
+#[tokio::test]
+async fn a_frozen_client_is_detected_by_ping_timeout() {
+    let server = TestServer::start(&["--ping-interval", "200ms"]).await;
+    let (frozen, mut partner, room) = server.pair().await;
+    // `frozen` is never read again, so it answers no ping; its TCP connection stays open.
+    let started = tokio::time::Instant::now();
+    let left = partner.recv_type("left").await;
+    assert_eq!(
+        left,
+        json!({"type": "left", "room": room, "reason": "disconnected"})
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "found within the timeout"
+    );
+    drop(frozen);
+}
+
+/// A client that stops reading cannot make the server buffer without bound: its queue
+/// fills, it is dropped, and its partner is told.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped() {
+    let server = TestServer::start(&[
+        "--relay-rate",
+        "100000",
+        "--relay-burst",
+        "500",
+        "--write-timeout",
+        "1s",
+    ])
+    .await;
+    let (stalled, mut sender, room) = server.pair().await;
+    let text = "x".repeat(1900);
+    let chat = json!({"type": "chat", "room": room, "text": text}).to_string();
+    // Loopback buffers hold a few MB; 20,000 messages of 2 KB is far more than that.
+    let mut left = None;
+    for _ in 0..20_000 {
+        sender.send_text(chat.clone()).await;
+        if let Some(msg) = sender.try_recv_now().await {
+            left = Some(msg);
+            break;
+        }
+    }
+    let left = match left {
+        Some(msg) => msg,
+        None => sender.recv().await,
+    };
+    assert_eq!(left["type"], "left", "{left}");
+    assert_eq!(left["reason"], "disconnected");
+    drop(stalled);
+}
