@@ -14,6 +14,7 @@
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
 //! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
+//! - [`telemetry`]: Prometheus metrics and the `/metrics` text.
 //! - [`config`]: command-line flags and environment variables.
 //! - [`server`]: wiring, listening and graceful shutdown.
 //!
@@ -31,4 +32,5 @@ pub mod room;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod telemetry;
 pub mod upgrade;

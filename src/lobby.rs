@@ -20,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::matchmaker::{Matchmaker, Pairing, SessionId};
 use crate::protocol::{LeftReason, RoomId};
 use crate::room::{Event, Matched, Peer};
+use crate::telemetry;
 
 /// How many commands may queue up for the actor before senders wait.
 const MAILBOX: usize = 4096;
@@ -150,6 +151,8 @@ struct User {
     /// Interests from the last join, kept for `next` and for `common`.
     interests: Vec<String>,
     status: Status,
+    /// When the user last asked for a partner, for the time-to-match histogram.
+    asked_at: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +183,12 @@ impl Actor {
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
+                    Some(cmd) => {
+                        self.handle(cmd);
+                        let metrics = telemetry::metrics();
+                        metrics.waiting.set(self.queue.len() as f64);
+                        metrics.rooms.set(self.rooms as f64);
+                    }
                     None => break,
                 },
                 _ = publish.tick() => {
@@ -202,6 +210,7 @@ impl Actor {
                         seq: 0,
                         interests: Vec::new(),
                         status: Status::Idle,
+                        asked_at: Instant::now(),
                     },
                 );
                 let _ = reply.send(self.users.len());
@@ -287,6 +296,9 @@ impl Actor {
 
     /// `id` (idle) wants a partner: pair it at random with a waiting user, or queue it.
     fn pair_or_queue(&mut self, id: SessionId) {
+        if let Some(user) = self.users.get_mut(&id) {
+            user.asked_at = Instant::now();
+        }
         loop {
             let Some(pairing) = self.queue.join(id) else {
                 if let Some(user) = self.users.get_mut(&id) {
@@ -307,6 +319,11 @@ impl Actor {
     fn open_room(&mut self, p: Pairing) {
         self.rooms += 1;
         self.matches += 1;
+        let metrics = telemetry::metrics();
+        metrics.matches.increment(1);
+        for id in [p.joiner, p.waiter] {
+            metrics.waited(self.users[&id].asked_at.elapsed());
+        }
         let common: Vec<String> = {
             let a = &self.users[&p.joiner].interests;
             let b = &self.users[&p.waiter].interests;

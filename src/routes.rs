@@ -8,6 +8,7 @@
 //! | `GET /ws` | WebSocket upgrade into a [session](crate::session) |
 //! | `GET /static/<file>` | compiled-in assets |
 //! | `GET /healthz` | liveness and draining state, JSON |
+//! | `GET /metrics` | Prometheus metrics |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::admission::{Admission, Refusal};
 use crate::lobby::Lobby;
 use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
 use crate::session::{self, Settings};
+use crate::telemetry;
 use crate::upgrade::{self, NotAnUpgrade, Upgrade};
 
 /// What the handlers share.
@@ -61,6 +63,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(websocket(state.clone()))
         .or(assets())
         .or(healthz(state))
+        .or(metrics())
         .recover(recover)
         .map(|reply| warp::reply::with_header(reply, "x-content-type-options", "nosniff"))
 }
@@ -225,6 +228,16 @@ fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reje
             };
             warp::reply::with_status(warp::reply::json(&body), status)
         })
+}
+
+fn metrics() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("metrics").and(warp::get()).map(|| {
+        warp::reply::with_header(
+            telemetry::metrics().render(),
+            "content-type",
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    })
 }
 
 fn error_response(status: StatusCode, title: &str, message: &str) -> Response {

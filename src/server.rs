@@ -24,6 +24,7 @@ use crate::lobby::Lobby;
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState};
 use crate::session::Settings;
+use crate::telemetry;
 use crate::upgrade;
 
 /// Listen backlog. warp's own `bind` uses 128, which overflows when hundreds of browsers
@@ -81,6 +82,16 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         draining: draining.clone(),
     };
 
+    // Histogram samples are folded into buckets on scrape; fold them on a timer as well so
+    // an unscraped server does not accumulate them.
+    let upkeep = tokio::spawn(async {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            telemetry::metrics().upkeep();
+        }
+    });
+
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(
         warp::serve(routes::routes(state))
@@ -109,4 +120,5 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     {
         tracing::warn!("sessions still open at the drain deadline");
     }
+    upkeep.abort();
 }

@@ -25,6 +25,7 @@ use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
 use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Room, Undeliverable};
+use crate::telemetry;
 use crate::upgrade::Socket;
 
 /// Per-connection settings, shared by every session.
@@ -72,6 +73,17 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason, for metrics.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::ClientClosed,
+        CloseReason::Timeout,
+        CloseReason::TooLarge,
+        CloseReason::SlowConsumer,
+        CloseReason::Flooding,
+        CloseReason::Shutdown,
+        CloseReason::Error,
+    ];
+
     /// A short label for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,7 +142,13 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
         interests: Vec::new(),
     };
     tracing::debug!(session = id.0, "session start");
+    let metrics = telemetry::metrics();
+    metrics.sessions.increment(1.0);
     let reason = session.serve(online, rx, ctx.shutdown).await;
+    // Counted before the lobby hears of it, so whoever learns of the departure from the
+    // lobby also sees it in the metrics.
+    metrics.sessions.decrement(1.0);
+    metrics.closed(reason);
     ctx.lobby.gone(id).await;
     tracing::info!(
         session = id.0,
@@ -226,7 +244,10 @@ impl Session {
             Some(Err(
                 tungstenite::Error::ConnectionClosed
                 | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Io(_),
+                | tungstenite::Error::Io(_)
+                | tungstenite::Error::Protocol(
+                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                ),
             )) => Err(CloseReason::ClientClosed),
             Some(Err(e)) => {
                 tracing::debug!(session = self.id.0, error = %e, "websocket error");
@@ -315,10 +336,14 @@ impl Session {
                 let Status::InRoom(room) = &self.status else {
                     return Ok(()); // not in a room: dropped like a stale message
                 };
-                if let Relayed::Undeliverable(Undeliverable::Full) = room.relay(&relay) {
-                    // The partner is not reading; the lobby drops it and tells us `left`.
-                    let partner = room.partner.id;
-                    self.lobby.gone(partner).await;
+                match room.relay(&relay) {
+                    Relayed::Sent => telemetry::metrics().relayed(relay.kind()),
+                    Relayed::Undeliverable(Undeliverable::Full) => {
+                        // The partner is not reading; the lobby drops it and tells us `left`.
+                        let partner = room.partner.id;
+                        self.lobby.gone(partner).await;
+                    }
+                    Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
                 }
                 Ok(())
             }
@@ -362,6 +387,7 @@ impl Session {
 
     /// Tells the client why its message was refused.
     async fn refuse(&mut self, e: ProtocolError) -> Step {
+        telemetry::metrics().error(e.code);
         let msg = ServerMessage::Error {
             code: e.code,
             message: &e.message,
