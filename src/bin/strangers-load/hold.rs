@@ -131,7 +131,10 @@ async fn session(mut ws: Ws, shared: &Shared, mut phase: watch::Receiver<Phase>,
                         None
                     }
                     "left" => {
-                        shared.errors.add("hold_partner_left");
+                        // At the end the partner may simply have closed first.
+                        if *phase.borrow() != Phase::Stop {
+                            shared.errors.add("hold_partner_left");
+                        }
                         None
                     }
                     _ => None,

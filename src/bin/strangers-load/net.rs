@@ -31,11 +31,12 @@ pub struct Target {
 impl Target {
     /// Resolves `url` (`ws://host:port/path`) and checks the network rule: the server must be
     /// on loopback unless `allow_remote`. `source_addrs` loopback source addresses
-    /// (127.0.0.1, 127.0.0.2, ...) are used when the server is on IPv4 loopback.
+    /// (127.0.0.1, 127.0.0.2, ...) are used when the server is on IPv4 loopback; 0 lets the
+    /// kernel choose.
     pub async fn resolve(
         url: &str,
         allow_remote: bool,
-        source_addrs: u8,
+        source_addrs: u16,
         connect_timeout: Duration,
     ) -> Result<Target, String> {
         let uri: Uri = url.parse().map_err(|e| format!("--url {url:?}: {e}"))?;
@@ -72,8 +73,8 @@ impl Target {
             .find(|a| a.is_ipv4())
             .unwrap_or(addrs[0]);
         let sources = match addr.ip() {
-            IpAddr::V4(v4) if v4.is_loopback() && source_addrs > 0 => (1..=source_addrs)
-                .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+            IpAddr::V4(v4) if v4.is_loopback() => (0..u32::from(source_addrs))
+                .map(|i| IpAddr::V4(loopback_source(i)))
                 .collect(),
             _ => Vec::new(),
         };
@@ -139,6 +140,13 @@ impl Target {
             }
         }
     }
+}
+
+/// The `i`-th source address: 127.0.0.1, 127.0.0.2, ... 127.0.0.254, 127.0.1.1, ...
+/// (skipping .0 and .255 in the last byte).
+fn loopback_source(i: u32) -> Ipv4Addr {
+    let (hi, lo) = (i / 254, i % 254 + 1);
+    Ipv4Addr::new(127, (hi >> 8) as u8, hi as u8, lo as u8)
 }
 
 /// Client socket settings: a small initial read buffer (the generator holds up to ~19,000
@@ -261,5 +269,13 @@ mod tests {
         let e = Incoming::parse(r#"{"type":"error","code":"bad_message","message":"a \"b\""}"#)
             .unwrap();
         assert_eq!(e.code.as_deref(), Some("bad_message"));
+    }
+
+    #[test]
+    fn source_addresses_stay_in_loopback_and_skip_zero() {
+        assert_eq!(loopback_source(0), Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(loopback_source(253), Ipv4Addr::new(127, 0, 0, 254));
+        assert_eq!(loopback_source(254), Ipv4Addr::new(127, 0, 1, 1));
+        assert!(loopback_source(65_535).is_loopback());
     }
 }
