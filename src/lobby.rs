@@ -81,18 +81,9 @@ enum Command {
 impl Lobby {
     /// Starts the actor; it runs until every handle is dropped.
     pub fn start(rng: StdRng) -> Lobby {
-        let (tx, rx) = mpsc::channel(MAILBOX);
-        let (online_tx, online) = watch::channel(0);
-        let actor = Actor {
-            rx,
-            users: HashMap::new(),
-            queue: Matchmaker::new(rng),
-            rooms: 0,
-            matches: 0,
-            online_tx,
-        };
+        let (actor, lobby) = Actor::new(rng);
         tokio::spawn(actor.run());
-        Lobby { tx, online }
+        lobby
     }
 
     async fn send(&self, cmd: Command) {
@@ -177,6 +168,20 @@ struct Actor {
 }
 
 impl Actor {
+    fn new(rng: StdRng) -> (Actor, Lobby) {
+        let (tx, rx) = mpsc::channel(MAILBOX);
+        let (online_tx, online) = watch::channel(0);
+        let actor = Actor {
+            rx,
+            users: HashMap::new(),
+            queue: Matchmaker::new(rng),
+            rooms: 0,
+            matches: 0,
+            online_tx,
+        };
+        (actor, Lobby { tx, online })
+    }
+
     async fn run(mut self) {
         let mut publish = tokio::time::interval_at(Instant::now() + ONLINE_EVERY, ONLINE_EVERY);
         publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -458,5 +463,245 @@ mod tests {
         let s = lobby.stats().await;
         assert_eq!((s.online, s.waiting, s.rooms), (1, 1, 0));
         assert!(b.rx.try_recv().is_err(), "b was not matched with a ghost");
+    }
+
+    /// The state machine under arbitrary interleavings: simulated sessions follow the same
+    /// rules as `session.rs` (a command counter, local state, events applied only when they
+    /// still fit), events arrive whenever the scheduler says, and after every step the actor's
+    /// invariants hold; once everything is delivered, every session agrees with the actor.
+    mod state_machine {
+        use super::*;
+        use proptest::prelude::*;
+
+        const USERS: usize = 5;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Connect(usize),
+            Join(usize),
+            Next(usize),
+            Leave(usize),
+            Gone(usize),
+            Deliver(usize),
+            Relay(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            let user = 0..USERS;
+            prop_oneof![
+                2 => user.clone().prop_map(Op::Connect),
+                2 => user.clone().prop_map(Op::Join),
+                2 => user.clone().prop_map(Op::Next),
+                1 => user.clone().prop_map(Op::Leave),
+                1 => user.clone().prop_map(Op::Gone),
+                4 => user.clone().prop_map(Op::Deliver),
+                2 => user.prop_map(Op::Relay),
+            ]
+        }
+
+        #[derive(Debug, PartialEq)]
+        enum Local {
+            Idle,
+            Waiting,
+            InRoom(RoomId, Peer),
+        }
+
+        impl PartialEq for Peer {
+            fn eq(&self, other: &Peer) -> bool {
+                self.id == other.id
+            }
+        }
+
+        struct Sim {
+            id: SessionId,
+            rx: mpsc::Receiver<Event>,
+            seq: u64,
+            local: Local,
+        }
+
+        fn check_actor(actor: &Actor) {
+            let mut in_room = 0;
+            for (id, user) in &actor.users {
+                match user.status {
+                    Status::InRoom { room, partner } => {
+                        in_room += 1;
+                        let other = &actor.users[&partner];
+                        assert_eq!(
+                            other.status,
+                            Status::InRoom { room, partner: *id },
+                            "rooms have exactly two members who point at each other"
+                        );
+                        assert!(!actor.queue.is_waiting(*id));
+                    }
+                    Status::Waiting => assert!(actor.queue.is_waiting(*id)),
+                    Status::Idle => assert!(!actor.queue.is_waiting(*id)),
+                }
+            }
+            assert_eq!(actor.rooms * 2, in_room);
+            let waiting = actor
+                .users
+                .values()
+                .filter(|u| u.status == Status::Waiting)
+                .count();
+            assert_eq!(
+                actor.queue.len(),
+                waiting,
+                "the queue holds only waiting users"
+            );
+        }
+
+        /// Applies queued events the way a session does; checks relays come from the partner.
+        fn deliver(sim: &mut Sim) {
+            while let Ok(event) = sim.rx.try_recv() {
+                match event {
+                    Event::Matched(m) => {
+                        if m.seq == sim.seq && sim.local == Local::Waiting {
+                            sim.local = Local::InRoom(m.room, m.partner);
+                        }
+                    }
+                    Event::Left { room, .. } => {
+                        if matches!(&sim.local, Local::InRoom(r, _) if *r == room) {
+                            sim.local = Local::Idle;
+                        }
+                    }
+                    Event::Relay { room, text } => {
+                        if let Local::InRoom(r, partner) = &sim.local
+                            && *r == room
+                        {
+                            assert_eq!(
+                                text.as_str(),
+                                partner.id.0.to_string(),
+                                "a relayed message comes only from the current partner"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        fn run(ops: Vec<Op>, seed: u64) {
+            let (mut actor, _lobby) = Actor::new(StdRng::seed_from_u64(seed));
+            let mut sims: Vec<Option<Sim>> = (0..USERS).map(|_| None).collect();
+            for op in ops {
+                match op {
+                    Op::Connect(i) if sims[i].is_none() => {
+                        let id = SessionId::next();
+                        let (tx, rx) = mpsc::channel(64);
+                        let (reply, _) = oneshot::channel();
+                        actor.handle(Command::Register {
+                            peer: Peer::new(id, tx),
+                            reply,
+                        });
+                        sims[i] = Some(Sim {
+                            id,
+                            rx,
+                            seq: 0,
+                            local: Local::Idle,
+                        });
+                    }
+                    Op::Join(i)
+                    | Op::Next(i)
+                    | Op::Leave(i)
+                    | Op::Gone(i)
+                    | Op::Deliver(i)
+                    | Op::Relay(i)
+                        if sims[i].is_some() =>
+                    {
+                        let sim = sims[i].as_mut().unwrap();
+                        match op {
+                            Op::Join(_) if sim.local == Local::Idle => {
+                                sim.seq += 1;
+                                actor.handle(Command::Join {
+                                    id: sim.id,
+                                    seq: sim.seq,
+                                    interests: vec![],
+                                });
+                                sim.local = Local::Waiting;
+                            }
+                            Op::Next(_) => match sim.local {
+                                Local::Waiting => {}
+                                Local::Idle => {
+                                    sim.seq += 1;
+                                    actor.handle(Command::Join {
+                                        id: sim.id,
+                                        seq: sim.seq,
+                                        interests: vec![],
+                                    });
+                                    sim.local = Local::Waiting;
+                                }
+                                Local::InRoom(..) => {
+                                    sim.seq += 1;
+                                    actor.handle(Command::Next {
+                                        id: sim.id,
+                                        seq: sim.seq,
+                                    });
+                                    sim.local = Local::Waiting;
+                                }
+                            },
+                            Op::Leave(_) if sim.local != Local::Idle => {
+                                sim.seq += 1;
+                                actor.handle(Command::Leave {
+                                    id: sim.id,
+                                    seq: sim.seq,
+                                });
+                                sim.local = Local::Idle;
+                            }
+                            Op::Gone(_) => {
+                                actor.handle(Command::Gone { id: sim.id });
+                                sims[i] = None;
+                            }
+                            Op::Deliver(_) => deliver(sim),
+                            Op::Relay(_) => {
+                                if let Local::InRoom(room, partner) = &sim.local {
+                                    let _ = partner.send(Event::Relay {
+                                        room: *room,
+                                        text: sim.id.0.to_string().into(),
+                                    });
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+                check_actor(&actor);
+            }
+            // Quiesce: deliver everything; then every session agrees with the actor.
+            for sim in sims.iter_mut().flatten() {
+                deliver(sim);
+            }
+            for sim in sims.iter().flatten() {
+                let user = &actor.users[&sim.id];
+                match (&sim.local, user.status) {
+                    (Local::Idle, Status::Idle) | (Local::Waiting, Status::Waiting) => {}
+                    (
+                        Local::InRoom(room, partner),
+                        Status::InRoom {
+                            room: r,
+                            partner: p,
+                        },
+                    ) => {
+                        assert_eq!((*room, partner.id), (r, p));
+                    }
+                    (local, status) => panic!("session thinks {local:?}, lobby says {status:?}"),
+                }
+            }
+            assert_eq!(
+                actor.users.len(),
+                sims.iter().flatten().count(),
+                "no ghost users"
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn invariants_hold_under_any_interleaving(
+                ops in proptest::collection::vec(op(), 1..120),
+                seed in any::<u64>(),
+            ) {
+                run(ops, seed);
+            }
+        }
     }
 }

@@ -569,4 +569,77 @@ mod tests {
         );
         assert_eq!(ServerMessage::Waiting.to_json(), r#"{"type":"waiting"}"#);
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                ".{0,40}".prop_map(serde_json::Value::from),
+                Just(serde_json::Value::from(ROOM)),
+                prop_oneof![
+                    Just("join"),
+                    Just("next"),
+                    Just("offer"),
+                    Just("candidate"),
+                    Just("chat"),
+                    Just("typing")
+                ]
+                .prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6)
+                        .prop_map(serde_json::Value::from),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("type".to_string()),
+                            Just("room".to_string()),
+                            Just("sdp".to_string()),
+                            Just("text".to_string()),
+                            Just("candidate".to_string()),
+                            Just("active".to_string()),
+                            Just("interests".to_string()),
+                            "[a-z]{1,8}"
+                        ],
+                        inner,
+                        0..6,
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// Arbitrary text never panics the parser; a refusal always says why.
+            #[test]
+            fn any_text_is_parsed_or_refused(text in ".{0,300}") {
+                if let Err(e) = ClientMessage::parse(&text) {
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+
+            /// Arbitrary JSON shaped like our messages: parsed or refused, and whatever is
+            /// accepted for relay serializes back to JSON that parses to the same message.
+            #[test]
+            fn message_shaped_json_round_trips(value in json_value()) {
+                match ClientMessage::parse(&value.to_string()) {
+                    Ok(ClientMessage::Relay(relay)) => {
+                        prop_assert_eq!(
+                            ClientMessage::parse(&relay.to_json()),
+                            Ok(ClientMessage::Relay(relay))
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => prop_assert_eq!(e.code, ErrorCode::BadMessage),
+                }
+            }
+        }
+    }
 }
