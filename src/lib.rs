@@ -8,6 +8,7 @@
 //! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
+//! - [`presence`]: a session's own view of idle/waiting/in-a-room, kept in step with the lobby.
 //! - [`session`]: one WebSocket connection, from welcome to close.
 //! - [`upgrade`]: the WebSocket handshake with our own buffer sizes and limits.
 //! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod lobby;
 pub mod matchmaker;
 pub mod pages;
+pub mod presence;
 pub mod protocol;
 pub mod room;
 pub mod routes;

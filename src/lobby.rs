@@ -471,6 +471,7 @@ mod tests {
     /// invariants hold; once everything is delivered, every session agrees with the actor.
     mod state_machine {
         use super::*;
+        use crate::presence::{Presence, Request, Status as PStatus};
         use proptest::prelude::*;
 
         const USERS: usize = 5;
@@ -499,24 +500,10 @@ mod tests {
             ]
         }
 
-        #[derive(Debug, PartialEq)]
-        enum Local {
-            Idle,
-            Waiting,
-            InRoom(RoomId, Peer),
-        }
-
-        impl PartialEq for Peer {
-            fn eq(&self, other: &Peer) -> bool {
-                self.id == other.id
-            }
-        }
-
         struct Sim {
             id: SessionId,
             rx: mpsc::Receiver<Event>,
-            seq: u64,
-            local: Local,
+            presence: Presence,
         }
 
         fn check_actor(actor: &Actor) {
@@ -555,22 +542,17 @@ mod tests {
             while let Ok(event) = sim.rx.try_recv() {
                 match event {
                     Event::Matched(m) => {
-                        if m.seq == sim.seq && sim.local == Local::Waiting {
-                            sim.local = Local::InRoom(m.room, m.partner);
-                        }
+                        sim.presence.matched(m);
                     }
                     Event::Left { room, .. } => {
-                        if matches!(&sim.local, Local::InRoom(r, _) if *r == room) {
-                            sim.local = Local::Idle;
-                        }
+                        sim.presence.left(room);
                     }
                     Event::Relay { room, text } => {
-                        if let Local::InRoom(r, partner) = &sim.local
-                            && *r == room
-                        {
+                        if sim.presence.in_room(room) {
+                            let partner = sim.presence.room().unwrap().partner.id;
                             assert_eq!(
                                 text.as_str(),
-                                partner.id.0.to_string(),
+                                partner.0.to_string(),
                                 "a relayed message comes only from the current partner"
                             );
                         }
@@ -579,82 +561,68 @@ mod tests {
             }
         }
 
+        fn send(actor: &mut Actor, id: SessionId, request: Option<Request>) {
+            let cmd = match request {
+                Some(Request::Join { seq }) => Command::Join {
+                    id,
+                    seq,
+                    interests: vec![],
+                },
+                Some(Request::Next { seq }) => Command::Next { id, seq },
+                Some(Request::Leave { seq }) => Command::Leave { id, seq },
+                None => return,
+            };
+            actor.handle(cmd);
+        }
+
         fn run(ops: Vec<Op>, seed: u64) {
             let (mut actor, _lobby) = Actor::new(StdRng::seed_from_u64(seed));
             let mut sims: Vec<Option<Sim>> = (0..USERS).map(|_| None).collect();
             for op in ops {
                 match op {
-                    Op::Connect(i) if sims[i].is_none() => {
-                        let id = SessionId::next();
-                        let (tx, rx) = mpsc::channel(64);
-                        let (reply, _) = oneshot::channel();
-                        actor.handle(Command::Register {
-                            peer: Peer::new(id, tx),
-                            reply,
-                        });
-                        sims[i] = Some(Sim {
-                            id,
-                            rx,
-                            seq: 0,
-                            local: Local::Idle,
-                        });
+                    Op::Connect(i) => {
+                        if sims[i].is_none() {
+                            let id = SessionId::next();
+                            let (tx, rx) = mpsc::channel(64);
+                            let (reply, _) = oneshot::channel();
+                            actor.handle(Command::Register {
+                                peer: Peer::new(id, tx),
+                                reply,
+                            });
+                            sims[i] = Some(Sim {
+                                id,
+                                rx,
+                                presence: Presence::default(),
+                            });
+                        }
                     }
-                    Op::Join(i)
-                    | Op::Next(i)
-                    | Op::Leave(i)
-                    | Op::Gone(i)
-                    | Op::Deliver(i)
-                    | Op::Relay(i)
-                        if sims[i].is_some() =>
-                    {
-                        let sim = sims[i].as_mut().unwrap();
+                    Op::Gone(i) => {
+                        if let Some(sim) = sims[i].take() {
+                            actor.handle(Command::Gone { id: sim.id });
+                        }
+                    }
+                    Op::Join(i) | Op::Next(i) | Op::Leave(i) | Op::Deliver(i) | Op::Relay(i) => {
+                        let Some(sim) = sims[i].as_mut() else {
+                            continue;
+                        };
                         match op {
-                            Op::Join(_) if sim.local == Local::Idle => {
-                                sim.seq += 1;
-                                actor.handle(Command::Join {
-                                    id: sim.id,
-                                    seq: sim.seq,
-                                    interests: vec![],
-                                });
-                                sim.local = Local::Waiting;
+                            Op::Join(_) if sim.presence.room().is_none() => {
+                                let request = sim.presence.join();
+                                send(&mut actor, sim.id, request);
                             }
-                            Op::Next(_) => match sim.local {
-                                Local::Waiting => {}
-                                Local::Idle => {
-                                    sim.seq += 1;
-                                    actor.handle(Command::Join {
-                                        id: sim.id,
-                                        seq: sim.seq,
-                                        interests: vec![],
-                                    });
-                                    sim.local = Local::Waiting;
-                                }
-                                Local::InRoom(..) => {
-                                    sim.seq += 1;
-                                    actor.handle(Command::Next {
-                                        id: sim.id,
-                                        seq: sim.seq,
-                                    });
-                                    sim.local = Local::Waiting;
-                                }
-                            },
-                            Op::Leave(_) if sim.local != Local::Idle => {
-                                sim.seq += 1;
-                                actor.handle(Command::Leave {
-                                    id: sim.id,
-                                    seq: sim.seq,
-                                });
-                                sim.local = Local::Idle;
+                            Op::Next(_) => {
+                                let request = sim.presence.skip();
+                                send(&mut actor, sim.id, request);
                             }
-                            Op::Gone(_) => {
-                                actor.handle(Command::Gone { id: sim.id });
-                                sims[i] = None;
+                            Op::Leave(_) => {
+                                let request = sim.presence.leave();
+                                send(&mut actor, sim.id, request);
                             }
                             Op::Deliver(_) => deliver(sim),
                             Op::Relay(_) => {
-                                if let Local::InRoom(room, partner) = &sim.local {
-                                    let _ = partner.send(Event::Relay {
-                                        room: *room,
+                                if let Some(room) = sim.presence.room() {
+                                    let _ = room.partner.send(Event::Relay {
+                                        room: room.id,
                                         text: sim.id.0.to_string().into(),
                                     });
                                 }
@@ -662,7 +630,6 @@ mod tests {
                             _ => {}
                         }
                     }
-                    _ => {}
                 }
                 check_actor(&actor);
             }
@@ -672,16 +639,16 @@ mod tests {
             }
             for sim in sims.iter().flatten() {
                 let user = &actor.users[&sim.id];
-                match (&sim.local, user.status) {
-                    (Local::Idle, Status::Idle) | (Local::Waiting, Status::Waiting) => {}
+                match (sim.presence.status(), user.status) {
+                    (PStatus::Idle, Status::Idle) | (PStatus::Waiting, Status::Waiting) => {}
                     (
-                        Local::InRoom(room, partner),
+                        PStatus::InRoom(room),
                         Status::InRoom {
                             room: r,
                             partner: p,
                         },
                     ) => {
-                        assert_eq!((*room, partner.id), (r, p));
+                        assert_eq!((room.id, room.partner.id), (r, p));
                     }
                     (local, status) => panic!("session thinks {local:?}, lobby says {status:?}"),
                 }

@@ -23,8 +23,9 @@ use crate::ice::IceConfig;
 use crate::limits::{Budget, Rates, Verdict};
 use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
-use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, ServerMessage};
-use crate::room::{Event, Peer, Relayed, Room, Undeliverable};
+use crate::presence::{Presence, Request, Status};
+use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, Relay, ServerMessage};
+use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry;
 use crate::upgrade::Socket;
 
@@ -98,23 +99,13 @@ impl CloseReason {
     }
 }
 
-/// Where this user is, as far as this session knows.
-#[derive(Debug)]
-enum Status {
-    Idle,
-    Waiting,
-    InRoom(Room),
-}
-
 struct Session {
     id: SessionId,
     socket: Socket,
     lobby: Lobby,
     settings: Arc<Settings>,
-    status: Status,
-    /// Counts the commands sent to the lobby; a `matched` decision made before the latest
-    /// command is stale and ignored.
-    seq: u64,
+    /// Idle, waiting or in a room, as far as this session knows.
+    presence: Presence,
     /// The interests of the latest join, sent again on `next` from idle.
     interests: Vec<String>,
     /// This client's rate limits.
@@ -137,8 +128,7 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
         socket,
         lobby: ctx.lobby.clone(),
         settings: ctx.settings,
-        status: Status::Idle,
-        seq: 0,
+        presence: Presence::default(),
         interests: Vec::new(),
     };
     tracing::debug!(session = id.0, "session start");
@@ -291,97 +281,75 @@ impl Session {
             Ok(msg) => msg,
             Err(e) => return self.refuse(e).await,
         };
-        match msg {
+        let request = match msg {
             ClientMessage::Join { interests } => {
-                if let Status::InRoom(_) = self.status {
-                    // Already talking to someone: `next` is the way to move on.
-                    return Ok(());
+                if self.presence.room().is_some() {
+                    return Ok(()); // already talking to someone: `next` moves on
                 }
                 self.interests = interests;
-                if let Status::Idle = self.status {
-                    self.seq += 1;
-                    self.lobby
-                        .join(self.id, self.seq, self.interests.clone())
-                        .await;
-                    self.status = Status::Waiting;
-                }
-                self.write(ServerMessage::Waiting.to_json()).await
+                self.presence.join()
             }
-            ClientMessage::Next => {
-                match self.status {
-                    Status::Waiting => {}
-                    Status::Idle => {
-                        self.seq += 1;
-                        self.lobby
-                            .join(self.id, self.seq, self.interests.clone())
-                            .await;
-                    }
-                    Status::InRoom(_) => {
-                        self.seq += 1;
-                        self.lobby.next(self.id, self.seq).await;
-                    }
-                }
-                self.status = Status::Waiting;
-                self.write(ServerMessage::Waiting.to_json()).await
+            ClientMessage::Next => self.presence.skip(),
+            ClientMessage::Leave => self.presence.leave(),
+            ClientMessage::Relay(relay) => return self.relay(relay).await,
+        };
+        match request {
+            Some(Request::Join { seq }) => {
+                let interests = self.interests.clone();
+                self.lobby.join(self.id, seq, interests).await
             }
-            ClientMessage::Leave => {
-                if !matches!(self.status, Status::Idle) {
-                    self.seq += 1;
-                    self.lobby.leave(self.id, self.seq).await;
-                    self.status = Status::Idle;
-                }
-                Ok(())
-            }
-            ClientMessage::Relay(relay) => {
-                let Status::InRoom(room) = &self.status else {
-                    return Ok(()); // not in a room: dropped like a stale message
-                };
-                match room.relay(&relay) {
-                    Relayed::Sent => telemetry::metrics().relayed(relay.kind()),
-                    Relayed::Undeliverable(Undeliverable::Full) => {
-                        // The partner is not reading; the lobby drops it and tells us `left`.
-                        let partner = room.partner.id;
-                        self.lobby.gone(partner).await;
-                    }
-                    Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
-                }
-                Ok(())
-            }
+            Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
+            Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
+            None => {}
         }
+        if let Status::Waiting = self.presence.status() {
+            self.write(ServerMessage::Waiting.to_json()).await?;
+        }
+        Ok(())
+    }
+
+    async fn relay(&mut self, relay: Relay) -> Step {
+        let Some(room) = self.presence.room() else {
+            return Ok(()); // not in a room: dropped like a stale message
+        };
+        match room.relay(&relay) {
+            Relayed::Sent => telemetry::metrics().relayed(relay.kind()),
+            Relayed::Undeliverable(Undeliverable::Full) => {
+                // The partner is not reading; the lobby drops it and tells us `left`.
+                let partner = room.partner.id;
+                self.lobby.gone(partner).await;
+            }
+            Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
+        }
+        Ok(())
     }
 
     async fn on_event(&mut self, event: Event) -> Step {
         match event {
-            Event::Matched(m) => {
-                if m.seq != self.seq || !matches!(self.status, Status::Waiting) {
-                    return Ok(()); // overtaken by a newer command; the lobby undoes it
+            Event::Matched(m) => match self.presence.matched(m) {
+                Some(m) => {
+                    let msg = ServerMessage::Matched {
+                        room: m.room,
+                        role: m.role,
+                        common: &m.common,
+                    };
+                    self.write(msg.to_json()).await
                 }
-                let msg = ServerMessage::Matched {
-                    room: m.room,
-                    role: m.role,
-                    common: &m.common,
-                }
-                .to_json();
-                self.status = Status::InRoom(Room {
-                    id: m.room,
-                    partner: m.partner,
-                });
-                self.write(msg).await
-            }
-            Event::Left { room, reason } => match &self.status {
-                Status::InRoom(current) if current.id == room => {
-                    self.status = Status::Idle;
+                None => Ok(()), // overtaken by a newer request; the lobby undoes it
+            },
+            Event::Left { room, reason } => {
+                if self.presence.left(room) {
                     self.write(ServerMessage::Left { room, reason }.to_json())
-                        .await
+                        .await?;
                 }
-                _ => Ok(()),
-            },
-            Event::Relay { room, text } => match &self.status {
-                Status::InRoom(current) if current.id == room => {
-                    self.write_message(Message::Text(text)).await
+                Ok(())
+            }
+            Event::Relay { room, text } => {
+                if self.presence.in_room(room) {
+                    self.write_message(Message::Text(text)).await?;
                 }
-                _ => Ok(()),
-            },
+                Ok(())
+            }
         }
     }
 

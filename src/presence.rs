@@ -1,0 +1,123 @@
+//! A session's own view of where its user is (idle, waiting, in a room) and the rules that
+//! keep that view in step with the lobby's.
+//!
+//! The session answers its client at once from this view, and the lobby answers later; the
+//! two can disagree for a moment (the lobby pairs a user who has just pressed Stop). A counter
+//! settles it: every request the session sends carries the next number, every `matched` the
+//! lobby sends carries the number of the latest request it had seen, and a `matched` from
+//! before the latest request is ignored; the lobby handles that request by ending the room.
+//! The lobby's property test drives this same type, so the rule is tested as it runs.
+
+use crate::protocol::RoomId;
+use crate::room::{Matched, Room};
+
+/// Where the user is.
+#[derive(Debug)]
+pub enum Status {
+    Idle,
+    Waiting,
+    InRoom(Room),
+}
+
+/// What the session must ask of the lobby after a client's command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Find a partner (the user was idle).
+    Join { seq: u64 },
+    /// End the room and find a new partner.
+    Next { seq: u64 },
+    /// Leave the room or the queue.
+    Leave { seq: u64 },
+}
+
+/// The session's view.
+#[derive(Debug)]
+pub struct Presence {
+    status: Status,
+    /// Requests sent to the lobby so far.
+    seq: u64,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Presence {
+            status: Status::Idle,
+            seq: 0,
+        }
+    }
+}
+
+impl Presence {
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The room the user is in, if any.
+    pub fn room(&self) -> Option<&Room> {
+        match &self.status {
+            Status::InRoom(room) => Some(room),
+            _ => None,
+        }
+    }
+
+    fn request(&mut self, make: fn(u64) -> Request, then: Status) -> Option<Request> {
+        self.seq += 1;
+        self.status = then;
+        Some(make(self.seq))
+    }
+
+    /// The client sent `join`: idle users start waiting; others stay as they are.
+    pub fn join(&mut self) -> Option<Request> {
+        match self.status {
+            Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
+            Status::Waiting | Status::InRoom(_) => None,
+        }
+    }
+
+    /// The client sent `next`: leave the room if any and wait for someone new.
+    pub fn skip(&mut self) -> Option<Request> {
+        match self.status {
+            Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
+            Status::Waiting => None,
+            Status::InRoom(_) => self.request(|seq| Request::Next { seq }, Status::Waiting),
+        }
+    }
+
+    /// The client sent `leave`: back to idle.
+    pub fn leave(&mut self) -> Option<Request> {
+        match self.status {
+            Status::Idle => None,
+            Status::Waiting | Status::InRoom(_) => {
+                self.request(|seq| Request::Leave { seq }, Status::Idle)
+            }
+        }
+    }
+
+    /// The lobby paired the user. Returns the decision if it still stands (the user is
+    /// waiting and has sent nothing since); the session then tells its client.
+    pub fn matched(&mut self, m: Box<Matched>) -> Option<Box<Matched>> {
+        if m.seq != self.seq || !matches!(self.status, Status::Waiting) {
+            return None;
+        }
+        self.status = Status::InRoom(Room {
+            id: m.room,
+            partner: m.partner.clone(),
+        });
+        Some(m)
+    }
+
+    /// The partner ended `room`. Returns whether that is the user's room (and it is over).
+    pub fn left(&mut self, room: RoomId) -> bool {
+        if self.in_room(room) {
+            self.status = Status::Idle;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether the user is in `room` now: relayed messages for any other room are dropped.
+    pub fn in_room(&self, room: RoomId) -> bool {
+        self.room().is_some_and(|r| r.id == room)
+    }
+}
