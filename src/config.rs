@@ -88,6 +88,15 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
+    /// How long a user with interests waits for someone sharing one before meeting anyone.
+    #[arg(long, env = "STRANGERS_FALLBACK_AFTER", default_value = "5s", value_parser = parse_duration_or_zero)]
+    pub fallback_after: Duration,
+
+    /// How long two users who just parted are kept from meeting again (unless they are the
+    /// only two waiting past the fallback wait). `0s` turns it off.
+    #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "30s", value_parser = parse_duration_or_zero)]
+    pub rematch_cooldown: Duration,
+
     /// How long shutdown waits for sessions to say goodbye before exiting.
     #[arg(long, env = "STRANGERS_DRAIN", default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,
@@ -217,7 +226,16 @@ fn invalid(message: String) -> clap::Error {
     Config::command().error(clap::error::ErrorKind::InvalidValue, message)
 }
 
-/// Parses `250ms`, `20s`, `5m` or a bare number of seconds.
+/// Parses a duration that may be zero (`0s` turns the feature off).
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    let trimmed = s.trim();
+    if trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
+/// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());

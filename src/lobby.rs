@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::matchmaker::{Matchmaker, Pairing, SessionId};
+use crate::matchmaker::{Matchmaker, Pairing, Policy, SessionId};
 use crate::protocol::{LeftReason, RoomId};
 use crate::room::{Event, Matched, Peer};
 use crate::telemetry;
@@ -80,8 +80,8 @@ enum Command {
 
 impl Lobby {
     /// Starts the actor; it runs until every handle is dropped.
-    pub fn start(rng: StdRng) -> Lobby {
-        let (actor, lobby) = Actor::new(rng);
+    pub fn start(rng: StdRng, policy: Policy) -> Lobby {
+        let (actor, lobby) = Actor::new(rng, policy);
         tokio::spawn(actor.run());
         lobby
     }
@@ -131,6 +131,14 @@ impl Lobby {
     }
 }
 
+/// Completes at `deadline`, or never.
+async fn fallback(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One connected user as the actor knows it.
 #[derive(Debug)]
 struct User {
@@ -168,13 +176,13 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(rng: StdRng) -> (Actor, Lobby) {
+    fn new(rng: StdRng, policy: Policy) -> (Actor, Lobby) {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let (online_tx, online) = watch::channel(0);
         let actor = Actor {
             rx,
             users: HashMap::new(),
-            queue: Matchmaker::new(rng),
+            queue: Matchmaker::new(rng, policy),
             rooms: 0,
             matches: 0,
             online_tx,
@@ -190,18 +198,28 @@ impl Actor {
                 cmd = self.rx.recv() => match cmd {
                     Some(cmd) => {
                         self.handle(cmd);
-                        let metrics = telemetry::metrics();
-                        metrics.waiting.set(self.queue.len() as f64);
-                        metrics.rooms.set(self.rooms as f64);
+                        self.publish_gauges();
                     }
                     None => break,
                 },
+                _ = fallback(self.queue.next_deadline()) => {
+                    for pairing in self.queue.expire(Instant::now()) {
+                        self.open_room(pairing);
+                    }
+                    self.publish_gauges();
+                }
                 _ = publish.tick() => {
                     let online = self.users.len();
                     self.online_tx.send_if_modified(|n| std::mem::replace(n, online) != online);
                 }
             }
         }
+    }
+
+    fn publish_gauges(&self) {
+        let metrics = telemetry::metrics();
+        metrics.waiting.set(self.queue.len() as f64);
+        metrics.rooms.set(self.rooms as f64);
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -276,7 +294,7 @@ impl Actor {
             return;
         }
         self.end_room(id, LeftReason::Disconnected);
-        self.queue.remove(id);
+        self.queue.forget(id);
         self.users.remove(&id);
     }
 
@@ -286,6 +304,7 @@ impl Actor {
             return;
         };
         self.rooms -= 1;
+        self.queue.parted(id, partner, Instant::now());
         if let Some(user) = self.users.get_mut(&id) {
             user.status = Status::Idle;
         }
@@ -305,7 +324,10 @@ impl Actor {
             user.asked_at = Instant::now();
         }
         loop {
-            let Some(pairing) = self.queue.join(id) else {
+            let Some(user) = self.users.get(&id) else {
+                return;
+            };
+            let Some(pairing) = self.queue.join(id, &user.interests, Instant::now()) else {
                 if let Some(user) = self.users.get_mut(&id) {
                     user.status = Status::Waiting;
                 }
@@ -329,11 +351,7 @@ impl Actor {
         for id in [p.joiner, p.waiter] {
             metrics.waited(self.users[&id].asked_at.elapsed());
         }
-        let common: Vec<String> = {
-            let a = &self.users[&p.joiner].interests;
-            let b = &self.users[&p.waiter].interests;
-            a.iter().filter(|t| b.contains(t)).cloned().collect()
-        };
+        let common = &p.common;
         let members = [
             (p.joiner, p.waiter, p.joiner_role),
             (p.waiter, p.joiner, p.joiner_role.other()),
@@ -388,7 +406,7 @@ mod tests {
     }
 
     fn lobby() -> Lobby {
-        Lobby::start(StdRng::seed_from_u64(7))
+        Lobby::start(StdRng::seed_from_u64(7), Policy::default())
     }
 
     #[tokio::test]
@@ -450,6 +468,42 @@ mod tests {
         lobby.gone(c.id).await;
         let s = lobby.stats().await;
         assert_eq!((s.online, s.waiting, s.rooms), (1, 0, 0));
+    }
+
+    /// With the clock under the test's control: two users with no interest in common hold
+    /// out for the fallback wait, then meet; "common" is empty.
+    #[tokio::test(start_paused = true)]
+    async fn users_without_common_interests_meet_after_the_fallback() {
+        let lobby = lobby();
+        let mut a = connect(&lobby).await;
+        let mut b = connect(&lobby).await;
+        lobby.join(a.id, 1, vec!["chess".into()]).await;
+        lobby.join(b.id, 1, vec!["jazz".into()]).await;
+        tokio::time::advance(Duration::from_millis(4900)).await;
+        assert_eq!(lobby.stats().await.waiting, 2, "still holding out at 4.9 s");
+        tokio::time::advance(Duration::from_millis(200)).await;
+        let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
+        assert_eq!(ma.room, mb.room);
+        assert!(ma.common.is_empty());
+    }
+
+    /// A shared interest wins over arriving first.
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_interest_is_preferred() {
+        let lobby = lobby();
+        let mut plain = connect(&lobby).await;
+        let mut chess = connect(&lobby).await;
+        let mut joiner = connect(&lobby).await;
+        lobby.join(plain.id, 1, vec![]).await;
+        lobby.join(chess.id, 1, vec!["chess".into()]).await;
+        lobby
+            .join(joiner.id, 1, vec!["chess".into(), "go".into()])
+            .await;
+        let m = matched(&mut joiner).await;
+        assert_eq!(m.partner.id, chess.id);
+        assert_eq!(m.common, vec!["chess".to_string()]);
+        matched(&mut chess).await;
+        assert!(plain.rx.try_recv().is_err());
     }
 
     #[tokio::test]
@@ -576,7 +630,7 @@ mod tests {
         }
 
         fn run(ops: Vec<Op>, seed: u64) {
-            let (mut actor, _lobby) = Actor::new(StdRng::seed_from_u64(seed));
+            let (mut actor, _lobby) = Actor::new(StdRng::seed_from_u64(seed), Policy::default());
             let mut sims: Vec<Option<Sim>> = (0..USERS).map(|_| None).collect();
             for op in ops {
                 match op {

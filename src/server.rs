@@ -21,6 +21,7 @@ use crate::admission::{Admission, IpLimiter, OriginPolicy};
 use crate::config::Config;
 use crate::limits::Rates;
 use crate::lobby::Lobby;
+use crate::matchmaker::Policy;
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState};
 use crate::session::Settings;
@@ -55,7 +56,13 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState {
-        lobby: Lobby::start(rng),
+        lobby: Lobby::start(
+            rng,
+            Policy {
+                fallback_after: config.fallback_after,
+                cooldown: config.rematch_cooldown,
+            },
+        ),
         settings: Arc::new(Settings {
             ice: config.ice(),
             ping_interval: config.ping_interval,

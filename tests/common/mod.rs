@@ -27,11 +27,20 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with no STUN servers, a fixed seed and the extra flags given.
+    /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown (most tests
+    /// pair the same two users again on purpose) and the extra flags given.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let args = ["strangers", "--stun", "", "--seed", "1"]
-            .into_iter()
-            .chain(extra.iter().copied());
+        let args = [
+            "strangers",
+            "--stun",
+            "",
+            "--seed",
+            "1",
+            "--rematch-cooldown",
+            "0s",
+        ]
+        .into_iter()
+        .chain(extra.iter().copied());
         let matches = Config::command()
             .try_get_matches_from(args)
             .expect("test flags are valid");
