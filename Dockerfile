@@ -15,9 +15,12 @@ COPY . .
 RUN cargo build --release --locked --bin strangers
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --no-create-home strangers
+RUN useradd --system --uid 10001 --no-create-home strangers \
+    && mkdir /data && chown strangers /data
 COPY --from=build /app/target/release/strangers /usr/local/bin/strangers
 USER strangers
-ENV STRANGERS_LISTEN=0.0.0.0:8080
+ENV STRANGERS_LISTEN=0.0.0.0:8080 \
+    STRANGERS_REPORT_LOG=/data/reports.jsonl
+WORKDIR /data
 EXPOSE 8080
 CMD ["strangers"]

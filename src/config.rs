@@ -97,6 +97,27 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "30s", value_parser = parse_duration_or_zero)]
     pub rematch_cooldown: Duration,
 
+    /// The append-only file of user reports (JSON lines). A `.salt` file beside it keeps
+    /// the salt of the hashed client addresses, so reports and bans survive restarts.
+    #[arg(
+        long,
+        env = "STRANGERS_REPORT_LOG",
+        default_value = "strangers-reports.jsonl"
+    )]
+    pub report_log: std::path::PathBuf,
+
+    /// Distinct users whose reports within --ban-window ban a client.
+    #[arg(long, env = "STRANGERS_BAN_REPORTERS", default_value_t = 3)]
+    pub ban_reporters: u32,
+
+    /// The window in which reports add up.
+    #[arg(long, env = "STRANGERS_BAN_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub ban_window: Duration,
+
+    /// How long a ban lasts.
+    #[arg(long, env = "STRANGERS_BAN_FOR", default_value = "1h", value_parser = parse_duration)]
+    pub ban_for: Duration,
+
     /// How long shutdown waits for sessions to say goodbye before exiting.
     #[arg(long, env = "STRANGERS_DRAIN", default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,
@@ -179,6 +200,7 @@ impl Config {
             ("--relay-burst", config.relay_burst.into()),
             ("--join-rate", config.join_rate.into()),
             ("--join-burst", config.join_burst.into()),
+            ("--ban-reporters", config.ban_reporters.into()),
         ];
         for (flag, value) in positive {
             if value == 0 {

@@ -6,6 +6,7 @@
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
 //! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
+//! - [`moderation`]: reports, the append-only report store and temporary bans.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
 //! - [`presence`]: a session's own view of idle/waiting/in-a-room, kept in step with the lobby.
@@ -27,6 +28,7 @@ pub mod ice;
 pub mod limits;
 pub mod lobby;
 pub mod matchmaker;
+pub mod moderation;
 pub mod pages;
 pub mod presence;
 pub mod protocol;

@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::matchmaker::{Matchmaker, Pairing, Policy, SessionId};
-use crate::protocol::{LeftReason, RoomId};
+use crate::moderation::{ClientKey, Moderation, Report, ReportLog, now_ms};
+use crate::protocol::{LeftReason, ReportReason, RoomId};
 use crate::room::{Event, Matched, Peer};
 use crate::telemetry;
 
@@ -54,6 +55,7 @@ pub struct Stats {
 enum Command {
     Register {
         peer: Peer,
+        client: Option<ClientKey>,
         reply: oneshot::Sender<usize>,
     },
     Join {
@@ -69,6 +71,11 @@ enum Command {
         id: SessionId,
         seq: u64,
     },
+    Report {
+        id: SessionId,
+        seq: u64,
+        reason: ReportReason,
+    },
     /// The session ended, or cannot keep up: forget it.
     Gone {
         id: SessionId,
@@ -79,9 +86,17 @@ enum Command {
 }
 
 impl Lobby {
-    /// Starts the actor; it runs until every handle is dropped.
-    pub fn start(rng: StdRng, policy: Policy) -> Lobby {
-        let (actor, lobby) = Actor::new(rng, policy);
+    /// Starts the actor; it runs until every handle is dropped. Reports go to `log` and
+    /// decide bans through `moderation`.
+    pub fn start(
+        rng: StdRng,
+        policy: Policy,
+        moderation: Moderation,
+        log: Option<ReportLog>,
+    ) -> Lobby {
+        let (mut actor, lobby) = Actor::new(rng, policy);
+        actor.moderation = moderation;
+        actor.reports = log;
         tokio::spawn(actor.run());
         lobby
     }
@@ -91,11 +106,22 @@ impl Lobby {
         let _ = self.tx.send(cmd).await;
     }
 
-    /// Adds a connected user (idle); returns the online count including them.
-    pub async fn register(&self, peer: Peer) -> Option<usize> {
+    /// Adds a connected user (idle), known for reports and bans by `client`; returns the
+    /// online count including them.
+    pub async fn register(&self, peer: Peer, client: Option<ClientKey>) -> Option<usize> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Register { peer, reply }).await;
+        self.send(Command::Register {
+            peer,
+            client,
+            reply,
+        })
+        .await;
         rx.await.ok()
+    }
+
+    /// The user reports its partner: the room ends and the report is stored.
+    pub async fn report(&self, id: SessionId, seq: u64, reason: ReportReason) {
+        self.send(Command::Report { id, seq, reason }).await
     }
 
     /// The user wants a partner (it was idle).
@@ -152,6 +178,8 @@ struct User {
     status: Status,
     /// When the user last asked for a partner, for the time-to-match histogram.
     asked_at: Instant,
+    /// Who this is for reports and bans (a salted hash of the IP), if known.
+    client: Option<ClientKey>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +201,10 @@ struct Actor {
     matches: u64,
     /// Publishes the online count to every session.
     online_tx: watch::Sender<usize>,
+    /// Recent reports and bans in force.
+    moderation: Moderation,
+    /// Where reports are stored.
+    reports: Option<ReportLog>,
 }
 
 impl Actor {
@@ -186,6 +218,8 @@ impl Actor {
             rooms: 0,
             matches: 0,
             online_tx,
+            moderation: Moderation::default(),
+            reports: None,
         };
         (actor, Lobby { tx, online })
     }
@@ -224,7 +258,11 @@ impl Actor {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Register { peer, reply } => {
+            Command::Register {
+                peer,
+                client,
+                reply,
+            } => {
                 let id = peer.id;
                 self.users.insert(
                     id,
@@ -234,6 +272,7 @@ impl Actor {
                         interests: Vec::new(),
                         status: Status::Idle,
                         asked_at: Instant::now(),
+                        client,
                     },
                 );
                 let _ = reply.send(self.users.len());
@@ -276,6 +315,27 @@ impl Actor {
                     Status::InRoom { .. } => self.end_room(id, LeftReason::Left),
                 }
             }
+            Command::Report { id, seq, reason } => {
+                let Some(user) = self.users.get_mut(&id) else {
+                    return;
+                };
+                user.seq = seq;
+                let Status::InRoom { partner, .. } = user.status else {
+                    return;
+                };
+                let reporter = user.client;
+                let reported = self.users.get(&partner).and_then(|p| p.client);
+                if let (Some(reporter), Some(reported)) = (reporter, reported) {
+                    self.file_report(Report {
+                        at_ms: now_ms(),
+                        reporter,
+                        reported,
+                        reason,
+                    });
+                }
+                // The reported user sees an ordinary skip: never who reported them.
+                self.end_room(id, LeftReason::Skipped);
+            }
             Command::Gone { id } => self.drop_user(id),
             Command::Stats { reply } => {
                 let _ = reply.send(Stats {
@@ -285,6 +345,19 @@ impl Actor {
                     matches: self.matches,
                 });
             }
+        }
+    }
+
+    fn file_report(&mut self, report: Report) {
+        if let Some(until) = self.moderation.record(&report) {
+            tracing::info!(
+                client = %report.reported,
+                minutes = (until.saturating_sub(report.at_ms)) / 60_000,
+                "client banned after reports"
+            );
+        }
+        if let Some(log) = &self.reports {
+            log.append(report);
         }
     }
 
@@ -318,10 +391,25 @@ impl Actor {
         }
     }
 
-    /// `id` (idle) wants a partner: pair it at random with a waiting user, or queue it.
+    /// `id` (idle) wants a partner: pair it at random with a waiting user, or queue it;
+    /// unless it is banned, then it is told so and stays idle.
     fn pair_or_queue(&mut self, id: SessionId) {
-        if let Some(user) = self.users.get_mut(&id) {
-            user.asked_at = Instant::now();
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        user.asked_at = Instant::now();
+        let ban = user
+            .client
+            .and_then(|key| self.moderation.banned_until(key, now_ms()));
+        if let Some(until_ms) = ban {
+            let refused = Event::Refused {
+                seq: user.seq,
+                until_ms,
+            };
+            if user.peer.send(refused).is_err() {
+                self.drop_user(id);
+            }
+            return;
         }
         loop {
             let Some(user) = self.users.get(&id) else {
@@ -394,7 +482,7 @@ mod tests {
     async fn connect(lobby: &Lobby) -> Client {
         let id = SessionId::next();
         let (tx, rx) = mpsc::channel(8);
-        lobby.register(Peer::new(id, tx)).await.unwrap();
+        lobby.register(Peer::new(id, tx), None).await.unwrap();
         Client { id, rx }
     }
 
@@ -406,7 +494,12 @@ mod tests {
     }
 
     fn lobby() -> Lobby {
-        Lobby::start(StdRng::seed_from_u64(7), Policy::default())
+        Lobby::start(
+            StdRng::seed_from_u64(7),
+            Policy::default(),
+            Moderation::default(),
+            None,
+        )
     }
 
     #[tokio::test]
@@ -539,6 +632,7 @@ mod tests {
             Gone(usize),
             Deliver(usize),
             Relay(usize),
+            Report(usize),
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -550,7 +644,8 @@ mod tests {
                 1 => user.clone().prop_map(Op::Leave),
                 1 => user.clone().prop_map(Op::Gone),
                 4 => user.clone().prop_map(Op::Deliver),
-                2 => user.prop_map(Op::Relay),
+                2 => user.clone().prop_map(Op::Relay),
+                1 => user.prop_map(Op::Report),
             ]
         }
 
@@ -601,6 +696,9 @@ mod tests {
                     Event::Left { room, .. } => {
                         sim.presence.left(room);
                     }
+                    Event::Refused { seq, .. } => {
+                        sim.presence.refused(seq);
+                    }
                     Event::Relay { room, text } => {
                         if sim.presence.in_room(room) {
                             let partner = sim.presence.room().unwrap().partner.id;
@@ -624,6 +722,11 @@ mod tests {
                 },
                 Some(Request::Next { seq }) => Command::Next { id, seq },
                 Some(Request::Leave { seq }) => Command::Leave { id, seq },
+                Some(Request::Report { seq }) => Command::Report {
+                    id,
+                    seq,
+                    reason: ReportReason::Spam,
+                },
                 None => return,
             };
             actor.handle(cmd);
@@ -641,6 +744,8 @@ mod tests {
                             let (reply, _) = oneshot::channel();
                             actor.handle(Command::Register {
                                 peer: Peer::new(id, tx),
+                                // Distinct per slot, so reports add up to bans sometimes.
+                                client: Some(ClientKey([i as u8; 16])),
                                 reply,
                             });
                             sims[i] = Some(Sim {
@@ -655,7 +760,12 @@ mod tests {
                             actor.handle(Command::Gone { id: sim.id });
                         }
                     }
-                    Op::Join(i) | Op::Next(i) | Op::Leave(i) | Op::Deliver(i) | Op::Relay(i) => {
+                    Op::Join(i)
+                    | Op::Next(i)
+                    | Op::Leave(i)
+                    | Op::Deliver(i)
+                    | Op::Relay(i)
+                    | Op::Report(i) => {
                         let Some(sim) = sims[i].as_mut() else {
                             continue;
                         };
@@ -671,6 +781,12 @@ mod tests {
                             Op::Leave(_) => {
                                 let request = sim.presence.leave();
                                 send(&mut actor, sim.id, request);
+                            }
+                            Op::Report(_) => {
+                                if let Some(room) = sim.presence.room().map(|r| r.id) {
+                                    let request = sim.presence.report(room);
+                                    send(&mut actor, sim.id, request);
+                                }
                             }
                             Op::Deliver(_) => deliver(sim),
                             Op::Relay(_) => {

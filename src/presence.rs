@@ -28,6 +28,8 @@ pub enum Request {
     Next { seq: u64 },
     /// Leave the room or the queue.
     Leave { seq: u64 },
+    /// Report the partner and leave the room.
+    Report { seq: u64 },
 }
 
 /// The session's view.
@@ -90,6 +92,26 @@ impl Presence {
             Status::Waiting | Status::InRoom(_) => {
                 self.request(|seq| Request::Leave { seq }, Status::Idle)
             }
+        }
+    }
+
+    /// The client reported the stranger in `room`: the room ends and the user is idle. A
+    /// report for any other room (a stale one) is ignored.
+    pub fn report(&mut self, room: RoomId) -> Option<Request> {
+        if !self.in_room(room) {
+            return None;
+        }
+        self.request(|seq| Request::Report { seq }, Status::Idle)
+    }
+
+    /// The lobby refused the request numbered `seq` (the user is banned). Returns whether
+    /// that is still the latest request, so the user is idle again and must be told.
+    pub fn refused(&mut self, seq: u64) -> bool {
+        if seq == self.seq && matches!(self.status, Status::Waiting) {
+            self.status = Status::Idle;
+            true
+        } else {
+            false
         }
     }
 

@@ -91,6 +91,8 @@ pub enum ErrorCode {
     TooLarge,
     /// Too many messages; the message was dropped.
     RateLimited,
+    /// Reported by several users: no matching for a while.
+    Banned,
 }
 
 impl ErrorCode {
@@ -100,6 +102,7 @@ impl ErrorCode {
             ErrorCode::BadMessage => "bad_message",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Banned => "banned",
         }
     }
 }
@@ -182,6 +185,12 @@ pub enum Relay {
         room: RoomId,
         active: bool,
     },
+    /// The sender's camera (`video`) and microphone (`audio`) are on or off.
+    Media {
+        room: RoomId,
+        video: bool,
+        audio: bool,
+    },
 }
 
 impl Relay {
@@ -192,7 +201,8 @@ impl Relay {
             | Relay::Answer { room, .. }
             | Relay::Candidate { room, .. }
             | Relay::Chat { room, .. }
-            | Relay::Typing { room, .. } => *room,
+            | Relay::Typing { room, .. }
+            | Relay::Media { room, .. } => *room,
         }
     }
 
@@ -204,6 +214,7 @@ impl Relay {
             Relay::Candidate { .. } => "candidate",
             Relay::Chat { .. } => "chat",
             Relay::Typing { .. } => "typing",
+            Relay::Media { .. } => "media",
         }
     }
 
@@ -224,6 +235,22 @@ pub enum ClientMessage {
     Leave,
     /// Forward to the partner.
     Relay(Relay),
+    /// Report the partner in `room` and end the room.
+    Report { room: RoomId, reason: ReportReason },
+}
+
+/// Why a user reported the stranger.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    Nudity,
+    Harassment,
+    /// Spam or a bot.
+    Spam,
+    /// Looks under 18.
+    #[serde(rename = "under_18")]
+    Under18,
+    Other,
 }
 
 /// The raw shape serde reads; [`ClientMessage::parse`] checks it and turns it into the real one.
@@ -256,9 +283,18 @@ enum Wire {
         room: String,
         active: bool,
     },
+    Media {
+        room: String,
+        video: bool,
+        audio: bool,
+    },
+    Report {
+        room: String,
+        reason: ReportReason,
+    },
 }
 
-const KNOWN_TYPES: [&str; 8] = [
+const KNOWN_TYPES: [&str; 10] = [
     "join",
     "next",
     "leave",
@@ -267,6 +303,8 @@ const KNOWN_TYPES: [&str; 8] = [
     "candidate",
     "chat",
     "typing",
+    "media",
+    "report",
 ];
 
 impl ClientMessage {
@@ -321,6 +359,15 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 active,
             }),
+            Wire::Media { room, video, audio } => ClientMessage::Relay(Relay::Media {
+                room: parse_room(&room)?,
+                video,
+                audio,
+            }),
+            Wire::Report { room, reason } => ClientMessage::Report {
+                room: parse_room(&room)?,
+                reason,
+            },
         })
     }
 }
@@ -408,6 +455,9 @@ pub enum ServerMessage<'a> {
     Error {
         code: ErrorCode,
         message: &'a str,
+        /// Seconds until the refusal ends (for `banned`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
     Bye {
         reason: &'a str,

@@ -24,6 +24,9 @@ pub enum Event {
     Left { room: RoomId, reason: LeftReason },
     /// Your partner's message for `room`, already serialized for the wire.
     Relay { room: RoomId, text: Utf8Bytes },
+    /// Your request `seq` to be matched was refused: you are banned until `until_ms` (Unix
+    /// time, milliseconds).
+    Refused { seq: u64, until_ms: u64 },
 }
 
 /// The lobby's pairing decision as one member sees it.

@@ -25,6 +25,7 @@ use warp::{Filter, Rejection};
 
 use crate::admission::{Admission, Refusal};
 use crate::lobby::Lobby;
+use crate::moderation::ClientKey;
 use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
 use crate::session::{self, Settings};
 use crate::telemetry;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub admission: Admission,
     /// Read the client's IP from this header (behind a trusted proxy) instead of the peer.
     pub client_ip_header: Option<String>,
+    /// Salt of the client keys used for reports and bans (never the raw IP).
+    pub client_salt: Arc<[u8]>,
     /// Tells sessions the server is shutting down.
     pub shutdown: broadcast::Sender<()>,
     /// Cloned into every session and dropped when it ends; the server waits until all
@@ -139,6 +142,7 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     lobby: state.lobby.clone(),
                     settings: state.settings.clone(),
                     shutdown: state.shutdown.subscribe(),
+                    client: ip.map(|ip| ClientKey::of(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
                 upgrade.accept(state.socket_config, move |socket| async move {

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::limits::Rates;
 use crate::lobby::Lobby;
 use crate::matchmaker::Policy;
+use crate::moderation::{BanRule, Moderation, ReportStore};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState};
 use crate::session::Settings;
@@ -52,6 +53,26 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => rand::make_rng(),
     };
+    let store = ReportStore::new(&config.report_log);
+    let mut moderation = Moderation::new(BanRule {
+        reporters: config.ban_reporters as usize,
+        window: config.ban_window,
+        ban_for: config.ban_for,
+    });
+    let (client_salt, report_log) = match (store.load(), store.salt()) {
+        (Ok(reports), Ok(salt)) => {
+            for report in &reports {
+                moderation.record(report);
+            }
+            tracing::info!(reports = reports.len(), path = %config.report_log.display(), "report store loaded");
+            (salt, Some(store.spawn_writer().0))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            // Serving without a store beats not serving; say so loudly.
+            tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
+            (rand::random::<[u8; 32]>().to_vec(), None)
+        }
+    };
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let draining = Arc::new(AtomicBool::new(false));
@@ -62,6 +83,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
                 fallback_after: config.fallback_after,
                 cooldown: config.rematch_cooldown,
             },
+            moderation,
+            report_log,
         ),
         settings: Arc::new(Settings {
             ice: config.ice(),
@@ -84,6 +107,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
             per_ip: IpLimiter::new(config.max_per_ip),
         },
         client_ip_header: config.client_ip_header.clone(),
+        client_salt: client_salt.into(),
         shutdown: notify_shutdown.clone(),
         done: done_tx,
         draining: draining.clone(),

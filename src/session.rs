@@ -23,6 +23,7 @@ use crate::ice::IceConfig;
 use crate::limits::{Budget, Rates, Verdict};
 use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
+use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, Relay, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
@@ -52,6 +53,8 @@ pub struct Context {
     pub settings: Arc<Settings>,
     /// Fires when the server begins to shut down.
     pub shutdown: broadcast::Receiver<()>,
+    /// Who this client is for reports and bans (a salted hash of its IP), if known.
+    pub client: Option<ClientKey>,
 }
 
 /// Why a session ended, for the log line and metrics.
@@ -119,7 +122,7 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let (tx, rx) = mpsc::channel(ctx.settings.queue);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
-    let Some(online) = ctx.lobby.register(Peer::new(id, tx)).await else {
+    let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
         return CloseReason::Shutdown;
     };
     let mut session = Session {
@@ -292,6 +295,12 @@ impl Session {
             ClientMessage::Next => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
+            ClientMessage::Report { room, reason } => {
+                if let Some(Request::Report { seq }) = self.presence.report(room) {
+                    self.lobby.report(self.id, seq, reason).await;
+                }
+                return Ok(());
+            }
         };
         match request {
             Some(Request::Join { seq }) => {
@@ -300,7 +309,7 @@ impl Session {
             }
             Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
-            None => {}
+            Some(Request::Report { .. }) | None => {}
         }
         if let Status::Waiting = self.presence.status() {
             self.write(ServerMessage::Waiting.to_json()).await?;
@@ -350,6 +359,23 @@ impl Session {
                 }
                 Ok(())
             }
+            Event::Refused { seq, until_ms } => {
+                if !self.presence.refused(seq) {
+                    return Ok(());
+                }
+                let seconds = until_ms.saturating_sub(now_ms()).div_ceil(1000);
+                telemetry::metrics().error(ErrorCode::Banned);
+                let message = format!(
+                    "other users reported you; you can be matched again in {} minutes",
+                    seconds.div_ceil(60)
+                );
+                let msg = ServerMessage::Error {
+                    code: ErrorCode::Banned,
+                    message: &message,
+                    retry_after: Some(seconds),
+                };
+                self.write(msg.to_json()).await
+            }
         }
     }
 
@@ -359,6 +385,7 @@ impl Session {
         let msg = ServerMessage::Error {
             code: e.code,
             message: &e.message,
+            retry_after: None,
         };
         self.write(msg.to_json()).await
     }

@@ -13,7 +13,7 @@ use crate::protocol::ErrorCode;
 use crate::session::CloseReason;
 
 /// Relay message types, in the order of [`Metrics::relayed`].
-pub const RELAY_KINDS: [&str; 5] = ["offer", "answer", "candidate", "chat", "typing"];
+pub const RELAY_KINDS: [&str; 6] = ["offer", "answer", "candidate", "chat", "typing", "media"];
 
 /// Bucket bounds of the time-to-match histogram, in seconds.
 const MATCH_BUCKETS: [f64; 12] = [
@@ -35,9 +35,9 @@ pub struct Metrics {
     /// From join to matched, per user.
     pub time_to_match: Histogram,
     /// Relayed messages, by type (indexed like [`RELAY_KINDS`]).
-    relayed: [Counter; 5],
+    relayed: [Counter; 6],
     /// Refused messages, by error code.
-    errors: [Counter; 3],
+    errors: [Counter; 4],
     /// Ended sessions, by reason.
     closes: [Counter; 7],
 }
@@ -68,6 +68,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             ErrorCode::BadMessage,
             ErrorCode::TooLarge,
             ErrorCode::RateLimited,
+            ErrorCode::Banned,
         ]
         .map(error),
         closes: CloseReason::ALL.map(close),
@@ -110,6 +111,7 @@ impl Metrics {
             ErrorCode::BadMessage => 0,
             ErrorCode::TooLarge => 1,
             ErrorCode::RateLimited => 2,
+            ErrorCode::Banned => 3,
         };
         self.errors[i].increment(1);
     }

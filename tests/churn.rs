@@ -39,6 +39,8 @@ async fn start_server() -> (Child, std::net::SocketAddr) {
             "100000",
         ])
         .args(["--max-connections", "19000"])
+        .arg("--report-log")
+        .arg(common::scratch_file("reports.jsonl"))
         // These clients act far faster than people; the soak is about consistency, so the
         // rate limits (tested in hostile.rs) are lifted.
         .args(["--join-rate", "1000000", "--join-burst", "1000000"])

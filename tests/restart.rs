@@ -31,6 +31,8 @@ impl Process {
                 "--drain",
                 "3s",
             ])
+            .arg("--report-log")
+            .arg(common::scratch_file("reports.jsonl"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

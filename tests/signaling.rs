@@ -82,6 +82,7 @@ async fn every_relay_message_reaches_the_partner_both_ways() {
         json!({"type": "chat", "room": room, "text": "hello, stranger ✋"}),
         json!({"type": "typing", "room": room, "active": true}),
         json!({"type": "typing", "room": room, "active": false}),
+        json!({"type": "media", "room": room, "video": false, "audio": true}),
     ];
     for msg in &messages {
         offerer.send(msg.clone()).await;

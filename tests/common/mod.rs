@@ -30,17 +30,16 @@ impl TestServer {
     /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown (most tests
     /// pair the same two users again on purpose) and the extra flags given.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let args = [
-            "strangers",
-            "--stun",
-            "",
-            "--seed",
-            "1",
-            "--rematch-cooldown",
-            "0s",
-        ]
-        .into_iter()
-        .chain(extra.iter().copied());
+        TestServer::start_with_report_log(extra, &scratch_file("reports.jsonl")).await
+    }
+
+    /// Like [`start`](Self::start), keeping reports in `log` (to restart on the same store).
+    pub async fn start_with_report_log(extra: &[&str], log: &std::path::Path) -> TestServer {
+        let log = log.to_str().unwrap();
+        let args = ["strangers", "--stun", "", "--seed", "1"]
+            .into_iter()
+            .chain(["--rematch-cooldown", "0s", "--report-log", log])
+            .chain(extra.iter().copied());
         let matches = Config::command()
             .try_get_matches_from(args)
             .expect("test flags are valid");
@@ -211,6 +210,19 @@ impl Client {
             }
         }
     }
+}
+
+/// A fresh path under the system's temporary directory, unique to this process and call.
+pub fn scratch_file(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "strangers-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
 }
 
 /// A plain HTTP/1.1 GET; returns status, raw headers and body.

@@ -1,0 +1,121 @@
+//! Reports and bans as users live them: a reported stranger just sees a skip; several
+//! different people reporting the same client get it a temporary ban that survives a
+//! restart; reporters and bystanders are unaffected.
+
+mod common;
+
+use common::{Client, TestServer, scratch_file};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The test stands in for a trusted proxy that says where each client comes from.
+const IP_HEADER: &str = "x-test-client-ip";
+
+async fn client_from(server: &TestServer, ip: &str) -> Client {
+    let mut req = server.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut client = Client { ws };
+    client.recv_type("welcome").await;
+    client
+}
+
+async fn start(log: &std::path::Path) -> TestServer {
+    TestServer::start_with_report_log(&["--client-ip-header", IP_HEADER], log).await
+}
+
+/// Pairs `a` and `b` (both idle, nobody else waiting); returns the room.
+async fn meet(a: &mut Client, b: &mut Client) -> String {
+    a.join().await;
+    b.join().await;
+    let room = a.recv_type("matched").await["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.recv_type("matched").await;
+    room
+}
+
+#[tokio::test]
+async fn three_reporters_ban_a_client_even_across_a_restart() {
+    let log = scratch_file("reports.jsonl");
+    let server = start(&log).await;
+    let mut troll = client_from(&server, "203.0.113.9").await;
+    for n in 1..=3 {
+        let mut reporter = client_from(&server, &format!("198.51.100.{n}")).await;
+        let room = meet(&mut troll, &mut reporter).await;
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "harassment"}))
+            .await;
+        // The reported user sees an ordinary skip, never who reported them.
+        assert_eq!(
+            troll.recv_type("left").await,
+            json!({"type": "left", "room": room, "reason": "skipped"})
+        );
+        // The reporter is idle and can go on.
+        reporter.join().await;
+        reporter.send(json!({"type": "leave"})).await;
+    }
+
+    troll.send(json!({"type": "join"})).await;
+    troll.recv_type("waiting").await;
+    let banned = troll.recv_type("error").await;
+    assert_eq!(banned["code"], "banned");
+    let retry = banned["retry_after"].as_u64().unwrap();
+    assert!((3500..=3600).contains(&retry), "about an hour: {retry}");
+    assert_eq!(
+        server.health().await["waiting"],
+        0,
+        "the banned user is not queued"
+    );
+
+    // Someone else at another address is matched as usual.
+    let mut a = client_from(&server, "192.0.2.1").await;
+    let mut b = client_from(&server, "192.0.2.2").await;
+    meet(&mut a, &mut b).await;
+    server.shutdown().await;
+
+    // The store is a file: after a restart the ban still holds.
+    let server = start(&log).await;
+    let mut troll = client_from(&server, "203.0.113.9").await;
+    troll.send(json!({"type": "join"})).await;
+    troll.recv_type("waiting").await;
+    assert_eq!(troll.recv_type("error").await["code"], "banned");
+    let stored = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(stored.lines().count(), 3, "three reports stored");
+    assert!(!stored.contains("203.0.113.9"), "no raw address is stored");
+}
+
+/// Reports from one person, however many, and reports of oneself, ban nobody.
+#[tokio::test]
+async fn one_reporter_cannot_ban_anyone() {
+    let log = scratch_file("reports.jsonl");
+    let server = start(&log).await;
+    let mut target = client_from(&server, "203.0.113.50").await;
+    let mut reporter = client_from(&server, "198.51.100.50").await;
+    for _ in 0..4 {
+        let room = meet(&mut target, &mut reporter).await;
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "spam"}))
+            .await;
+        target.recv_type("left").await;
+    }
+    target.join().await;
+    reporter.join().await;
+    target.recv_type("matched").await;
+}
+
+/// A report naming a room the reporter is not in does nothing.
+#[tokio::test]
+async fn a_report_for_another_room_is_ignored() {
+    let log = scratch_file("reports.jsonl");
+    let server = start(&log).await;
+    let mut a = client_from(&server, "192.0.2.10").await;
+    let mut b = client_from(&server, "192.0.2.11").await;
+    let room = meet(&mut a, &mut b).await;
+    a.send(json!({"type": "report", "room": "0".repeat(32), "reason": "other"}))
+        .await;
+    a.send(json!({"type": "chat", "room": room, "text": "still here"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "still here");
+}
