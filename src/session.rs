@@ -176,7 +176,7 @@ impl Session {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
 
-        let result: Step = loop {
+        loop {
             let step = tokio::select! {
                 _ = shutdown.recv() => {
                     let bye = ServerMessage::Bye { reason: "restart" }.to_json();
@@ -209,10 +209,9 @@ impl Session {
                 }
             };
             if let Err(reason) = step {
-                break Err(reason);
+                return reason;
             }
-        };
-        result.err().unwrap_or(CloseReason::Error)
+        }
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
