@@ -9,6 +9,7 @@ import { Signaling, Tracker, signalingUrl } from './signaling.js';
 import { Call, openPeerConnectionCount } from './call.js';
 
 const INTERESTS_KEY = 'strangers.interests';
+const HIDE_IP_KEY = 'strangers.hideIp';
 const MAX_INTERESTS = 8;
 const MAX_INTEREST_CHARS = 32;
 const MAX_CHAT_CHARS = 2000;
@@ -21,6 +22,12 @@ const TYPING_STALE_MS = 6000;
 const CONNECT_HINT_MS = 15000;
 const TRANSIENT_STATUS_MS = 4000;
 const FLASH_MS = 900;
+const RATE_LIMIT_NOTICE_MS = 3000;
+// A ban without retry_after: keep Start off this long before letting the user try again.
+const BAN_FALLBACK_S = 60;
+// How often the "Try again in about N minutes" text is brought up to date.
+const BAN_REFRESH_MS = 30000;
+const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
 
 const TEXT = {
   idle: 'Press Start to talk to a random stranger.',
@@ -29,6 +36,7 @@ const TEXT = {
   found: 'Stranger found, connecting…',
   connected: 'Connected to a stranger. Say hi!',
   stillConnecting: 'Still connecting… Press Next to try someone else.',
+  stillConnectingRelay: 'Still connecting through the relay… Press Next to try someone else, or turn off Hide my IP.',
   interrupted: 'Connection interrupted, trying to recover…',
   failed: 'The video connection failed. Press Next to try someone else.',
   left: 'You left. Press Start to talk to someone new.',
@@ -37,6 +45,12 @@ const TEXT = {
   connectedServer: 'Connected',
   lostServer: 'Lost the connection to the server. Reconnecting…',
   noRemoteVideo: "Stranger's camera is off",
+  remoteCameraOff: 'Stranger turned their camera off',
+  reported: 'Thanks — the stranger was reported.',
+  reportedIdle: 'You reported the stranger. Press Start to talk to someone new.',
+  reportGone: 'The stranger left before your report was sent.',
+  rateLimited: "You're going too fast — slow down a little.",
+  banOver: 'You can talk to strangers again. Press Start.',
 };
 
 // ---------------------------------------------------------------- elements
@@ -48,12 +62,19 @@ const ui = {
   localVideo: $('local-video'),
   notice: $('video-notice'),
   callTime: $('call-time'),
+  remoteMuted: $('remote-muted'),
   start: $('start'),
   next: $('next'),
   stop: $('stop'),
   mute: $('mute'),
   camera: $('camera'),
   autoNext: $('auto-next'),
+  hideIp: $('hide-ip'),
+  hideIpLabel: $('hide-ip-label'),
+  report: $('report'),
+  reportDialog: $('report-dialog'),
+  reportForm: $('report-form'),
+  reportCancel: $('report-cancel'),
   status: $('status'),
   conn: $('conn'),
   online: $('online-count'),
@@ -79,6 +100,16 @@ const app = {
   /** @type {Call|null} */
   call: null,
   iceServers: [],
+  /** The server offers a TURN relay (so "Hide my IP" can work). */
+  turnOffered: false,
+  /** What the stranger told us of their camera and microphone (true = on). */
+  remoteMedia: { video: true, audio: true },
+  /** What the idle-but-active pause before auto-next shows on the video. */
+  pauseNotice: TEXT.strangerLeft,
+  /** Refused matching: {until: ms since epoch, message: string from the server or ""}. */
+  ban: null,
+  /** When the last "going too fast" notice was shown. */
+  rateLimitShownAt: -Infinity,
   /** @type {MediaStream|null} kept for the whole page, across calls */
   localStream: null,
   /** @type {Promise<void>|null} getUserMedia, asked once per page */
@@ -101,6 +132,7 @@ const app = {
     typingStale: null,
     transient: null,
     flash: null,
+    ban: null,
   },
 };
 
@@ -166,6 +198,9 @@ function formatClock(ms) {
 
 /** Sets the lasting status line (and drops any transient message it replaces). */
 function setStatus(text) {
+  // While matching is refused the ban is the lasting status, whatever else happens
+  // (a reconnect, say); transient messages can still show over it for a moment.
+  if (app.ban) text = banText();
   // Re-stating the same status (say a "waiting" after our own join) must not cut
   // short a message being shown, such as why the camera is unavailable.
   if (text === app.baseStatus && app.timers.transient !== null) return;
@@ -194,14 +229,17 @@ function inRoom() {
 }
 
 function renderControls() {
-  // Start: only when not already looking or talking.
-  ui.start.disabled = app.active;
+  // Start: only when not already looking or talking, and not while matching is refused.
+  ui.start.disabled = app.active || app.ban !== null;
   // Next: whenever we are looking or talking (it also skips the auto-next pause).
   ui.next.disabled = !app.active || !app.mediaReady;
   ui.stop.disabled = !app.active && !inRoom();
   const chatOpen = inRoom();
   ui.input.disabled = !chatOpen;
   ui.send.disabled = !chatOpen;
+  // Report: only in a call (there is someone to report).
+  ui.report.hidden = !chatOpen;
+  ui.report.disabled = !chatOpen;
   renderMediaButtons();
 }
 
@@ -222,7 +260,8 @@ function renderNotice() {
   switch (app.state) {
     case 'idle':
       // Idle but active: the short pause before auto-next joins again.
-      main = app.active ? TEXT.strangerLeft : TEXT.idle;
+      if (app.ban) main = banText();
+      else main = app.active ? app.pauseNotice : TEXT.idle;
       break;
     case 'waiting':
       main = app.mediaReady ? TEXT.looking : TEXT.starting;
@@ -231,7 +270,8 @@ function renderNotice() {
       main = 'Connecting…';
       break;
     case 'connected':
-      main = app.call && !app.call.hasRemoteVideo() ? TEXT.noRemoteVideo : '';
+      if (remoteCameraOff()) main = TEXT.remoteCameraOff;
+      else main = app.call && !app.call.hasRemoteVideo() ? TEXT.noRemoteVideo : '';
       break;
     default:
       break;
@@ -239,9 +279,17 @@ function renderNotice() {
   const showingVideo = app.state === 'connected' && main === '';
   ui.notice.replaceChildren();
   if (main) ui.notice.append(textBlock('notice-main', main));
+  // Still connecting, but already told the stranger's camera is off.
+  if (app.state === 'connecting' && remoteCameraOff()) ui.notice.append(textBlock('notice-info', TEXT.remoteCameraOff));
   // Our own media problem stays visible until the stranger's picture covers it.
   if (app.mediaProblem && !showingVideo) ui.notice.append(textBlock('notice-sub', app.mediaProblem));
   ui.notice.hidden = ui.notice.childElementCount === 0;
+  ui.remoteMuted.hidden = !(inRoom() && app.remoteMedia.audio === false);
+}
+
+/** The stranger said (with a media message) that their camera is off. */
+function remoteCameraOff() {
+  return inRoom() && app.remoteMedia.video === false;
 }
 
 function textBlock(className, text) {
@@ -414,6 +462,53 @@ function toggleTrack(kind) {
   const enable = !tracks[0].enabled;
   for (const track of tracks) track.enabled = enable;
   renderMediaButtons();
+  // Tell the stranger, so they see "camera off" / "muted" rather than a black or silent call.
+  if (inRoom()) sendMediaState();
+}
+
+/** Whether we are sending live, enabled video and audio (no device counts as off). */
+function localMediaState() {
+  const stream = app.localStream;
+  const on = (tracks) => tracks.some((t) => t.enabled && t.readyState === 'live');
+  return {
+    video: stream ? on(stream.getVideoTracks()) : false,
+    audio: stream ? on(stream.getAudioTracks()) : false,
+  };
+}
+
+function sendMediaState() {
+  if (!app.call) return;
+  const { video, audio } = localMediaState();
+  signaling.send({ type: 'media', room: app.call.room, video, audio });
+}
+
+// ---------------------------------------------------------------- hide my IP
+
+/** Whether the server hands out a TURN relay (a turn: or turns: URL). */
+function offersTurn(iceServers) {
+  return iceServers.some((server) => {
+    if (!server || typeof server !== 'object') return false;
+    const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
+    return urls.some((url) => typeof url === 'string' && /^turns?:/i.test(url.trim()));
+  });
+}
+
+/** The checkbox is only offered when there is a relay to hide behind. */
+function renderHideIp() {
+  ui.hideIpLabel.hidden = !app.turnOffered;
+  ui.hideIp.hidden = !app.turnOffered;
+}
+
+/** New calls go through the relay only (iceTransportPolicy "relay"). */
+function relayOnly() {
+  return ui.hideIp.checked && app.turnOffered;
+}
+
+function onHideIpChange() {
+  const on = ui.hideIp.checked;
+  storageSet(HIDE_IP_KEY, on ? '1' : '0');
+  // A running call keeps the route it has; a new peer connection is needed to change it.
+  if (inRoom()) flashStatus(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
 }
 
 // ---------------------------------------------------------------- remote video
@@ -483,6 +578,9 @@ function endCall() {
   showRemoteTyping(false);
   showCommon([]);
   ui.frame.classList.remove('sound-blocked');
+  app.remoteMedia = { video: true, audio: true };
+  ui.remoteMuted.hidden = true;
+  closeReportDialog();
 }
 
 function beginCall(room, role, common) {
@@ -492,6 +590,7 @@ function beginCall(room, role, common) {
     room,
     role,
     iceServers: app.iceServers,
+    relayOnly: relayOnly(),
     localStream: app.localStream,
     send: (message) => signaling.send(message),
     tracker,
@@ -506,9 +605,16 @@ function beginCall(room, role, common) {
   flashFrame();
   startClock();
   setTimer('connectHint', () => {
-    if (app.state === 'connecting') setStatus(TEXT.stillConnecting);
+    if (app.state !== 'connecting') return;
+    setStatus(app.call && app.call.relayOnly ? TEXT.stillConnectingRelay : TEXT.stillConnecting);
   }, CONNECT_HINT_MS);
   if (!app.call.pc) flashStatus('Video calls are not supported in this browser. You can still text chat.');
+  // The stranger assumes camera and microphone are on until told otherwise.
+  const media = localMediaState();
+  if (!media.video || !media.audio) sendMediaState();
+  if (ui.hideIp.checked && !app.turnOffered) {
+    addSystemLine('Hide my IP is unavailable right now (no relay), so this call is direct.');
+  }
 }
 
 function onPeerState(state) {
@@ -534,6 +640,7 @@ function onPeerState(state) {
 /** Enters (or re-enters) the queue. */
 function join() {
   clearTimer('autoJoin');
+  if (app.ban) return; // the server would only refuse again
   setState('waiting');
   if (signaling.send({ type: 'join', interests })) setStatus(TEXT.looking);
   // Not connected yet: the "open" handler joins once the socket is up.
@@ -543,7 +650,7 @@ function join() {
 // ---------------------------------------------------------------- user actions
 
 async function start() {
-  if (app.active) return;
+  if (app.active || app.ban) return;
   app.active = true;
   const generation = ++app.startGeneration;
   clearTimer('autoJoin');
@@ -585,6 +692,65 @@ function stop() {
   setStatus(TEXT.left);
 }
 
+/** After a report or a stranger leaving: pause, then look again (Auto-next), or go idle. */
+function afterCall(pauseNotice, idleStatus) {
+  if (ui.autoNext.checked && app.active) {
+    app.pauseNotice = pauseNotice;
+    setState('idle');
+    setTimer('autoJoin', () => {
+      if (app.active && !inRoom()) join();
+    }, AUTO_NEXT_DELAY_MS);
+  } else {
+    app.active = false;
+    app.startGeneration += 1;
+    setState('idle');
+    if (idleStatus) setStatus(idleStatus);
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function openReportDialog() {
+  const dialog = ui.reportDialog;
+  if (!inRoom() || dialog.open) return;
+  ui.reportForm.reset();
+  if (typeof dialog.showModal === 'function') dialog.showModal();
+  else dialog.setAttribute('open', ''); // very old browsers: a plain, non-modal box
+}
+
+function closeReportDialog() {
+  const dialog = ui.reportDialog;
+  if (!dialog.open) return;
+  if (typeof dialog.close === 'function') dialog.close();
+  else dialog.removeAttribute('open');
+}
+
+function sendReport(event) {
+  event.preventDefault(); // we close the dialog ourselves
+  // The radios are required, so the browser has already asked for a reason.
+  const reason = new FormData(ui.reportForm).get('reason');
+  if (!REPORT_REASONS.includes(reason)) return;
+  if (!app.call) {
+    closeReportDialog();
+    return;
+  }
+  const room = app.call.room;
+  if (!signaling.send({ type: 'report', room, reason })) {
+    closeReportDialog();
+    flashStatus('Not connected to the server; the report was not sent.');
+    return;
+  }
+  // The report ends the room on the server (the stranger just sees us leave) and leaves
+  // us idle, so this leave does nothing there; it only makes sure the room ends even if
+  // the report was refused.
+  signaling.send({ type: 'leave' });
+  clearTimer('autoJoin');
+  endCall();
+  addSystemLine(TEXT.reported);
+  setStatus(TEXT.reported);
+  afterCall(TEXT.reported, TEXT.reportedIdle);
+}
+
 function sendChat(event) {
   event.preventDefault();
   const text = ui.input.value.trim();
@@ -614,6 +780,11 @@ function isTextField(el) {
 
 function onKeyDown(event) {
   if (event.key !== 'Escape' || event.repeat || event.defaultPrevented) return;
+  // Esc in the report dialog closes the dialog (the browser does that), nothing more.
+  if (ui.reportDialog.open) {
+    if (typeof ui.reportDialog.showModal !== 'function') closeReportDialog(); // no <dialog> support
+    return;
+  }
   // Esc while typing a message must not skip the stranger.
   if (event.target === ui.input || isTextField(event.target)) return;
   if (ui.next.disabled) return;
@@ -630,6 +801,8 @@ function currentRoom(message) {
 const serverHandlers = {
   welcome(message) {
     if (Array.isArray(message.iceServers)) app.iceServers = message.iceServers;
+    app.turnOffered = offersTurn(app.iceServers);
+    renderHideIp();
     setOnline(message.online);
   },
 
@@ -654,18 +827,12 @@ const serverHandlers = {
 
   left(message) {
     if (!currentRoom(message)) return; // a room we already left
+    const wasReporting = ui.reportDialog.open;
     endCall();
     addSystemLine(TEXT.strangerLeft);
+    if (wasReporting) addSystemLine(TEXT.reportGone);
     setStatus(TEXT.strangerLeft);
-    if (ui.autoNext.checked && app.active) {
-      setState('idle');
-      setTimer('autoJoin', () => {
-        if (app.active && !inRoom()) join();
-      }, AUTO_NEXT_DELAY_MS);
-    } else {
-      app.active = false;
-      setState('idle');
-    }
+    afterCall(TEXT.strangerLeft, null);
   },
 
   offer: relayToCall,
@@ -683,12 +850,83 @@ const serverHandlers = {
     showRemoteTyping(message.active === true);
   },
 
+  media(message) {
+    if (!currentRoom(message)) return;
+    if (typeof message.video !== 'boolean' || typeof message.audio !== 'boolean') return;
+    app.remoteMedia = { video: message.video, audio: message.audio };
+    renderNotice();
+  },
+
   error(message) {
     const text = typeof message.message === 'string' && message.message ? message.message : 'Request refused.';
-    console.info('strangers: server refused a message:', message.code, text);
-    flashStatus(message.code === 'rate_limited' ? 'Slow down a little.' : `Server: ${text}`);
+    switch (message.code) {
+      case 'banned':
+        onBanned(message);
+        return;
+      case 'rate_limited': {
+        // Sent once per run of dropped messages; still, never nag more than every 3 s.
+        const now = performance.now();
+        if (now - app.rateLimitShownAt < RATE_LIMIT_NOTICE_MS) return;
+        app.rateLimitShownAt = now;
+        flashStatus(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
+        return;
+      }
+      default:
+        console.info('strangers: server refused a message:', message.code, text);
+        flashStatus(`Server: ${text}`);
+    }
   },
 };
+
+// ---------------------------------------------------------------- banned
+
+/** "Try again in about N minutes", counted from now; or the server's words. */
+function banText() {
+  const ban = app.ban;
+  if (!ban) return '';
+  if (!ban.timed) return ban.message || "You can't be matched right now: other users reported you.";
+  const minutes = Math.max(1, Math.ceil((ban.until - Date.now()) / 60000));
+  return (
+    "You can't be matched right now: other users reported you. " +
+    `Try again in about ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`
+  );
+}
+
+function onBanned(message) {
+  const seconds = Number.isFinite(message.retry_after) && message.retry_after >= 0 ? message.retry_after : null;
+  app.ban = {
+    until: Date.now() + (seconds ?? BAN_FALLBACK_S) * 1000,
+    timed: seconds !== null,
+    message: typeof message.message === 'string' ? message.message.trim() : '',
+  };
+  // Stop looking, and stop every automatic way back into the queue (auto-next, a
+  // reconnect) until the ban is over; Start stays off until then too.
+  app.active = false;
+  app.startGeneration += 1;
+  clearTimer('autoJoin');
+  if (inRoom()) {
+    signaling.send({ type: 'leave' });
+    endCall();
+  }
+  setState('idle');
+  checkBan(); // shows the ban in the status line and on the video
+}
+
+/** Keeps the minutes shown up to date and lifts the ban when its time is up. */
+function checkBan() {
+  if (!app.ban) return;
+  const left = app.ban.until - Date.now();
+  if (left <= 0) {
+    app.ban = null;
+    clearTimer('ban');
+    setState(app.state);
+    setStatus(TEXT.banOver);
+    return;
+  }
+  setStatus(banText());
+  renderNotice();
+  setTimer('ban', checkBan, Math.min(left, BAN_REFRESH_MS));
+}
 
 function relayToCall(message) {
   if (currentRoom(message)) app.call.handle(message);
@@ -732,6 +970,10 @@ function wirePage() {
   ui.form.addEventListener('submit', sendChat);
   ui.input.addEventListener('input', onChatInput);
   ui.remoteVideo.addEventListener('click', unmuteRemote);
+  ui.hideIp.addEventListener('change', onHideIpChange);
+  ui.report.addEventListener('click', openReportDialog);
+  ui.reportForm.addEventListener('submit', sendReport);
+  ui.reportCancel.addEventListener('click', closeReportDialog);
   document.addEventListener('keydown', onKeyDown);
   window.addEventListener('pagehide', (event) => {
     if (event.persisted) return; // kept in the back/forward cache: pageshow reloads
@@ -758,6 +1000,10 @@ function exposeTestHook() {
     get pc() {
       return app.call ? app.call.pc : null;
     },
+    /** "Hide my IP" is checked: calls go through the relay whenever the server offers one. */
+    get hideIp() {
+      return ui.hideIp.checked;
+    },
     debug() {
       const live = (t) => t.readyState === 'live';
       return {
@@ -772,6 +1018,8 @@ function exposeTestHook() {
 }
 
 function main() {
+  ui.hideIp.checked = storageGet(HIDE_IP_KEY) === '1';
+  renderHideIp();
   exposeTestHook();
   wireSignaling();
   wirePage();

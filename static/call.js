@@ -32,6 +32,8 @@ export class Call {
   role;
   /** The answerer is the "polite" peer: it yields when both sides offer at once. */
   polite;
+  /** Only relay (TURN) candidates are used: the stranger never sees our address. */
+  relayOnly;
   remoteStream = new MediaStream();
 
   #send;
@@ -57,6 +59,8 @@ export class Call {
    * @param {string} o.room
    * @param {"offerer"|"answerer"} o.role
    * @param {RTCIceServer[]} o.iceServers
+   * @param {boolean} [o.relayOnly]  gather relay candidates only ("Hide my IP"): the
+   *   stranger then never learns our addresses, only the TURN server's
    * @param {MediaStream|null} o.localStream
    * @param {(msg: object) => void} o.send  sends one signaling message
    * @param {import('./signaling.js').Tracker} o.tracker
@@ -64,17 +68,18 @@ export class Call {
    * @param {(state: string) => void} [o.onState]  pc.connectionState changes
    * @param {() => void} [o.onRemoteMedia]  remote tracks appeared, muted, unmuted or ended
    */
-  constructor({ room, role, iceServers, localStream, send, tracker, remoteVideo, onState, onRemoteMedia }) {
+  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, remoteVideo, onState, onRemoteMedia }) {
     this.room = room;
     this.role = role;
     this.polite = role === 'answerer';
+    this.relayOnly = Boolean(relayOnly);
     this.#send = send;
     this.#tracker = tracker;
     this.#remoteVideo = remoteVideo;
     this.#onState = onState;
     this.#onRemoteMedia = onRemoteMedia;
 
-    this.pc = createPeerConnection(iceServers);
+    this.pc = createPeerConnection(iceServers, relayOnly);
     if (!this.pc) return; // No WebRTC here: the call is text only.
     openPeerConnections.add(this.pc);
     // Handlers first (ontrack above all), then media: adding media is what
@@ -324,15 +329,18 @@ export class Call {
   }
 }
 
-function createPeerConnection(iceServers) {
+function createPeerConnection(iceServers, relayOnly) {
   if (typeof RTCPeerConnection !== 'function') return null;
+  const iceTransportPolicy = relayOnly ? 'relay' : 'all';
   try {
-    return new RTCPeerConnection({ iceServers: Array.isArray(iceServers) ? iceServers : [] });
+    return new RTCPeerConnection({ iceServers: Array.isArray(iceServers) ? iceServers : [], iceTransportPolicy });
   } catch (err) {
     // A malformed server list should not cost the call: fall back to host candidates.
+    // Never when hiding our address, though: without servers a relay-only call cannot
+    // connect, but it does not leak the address either.
     console.info('strangers: bad iceServers, trying without', err);
     try {
-      return new RTCPeerConnection();
+      return new RTCPeerConnection({ iceTransportPolicy });
     } catch {
       return null;
     }
