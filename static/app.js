@@ -63,6 +63,7 @@ const ui = {
   notice: $('video-notice'),
   callTime: $('call-time'),
   remoteMuted: $('remote-muted'),
+  selfUnseen: $('self-unseen'),
   start: $('start'),
   next: $('next'),
   stop: $('stop'),
@@ -285,6 +286,9 @@ function renderNotice() {
   if (app.mediaProblem && !showingVideo) ui.notice.append(textBlock('notice-sub', app.mediaProblem));
   ui.notice.hidden = ui.notice.childElementCount === 0;
   ui.remoteMuted.hidden = !(inRoom() && app.remoteMedia.audio === false);
+  // Without camera or microphone the stranger gets no picture of us: keep saying so for the
+  // whole call, even once their picture covers the notice above.
+  ui.selfUnseen.hidden = !(inRoom() && app.mediaProblem);
 }
 
 /** The stranger said (with a media message) that their camera is off. */

@@ -481,6 +481,16 @@ async fn no_camera_still_gets_matched_for_text_chat() {
         )
         .await;
 
+    // And the page without media keeps saying, for the whole call, that the stranger
+    // cannot see or hear them.
+    nocam
+        .wait_for(
+            "!document.getElementById('self-unseen').hidden",
+            "the no-camera page saying the stranger can't see or hear them",
+            PATIENCE,
+        )
+        .await;
+
     // Text both ways.
     nocam
         .type_into("#chat-input", &format!("no camera here{}", Key::Enter))
