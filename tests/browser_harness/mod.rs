@@ -872,3 +872,262 @@ impl Page {
         .await;
     }
 }
+
+// ------------------------------------------------------------------ recording, servers
+//
+// Added for `tests/turn.rs`, `tests/browser_restart.rs` and `benches/browser.rs`; nothing
+// above depends on it.
+
+/// An in-page recorder, installed with [`Page::install_recorder`] before the app's scripts
+/// run (on every document the page loads). It only observes; the app is unchanged. It keeps,
+/// in `window.__rec`, with times in epoch milliseconds (`performance.timeOrigin +
+/// performance.now()`, sub-millisecond and comparable across browsers on one machine):
+///
+/// - `clicks`: every click on a button or input (`{id, t, done}`: `t` the event's own
+///   timestamp, `done` when the page's click handlers had run, unless one stopped it);
+/// - `msgs`: every signaling message the page received (`{type, t, room, candidate, sdp}`,
+///   `candidate` the ICE candidate line of a `candidate` message), and the events of every
+///   WebSocket the page opened (`{type: "_open" | "_close", t, code}`);
+/// - `sent`: the type and time of every message the page sent (`{type, t}`);
+/// - `pcs`: every `RTCPeerConnection`, as `{created, policy, states, ice, added, sdps,
+///   errors, firstCandidate}`: its `iceTransportPolicy`, its `connectionState` and
+///   `iceConnectionState` changes (`{s, t}`), the candidate lines given to its
+///   `addIceCandidate`, the SDPs given to its `setRemoteDescription`, its
+///   `icecandidateerror` events (`{code, text, url}`) and when it gathered its first local
+///   candidate; `window.__recPcs` holds the objects themselves, for `getStats()`;
+/// - `frames`: the first picture `#remote-video` presented in each room (`{room, t,
+///   receive}`, from `requestVideoFrameCallback`: `t` the frame's presentation time,
+///   `receive` when its last packet arrived), and `frameCount`, pictures presented so far.
+pub const RECORDER: &str = r#"(() => {
+  if (window.__rec) return;
+  const now = () => performance.timeOrigin + performance.now();
+  const rec = (window.__rec = { clicks: [], msgs: [], sent: [], pcs: [], frames: [], frameCount: 0 });
+  const pcs = (window.__recPcs = []);
+  let lastClick = null;
+  document.addEventListener('click', (e) => {
+    const el = e.target && e.target.closest ? e.target.closest('button, input') : null;
+    lastClick = { id: el ? el.id : '', t: performance.timeOrigin + e.timeStamp, done: null };
+    rec.clicks.push(lastClick);
+  }, true);
+  // Bubbling to the window comes after the app's own click handlers have run.
+  window.addEventListener('click', () => { if (lastClick) lastClick.done = now(); });
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('open', () => rec.msgs.push({ type: '_open', t: now() }));
+      this.addEventListener('close', (e) => rec.msgs.push({ type: '_close', t: now(), code: e.code }));
+      this.addEventListener('message', (e) => {
+        const t = now();
+        let m;
+        try { m = JSON.parse(e.data); } catch { return; }
+        if (!m || typeof m.type !== 'string' || m.type === 'online') return;
+        rec.msgs.push({
+          type: m.type, t, room: m.room || null,
+          candidate: m.type === 'candidate' ? (m.candidate ? m.candidate.candidate : null) : undefined,
+          sdp: typeof m.sdp === 'string' ? m.sdp : undefined,
+        });
+      });
+    }
+    send(data) {
+      try { rec.sent.push({ type: JSON.parse(data).type, t: now() }); } catch { /* not JSON */ }
+      return super.send(data);
+    }
+  };
+  const NativePeerConnection = window.RTCPeerConnection;
+  if (typeof NativePeerConnection === 'function') {
+    window.RTCPeerConnection = class extends NativePeerConnection {
+      constructor(config, ...rest) {
+        super(config, ...rest);
+        const entry = { created: now(), policy: (config && config.iceTransportPolicy) || 'all', states: [], ice: [], added: [], sdps: [], errors: [], firstCandidate: null };
+        this.__rec = entry;
+        rec.pcs.push(entry);
+        pcs.push(this);
+        this.addEventListener('connectionstatechange', () => entry.states.push({ s: this.connectionState, t: now() }));
+        this.addEventListener('icecandidateerror', (e) => entry.errors.push({ code: e.errorCode, text: e.errorText, url: e.url }));
+        this.addEventListener('iceconnectionstatechange', () => entry.ice.push({ s: this.iceConnectionState, t: now() }));
+        this.addEventListener('icecandidate', (e) => { if (e.candidate && entry.firstCandidate === null) entry.firstCandidate = now(); });
+      }
+      addIceCandidate(candidate, ...rest) {
+        if (this.__rec && candidate && candidate.candidate) this.__rec.added.push(candidate.candidate);
+        return super.addIceCandidate(candidate, ...rest);
+      }
+      setRemoteDescription(description, ...rest) {
+        if (this.__rec && description && description.sdp) this.__rec.sdps.push(description.sdp);
+        return super.setRemoteDescription(description, ...rest);
+      }
+    };
+  }
+  const watchFrames = () => {
+    const video = document.getElementById('remote-video');
+    if (!video || typeof video.requestVideoFrameCallback !== 'function') return;
+    let lastRoom = null;
+    const onFrame = (_now, meta) => {
+      rec.frameCount += 1;
+      const s = window.__strangers;
+      const room = s ? s.room : null;
+      if (room && room !== lastRoom) {
+        lastRoom = room;
+        rec.frames.push({
+          room,
+          t: performance.timeOrigin + meta.presentationTime,
+          receive: meta.receiveTime ? performance.timeOrigin + meta.receiveTime : null,
+        });
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watchFrames);
+  else watchFrames();
+})();"#;
+
+/// A JavaScript expression: the number of video frames this page's current call has
+/// decoded so far (0 without a call).
+pub const FRAMES_DECODED: &str = r#"await (async () => {
+  const pc = window.__strangers && window.__strangers.pc;
+  if (!pc) return 0;
+  let frames = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+  });
+  return frames;
+})()"#;
+
+impl Page {
+    /// Runs `source` in every document this page loads from now on, before the page's own
+    /// scripts (Chrome DevTools `Page.addScriptToEvaluateOnNewDocument`).
+    pub async fn add_init_script(&self, source: &str) {
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        )
+        .await;
+    }
+
+    /// Installs [`RECORDER`] for every document loaded from now on (call before `open`).
+    pub async fn install_recorder(&self) {
+        self.add_init_script(RECORDER).await;
+    }
+
+    /// Loads an absolute URL (a page of another server than the one the page was made for).
+    pub async fn open_url(&self, url: &str) {
+        trace(&format!("{}: open {url}", self.name));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: could not open {url}: {e}", self.name));
+    }
+
+    /// Clicks the element matching the CSS selector (a checkbox, say), after checking that
+    /// it is displayed and enabled, as a user could only click it then.
+    pub async fn click_css(&self, css: &str) {
+        trace(&format!("{}: click {css}", self.name));
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no element {css}: {e}", self.name));
+        let shown = el.is_displayed().await.unwrap_or(false);
+        let enabled = el.is_enabled().await.unwrap_or(false);
+        assert!(
+            shown && enabled,
+            "{}: {css} is not clickable (displayed: {shown}, enabled: {enabled})\n  page: {}",
+            self.name,
+            self.describe().await
+        );
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: clicking {css} failed: {e}", self.name));
+    }
+
+    /// Whether the element matching the CSS selector is displayed (WebDriver's notion).
+    pub async fn is_displayed(&self, css: &str) -> bool {
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no element {css}: {e}", self.name));
+        el.is_displayed().await.unwrap_or(false)
+    }
+
+    /// The recorder's `window.__rec` (see [`RECORDER`]).
+    pub async fn recorded(&self) -> Value {
+        self.eval("window.__rec || null").await
+    }
+
+    /// The number of video frames the current call has decoded ([`FRAMES_DECODED`]).
+    pub async fn frames_decoded(&self) -> u64 {
+        self.eval(FRAMES_DECODED).await.as_u64().unwrap_or(0)
+    }
+}
+
+/// A strangers server in this process on a chosen address (port 0 for any), built as
+/// `tests/common`'s `TestServer` builds it (no STUN, seed 1, no re-match cooldown, a
+/// scratch report log), so that a test can stop it and start a new one on the same port.
+pub struct LocalServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    /// Holds the report log; removed on drop.
+    dir: PathBuf,
+}
+
+impl LocalServer {
+    /// Binds `addr` (with `SO_REUSEADDR`, so a port just given up can be taken again) and
+    /// serves with the extra flags given.
+    pub async fn start_on(addr: SocketAddr, extra: &[&str]) -> LocalServer {
+        use clap::CommandFactory;
+        let dir = temp_profile("server");
+        let log = dir.join("reports.jsonl");
+        let log = log.to_str().expect("a UTF-8 temporary path").to_string();
+        let args = ["strangers", "--stun", "", "--seed", "1"]
+            .into_iter()
+            .chain(["--rematch-cooldown", "0s", "--report-log", &log])
+            .chain(extra.iter().copied());
+        let matches = strangers::config::Config::command()
+            .try_get_matches_from(args)
+            .expect("test flags are valid");
+        let config =
+            strangers::config::Config::from_matches(&matches, None).expect("test config is valid");
+        let listener = strangers::server::bind(addr)
+            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(strangers::server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        trace(&format!("server listening on {addr}"));
+        LocalServer {
+            addr,
+            stop: Some(stop),
+            task,
+            dir,
+        }
+    }
+
+    /// The origin pages load from, `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Signals shutdown (every client is sent `bye` and closed with 1012) and waits for the
+    /// server to finish draining.
+    pub async fn shutdown(mut self) {
+        trace(&format!("server on {} shutting down", self.addr));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("the server stops within its drain time")
+            .expect("the server task ends cleanly");
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,355 @@
+//! How long a user waits for a stranger's picture, in real browsers on loopback:
+//! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10).
+//!
+//! Headless Chromium pages (one browser each, fake camera) talk to the real server on
+//! 127.0.0.1, as in `tests/browser.rs`. Every time is taken inside the pages by the harness's
+//! recorder (`harness::RECORDER`: the click event's own timestamp, the arrival of `matched`,
+//! the `connectionstatechange` to "connected", and the presentation time of the first
+//! picture of the new room on `#remote-video` from `requestVideoFrameCallback`), in epoch
+//! milliseconds shared by all browsers on the machine, so WebDriver round trips never count.
+//!
+//! - **Start**: A waits in the queue; B, freshly loaded (its camera not yet open, as for a
+//!   user who just arrived), presses Start. Measured from B's click: B matched, both peer
+//!   connections connected, B's first frame of A, and both pages' first frames.
+//! - **Next**: A and B are talking and C waits in the queue. A presses Next. Measured from
+//!   A's click: A matched with C, both connected, A's first frame of C. The one A left
+//!   (Auto-next, a one second pause) queues again before the next run, and is who A meets
+//!   then; that pause is not in the measured path.
+//!
+//! All Start runs come first, then the Next runs; one warm-up run of each kind is made first
+//! and not counted. The load average before and after is printed: the figures mean
+//! something only on an otherwise idle machine.
+
+#[path = "../tests/browser_harness/mod.rs"]
+mod harness;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use harness::{Browser, Media, PATIENCE, Page};
+use serde_json::{Value, json};
+
+fn main() {
+    let mut runs = 10usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--runs" {
+            runs = args
+                .next()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n >= 1)
+                .expect("--runs takes a positive number");
+        }
+        // cargo passes --bench; other libtest flags mean nothing here.
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(bench(runs));
+}
+
+/// The timeline of one call from the page that pressed the button (`clicker`) and from the
+/// stranger it met (`peer`), in epoch milliseconds.
+const TIMELINE: &str = r#"((clickId, room) => {
+  const rec = window.__rec;
+  const clicks = rec.clicks.filter((c) => c.id === clickId);
+  const click = clicks.length ? clicks.at(-1).t : null;
+  const handled = clicks.length ? clicks.at(-1).done : null;
+  const from = click === null ? -Infinity : click;
+  const matched = rec.msgs.find((m) => m.type === 'matched' && m.room === room && m.t >= from);
+  if (!matched) return { error: 'no matched for ' + room };
+  const pc = rec.pcs.find((p) => p.created >= matched.t);
+  const first = (xs, pred) => { const x = xs.find(pred); return x ? x.t : null; };
+  const frame = rec.frames.find((f) => f.room === room);
+  return {
+    click,
+    handled,
+    sent: first(rec.sent, (m) => m.t >= from && (m.type === 'join' || m.type === 'next')),
+    matched: matched.t,
+    pcCreated: pc ? pc.created : null,
+    firstCandidate: pc ? pc.firstCandidate : null,
+    sdpSent: first(rec.sent, (m) => m.t >= matched.t && (m.type === 'offer' || m.type === 'answer')),
+    sdpReceived: first(rec.msgs, (m) => m.room === room && (m.type === 'offer' || m.type === 'answer')),
+    checking: pc ? first(pc.ice, (s) => s.s === 'checking') : null,
+    connected: pc ? first(pc.states, (s) => s.s === 'connected') : null,
+    frameReceived: frame ? frame.receive : null,
+    frame: frame ? frame.t : null,
+  };
+})"#;
+
+/// `click_id`: the button whose last click starts the timeline (`None`: no click).
+async fn timeline(page: &Page, click_id: Option<&str>, room: &str) -> Value {
+    let t = page
+        .eval(&format!("{TIMELINE}({}, {})", json!(click_id), json!(room)))
+        .await;
+    assert!(t.get("error").is_none(), "{}: {t}", page.name);
+    t
+}
+
+/// Waits until `page` is in a call other than `not_room`, connected and showing a first
+/// picture of it; returns the room.
+async fn wait_first_frame(page: &Page, not_room: Option<&str>) -> String {
+    let condition = format!(
+        "(() => {{ const s = window.__strangers; const room = s && s.room; \
+           return room && room !== {} && s.pc && s.pc.connectionState === 'connected' && \
+             window.__rec.frames.some((f) => f.room === room) && room; }})()",
+        json!(not_room)
+    );
+    page.wait_for(&condition, "the first picture of a new call", PATIENCE)
+        .await
+        .as_str()
+        .expect("a room")
+        .to_string()
+}
+
+/// Waits until the server's queue holds `n` users (who meets whom is then decided).
+async fn wait_queue(server: &TestServer, n: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while server.health().await["waiting"].as_u64() != Some(n) {
+        assert!(Instant::now() < deadline, "the queue never held {n}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Opens the chat page and waits for the server's welcome.
+async fn fresh_chat(page: &Page) {
+    page.open("/chat").await;
+    page.wait_for(
+        "document.getElementById('conn').dataset.status === 'connected'",
+        "the server's welcome",
+        PATIENCE,
+    )
+    .await;
+}
+
+/// Named series of milliseconds.
+#[derive(Default)]
+struct Samples(Vec<(&'static str, Vec<f64>)>);
+
+impl Samples {
+    fn add(&mut self, name: &'static str, ms: f64) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(ms),
+            None => self.0.push((name, vec![ms])),
+        }
+    }
+
+    fn print(&self, title: &str) {
+        println!("\n{title}\n");
+        println!("| measure | median ms | min ms | max ms | runs |");
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for (name, v) in &self.0 {
+            let mut v = v.clone();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let median = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
+            println!(
+                "| {name} | {median:.0} | {:.0} | {:.0} | {n} |",
+                v[0],
+                v[n - 1]
+            );
+        }
+    }
+}
+
+/// `b - a` in ms, or NaN when either is missing.
+fn span(t: &Value, from: &str, to: &str) -> f64 {
+    match (t[from].as_f64(), t[to].as_f64()) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn bench(runs: usize) {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let pages = Browser::launch_all(
+        &tools,
+        &base,
+        &[("A", Media::Fake), ("B", Media::Fake), ("C", Media::Fake)],
+    )
+    .await;
+    let [a, b, c] = &pages[..] else {
+        unreachable!()
+    };
+    for page in [a, b, c] {
+        page.install_recorder().await;
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "browser bench: {runs} runs (+1 warm-up) of each kind, {cores} cores, {}, load average {}",
+        String::from_utf8_lossy(
+            &std::process::Command::new(&tools.chromium)
+                .arg("--version")
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        )
+        .trim(),
+        loadavg()
+    );
+
+    // ---------------------------------------------------------------- Start
+    let mut start = Samples::default();
+    let mut start_parts = Samples::default();
+    for run in 0..=runs {
+        // Fresh pages: no camera open yet, nobody waiting.
+        for page in [a, b] {
+            fresh_chat(page).await;
+        }
+        wait_queue(&server, 0).await;
+        a.click_button("Start").await;
+        wait_queue(&server, 1).await;
+        b.click_button("Start").await;
+        let (room, room_a) = tokio::join!(wait_first_frame(b, None), wait_first_frame(a, None));
+        assert_eq!(room, room_a);
+        let tb = timeline(b, Some("start"), &room).await;
+        let ta = timeline(a, Some("start"), &room).await;
+        let click = tb["click"].as_f64().expect("B's click");
+        let at = |t: &Value, k: &str| t[k].as_f64().map_or(f64::NAN, |x| x - click);
+        if run == 0 {
+            eprintln!("Start warm-up: B {tb}\n  A {ta}");
+            continue;
+        }
+        start.add("Start → matched", at(&tb, "matched"));
+        start.add(
+            "Start → both connected",
+            at(&tb, "connected").max(at(&ta, "connected")),
+        );
+        start.add(
+            "Start → first remote frame (B, who pressed)",
+            at(&tb, "frame"),
+        );
+        start.add(
+            "Start → first remote frame on both pages",
+            at(&tb, "frame").max(at(&ta, "frame")),
+        );
+        start_parts.add(
+            "click → join sent (camera opened)",
+            span(&tb, "click", "sent"),
+        );
+        start_parts.add("join sent → matched", span(&tb, "sent", "matched"));
+        add_call_parts(&mut start_parts, &tb);
+        eprintln!(
+            "Start run {run}: matched {:.0}, connected {:.0}, frame {:.0} ms",
+            at(&tb, "matched"),
+            at(&tb, "connected"),
+            at(&tb, "frame")
+        );
+    }
+
+    // ---------------------------------------------------------------- Next
+    // A and B are in a call from the last Start run. C comes and waits. A presses Next again
+    // and again; each time the one A left looks again after Auto-next's pause, and is the
+    // one A meets next time.
+    let mut room = a
+        .eval("__strangers.room")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    fresh_chat(c).await;
+    c.click_button("Start").await;
+    wait_queue(&server, 1).await;
+    let mut next = Samples::default();
+    let mut next_parts = Samples::default();
+    let (mut partner, mut waiting): (&Page, &Page) = (b, c);
+    for run in 0..=runs {
+        a.click_button("Next").await;
+        let (new_room, room_w) = tokio::join!(
+            wait_first_frame(a, Some(&room)),
+            wait_first_frame(waiting, Some(&room)),
+        );
+        assert_eq!(
+            new_room, room_w,
+            "A meets {}, who was waiting",
+            waiting.name
+        );
+        let ta = timeline(a, Some("next"), &new_room).await;
+        let tw = timeline(waiting, None, &new_room).await;
+        // The one A left queues again by itself after Auto-next's pause.
+        wait_queue(&server, 1).await;
+        std::mem::swap(&mut partner, &mut waiting);
+        room = new_room;
+        let click = ta["click"].as_f64().expect("A's click");
+        let at = |t: &Value, k: &str| t[k].as_f64().map_or(f64::NAN, |x| x - click);
+        if run == 0 {
+            eprintln!("Next warm-up: A {ta}\n  peer {tw}");
+            continue;
+        }
+        next.add("Next → matched", at(&ta, "matched"));
+        next.add(
+            "Next → both connected",
+            at(&ta, "connected").max(at(&tw, "connected")),
+        );
+        next.add("Next → first frame from the new partner", at(&ta, "frame"));
+        next_parts.add("click → next sent", span(&ta, "click", "sent"));
+        next_parts.add(
+            "click → Next's handler done (old call closed)",
+            span(&ta, "click", "handled"),
+        );
+        next_parts.add("next sent → matched", span(&ta, "sent", "matched"));
+        add_call_parts(&mut next_parts, &ta);
+        eprintln!(
+            "Next run {run}: matched {:.0}, connected {:.0}, frame {:.0} ms (A is the {})",
+            at(&ta, "matched"),
+            at(&ta, "connected"),
+            at(&ta, "frame"),
+            a.eval("__strangers.role").await
+        );
+    }
+
+    start.print("Start (B presses Start while A waits; B's page freshly loaded)");
+    start_parts.print("Start, B's timeline in parts");
+    next.print("Next (A presses Next while C waits)");
+    next_parts.print("Next, A's timeline in parts");
+    println!("\nload average at the end: {}", loadavg());
+    let problems: Vec<String> = futures_util::future::join_all(
+        [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
+    )
+    .await
+    .into_iter()
+    .filter(|(_, e)| !e.is_empty())
+    .map(|(n, e)| format!("{n}: {e:?}"))
+    .collect();
+    if !problems.is_empty() {
+        eprintln!("console errors during the bench: {problems:?}");
+    }
+}
+
+/// The steps of a call from `matched` to its first picture, on one page.
+fn add_call_parts(parts: &mut Samples, t: &Value) {
+    parts.add("matched → offer/answer sent", span(t, "matched", "sdpSent"));
+    parts.add(
+        "matched → first local candidate",
+        span(t, "matched", "firstCandidate"),
+    );
+    parts.add("matched → ICE checking", span(t, "matched", "checking"));
+    parts.add("matched → connected", span(t, "matched", "connected"));
+    parts.add(
+        "connected → first frame received",
+        span(t, "connected", "frameReceived"),
+    );
+    parts.add(
+        "connected → first frame shown",
+        span(t, "connected", "frame"),
+    );
+}
