@@ -10,7 +10,7 @@
 //! A user is in exactly one of idle, waiting or in a room; the actor's map is the truth, and
 //! the queue itself is the [`Matchmaker`]'s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -25,6 +25,8 @@ use crate::telemetry;
 
 /// How many commands may queue up for the actor before senders wait.
 const MAILBOX: usize = 4096;
+/// How long a user back after a restart waits for its stranger to come back too.
+pub const RESUME_WAIT: Duration = Duration::from_secs(10);
 /// How often the online count is published to sessions (the protocol promises at most one
 /// `online` message per second).
 const ONLINE_EVERY: Duration = Duration::from_secs(1);
@@ -76,6 +78,11 @@ enum Command {
         seq: u64,
         reason: ReportReason,
     },
+    Resume {
+        id: SessionId,
+        seq: u64,
+        room: RoomId,
+    },
     /// The session ended, or cannot keep up: forget it.
     Gone {
         id: SessionId,
@@ -117,6 +124,11 @@ impl Lobby {
         })
         .await;
         rx.await.ok()
+    }
+
+    /// The user is back after a restart and asks for `room` again.
+    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId) {
+        self.send(Command::Resume { id, seq, room }).await
     }
 
     /// The user reports its partner: the room ends and the report is stored.
@@ -186,7 +198,15 @@ struct User {
 enum Status {
     Idle,
     Waiting,
-    InRoom { room: RoomId, partner: SessionId },
+    InRoom {
+        room: RoomId,
+        partner: SessionId,
+    },
+    /// Back after a restart, waiting (until the deadline) for the other member of `room`.
+    Resuming {
+        room: RoomId,
+        until: Instant,
+    },
 }
 
 struct Actor {
@@ -205,6 +225,10 @@ struct Actor {
     moderation: Moderation,
     /// Where reports are stored.
     reports: Option<ReportLog>,
+    /// Rooms of a previous server process whose first member is back, by room.
+    resuming: HashMap<RoomId, SessionId>,
+    /// When each resuming user stops waiting, earliest first (the wait is the same for all).
+    resume_deadlines: VecDeque<(Instant, SessionId)>,
 }
 
 impl Actor {
@@ -220,6 +244,8 @@ impl Actor {
             online_tx,
             moderation: Moderation::default(),
             reports: None,
+            resuming: HashMap::new(),
+            resume_deadlines: VecDeque::new(),
         };
         (actor, Lobby { tx, online })
     }
@@ -241,6 +267,9 @@ impl Actor {
                         self.open_room(pairing);
                     }
                     self.publish_gauges();
+                }
+                _ = fallback(self.resume_deadlines.front().map(|(at, _)| *at)) => {
+                    self.expire_resumes(Instant::now());
                 }
                 _ = publish.tick() => {
                     let online = self.users.len();
@@ -299,6 +328,10 @@ impl Actor {
                         self.end_room(id, LeftReason::Skipped);
                         self.pair_or_queue(id);
                     }
+                    Status::Resuming { .. } => {
+                        self.stop_resuming(id);
+                        self.pair_or_queue(id);
+                    }
                 }
             }
             Command::Leave { id, seq } => {
@@ -313,6 +346,16 @@ impl Actor {
                         user.status = Status::Idle;
                     }
                     Status::InRoom { .. } => self.end_room(id, LeftReason::Left),
+                    Status::Resuming { .. } => self.stop_resuming(id),
+                }
+            }
+            Command::Resume { id, seq, room } => {
+                let Some(user) = self.users.get_mut(&id) else {
+                    return;
+                };
+                user.seq = seq;
+                if user.status == Status::Idle {
+                    self.resume(id, room);
                 }
             }
             Command::Report { id, seq, reason } => {
@@ -361,11 +404,97 @@ impl Actor {
         }
     }
 
+    /// `id` (idle) is back after a restart and asks for `room`: if the other member is
+    /// already back, the room opens again; otherwise `id` waits for it, for [`RESUME_WAIT`].
+    /// Knowing the room id is the proof of membership: it is 128 random bits that only the
+    /// two members were ever sent.
+    fn resume(&mut self, id: SessionId, room: RoomId) {
+        let now = Instant::now();
+        let other = self.resuming.get(&room).copied().filter(|other| {
+            *other != id
+                && self.users.get(other).is_some_and(
+                    |u| matches!(u.status, Status::Resuming { room: r, .. } if r == room),
+                )
+        });
+        let Some(other) = other else {
+            let until = now + RESUME_WAIT;
+            self.resuming.insert(room, id);
+            self.resume_deadlines.push_back((until, id));
+            if let Some(user) = self.users.get_mut(&id) {
+                user.status = Status::Resuming { room, until };
+            }
+            return;
+        };
+        self.resuming.remove(&room);
+        self.rooms += 1;
+        for (me, partner) in [(id, other), (other, id)] {
+            self.users.get_mut(&me).expect("both are registered").status =
+                Status::InRoom { room, partner };
+        }
+        for (me, partner) in [(id, other), (other, id)] {
+            let (Some(user), Some(theirs)) = (self.users.get(&me), self.users.get(&partner)) else {
+                return;
+            };
+            let event = Event::Matched(Box::new(Matched {
+                seq: user.seq,
+                room,
+                role: None,
+                common: Vec::new(),
+                partner: theirs.peer.clone(),
+            }));
+            if user.peer.send(event).is_err() {
+                self.drop_user(me);
+            }
+        }
+    }
+
+    /// `id` no longer waits to resume (it left, pressed Next, or is gone).
+    fn stop_resuming(&mut self, id: SessionId) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        if let Status::Resuming { room, .. } = user.status {
+            user.status = Status::Idle;
+            if self.resuming.get(&room) == Some(&id) {
+                self.resuming.remove(&room);
+            }
+        }
+    }
+
+    /// Users whose stranger did not come back in time are told the stranger is gone.
+    fn expire_resumes(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.resume_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.resume_deadlines.pop_front();
+            let Some(user) = self.users.get(&id) else {
+                continue;
+            };
+            let Status::Resuming { room, until } = user.status else {
+                continue;
+            };
+            if until != at {
+                continue; // a later attempt has its own deadline
+            }
+            self.stop_resuming(id);
+            let user = &self.users[&id];
+            let gone = Event::Unresumed {
+                seq: user.seq,
+                room,
+            };
+            if user.peer.send(gone).is_err() {
+                self.drop_user(id);
+            }
+        }
+    }
+
     /// Forgets `id`; a partner it had is told `disconnected`.
     fn drop_user(&mut self, id: SessionId) {
         if !self.users.contains_key(&id) {
             return;
         }
+        self.stop_resuming(id);
         self.end_room(id, LeftReason::Disconnected);
         self.queue.forget(id);
         self.users.remove(&id);
@@ -458,7 +587,7 @@ impl Actor {
             let event = Event::Matched(Box::new(Matched {
                 seq: user.seq,
                 room: p.room,
-                role,
+                role: Some(role),
                 common: common.clone(),
                 partner: partner.peer.clone(),
             }));
@@ -513,7 +642,7 @@ mod tests {
         lobby.join(b.id, 1, vec!["jazz".into()]).await;
         let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
         assert_eq!(ma.room, mb.room);
-        assert_eq!(ma.role, mb.role.other());
+        assert_eq!(ma.role, mb.role.map(crate::protocol::Role::other));
         assert_eq!((ma.partner.id, mb.partner.id), (b.id, a.id));
         assert_eq!(ma.common, vec!["jazz".to_string()]);
         let s = lobby.stats().await;
@@ -599,6 +728,27 @@ mod tests {
         assert!(plain.rx.try_recv().is_err());
     }
 
+    /// Back after a restart, alone: after the resume wait the user is told the stranger is
+    /// gone, and can be matched with someone new.
+    #[tokio::test(start_paused = true)]
+    async fn a_resume_nobody_answers_ends_after_the_wait() {
+        let lobby = lobby();
+        let mut a = connect(&lobby).await;
+        let room = RoomId(42);
+        lobby.resume(a.id, 1, room).await;
+        tokio::time::advance(RESUME_WAIT - Duration::from_millis(100)).await;
+        assert!(a.rx.try_recv().is_err(), "still waiting for the stranger");
+        tokio::time::advance(Duration::from_millis(200)).await;
+        match a.rx.recv().await {
+            Some(Event::Unresumed { seq: 1, room: r }) => assert_eq!(r, room),
+            other => panic!("expected unresumed, got {other:?}"),
+        }
+        let mut b = connect(&lobby).await;
+        lobby.join(a.id, 2, vec![]).await;
+        lobby.join(b.id, 1, vec![]).await;
+        matched(&mut b).await;
+    }
+
     #[tokio::test]
     async fn a_closed_waiter_is_never_matched() {
         let lobby = lobby();
@@ -633,6 +783,7 @@ mod tests {
             Deliver(usize),
             Relay(usize),
             Report(usize),
+            Resume(usize),
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -645,7 +796,8 @@ mod tests {
                 1 => user.clone().prop_map(Op::Gone),
                 4 => user.clone().prop_map(Op::Deliver),
                 2 => user.clone().prop_map(Op::Relay),
-                1 => user.prop_map(Op::Report),
+                1 => user.clone().prop_map(Op::Report),
+                1 => user.prop_map(Op::Resume),
             ]
         }
 
@@ -653,6 +805,8 @@ mod tests {
             id: SessionId,
             rx: mpsc::Receiver<Event>,
             presence: Presence,
+            /// The last room this user was in, to ask for it back as after a restart.
+            last_room: Option<RoomId>,
         }
 
         fn check_actor(actor: &Actor) {
@@ -671,7 +825,17 @@ mod tests {
                     }
                     Status::Waiting => assert!(actor.queue.is_waiting(*id)),
                     Status::Idle => assert!(!actor.queue.is_waiting(*id)),
+                    Status::Resuming { room, .. } => {
+                        assert!(!actor.queue.is_waiting(*id));
+                        assert_eq!(actor.resuming.get(&room), Some(id), "one waits per room");
+                    }
                 }
+            }
+            for (room, id) in &actor.resuming {
+                assert!(
+                    matches!(actor.users[id].status, Status::Resuming { room: r, .. } if r == *room),
+                    "the resume table holds only users resuming that room"
+                );
             }
             assert_eq!(actor.rooms * 2, in_room);
             let waiting = actor
@@ -691,13 +855,18 @@ mod tests {
             while let Ok(event) = sim.rx.try_recv() {
                 match event {
                     Event::Matched(m) => {
-                        sim.presence.matched(m);
+                        if let Some(m) = sim.presence.matched(m) {
+                            sim.last_room = Some(m.room);
+                        }
                     }
                     Event::Left { room, .. } => {
                         sim.presence.left(room);
                     }
                     Event::Refused { seq, .. } => {
                         sim.presence.refused(seq);
+                    }
+                    Event::Unresumed { seq, .. } => {
+                        sim.presence.unresumed(seq);
                     }
                     Event::Relay { room, text } => {
                         if sim.presence.in_room(room) {
@@ -727,7 +896,7 @@ mod tests {
                     seq,
                     reason: ReportReason::Spam,
                 },
-                None => return,
+                Some(Request::Resume { .. }) | None => return,
             };
             actor.handle(cmd);
         }
@@ -752,6 +921,7 @@ mod tests {
                                 id,
                                 rx,
                                 presence: Presence::default(),
+                                last_room: None,
                             });
                         }
                     }
@@ -765,7 +935,8 @@ mod tests {
                     | Op::Leave(i)
                     | Op::Deliver(i)
                     | Op::Relay(i)
-                    | Op::Report(i) => {
+                    | Op::Report(i)
+                    | Op::Resume(i) => {
                         let Some(sim) = sims[i].as_mut() else {
                             continue;
                         };
@@ -781,6 +952,17 @@ mod tests {
                             Op::Leave(_) => {
                                 let request = sim.presence.leave();
                                 send(&mut actor, sim.id, request);
+                            }
+                            Op::Resume(_) => {
+                                if let Some(room) = sim.last_room
+                                    && let Some(Request::Resume { seq }) = sim.presence.resume(room)
+                                {
+                                    actor.handle(Command::Resume {
+                                        id: sim.id,
+                                        seq,
+                                        room,
+                                    });
+                                }
                             }
                             Op::Report(_) => {
                                 if let Some(room) = sim.presence.room().map(|r| r.id) {
@@ -819,6 +1001,9 @@ mod tests {
                         },
                     ) => {
                         assert_eq!((room.id, room.partner.id), (r, p));
+                    }
+                    (PStatus::Resuming(room), Status::Resuming { room: r, .. }) => {
+                        assert_eq!(*room, r);
                     }
                     (local, status) => panic!("session thinks {local:?}, lobby says {status:?}"),
                 }

@@ -17,6 +17,8 @@ pub enum Status {
     Idle,
     Waiting,
     InRoom(Room),
+    /// Back after a server restart, waiting for the stranger of `RoomId` to come back too.
+    Resuming(RoomId),
 }
 
 /// What the session must ask of the lobby after a client's command.
@@ -30,6 +32,8 @@ pub enum Request {
     Leave { seq: u64 },
     /// Report the partner and leave the room.
     Report { seq: u64 },
+    /// Rejoin a room after a server restart.
+    Resume { seq: u64 },
 }
 
 /// The session's view.
@@ -72,7 +76,17 @@ impl Presence {
     pub fn join(&mut self) -> Option<Request> {
         match self.status {
             Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
+            // Rather a new stranger than waiting for the old one to come back.
+            Status::Resuming(_) => self.request(|seq| Request::Next { seq }, Status::Waiting),
             Status::Waiting | Status::InRoom(_) => None,
+        }
+    }
+
+    /// The client came back after a server restart and asks for its room: only from idle.
+    pub fn resume(&mut self, room: RoomId) -> Option<Request> {
+        match self.status {
+            Status::Idle => self.request(|seq| Request::Resume { seq }, Status::Resuming(room)),
+            _ => None,
         }
     }
 
@@ -81,7 +95,9 @@ impl Presence {
         match self.status {
             Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
             Status::Waiting => None,
-            Status::InRoom(_) => self.request(|seq| Request::Next { seq }, Status::Waiting),
+            Status::InRoom(_) | Status::Resuming(_) => {
+                self.request(|seq| Request::Next { seq }, Status::Waiting)
+            }
         }
     }
 
@@ -89,7 +105,7 @@ impl Presence {
     pub fn leave(&mut self) -> Option<Request> {
         match self.status {
             Status::Idle => None,
-            Status::Waiting | Status::InRoom(_) => {
+            Status::Waiting | Status::InRoom(_) | Status::Resuming(_) => {
                 self.request(|seq| Request::Leave { seq }, Status::Idle)
             }
         }
@@ -102,6 +118,19 @@ impl Presence {
             return None;
         }
         self.request(|seq| Request::Report { seq }, Status::Idle)
+    }
+
+    /// The stranger did not come back for the room the request numbered `seq` asked to
+    /// resume. Returns whether that is still the latest request (the user is idle now and
+    /// must be told the stranger is gone). Tagged by request, not by room: a `left` for the
+    /// same room from before the restart must not end the wait.
+    pub fn unresumed(&mut self, seq: u64) -> bool {
+        if seq == self.seq && matches!(self.status, Status::Resuming(_)) {
+            self.status = Status::Idle;
+            true
+        } else {
+            false
+        }
     }
 
     /// The lobby refused the request numbered `seq` (the user is banned). Returns whether
@@ -118,7 +147,12 @@ impl Presence {
     /// The lobby paired the user. Returns the decision if it still stands (the user is
     /// waiting and has sent nothing since); the session then tells its client.
     pub fn matched(&mut self, m: Box<Matched>) -> Option<Box<Matched>> {
-        if m.seq != self.seq || !matches!(self.status, Status::Waiting) {
+        let expected = match self.status {
+            Status::Waiting => m.role.is_some(),
+            Status::Resuming(room) => m.role.is_none() && room == m.room,
+            Status::Idle | Status::InRoom(_) => false,
+        };
+        if m.seq != self.seq || !expected {
             return None;
         }
         self.status = Status::InRoom(Room {

@@ -237,6 +237,8 @@ pub enum ClientMessage {
     Relay(Relay),
     /// Report the partner in `room` and end the room.
     Report { room: RoomId, reason: ReportReason },
+    /// Back after the server restarted mid-call: rejoin `room` with the same stranger.
+    Resume { room: RoomId },
 }
 
 /// Why a user reported the stranger.
@@ -292,9 +294,12 @@ enum Wire {
         room: String,
         reason: ReportReason,
     },
+    Resume {
+        room: String,
+    },
 }
 
-const KNOWN_TYPES: [&str; 10] = [
+const KNOWN_TYPES: [&str; 11] = [
     "join",
     "next",
     "leave",
@@ -305,6 +310,7 @@ const KNOWN_TYPES: [&str; 10] = [
     "typing",
     "media",
     "report",
+    "resume",
 ];
 
 impl ClientMessage {
@@ -367,6 +373,9 @@ impl ClientMessage {
             Wire::Report { room, reason } => ClientMessage::Report {
                 room: parse_room(&room)?,
                 reason,
+            },
+            Wire::Resume { room } => ClientMessage::Resume {
+                room: parse_room(&room)?,
             },
         })
     }
@@ -444,6 +453,10 @@ pub enum ServerMessage<'a> {
         room: RoomId,
         role: Role,
         common: &'a [String],
+    },
+    /// Both members came back after a restart: the room works again.
+    Resumed {
+        room: RoomId,
     },
     Left {
         room: RoomId,

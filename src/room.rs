@@ -24,6 +24,9 @@ pub enum Event {
     Left { room: RoomId, reason: LeftReason },
     /// Your partner's message for `room`, already serialized for the wire.
     Relay { room: RoomId, text: Utf8Bytes },
+    /// Nobody came back for `room` after your request `seq` to resume it: the stranger is
+    /// gone.
+    Unresumed { seq: u64, room: RoomId },
     /// Your request `seq` to be matched was refused: you are banned until `until_ms` (Unix
     /// time, milliseconds).
     Refused { seq: u64, until_ms: u64 },
@@ -37,7 +40,9 @@ pub struct Matched {
     /// by ending the room.
     pub seq: u64,
     pub room: RoomId,
-    pub role: Role,
+    /// The side this member plays; `None` when an existing call resumed (the browsers keep
+    /// the roles they had).
+    pub role: Option<Role>,
     /// Interests both members gave.
     pub common: Vec<String>,
     /// Where this member's relayed messages go.

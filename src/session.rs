@@ -25,7 +25,7 @@ use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
 use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
-use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, Relay, ServerMessage};
+use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry;
 use crate::upgrade::Socket;
@@ -294,6 +294,7 @@ impl Session {
             ClientMessage::Next => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
+            ClientMessage::Resume { room } => self.presence.resume(room),
             ClientMessage::Report { room, reason } => {
                 if let Some(Request::Report { seq }) = self.presence.report(room) {
                     self.lobby.report(self.id, seq, reason).await;
@@ -308,6 +309,12 @@ impl Session {
             }
             Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
+            Some(Request::Resume { seq }) => {
+                if let Status::Resuming(room) = self.presence.status() {
+                    let room = *room;
+                    self.lobby.resume(self.id, seq, room).await;
+                }
+            }
             Some(Request::Report { .. }) | None => {}
         }
         if let Status::Waiting = self.presence.status() {
@@ -336,10 +343,13 @@ impl Session {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
-                    let msg = ServerMessage::Matched {
-                        room: m.room,
-                        role: m.role,
-                        common: &m.common,
+                    let msg = match m.role {
+                        Some(role) => ServerMessage::Matched {
+                            room: m.room,
+                            role,
+                            common: &m.common,
+                        },
+                        None => ServerMessage::Resumed { room: m.room },
                     };
                     self.write(msg.to_json()).await
                 }
@@ -355,6 +365,14 @@ impl Session {
             Event::Relay { room, text } => {
                 if self.presence.in_room(room) {
                     self.write_message(Message::Text(text)).await?;
+                }
+                Ok(())
+            }
+            Event::Unresumed { seq, room } => {
+                if self.presence.unresumed(seq) {
+                    let reason = LeftReason::Disconnected;
+                    self.write(ServerMessage::Left { room, reason }.to_json())
+                        .await?;
                 }
                 Ok(())
             }

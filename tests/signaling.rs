@@ -331,3 +331,37 @@ async fn shutdown_says_bye_to_everyone() {
         assert_eq!(client.closed().await, Some(CloseCode::Restart));
     }
 }
+
+/// After a server restart, the two members of a call each ask for their room back; once both
+/// are back the room works again (chat, Next) without a new match.
+#[tokio::test]
+async fn both_members_resume_their_room_after_a_restart() {
+    let old = TestServer::start(&[]).await;
+    let (a, b, room) = old.pair().await;
+    old.shutdown().await;
+    drop((a, b));
+
+    let server = TestServer::start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.send(json!({"type": "resume", "room": room})).await;
+    b.send(json!({"type": "resume", "room": room})).await;
+    let back = json!({"type": "resumed", "room": room});
+    assert_eq!(a.recv().await, back);
+    assert_eq!(b.recv().await, back);
+    a.send(json!({"type": "chat", "room": room, "text": "we're back"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "we're back");
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    assert_eq!(a.recv_type("left").await["reason"], "skipped");
+
+    // A room id nobody else asks for opens nothing; joining instead finds a new stranger
+    // (b, who pressed Next, is waiting).
+    let mut c = server.client().await;
+    c.send(json!({"type": "resume", "room": "ab".repeat(16)}))
+        .await;
+    c.join().await;
+    c.recv_type("matched").await;
+    b.recv_type("matched").await;
+}

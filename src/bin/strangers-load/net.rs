@@ -187,6 +187,8 @@ pub struct Incoming<'a> {
     pub candidate: Option<CandidateIn<'a>>,
     #[serde(default, borrow)]
     pub code: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Debug)]

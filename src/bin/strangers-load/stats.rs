@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -15,11 +15,6 @@ static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 /// Nanoseconds since [`EPOCH`].
 pub fn now_ns() -> u64 {
     EPOCH.elapsed().as_nanos() as u64
-}
-
-/// The [`Instant`] that is `ns` nanoseconds after [`EPOCH`].
-pub fn instant_at(ns: u64) -> Instant {
-    *EPOCH + Duration::from_nanos(ns)
 }
 
 /// Starts the clock (call once, early).
@@ -195,4 +190,78 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // USER_HZ is 100 on every Linux architecture that matters here.
     Some(ticks as f64 / 100.0)
+}
+
+/// CPU time the machine has spent in processes (user, nice, system) and in interrupts
+/// (irq, softirq: on loopback that is mostly our own packets), in seconds, from `/proc/stat`.
+pub fn machine_busy_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let processes = f.first()? + f.get(1)? + f.get(2)?;
+    let interrupts = f.get(5)? + f.get(6)?;
+    Some((processes as f64 / 100.0, interrupts as f64 / 100.0))
+}
+
+/// CPU use over an interval: the server's, the generator's, and everything else's (other
+/// processes competing for the same cores make the figures worse).
+#[derive(Clone, Copy, Debug)]
+pub struct CpuMark {
+    at: Instant,
+    server: Option<f64>,
+    generator: Option<f64>,
+    machine: Option<(f64, f64)>,
+}
+
+/// Cores used over an interval (1.0 = one core busy throughout).
+#[derive(Serialize, Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    pub server_cores: Option<f64>,
+    pub generator_cores: Option<f64>,
+    /// Every other process on the machine.
+    pub other_cores: Option<f64>,
+    /// Interrupt handling (irq + softirq), on loopback mostly the delivery of the benchmark's
+    /// own packets; already included in the figures above (a process is charged for the
+    /// interrupts handled while it runs).
+    pub interrupt_cores: Option<f64>,
+}
+
+impl CpuMark {
+    pub fn now(server_pid: Option<u32>) -> CpuMark {
+        CpuMark {
+            at: Instant::now(),
+            server: server_pid.and_then(cpu_seconds),
+            generator: cpu_seconds(std::process::id()),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    /// Use from `self` until `later`.
+    pub fn until(&self, later: &CpuMark) -> CpuUse {
+        let secs = (later.at - self.at).as_secs_f64().max(1e-9);
+        let cores = |a: Option<f64>, b: Option<f64>| {
+            a.zip(b)
+                .map(|(a, b)| ((b - a) / secs * 100.0).round() / 100.0)
+        };
+        let server = cores(self.server, later.server);
+        let generator = cores(self.generator, later.generator);
+        let machine = cores(self.machine.map(|m| m.0), later.machine.map(|m| m.0));
+        let interrupts = cores(self.machine.map(|m| m.1), later.machine.map(|m| m.1));
+        // A process's system time includes the interrupts handled while it ran, so the
+        // machine's total for comparison includes them too.
+        let other = machine.zip(interrupts).map(|(m, i)| {
+            let mine = server.unwrap_or(0.0) + generator.unwrap_or(0.0);
+            ((m + i - mine).max(0.0) * 100.0).round() / 100.0
+        });
+        CpuUse {
+            server_cores: server,
+            generator_cores: generator,
+            other_cores: other.filter(|_| server.is_some()),
+            interrupt_cores: interrupts,
+        }
+    }
 }
