@@ -44,6 +44,7 @@ const TEXT = {
   reconnecting: 'Reconnecting…',
   connectedServer: 'Connected',
   lostServer: 'Lost the connection to the server. Reconnecting…',
+  callGoesOn: 'Reconnecting to the server… your call goes on.',
   noRemoteVideo: "Stranger's camera is off",
   remoteCameraOff: 'Stranger turned their camera off',
   reported: 'Thanks — the stranger was reported.',
@@ -107,6 +108,8 @@ const app = {
   remoteMedia: { video: true, audio: true },
   /** What the idle-but-active pause before auto-next shows on the video. */
   pauseNotice: TEXT.strangerLeft,
+  /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
+  resuming: null,
   /** Refused matching: {until: ms since epoch, message: string from the server or ""}. */
   ban: null,
   /** When the last "going too fast" notice was shown. */
@@ -572,6 +575,7 @@ function stopClock() {
 
 /** Closes the current call (if any) and resets everything that belonged to it. */
 function endCall() {
+  app.resuming = null;
   if (app.call) {
     app.call.close();
     app.call = null;
@@ -829,6 +833,12 @@ const serverHandlers = {
     beginCall(message.room, role, message.common);
   },
 
+  resumed(message) {
+    if (!currentRoom(message) || app.resuming !== message.room) return;
+    app.resuming = null;
+    setStatus(app.state === 'connected' ? TEXT.connected : TEXT.found);
+  },
+
   left(message) {
     if (!currentRoom(message)) return; // a room we already left
     const wasReporting = ui.reportDialog.open;
@@ -937,6 +947,15 @@ function relayToCall(message) {
 }
 
 function onSocketOpen({ reconnected }) {
+  // A call that kept playing through the drop: ask the server for its room back (the
+  // stranger does the same); if the call died meanwhile, look for someone new instead.
+  if (app.resuming !== null) {
+    if (app.call && app.call.pc && app.call.pc.connectionState === 'connected') {
+      signaling.send({ type: 'resume', room: app.resuming });
+      return;
+    }
+    endCall();
+  }
   // After a drop the server has forgotten us: queue again if the user still wants to.
   if (app.active && app.mediaReady && !inRoom() && app.timers.autoJoin === null) join();
   else if (!app.active && reconnected) setStatus(TEXT.idle);
@@ -944,6 +963,13 @@ function onSocketOpen({ reconnected }) {
 }
 
 function onSocketDown() {
+  // A connected call does not need the server: keep it playing and ask for the room back
+  // once signaling is up again (after a restart the stranger does the same).
+  if (inRoom() && app.call.pc && app.call.pc.connectionState === 'connected') {
+    app.resuming = app.call.room;
+    setStatus(TEXT.callGoesOn);
+    return;
+  }
   // The server ended our room when the socket went, and the stranger was told.
   if (inRoom()) {
     endCall();

@@ -89,7 +89,6 @@ const SAMPLE_SUMMARY: &str = r#"(() => {
 /// `down` on `bye` and on close), then joins again and is matched afresh, so the video
 /// stops and a new peer connection is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the client still ends the call when signaling restarts (room resume not built yet)"]
 async fn a_server_restart_mid_call_keeps_the_call() {
     let _lock = harness::exclusive().await;
     let Some(tools) = harness::tools_or_skip() else {
