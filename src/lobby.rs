@@ -857,6 +857,13 @@ mod tests {
                     Event::Matched(m) => {
                         if let Some(m) = sim.presence.matched(m) {
                             sim.last_room = Some(m.room);
+                            for text in sim.presence.take_early(m.room) {
+                                assert_eq!(
+                                    text.as_str(),
+                                    m.partner.id.0.to_string(),
+                                    "a message kept for the new room came from the new partner"
+                                );
+                            }
                         }
                     }
                     Event::Left { room, .. } => {
@@ -876,6 +883,8 @@ mod tests {
                                 partner.0.to_string(),
                                 "a relayed message comes only from the current partner"
                             );
+                        } else {
+                            sim.presence.early(room, text);
                         }
                     }
                 }

@@ -8,8 +8,13 @@
 //! before the latest request is ignored; the lobby handles that request by ending the room.
 //! The lobby's property test drives this same type, so the rule is tested as it runs.
 
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
 use crate::protocol::RoomId;
 use crate::room::{Matched, Room};
+
+/// Most relayed messages kept for a room the session has not been told of yet.
+const EARLY_LIMIT: usize = 32;
 
 /// Where the user is.
 #[derive(Debug)]
@@ -42,6 +47,12 @@ pub struct Presence {
     status: Status,
     /// Requests sent to the lobby so far.
     seq: u64,
+    /// Relayed messages that arrived while waiting, for a room not yet announced. The lobby
+    /// queues `matched` to both members one after the other; a fast partner can answer its
+    /// own `matched` before ours is queued, and its first messages must not be lost. Only
+    /// the partner of a room holds our queue with that room's id, so whatever is kept for
+    /// the room we are then matched into came from that partner.
+    early: Vec<(RoomId, Utf8Bytes)>,
 }
 
 impl Default for Presence {
@@ -49,6 +60,7 @@ impl Default for Presence {
         Presence {
             status: Status::Idle,
             seq: 0,
+            early: Vec::new(),
         }
     }
 }
@@ -69,6 +81,7 @@ impl Presence {
     fn request(&mut self, make: fn(u64) -> Request, then: Status) -> Option<Request> {
         self.seq += 1;
         self.status = then;
+        self.early.clear();
         Some(make(self.seq))
     }
 
@@ -166,14 +179,100 @@ impl Presence {
     pub fn left(&mut self, room: RoomId) -> bool {
         if self.in_room(room) {
             self.status = Status::Idle;
+            self.early.clear();
             true
         } else {
             false
         }
     }
 
+    /// A relayed message for `room` that is not the user's room now. While waiting for a
+    /// partner it may be the new partner's first words, ahead of our `matched`: kept (a few)
+    /// until `matched` says which room is ours. Otherwise it is stale and dropped.
+    pub fn early(&mut self, room: RoomId, text: Utf8Bytes) {
+        let waiting = matches!(self.status, Status::Waiting | Status::Resuming(_));
+        if waiting && self.early.len() < EARLY_LIMIT {
+            self.early.push((room, text));
+        }
+    }
+
+    /// The messages kept for `room` (now the user's room), in order of arrival; the rest
+    /// are dropped.
+    pub fn take_early(&mut self, room: RoomId) -> Vec<Utf8Bytes> {
+        std::mem::take(&mut self.early)
+            .into_iter()
+            .filter(|(r, _)| *r == room)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
     /// Whether the user is in `room` now: relayed messages for any other room are dropped.
     pub fn in_room(&self, room: RoomId) -> bool {
         self.room().is_some_and(|r| r.id == room)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matchmaker::SessionId;
+    use crate::room::Peer;
+
+    fn matched(seq: u64, room: RoomId) -> Box<Matched> {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        Box::new(Matched {
+            seq,
+            room,
+            role: Some(crate::protocol::Role::Answerer),
+            common: Vec::new(),
+            partner: Peer::new(SessionId(2), tx),
+        })
+    }
+
+    /// The partner's first messages can overtake our `matched`: they are kept and handed
+    /// over once `matched` names their room; messages for any other room are not.
+    #[test]
+    fn early_messages_for_the_new_room_are_kept() {
+        let mut p = Presence::default();
+        assert!(matches!(p.join(), Some(Request::Join { seq: 1 })));
+        p.early(RoomId(7), "offer".into());
+        p.early(RoomId(9), "stale".into());
+        assert!(p.matched(matched(1, RoomId(7))).is_some());
+        let kept: Vec<_> = p
+            .take_early(RoomId(7))
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(kept, ["offer"]);
+        assert!(p.take_early(RoomId(9)).is_empty(), "the rest was dropped");
+    }
+
+    #[test]
+    fn nothing_is_kept_while_idle_or_in_a_room_and_only_a_few_while_waiting() {
+        let mut p = Presence::default();
+        p.early(RoomId(7), "x".into());
+        assert!(p.early.is_empty(), "idle: stale, dropped");
+        p.join();
+        for _ in 0..100 {
+            p.early(RoomId(7), "x".into());
+        }
+        assert_eq!(p.early.len(), EARLY_LIMIT);
+        p.leave();
+        assert!(p.early.is_empty(), "a new request forgets them");
+    }
+
+    /// A `matched` from before the latest request is stale; so is one for a resume of
+    /// another room.
+    #[test]
+    fn stale_decisions_are_ignored() {
+        let mut p = Presence::default();
+        p.join();
+        p.leave();
+        assert!(p.matched(matched(1, RoomId(1))).is_none());
+        assert!(matches!(p.status(), Status::Idle));
+        p.resume(RoomId(5));
+        let mut resumed = matched(3, RoomId(6));
+        resumed.role = None;
+        assert!(p.matched(resumed).is_none());
     }
 }

@@ -351,7 +351,11 @@ impl Session {
                         },
                         None => ServerMessage::Resumed { room: m.room },
                     };
-                    self.write(msg.to_json()).await
+                    self.write(msg.to_json()).await?;
+                    for text in self.presence.take_early(m.room) {
+                        self.write_message(Message::Text(text)).await?;
+                    }
+                    Ok(())
                 }
                 None => Ok(()), // overtaken by a newer request; the lobby undoes it
             },
@@ -365,6 +369,8 @@ impl Session {
             Event::Relay { room, text } => {
                 if self.presence.in_room(room) {
                     self.write_message(Message::Text(text)).await?;
+                } else {
+                    self.presence.early(room, text);
                 }
                 Ok(())
             }

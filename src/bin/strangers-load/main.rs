@@ -33,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
+use strangers::config::{parse_duration, parse_duration_or_zero};
 use tokio::sync::{Semaphore, watch};
 
 use crate::hold::Phase;
@@ -169,30 +170,6 @@ struct ChurnArgs {
     /// Leave the first part of the run out of the figures (the start-up burst).
     #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
     warmup: Duration,
-}
-
-/// Parses `250ms`, `20s`, `5m` or a bare number of seconds (greater than zero).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration_or_zero(s)?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(d)
-}
-
-fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 20s or 5m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
-    }
 }
 
 /// Resident memory of the server at each point of a hold, KiB.
