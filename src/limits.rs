@@ -53,6 +53,15 @@ pub struct Budget {
     strikes: u32,
 }
 
+/// Which bucket a charge draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    /// Any frame from the client.
+    Message,
+    /// A `join` or `next`, on top of its message cost.
+    Join,
+}
+
 /// What to do with one message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -77,10 +86,15 @@ impl Budget {
         }
     }
 
-    /// Charges one message (and one join, if it is a `join` or `next`).
-    pub fn charge(&mut self, is_join: bool) -> Verdict {
-        let allowed = self.messages.check().is_ok() && (!is_join || self.joins.check().is_ok());
-        if allowed {
+    /// Charges `cost`: every frame is charged [`Cost::Message`] before it is even parsed
+    /// (so a flood costs us little more than reading it), and a `join` or `next` is charged
+    /// [`Cost::Join`] as well.
+    pub fn charge(&mut self, cost: Cost) -> Verdict {
+        let bucket = match cost {
+            Cost::Message => &self.messages,
+            Cost::Join => &self.joins,
+        };
+        if bucket.check().is_ok() {
             self.strikes = 0;
             return Verdict::Allow;
         }
@@ -103,13 +117,13 @@ mod tests {
     fn a_burst_passes_then_drops_are_told_once_then_a_flood_is_closed() {
         let mut b = Budget::new(Rates::new(1, 5, 60, 20));
         for _ in 0..5 {
-            assert_eq!(b.charge(false), Verdict::Allow);
+            assert_eq!(b.charge(Cost::Message), Verdict::Allow);
         }
-        assert_eq!(b.charge(false), Verdict::Drop { tell: true });
-        assert_eq!(b.charge(false), Verdict::Drop { tell: false });
+        assert_eq!(b.charge(Cost::Message), Verdict::Drop { tell: true });
+        assert_eq!(b.charge(Cost::Message), Verdict::Drop { tell: false });
         let mut last = Verdict::Allow;
         for _ in 0..STRIKES_TO_CLOSE {
-            last = b.charge(false);
+            last = b.charge(Cost::Message);
         }
         assert_eq!(last, Verdict::Close);
     }
@@ -118,9 +132,13 @@ mod tests {
     fn joins_have_their_own_smaller_budget() {
         let mut b = Budget::new(Rates::new(100, 100, 1, 3));
         for _ in 0..3 {
-            assert_eq!(b.charge(true), Verdict::Allow);
+            assert_eq!(b.charge(Cost::Join), Verdict::Allow);
         }
-        assert_eq!(b.charge(true), Verdict::Drop { tell: true });
-        assert_eq!(b.charge(false), Verdict::Allow, "other messages still pass");
+        assert_eq!(b.charge(Cost::Join), Verdict::Drop { tell: true });
+        assert_eq!(
+            b.charge(Cost::Message),
+            Verdict::Allow,
+            "other messages still pass"
+        );
     }
 }

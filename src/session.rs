@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::ice::IceConfig;
-use crate::limits::{Budget, Rates, Verdict};
+use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::Lobby;
 use crate::matchmaker::SessionId;
 use crate::moderation::{ClientKey, now_ms};
@@ -218,7 +218,7 @@ impl Session {
         match frame {
             Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
             Some(Ok(Message::Binary(_))) => {
-                self.charge(false).await?;
+                self.charge(Cost::Message).await?;
                 self.refuse(ProtocolError::binary()).await
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
@@ -250,8 +250,8 @@ impl Session {
 
     /// Charges one message to the client's budget; `Err` ends the session, and a dropped
     /// message is reported as `Ok(false)`.
-    async fn charge(&mut self, is_join: bool) -> Result<bool, CloseReason> {
-        match self.budget.charge(is_join) {
+    async fn charge(&mut self, cost: Cost) -> Result<bool, CloseReason> {
+        match self.budget.charge(cost) {
             Verdict::Allow => Ok(true),
             Verdict::Drop { tell } => {
                 if tell {
@@ -267,22 +267,24 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) -> Step {
-        let parsed = ClientMessage::parse(text);
-        if let Err(e) = &parsed
-            && e.code == ErrorCode::TooLarge
-        {
-            self.refuse(e.clone()).await?;
-            self.close(CloseCode::Size, "message too large").await;
-            return Err(CloseReason::TooLarge);
-        }
-        let is_join = matches!(parsed, Ok(ClientMessage::Join { .. } | ClientMessage::Next));
-        if !self.charge(is_join).await? {
+        // Charged before parsing: a flood of dropped messages costs little more than reading.
+        if !self.charge(Cost::Message).await? {
             return Ok(());
         }
-        let msg = match parsed {
+        let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
+            Err(e) if e.code == ErrorCode::TooLarge => {
+                self.refuse(e).await?;
+                self.close(CloseCode::Size, "message too large").await;
+                return Err(CloseReason::TooLarge);
+            }
             Err(e) => return self.refuse(e).await,
         };
+        if matches!(msg, ClientMessage::Join { .. } | ClientMessage::Next)
+            && !self.charge(Cost::Join).await?
+        {
+            return Ok(());
+        }
         let request = match msg {
             ClientMessage::Join { interests } => {
                 if self.presence.room().is_some() {
