@@ -28,24 +28,6 @@ async fn server() -> (TestServer, String) {
     (server, base)
 }
 
-/// Waits until the server's queue holds exactly `n` users, so that who meets whom next is
-/// decided, not a race. The server's queue is only visible through `/healthz`, so this polls
-/// it (with a deadline) rather than waiting on a page.
-async fn wait_queue(server: &TestServer, n: u64, what: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let health = server.health().await;
-        if health["waiting"].as_u64() == Some(n) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the server's queue did not hold {n} user(s) within {PATIENCE:?} (healthz: {health})"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// Waits until `page` is in a room (matched, chat open); returns the room id.
 async fn wait_room(page: &Page) -> String {
     let room = page
@@ -167,7 +149,7 @@ async fn next_moves_on_to_someone_new_without_leaking() {
 
     // The first call: A and B.
     a.click_button("Start").await;
-    wait_queue(&server, 1, "A pressed Start").await;
+    common::wait_waiting(server.addr, 1, "A pressed Start").await;
     b.click_button("Start").await;
     let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
     assert_eq!(room_a, room_b);
@@ -192,7 +174,7 @@ async fn next_moves_on_to_someone_new_without_leaking() {
 
     // C comes online and waits.
     c.click_button("Start").await;
-    wait_queue(&server, 1, "C pressed Start while A and B talk").await;
+    common::wait_waiting(server.addr, 1, "C pressed Start while A and B talk").await;
 
     // A presses Next once, then ten more times in a row. Before each press exactly one page is waiting (the
     // server's queue says so); A meets that page, and the one A leaves queues again.
@@ -222,8 +204,8 @@ async fn next_moves_on_to_someone_new_without_leaking() {
                 PATIENCE,
             )
             .await;
-        wait_queue(
-            &server,
+        common::wait_waiting(
+            server.addr,
             1,
             &format!("Next #{step}: {} queued again", partner.name),
         )
@@ -279,7 +261,7 @@ async fn stop_and_closing_the_tab_tell_the_stranger() {
     let a = pages.pop().unwrap();
 
     a.open("/chat?start=1").await;
-    wait_queue(&server, 1, "A started").await;
+    common::wait_waiting(server.addr, 1, "A started").await;
     b.open("/chat?start=1").await;
     let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
     assert_eq!(room_a, room_b);
@@ -306,7 +288,7 @@ async fn stop_and_closing_the_tab_tell_the_stranger() {
         PATIENCE,
     )
     .await;
-    wait_queue(&server, 1, "B queued again").await;
+    common::wait_waiting(server.addr, 1, "B queued again").await;
 
     // Start again: A meets B, who was waiting.
     a.click_button("Start").await;
@@ -359,7 +341,7 @@ async fn text_chat_and_typing_indicator() {
     let [a, b] = &pages[..] else { unreachable!() };
 
     a.open("/chat?start=1").await;
-    wait_queue(&server, 1, "A started").await;
+    common::wait_waiting(server.addr, 1, "A started").await;
     b.open("/chat?start=1").await;
     let (room_a, room_b) = tokio::join!(wait_room(a), wait_room(b));
     assert_eq!(room_a, room_b);
@@ -459,7 +441,7 @@ async fn no_camera_still_gets_matched_for_text_chat() {
         json!({ "mute": true, "camera": true, "local": 0 }),
         "nothing to mute without media"
     );
-    wait_queue(&server, 1, "NoCam is looking").await;
+    common::wait_waiting(server.addr, 1, "NoCam is looking").await;
 
     normal.open("/chat?start=1").await;
     let (room_n, room_c) = tokio::join!(wait_room(normal), wait_room(nocam));
@@ -525,7 +507,7 @@ async fn phone_screen_shows_everything_without_sideways_scrolling() {
     phone.emulate_phone(390, 844).await;
 
     phone.open("/chat?start=1").await;
-    wait_queue(&server, 1, "Phone started").await;
+    common::wait_waiting(server.addr, 1, "Phone started").await;
     desk.open("/chat?start=1").await;
     let (room_p, room_d) = tokio::join!(phone.wait_video(PATIENCE), desk.wait_video(PATIENCE));
     assert_eq!(room_p, room_d);

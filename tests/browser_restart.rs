@@ -7,28 +7,11 @@
 mod browser_harness;
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use browser_harness as harness;
 use browser_harness::{Browser, LocalServer, Media, PATIENCE, Page, assert_no_console_errors};
 use serde_json::Value;
-
-/// Waits until the server's queue holds exactly `n` users.
-async fn wait_queue(addr: std::net::SocketAddr, n: u64, what: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (_, _, body) = common::http_get(addr, "/healthz").await;
-        let health: Value = serde_json::from_str(&body).unwrap_or_default();
-        if health["waiting"].as_u64() == Some(n) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the queue did not hold {n} within {PATIENCE:?}: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// The page's call right now: `{room, pc, frames}`.
 async fn call_state(page: &Page) -> Value {
@@ -107,7 +90,7 @@ async fn a_server_restart_mid_call_keeps_the_call() {
         page.install_recorder().await;
     }
     a.open("/chat?start=1").await;
-    wait_queue(addr, 1, "A started").await;
+    common::wait_waiting(addr, 1, "A started").await;
     b.open("/chat?start=1").await;
     let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
     assert_eq!(room_a, room_b);

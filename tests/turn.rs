@@ -255,22 +255,6 @@ async fn setup(server_secret: &str) -> Option<(Tools, Coturn, TestServer)> {
     Some((tools, coturn, server))
 }
 
-/// Waits until the server's queue holds exactly `n` users (so who meets whom is decided).
-async fn wait_queue(server: &TestServer, n: u64) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let health = server.health().await;
-        if health["waiting"].as_u64() == Some(n) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the queue did not hold {n} within {PATIENCE:?}: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// Opens the chat page with the recorder on and waits for the server's welcome (the
 /// connection indicator says Connected and the Hide my IP offer has been decided).
 async fn open_chat(page: &Page) {
@@ -348,7 +332,7 @@ async fn hide_my_ip_on_both_sides_connects_relay_to_relay() {
         hide_my_ip(page).await;
     }
     a.click_button("Start").await;
-    wait_queue(&server, 1).await;
+    common::wait_waiting(server.addr, 1, "a page pressed Start").await;
     b.click_button("Start").await;
     let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
     assert_eq!(room_a, room_b);
@@ -441,7 +425,7 @@ async fn hiding_one_side_never_reveals_its_address() {
     hide_my_ip(a).await;
     open_chat(b).await;
     a.click_button("Start").await;
-    wait_queue(&server, 1).await;
+    common::wait_waiting(server.addr, 1, "a page pressed Start").await;
     b.click_button("Start").await;
     let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
     assert_eq!(room_a, room_b);
@@ -588,7 +572,7 @@ async fn a_wrong_turn_secret_never_connects() {
         hide_my_ip(page).await;
     }
     a.click_button("Start").await;
-    wait_queue(&server, 1).await;
+    common::wait_waiting(server.addr, 1, "a page pressed Start").await;
     b.click_button("Start").await;
     let started = Instant::now();
 

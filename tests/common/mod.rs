@@ -212,6 +212,25 @@ impl Client {
     }
 }
 
+/// Waits until the server at `addr` has exactly `n` users waiting, so that who meets whom
+/// next is decided, not a race. The queue is only visible through `/healthz`, so this asks it
+/// every 25 ms until a deadline.
+pub async fn wait_waiting(addr: SocketAddr, n: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, _, body) = http_get(addr, "/healthz").await;
+        let health: Value = serde_json::from_str(&body).unwrap_or_default();
+        if health["waiting"].as_u64() == Some(n) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: the server's queue did not hold {n} user(s) within {PATIENCE:?} ({health})"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A fresh path under the system's temporary directory, unique to this process and call.
 pub fn scratch_file(name: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
