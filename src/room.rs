@@ -7,6 +7,9 @@
 //! Both ends check the room id: the sender only forwards messages naming its current room,
 //! and the receiver only writes messages for the room it is in now. A message for a room that
 //! ended (the partner pressed Next a moment ago) is therefore dropped, never shown to anyone.
+//! The one wait: a session still waiting keeps a few messages for a room it has not been told
+//! of yet, since a fast new partner can overtake our `matched`
+//! ([`Presence::early`](crate::presence::Presence::early)).
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
