@@ -9,7 +9,7 @@
 //! ended (the partner pressed Next a moment ago) is therefore dropped, never shown to anyone.
 //! The one wait: a session still waiting keeps a few messages for a room it has not been told
 //! of yet, since a fast new partner can overtake our `matched`
-//! ([`Presence::early`](crate::presence::Presence::early)).
+//! ([`Presence::early`](crate::presence)).
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
