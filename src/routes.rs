@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `GET /` | landing page |
 //! | `GET /chat` | call page |
-//! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session) |
+//! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session::run) |
 //! | `GET /static/<file>` | compiled-in assets |
 //! | `GET /healthz` | liveness and draining state, JSON |
 //! | `GET /metrics` | Prometheus metrics |
