@@ -177,7 +177,11 @@ impl Session {
         let mut last_heard = Instant::now();
 
         loop {
+            // Biased, shutdown first: once the server says goodbye, a session must not
+            // pass on anything the goodbye caused elsewhere (a partner whose session closed
+            // first would otherwise be told `left`, and end a call that can resume).
             let step = tokio::select! {
+                biased;
                 _ = shutdown.recv() => {
                     let bye = ServerMessage::Bye { reason: "restart" }.to_json();
                     let _ = self.write(bye).await;

@@ -67,10 +67,9 @@ const SAMPLE_SUMMARY: &str = r#"(() => {
 /// The checks are all made and then reported together, so one run shows which of them
 /// hold.
 ///
-/// Known to fail with the client of 2026-11-21: it ends the call as soon as its signaling
-/// socket goes (`onSocketDown` in static/app.js calls `endCall()`; signaling.js emits
-/// `down` on `bye` and on close), then joins again and is matched afresh, so the video
-/// stops and a new peer connection is made.
+/// A race this catches: while the old server says goodbye, the session of whichever page is
+/// closed first tells the lobby it has gone, and the lobby tells the partner `left`; if the
+/// partner's session forwarded that before its own `bye`, that page ended the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_call_keeps_the_call() {
     let _lock = harness::exclusive().await;

@@ -332,6 +332,25 @@ async fn shutdown_says_bye_to_everyone() {
     }
 }
 
+/// A restart is not the stranger leaving: while the server says goodbye to a hundred calls,
+/// no one is told `left` before their own `bye` (which would end a call that could resume
+/// on the new server), whichever member of each room the server happens to close first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_never_tells_a_partner_left() {
+    let server = TestServer::start(&["--max-per-ip", "1000"]).await;
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let (a, b, _room) = server.pair().await;
+        clients.extend([a, b]);
+    }
+    server.shutdown().await;
+    for (i, client) in clients.iter_mut().enumerate() {
+        let first = client.recv().await;
+        assert_eq!(first["type"], "bye", "client {i} was told {first} first");
+        assert_eq!(client.closed().await, Some(CloseCode::Restart));
+    }
+}
+
 /// After a server restart, the two members of a call each ask for their room back; once both
 /// are back the room works again (chat, Next) without a new match.
 #[tokio::test]
