@@ -126,6 +126,27 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
+    /// Share one pool of strangers with every instance that uses this Redis
+    /// (`redis://[user:password@]host:port[/db]`). Without it, this process keeps its own
+    /// queue. Never printed.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Prefix of the shared queue's Redis keys and channels, so several deployments can
+    /// share one Redis.
+    #[arg(long, env = "STRANGERS_REDIS_PREFIX", default_value = "strangers")]
+    pub redis_prefix: String,
+
+    /// With a shared queue: how long an instance that stops beating (killed, cut off) still
+    /// counts as alive. After it, its waiting users leave the queue and its users' partners
+    /// are told `disconnected`. Instances beat every third of it.
+    #[arg(long, env = "STRANGERS_INSTANCE_TTL", default_value = "3s", value_parser = parse_duration)]
+    pub instance_ttl: Duration,
+
+    /// With a shared queue: the longest a Redis call may take before it counts as failed.
+    #[arg(long, env = "STRANGERS_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
     /// Seed for the matchmaker's random choices (tests use it to be reproducible); by
     /// default the seed comes from the operating system.
     #[arg(long, env = "STRANGERS_SEED")]
@@ -193,6 +214,28 @@ impl Config {
                 )));
             }
         }
+        if let Some(url) = &config.redis_url
+            && !url.0.starts_with("redis://")
+        {
+            return Err(invalid(
+                "--redis-url: must be a redis:// URL (TLS is not built in; on Fly.io Upstash is reached over the private network)".into(),
+            ));
+        }
+        if let Some(url) = &config.redis_url
+            && let Err(e) = redis::Client::open(url.0.as_str())
+        {
+            return Err(invalid(format!("--redis-url: {e}")));
+        }
+        if config.redis_prefix.is_empty()
+            || !config
+                .redis_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                "--redis-prefix: letters, digits, '-', '_' and '.' only".into(),
+            ));
+        }
         let positive = [
             ("--max-connections", config.max_connections as u64),
             ("--max-per-ip", config.max_per_ip.into()),
@@ -208,6 +251,22 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The shared queue's settings, when `--redis-url` is given.
+    pub fn shared(&self) -> Option<crate::shared::SharedConfig> {
+        let url = self.redis_url.as_ref()?;
+        Some(crate::shared::SharedConfig {
+            url: url.0.clone(),
+            prefix: self.redis_prefix.clone(),
+            ttl: self.instance_ttl,
+            beat: (self.instance_ttl / 3).max(Duration::from_millis(10)),
+            timeout: self.redis_timeout,
+            policy: crate::matchmaker::Policy {
+                fallback_after: self.fallback_after,
+                cooldown: self.rematch_cooldown,
+            },
+        })
     }
 
     /// The STUN and TURN servers browsers are given.

@@ -6,6 +6,8 @@
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
 //! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
+//! - [`shared`]: the queue many instances share through Redis, and their messages to each
+//!   other (`--redis-url`).
 //! - [`moderation`]: reports, the append-only report store and temporary bans.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
@@ -36,5 +38,6 @@ pub mod room;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod telemetry;
 pub mod upgrade;

@@ -13,14 +13,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use rand::RngExt;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::matchmaker::{Matchmaker, Pairing, Policy, SessionId};
+use crate::matchmaker::{Matchmaker, Pairing, Policy, Queue, SessionId};
 use crate::moderation::{ClientKey, Moderation, Report, ReportLog, now_ms};
-use crate::protocol::{LeftReason, ReportReason, RoomId};
-use crate::room::{Event, Matched, Peer};
+use crate::protocol::{LeftReason, ReportReason, Role, RoomId};
+use crate::room::{Event, Matched, Partner, Peer};
+use crate::shared::bus::BusMessage;
+use crate::shared::{SharedEvent, SharedQueue};
 use crate::telemetry;
 
 /// How many commands may queue up for the actor before senders wait.
@@ -51,6 +55,8 @@ pub struct Stats {
     pub rooms: usize,
     /// Pairings made since start.
     pub matches: u64,
+    /// With a shared queue, whether Redis answers.
+    pub redis: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -90,18 +96,31 @@ enum Command {
     Stats {
         reply: oneshot::Sender<Stats>,
     },
+    /// News from the shared queue's engine.
+    Shared(SharedEvent),
 }
 
 impl Lobby {
     /// Starts the actor; it runs until every handle is dropped. Reports go to `log` and
     /// decide bans through `moderation`.
+    ///
+    /// With `shared`, waiting users wait in the queue shared by every instance, and `rng`
+    /// draws this instance's room ids and roles; otherwise in this process's own queue.
     pub fn start(
         rng: StdRng,
         policy: Policy,
         moderation: Moderation,
         log: Option<ReportLog>,
+        shared: Option<SharedQueue>,
     ) -> Lobby {
-        let (mut actor, lobby) = Actor::new(rng, policy);
+        let (mut actor, lobby) = match shared {
+            Some(queue) => {
+                let (mut actor, lobby) = Actor::new(StdRng::seed_from_u64(0), policy);
+                actor.queue = Waiting::Shared(queue, rng);
+                (actor, lobby)
+            }
+            None => Actor::new(rng, policy),
+        };
         actor.moderation = moderation;
         actor.reports = log;
         tokio::spawn(actor.run());
@@ -163,6 +182,11 @@ impl Lobby {
         rx.await.unwrap_or_default()
     }
 
+    /// News from the shared queue's engine (it awaits this; the lobby never awaits it).
+    pub async fn shared(&self, event: SharedEvent) {
+        self.send(Command::Shared(event)).await
+    }
+
     /// A receiver of the online count, updated at most once a second.
     pub fn online(&self) -> watch::Receiver<usize> {
         self.online.clone()
@@ -200,7 +224,7 @@ enum Status {
     Waiting,
     InRoom {
         room: RoomId,
-        partner: SessionId,
+        partner: Partner,
     },
     /// Back after a restart, waiting (until the deadline) for the other member of `room`.
     Resuming {
@@ -214,7 +238,9 @@ struct Actor {
     /// Every connected user, keyed by session.
     users: HashMap<SessionId, User>,
     /// Waiting users and the pairing policy.
-    queue: Matchmaker<StdRng>,
+    queue: Waiting,
+    /// With a shared queue: the global online count at the last heartbeat, and ours then.
+    pool_online: Option<(usize, usize)>,
     /// Rooms now open (each has two users with `Status::InRoom`).
     rooms: usize,
     /// Pairings made since start.
@@ -238,7 +264,8 @@ impl Actor {
         let actor = Actor {
             rx,
             users: HashMap::new(),
-            queue: Matchmaker::new(rng, policy),
+            queue: Waiting::Local(Matchmaker::new(rng, policy)),
+            pool_online: None,
             rooms: 0,
             matches: 0,
             online_tx,
@@ -272,7 +299,7 @@ impl Actor {
                     self.expire_resumes(Instant::now());
                 }
                 _ = publish.tick() => {
-                    let online = self.users.len();
+                    let online = self.online();
                     self.online_tx.send_if_modified(|n| std::mem::replace(n, online) != online);
                 }
             }
@@ -293,6 +320,9 @@ impl Actor {
                 reply,
             } => {
                 let id = peer.id;
+                if let Waiting::Shared(queue, _) = &mut self.queue {
+                    queue.register(id, client);
+                }
                 self.users.insert(
                     id,
                     User {
@@ -304,7 +334,7 @@ impl Actor {
                         client,
                     },
                 );
-                let _ = reply.send(self.users.len());
+                let _ = reply.send(self.online());
             }
             Command::Join { id, seq, interests } => {
                 let Some(user) = self.users.get_mut(&id) else {
@@ -367,7 +397,10 @@ impl Actor {
                     return;
                 };
                 let reporter = user.client;
-                let reported = self.users.get(&partner).and_then(|p| p.client);
+                let reported = match partner {
+                    Partner::Here(partner) => self.users.get(&partner).and_then(|p| p.client),
+                    Partner::There { client, .. } => client,
+                };
                 if let (Some(reporter), Some(reported)) = (reporter, reported) {
                     self.file_report(Report {
                         at_ms: now_ms(),
@@ -386,8 +419,27 @@ impl Actor {
                     waiting: self.queue.len(),
                     rooms: self.rooms,
                     matches: self.matches,
+                    redis: match &self.queue {
+                        Waiting::Shared(queue, _) => Some(queue.health.reachable()),
+                        Waiting::Local(_) => None,
+                    },
                 });
             }
+            Command::Shared(event) => self.on_shared(event),
+        }
+        if let Waiting::Shared(queue, _) = &self.queue {
+            queue
+                .local_online
+                .store(self.users.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The online count to show: every instance's with a shared queue (as of the last
+    /// heartbeat, corrected for our own users since), else ours.
+    fn online(&self) -> usize {
+        match self.pool_online {
+            Some((all, ours_then)) => (all + self.users.len()).saturating_sub(ours_then),
+            None => self.users.len(),
         }
     }
 
@@ -428,8 +480,10 @@ impl Actor {
         self.resuming.remove(&room);
         self.rooms += 1;
         for (me, partner) in [(id, other), (other, id)] {
-            self.users.get_mut(&me).expect("both are registered").status =
-                Status::InRoom { room, partner };
+            self.users.get_mut(&me).expect("both are registered").status = Status::InRoom {
+                room,
+                partner: Partner::Here(partner),
+            };
         }
         for (me, partner) in [(id, other), (other, id)] {
             let (Some(user), Some(theirs)) = (self.users.get(&me), self.users.get(&partner)) else {
@@ -510,6 +564,22 @@ impl Actor {
         if let Some(user) = self.users.get_mut(&id) {
             user.status = Status::Idle;
         }
+        let partner = match partner {
+            Partner::Here(partner) => partner,
+            Partner::There { user, .. } => {
+                if let Waiting::Shared(queue, _) = &self.queue {
+                    queue.bus.publish(
+                        user.instance,
+                        BusMessage::Left {
+                            to: user.session,
+                            room,
+                            reason,
+                        },
+                    );
+                }
+                return;
+            }
+        };
         let Some(other) = self.users.get_mut(&partner) else {
             return;
         };
@@ -576,7 +646,7 @@ impl Actor {
         for (me, other, _) in members {
             self.users.get_mut(&me).expect("paired users exist").status = Status::InRoom {
                 room: p.room,
-                partner: other,
+                partner: Partner::Here(other),
             };
         }
         for (me, other, role) in members {
@@ -594,6 +664,279 @@ impl Actor {
             if user.peer.send(event).is_err() {
                 self.drop_user(me);
             }
+        }
+    }
+}
+
+/// Where this lobby's users wait: in this process's own queue, or in the one every instance
+/// shares (with the generator of the room ids and roles this instance draws).
+enum Waiting {
+    Local(Matchmaker<StdRng>),
+    Shared(SharedQueue, StdRng),
+}
+
+impl std::ops::Deref for Waiting {
+    type Target = dyn Queue;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Waiting::Local(queue) => queue,
+            Waiting::Shared(queue, _) => queue,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Waiting {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Waiting::Local(queue) => queue,
+            Waiting::Shared(queue, _) => queue,
+        }
+    }
+}
+
+/// The shared queue's news: pairings it made, messages from other instances, heartbeats.
+impl Actor {
+    fn on_shared(&mut self, event: SharedEvent) {
+        let now = Instant::now();
+        match event {
+            SharedEvent::Paired {
+                joiner,
+                ticket,
+                partner,
+                partner_ticket,
+                partner_client,
+                common,
+            } => self.paired(
+                joiner,
+                ticket,
+                partner,
+                partner_ticket,
+                partner_client,
+                common,
+            ),
+            SharedEvent::Bus(msg) => self.on_bus(msg),
+            SharedEvent::Pool {
+                online,
+                dead,
+                forgotten,
+            } => {
+                self.pool_online = Some((online, self.users.len()));
+                if forgotten || !dead.is_empty() {
+                    let orphaned: Vec<SessionId> = self
+                        .users
+                        .iter()
+                        .filter(|(_, u)| match u.status {
+                            Status::InRoom {
+                                partner: Partner::There { user, .. },
+                                ..
+                            } => forgotten || dead.contains(&user.instance),
+                            _ => false,
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in orphaned {
+                        self.partner_gone(id, None, LeftReason::Disconnected);
+                    }
+                }
+            }
+            SharedEvent::Resync => {
+                if let Waiting::Shared(queue, _) = &mut self.queue {
+                    for id in queue.waiters() {
+                        queue.rejoin(id, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The shared queue paired our waiting `joiner` with `partner`.
+    fn paired(
+        &mut self,
+        joiner: SessionId,
+        ticket: u64,
+        partner: crate::room::UserRef,
+        partner_ticket: u64,
+        partner_client: Option<ClientKey>,
+        common: Vec<String>,
+    ) {
+        let now = Instant::now();
+        let Waiting::Shared(queue, rng) = &mut self.queue else {
+            return;
+        };
+        let room = RoomId(rng.random());
+        let role = if rng.random() {
+            Role::Offerer
+        } else {
+            Role::Answerer
+        };
+        let joiner_waits = queue.waits_with(joiner, ticket);
+        if partner.instance == queue.me {
+            let partner_waits = queue.waits_with(partner.session, partner_ticket);
+            match (joiner_waits, partner_waits) {
+                (true, true) => {
+                    queue.claim(joiner, ticket);
+                    queue.claim(partner.session, partner_ticket);
+                    self.open_room(Pairing {
+                        room,
+                        joiner,
+                        joiner_role: role,
+                        waiter: partner.session,
+                        common,
+                    });
+                }
+                // Whoever still waits goes back in the queue.
+                (true, false) => queue.rejoin(joiner, now),
+                (false, true) => queue.rejoin(partner.session, now),
+                (false, false) => {}
+            }
+            return;
+        }
+        if !joiner_waits {
+            queue.bus.publish(
+                partner.instance,
+                BusMessage::Requeue {
+                    to: partner.session,
+                    ticket: partner_ticket,
+                },
+            );
+            return;
+        }
+        queue.claim(joiner, ticket);
+        let bus = queue.bus.clone();
+        let from = queue.user(joiner);
+        let Some(user) = self.users.get_mut(&joiner) else {
+            return;
+        };
+        user.status = Status::InRoom {
+            room,
+            partner: Partner::There {
+                user: partner,
+                client: partner_client,
+            },
+        };
+        self.rooms += 1;
+        self.matches += 1;
+        let metrics = telemetry::metrics();
+        metrics.matches.increment(1);
+        metrics.waited(user.asked_at.elapsed());
+        bus.publish(
+            partner.instance,
+            BusMessage::Matched {
+                to: partner.session,
+                ticket: partner_ticket,
+                room,
+                role: role.other(),
+                from,
+                client: user.client,
+                common: common.clone(),
+            },
+        );
+        let event = Event::Matched(Box::new(Matched {
+            seq: user.seq,
+            room,
+            role: Some(role),
+            common,
+            partner: Peer::remote(partner, bus),
+        }));
+        if user.peer.send(event).is_err() {
+            self.drop_user(joiner);
+        }
+    }
+
+    /// Another instance's message about one of our users.
+    fn on_bus(&mut self, msg: BusMessage) {
+        let Waiting::Shared(queue, _) = &mut self.queue else {
+            return;
+        };
+        let now = Instant::now();
+        let to = msg.to();
+        let in_room = |users: &HashMap<SessionId, User>, room: RoomId| {
+            users.get(&to).is_some_and(|u| {
+                matches!(u.status, Status::InRoom { room: r, partner: Partner::There { .. } } if r == room)
+            })
+        };
+        match msg {
+            BusMessage::Relay { room, text, .. } => {
+                if in_room(&self.users, room)
+                    && self.users[&to].peer.send(Event::Relay { room, text })
+                        == Err(crate::room::Undeliverable::Full)
+                {
+                    self.drop_user(to);
+                }
+            }
+            BusMessage::Matched {
+                ticket,
+                room,
+                role,
+                from,
+                client,
+                common,
+                ..
+            } => {
+                if !queue.claim(to, ticket) {
+                    // Gone, left, or waiting again since: the stranger must look further.
+                    queue.bus.publish(
+                        from.instance,
+                        BusMessage::Left {
+                            to: from.session,
+                            room,
+                            reason: LeftReason::Disconnected,
+                        },
+                    );
+                    return;
+                }
+                let bus = queue.bus.clone();
+                let Some(user) = self.users.get_mut(&to) else {
+                    return;
+                };
+                user.status = Status::InRoom {
+                    room,
+                    partner: Partner::There { user: from, client },
+                };
+                self.rooms += 1;
+                telemetry::metrics().waited(user.asked_at.elapsed());
+                let event = Event::Matched(Box::new(Matched {
+                    seq: user.seq,
+                    room,
+                    role: Some(role),
+                    common,
+                    partner: Peer::remote(from, bus),
+                }));
+                if user.peer.send(event).is_err() {
+                    self.drop_user(to);
+                }
+            }
+            BusMessage::Left { room, reason, .. } => {
+                if in_room(&self.users, room) {
+                    self.partner_gone(to, Some(now), reason);
+                }
+            }
+            BusMessage::Requeue { ticket, .. } => {
+                if queue.waits_with(to, ticket) {
+                    queue.rejoin(to, now);
+                }
+            }
+        }
+    }
+
+    /// `id`'s partner on another instance ended the room (or its instance died): `id` is
+    /// idle and told `reason`. `parted` says when, for the cool-down (none for a dead
+    /// instance).
+    fn partner_gone(&mut self, id: SessionId, parted: Option<Instant>, reason: LeftReason) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        let Status::InRoom { room, partner } = user.status else {
+            return;
+        };
+        user.status = Status::Idle;
+        self.rooms -= 1;
+        if user.peer.send(Event::Left { room, reason }).is_err() {
+            self.drop_user(id);
+        }
+        if let Some(now) = parted {
+            self.queue.parted(id, partner, now);
         }
     }
 }
@@ -627,6 +970,7 @@ mod tests {
             StdRng::seed_from_u64(7),
             Policy::default(),
             Moderation::default(),
+            None,
             None,
         )
     }
@@ -815,10 +1159,16 @@ mod tests {
                 match user.status {
                     Status::InRoom { room, partner } => {
                         in_room += 1;
+                        let Partner::Here(partner) = partner else {
+                            panic!("one process has no partners elsewhere");
+                        };
                         let other = &actor.users[&partner];
                         assert_eq!(
                             other.status,
-                            Status::InRoom { room, partner: *id },
+                            Status::InRoom {
+                                room,
+                                partner: Partner::Here(*id)
+                            },
                             "rooms have exactly two members who point at each other"
                         );
                         assert!(!actor.queue.is_waiting(*id));
@@ -1009,7 +1359,7 @@ mod tests {
                             partner: p,
                         },
                     ) => {
-                        assert_eq!((room.id, room.partner.id), (r, p));
+                        assert_eq!((room.id, Partner::Here(room.partner.id)), (r, p));
                     }
                     (PStatus::Resuming(room), Status::Resuming { room: r, .. }) => {
                         assert_eq!(*room, r);

@@ -61,18 +61,26 @@ impl Serialize for ClientKey {
     }
 }
 
-impl<'de> Deserialize<'de> for ClientKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let bad = || serde::de::Error::custom("a client key is 32 hex characters");
-        if text.len() != 32 {
-            return Err(bad());
+impl std::str::FromStr for ClientKey {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const BAD: &str = "a client key is 32 hex characters";
+        if text.len() != 32 || !text.is_ascii() {
+            return Err(BAD);
         }
         let mut key = [0; 16];
         for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| BAD)?;
         }
         Ok(ClientKey(key))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

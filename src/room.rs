@@ -11,11 +11,17 @@
 //! of yet, since a fast new partner can overtake our `matched`
 //! ([`Presence::early`](crate::presence)).
 
+use std::fmt;
+use std::str::FromStr;
+
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::matchmaker::SessionId;
+use crate::moderation::ClientKey;
 use crate::protocol::{LeftReason, Relay, Role, RoomId};
+use crate::shared::Bus;
+use crate::shared::bus::BusMessage;
 
 /// What the lobby or the partner tells a session. Small on purpose: every session's queue
 /// allocates its slots up front, so the size of this enum is paid per connected user.
@@ -52,13 +58,79 @@ pub struct Matched {
     pub partner: Peer,
 }
 
-/// A handle to one session's outbound queue.
+/// One server process among those sharing a queue (see [`shared`](crate::shared)); a
+/// process on its own is [`InstanceId::SOLO`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct InstanceId(pub u64);
+
+impl InstanceId {
+    /// The id of a process that shares its queue with nobody.
+    pub const SOLO: InstanceId = InstanceId(0);
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A user anywhere in the pool: the instance holding its socket, and its session there.
+/// Written `<instance as 16 hex digits>.<session>`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct UserRef {
+    pub instance: InstanceId,
+    pub session: SessionId,
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.instance, self.session.0)
+    }
+}
+
+impl FromStr for UserRef {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const BAD: &str = "a user is <16 hex digits>.<number>";
+        let (instance, session) = s.split_once('.').ok_or(BAD)?;
+        if instance.len() != 16 {
+            return Err(BAD);
+        }
+        Ok(UserRef {
+            instance: InstanceId(u64::from_str_radix(instance, 16).map_err(|_| BAD)?),
+            session: SessionId(session.parse().map_err(|_| BAD)?),
+        })
+    }
+}
+
+/// Who a user's partner in a room is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Partner {
+    /// A session of this instance.
+    Here(SessionId),
+    /// A user connected to another instance, and who it is for reports and bans.
+    There {
+        user: UserRef,
+        client: Option<ClientKey>,
+    },
+}
+
+/// A handle to where one user's events go: its session's outbound queue when the user is
+/// connected here, or the bus to the instance that holds its socket.
 #[derive(Clone, Debug)]
 pub struct Peer {
-    /// Whose queue this is.
+    /// Whose queue this is (a session of the instance the route leads to).
     pub id: SessionId,
+    route: Route,
+}
+
+#[derive(Clone, Debug)]
+enum Route {
     /// Bounded: a session that does not drain it is not allowed to grow our memory.
-    tx: mpsc::Sender<Event>,
+    Local(mpsc::Sender<Event>),
+    /// The user is connected to another instance.
+    Remote { instance: InstanceId, bus: Bus },
 }
 
 /// Why an event could not be queued for a session.
@@ -73,20 +145,56 @@ pub enum Undeliverable {
 impl Peer {
     /// A handle that queues into `tx`.
     pub fn new(id: SessionId, tx: mpsc::Sender<Event>) -> Peer {
-        Peer { id, tx }
+        Peer {
+            id,
+            route: Route::Local(tx),
+        }
+    }
+
+    /// A handle to `user`, connected to another instance, reached through `bus`.
+    pub fn remote(user: UserRef, bus: Bus) -> Peer {
+        Peer {
+            id: user.session,
+            route: Route::Remote {
+                instance: user.instance,
+                bus,
+            },
+        }
     }
 
     /// Queues `event` without waiting.
+    ///
+    /// A remote user is sent relayed messages only; should the bus be full (the shared
+    /// engine is stuck), the message is dropped and counted, and the user is not blamed.
     pub fn send(&self, event: Event) -> Result<(), Undeliverable> {
-        self.tx.try_send(event).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Undeliverable::Full,
-            mpsc::error::TrySendError::Closed(_) => Undeliverable::Closed,
-        })
+        match &self.route {
+            Route::Local(tx) => tx.try_send(event).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Undeliverable::Full,
+                mpsc::error::TrySendError::Closed(_) => Undeliverable::Closed,
+            }),
+            Route::Remote { instance, bus } => {
+                if let Event::Relay { room, text } = event {
+                    bus.publish(
+                        *instance,
+                        BusMessage::Relay {
+                            to: self.id,
+                            room,
+                            text,
+                        },
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
-    /// Whether the session behind this handle has ended.
+    /// Whether the session behind this handle has ended (a remote one is told of by its
+    /// own instance).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        match &self.route {
+            Route::Local(tx) => tx.is_closed(),
+            Route::Remote { .. } => false,
+        }
     }
 }
 

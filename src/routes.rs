@@ -218,13 +218,19 @@ fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reje
         .then(|state: AppState| async move {
             let stats = state.lobby.stats().await;
             let draining = state.draining.load(Ordering::Relaxed);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "status": if draining { "draining" } else { "ok" },
                 "online": stats.online,
                 "waiting": stats.waiting,
                 "rooms": stats.rooms,
                 "matches": stats.matches,
+                "queue": if stats.redis.is_some() { "shared" } else { "local" },
             });
+            // Still 200 while Redis is away: this instance serves its own users, and a
+            // restart would not bring Redis back.
+            if let Some(reachable) = stats.redis {
+                body["redis"] = (if reachable { "ok" } else { "unreachable" }).into();
+            }
             let status = if draining {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {

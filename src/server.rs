@@ -53,6 +53,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => rand::make_rng(),
     };
+    let shared = config.shared().map(|shared| {
+        // The instance id must differ between processes even when tests fix the seed.
+        let (queue, inbox) = crate::shared::queue(&shared, &mut rand::rng());
+        (shared, queue, inbox)
+    });
     let store = ReportStore::new(&config.report_log);
     let mut moderation = Moderation::new(BanRule {
         reporters: config.ban_reporters as usize,
@@ -73,19 +78,31 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
             (rand::random::<[u8; 32]>().to_vec(), None)
         }
     };
+    let (shared_queue, shared_engine) = match shared {
+        Some((shared, queue, inbox)) => (Some(queue), Some((shared, inbox))),
+        None => (None, None),
+    };
+    let lobby = Lobby::start(
+        rng,
+        Policy {
+            fallback_after: config.fallback_after,
+            cooldown: config.rematch_cooldown,
+        },
+        moderation,
+        report_log,
+        shared_queue,
+    );
+    if let Some((shared, inbox)) = shared_engine
+        && let Err(e) = crate::shared::start(shared, inbox, lobby.clone())
+    {
+        // Validated at start-up; only a URL the client library rejects gets here.
+        tracing::error!(error = %e, "cannot use the shared queue: this instance matches nobody");
+    }
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState {
-        lobby: Lobby::start(
-            rng,
-            Policy {
-                fallback_after: config.fallback_after,
-                cooldown: config.rematch_cooldown,
-            },
-            moderation,
-            report_log,
-        ),
+        lobby,
         settings: Arc::new(Settings {
             ice: config.ice(),
             ping_interval: config.ping_interval,

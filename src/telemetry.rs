@@ -40,6 +40,10 @@ pub struct Metrics {
     errors: [Counter; 4],
     /// Ended sessions, by reason.
     closes: [Counter; 7],
+    /// Calls to Redis (a pipeline counts once), with a shared queue.
+    pub redis_calls: Counter,
+    /// Messages for other instances dropped because Redis could not take them in time.
+    pub bus_dropped: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -72,6 +76,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ]
         .map(error),
         closes: CloseReason::ALL.map(close),
+        redis_calls: metrics::counter!("strangers_redis_calls_total"),
+        bus_dropped: metrics::counter!("strangers_bus_dropped_total"),
     }
 });
 
@@ -96,6 +102,14 @@ fn describe() {
     metrics::describe_counter!(
         "strangers_closes_total",
         "WebSocket sessions ended, by reason."
+    );
+    metrics::describe_counter!(
+        "strangers_redis_calls_total",
+        "Calls to Redis with a shared queue (a pipeline counts once)."
+    );
+    metrics::describe_counter!(
+        "strangers_bus_dropped_total",
+        "Messages for other instances dropped because Redis could not take them."
     );
 }
 

@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod redis;
+
 /// How long a test waits for something that should happen at once before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -31,6 +33,20 @@ impl TestServer {
     /// pair the same two users again on purpose) and the extra flags given.
     pub async fn start(extra: &[&str]) -> TestServer {
         TestServer::start_with_report_log(extra, &scratch_file("reports.jsonl")).await
+    }
+
+    /// Like [`start`](Self::start), with the queue shared through the test binary's Redis,
+    /// under a key prefix of its own.
+    pub async fn start_shared(extra: &[&str]) -> TestServer {
+        let redis = redis::shared();
+        TestServer::start_in_pool(extra, &redis.url(), &redis::fresh_prefix()).await
+    }
+
+    /// A server of the pool of instances that share the queue at `url` under `prefix`.
+    pub async fn start_in_pool(extra: &[&str], url: &str, prefix: &str) -> TestServer {
+        let mut args = vec!["--redis-url", url, "--redis-prefix", prefix];
+        args.extend_from_slice(extra);
+        TestServer::start_with_report_log(&args, &scratch_file("reports.jsonl")).await
     }
 
     /// Like [`start`](Self::start), keeping reports in `log` (to restart on the same store).

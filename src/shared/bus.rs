@@ -1,0 +1,259 @@
+//! What instances tell each other about users they share a room with, and its text form.
+//!
+//! Every instance subscribes to one channel of its own (`<prefix>:bus:<instance>`); a message
+//! for a user goes to the channel of the instance that holds the user's socket. One line per
+//! message, fields separated by single spaces, the relayed JSON last so it needs no escaping:
+//!
+//! | message | form |
+//! | --- | --- |
+//! | relay | `R <to> <room> <json>` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <common tags, \x1f-separated, or ->` |
+//! | left | `L <to> <room> <reason>` |
+//! | requeue | `Q <to> <ticket>` |
+//!
+//! Only instances publish on these channels, so a malformed line is a bug (or another
+//! version), logged and dropped, never a panic.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::matchmaker::SessionId;
+use crate::moderation::ClientKey;
+use crate::protocol::{LeftReason, Role, RoomId};
+use crate::room::UserRef;
+
+/// A message from one instance to another, about one of the receiver's users.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BusMessage {
+    /// The user's partner (on the sending instance) sent this, for `room`.
+    Relay {
+        to: SessionId,
+        room: RoomId,
+        text: Utf8Bytes,
+    },
+    /// The shared queue paired the user (waiting with `ticket`) with `from`, in `room`.
+    Matched {
+        to: SessionId,
+        ticket: u64,
+        room: RoomId,
+        /// The role the receiving user plays.
+        role: Role,
+        from: UserRef,
+        /// Who `from` is for reports and bans.
+        client: Option<ClientKey>,
+        common: Vec<String>,
+    },
+    /// The user's partner ended `room`.
+    Left {
+        to: SessionId,
+        room: RoomId,
+        reason: LeftReason,
+    },
+    /// The user (waiting with `ticket`) was taken from the queue for a partner who had left
+    /// by then: it goes back in.
+    Requeue { to: SessionId, ticket: u64 },
+}
+
+impl BusMessage {
+    /// The user on the receiving instance this is for.
+    pub fn to(&self) -> SessionId {
+        match self {
+            BusMessage::Relay { to, .. }
+            | BusMessage::Matched { to, .. }
+            | BusMessage::Left { to, .. }
+            | BusMessage::Requeue { to, .. } => *to,
+        }
+    }
+
+    /// The line published for this message.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        match self {
+            BusMessage::Relay { to, room, text } => {
+                let _ = write!(out, "R {} {room} {}", to.0, text.as_str());
+            }
+            BusMessage::Matched {
+                to,
+                ticket,
+                room,
+                role,
+                from,
+                client,
+                common,
+            } => {
+                let role = match role {
+                    Role::Offerer => "offerer",
+                    Role::Answerer => "answerer",
+                };
+                let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
+                let common = if common.is_empty() {
+                    "-".to_string()
+                } else {
+                    common.join("\u{1f}")
+                };
+                let _ = write!(
+                    out,
+                    "M {} {ticket} {room} {role} {from} {client} {common}",
+                    to.0
+                );
+            }
+            BusMessage::Left { to, room, reason } => {
+                let _ = write!(out, "L {} {room} {}", to.0, reason_str(*reason));
+            }
+            BusMessage::Requeue { to, ticket } => {
+                let _ = write!(out, "Q {} {ticket}", to.0);
+            }
+        }
+        out
+    }
+
+    /// Reads a published line; `None` if it is not one of ours.
+    pub fn decode(line: &str) -> Option<BusMessage> {
+        let (kind, rest) = line.split_once(' ')?;
+        match kind {
+            "R" => {
+                let mut parts = rest.splitn(3, ' ');
+                let to = session(parts.next()?)?;
+                let room = RoomId::from_str(parts.next()?).ok()?;
+                let text = Utf8Bytes::from(parts.next()?.to_string());
+                Some(BusMessage::Relay { to, room, text })
+            }
+            "M" => {
+                // Tags may hold spaces: the last field takes the rest of the line.
+                let parts: Vec<&str> = rest.splitn(7, ' ').collect();
+                let [to, ticket, room, role, from, client, common] = parts[..] else {
+                    return None;
+                };
+                Some(BusMessage::Matched {
+                    to: session(to)?,
+                    ticket: ticket.parse().ok()?,
+                    room: RoomId::from_str(room).ok()?,
+                    role: match role {
+                        "offerer" => Role::Offerer,
+                        "answerer" => Role::Answerer,
+                        _ => return None,
+                    },
+                    from: UserRef::from_str(from).ok()?,
+                    client: match client {
+                        "-" => None,
+                        hex => Some(ClientKey::from_str(hex).ok()?),
+                    },
+                    common: match common {
+                        "-" => Vec::new(),
+                        tags => tags.split('\u{1f}').map(str::to_string).collect(),
+                    },
+                })
+            }
+            "L" => {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let [to, room, reason] = parts[..] else {
+                    return None;
+                };
+                Some(BusMessage::Left {
+                    to: session(to)?,
+                    room: RoomId::from_str(room).ok()?,
+                    reason: match reason {
+                        "skipped" => LeftReason::Skipped,
+                        "left" => LeftReason::Left,
+                        "disconnected" => LeftReason::Disconnected,
+                        _ => return None,
+                    },
+                })
+            }
+            "Q" => {
+                let (to, ticket) = rest.split_once(' ')?;
+                Some(BusMessage::Requeue {
+                    to: session(to)?,
+                    ticket: ticket.parse().ok()?,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn session(s: &str) -> Option<SessionId> {
+    s.parse().ok().map(SessionId)
+}
+
+fn reason_str(reason: LeftReason) -> &'static str {
+    match reason {
+        LeftReason::Skipped => "skipped",
+        LeftReason::Left => "left",
+        LeftReason::Disconnected => "disconnected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::InstanceId;
+
+    fn round_trip(msg: BusMessage) {
+        let line = msg.encode();
+        assert_eq!(BusMessage::decode(&line), Some(msg), "{line}");
+    }
+
+    #[test]
+    fn every_message_survives_its_text_form() {
+        let from = UserRef {
+            instance: InstanceId(0xabc),
+            session: SessionId(7),
+        };
+        round_trip(BusMessage::Relay {
+            to: SessionId(1),
+            room: RoomId(5),
+            text: r#"{"type":"chat","room":"x","text":"a b  c"}"#.into(),
+        });
+        round_trip(BusMessage::Matched {
+            to: SessionId(2),
+            ticket: 9,
+            room: RoomId(u128::MAX),
+            role: Role::Answerer,
+            from,
+            client: Some(ClientKey([3; 16])),
+            common: vec!["chess".into(), "jazz music".into()],
+        });
+        round_trip(BusMessage::Matched {
+            to: SessionId(2),
+            ticket: 9,
+            room: RoomId(1),
+            role: Role::Offerer,
+            from,
+            client: None,
+            common: Vec::new(),
+        });
+        for reason in [
+            LeftReason::Skipped,
+            LeftReason::Left,
+            LeftReason::Disconnected,
+        ] {
+            round_trip(BusMessage::Left {
+                to: SessionId(3),
+                room: RoomId(8),
+                reason,
+            });
+        }
+        round_trip(BusMessage::Requeue {
+            to: SessionId(4),
+            ticket: 12,
+        });
+    }
+
+    #[test]
+    fn lines_that_are_not_ours_are_refused() {
+        for line in [
+            "",
+            "R",
+            "R 1",
+            "R x 00 {}",
+            "M 1 2 3",
+            "L 1 zz left",
+            "Z 1 2",
+        ] {
+            assert_eq!(BusMessage::decode(line), None, "{line:?}");
+        }
+    }
+}

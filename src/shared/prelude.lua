@@ -1,0 +1,129 @@
+-- Shared by every script of the shared queue (src/shared/queue.rs). ARGV[1] is the key prefix
+-- (with a hash tag, so every key lives in one slot). A user is named by "<instance>.<session>".
+--
+-- Keys:
+--   P:w:<user>      hash of one waiting user: t = ticket, g = tags (sorted, \31-separated),
+--                   s = since (ms), o = "1" when it meets anyone, c = client key or -
+--   P:all           set of every waiting user
+--   P:open          set of waiting users who meet anyone
+--   P:s:<tags>      set of waiting users by each non-empty subset of their tags
+--   P:iw:<inst>     set of the waiting users of one instance (to reap a dead instance's)
+--   P:recent:<user> sorted set: partners in their cool-down, scored by when it ends (ms)
+--   P:alive:<inst>  exists while the instance's heartbeat is fresh
+--   P:instances     set of instances that have beaten
+--   P:online        hash: instance -> its connected users
+local P = ARGV[1]
+local SEP = '\31'
+
+local function split(s)
+  local out = {}
+  if not s or s == '' then return out end
+  for part in string.gmatch(s, '[^\31]+') do out[#out + 1] = part end
+  return out
+end
+
+local function instance_of(user)
+  return string.match(user, '^([^.]+)')
+end
+
+local function alive(user)
+  return redis.call('EXISTS', P .. ':alive:' .. instance_of(user)) == 1
+end
+
+-- The index keys of the subsets of `tags` with exactly `size` tags (every size when 0).
+local function subset_keys(tags, size)
+  local out = {}
+  local n = #tags
+  for mask = 1, bit.lshift(1, n) - 1 do
+    local picked = {}
+    for i = 1, n do
+      if bit.band(mask, bit.lshift(1, i - 1)) ~= 0 then picked[#picked + 1] = tags[i] end
+    end
+    if size == 0 or #picked == size then
+      out[#out + 1] = P .. ':s:' .. table.concat(picked, SEP)
+    end
+  end
+  return out
+end
+
+-- Takes `user` out of the queue and every index; returns its record, or nil if not waiting.
+local function remove(user)
+  local rec = redis.call('HMGET', P .. ':w:' .. user, 't', 'g', 's', 'c')
+  if not rec[1] then return nil end
+  local tags = split(rec[2])
+  for _, k in ipairs(subset_keys(tags, 0)) do redis.call('SREM', k, user) end
+  redis.call('SREM', P .. ':open', user)
+  redis.call('SREM', P .. ':all', user)
+  redis.call('SREM', P .. ':iw:' .. instance_of(user), user)
+  redis.call('DEL', P .. ':w:' .. user)
+  return { ticket = rec[1], tags = tags, since = tonumber(rec[3]), client = rec[4] or '-' }
+end
+
+-- `user`'s partners still in their cool-down (and `user` itself), as a set, and how many.
+local function excluded_for(user, now)
+  local k = P .. ':recent:' .. user
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  local out, n = { [user] = true }, 1
+  for _, other in ipairs(redis.call('ZRANGE', k, 0, -1)) do
+    out[other] = true
+    n = n + 1
+  end
+  return out, n
+end
+
+-- A pseudo-random stream seeded by the caller (scripts must not depend on Redis's own seed).
+-- (Park-Miller: every product stays below 2^53, exact in Lua's doubles.)
+local seed = (tonumber(ARGV[2]) or 1) % 2147483646 + 1
+local function random01()
+  seed = (seed * 16807) % 2147483647
+  return (seed - 1) / 2147483646
+end
+
+-- A random waiting user from the disjoint sets `groups`, uniform over those not excluded.
+-- Users of instances that stopped beating are reaped on the way.
+local function choose(groups, excluded, nexcl)
+  for _ = 1, 16 do
+    local total, counts = 0, {}
+    for i, k in ipairs(groups) do
+      local n = redis.call('SCARD', k)
+      if n > 0 then
+        for other in pairs(excluded) do
+          if redis.call('SISMEMBER', k, other) == 1 then n = n - 1 end
+        end
+      end
+      counts[i] = n
+      total = total + n
+    end
+    if total <= 0 then return nil end
+    local x = math.floor(random01() * total)
+    for i, k in ipairs(groups) do
+      if x < counts[i] then
+        -- Among nexcl + 1 distinct members at least one is eligible; pick among those.
+        local eligible = {}
+        for _, m in ipairs(redis.call('SRANDMEMBER', k, nexcl + 1)) do
+          if not excluded[m] then eligible[#eligible + 1] = m end
+        end
+        local candidate = eligible[math.floor(random01() * #eligible) + 1]
+        if alive(candidate) then return candidate end
+        remove(candidate)
+        break
+      end
+      x = x - counts[i]
+    end
+  end
+  return nil
+end
+
+local function common(a, b)
+  local mine, out = {}, {}
+  for _, t in ipairs(a) do mine[t] = true end
+  for _, t in ipairs(b) do if mine[t] then out[#out + 1] = t end end
+  return out
+end
+
+-- The reply for a pairing: {partner, partner's ticket, partner's client, shared tags...}.
+local function paired(partner, rec, tags)
+  local reply = { partner, rec.ticket, rec.client }
+  for _, t in ipairs(common(tags, rec.tags)) do reply[#reply + 1] = t end
+  return reply
+end

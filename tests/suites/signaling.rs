@@ -1,0 +1,385 @@
+// The signaling suite, run against each queue: included by tests/signaling.rs (this
+// process's own queue) and tests/signaling_shared.rs (the queue shared through Redis), which
+// each define `start(extra) -> TestServer`.
+
+use common::{Client, TestServer};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// A new connection is greeted first, with the online count and the ICE servers to use.
+#[tokio::test]
+async fn welcome_comes_first_and_counts_users() {
+    let server = start(&[]).await;
+    let (_a, welcome) = server.client_with_welcome().await;
+    assert_eq!(welcome["online"], 1);
+    assert!(welcome["iceServers"].is_array());
+    let (_b, welcome) = server.client_with_welcome().await;
+    assert_eq!(welcome["online"], 2, "the second user sees both");
+}
+
+/// Everyone already connected learns the new count, coalesced, without asking.
+#[tokio::test]
+async fn online_count_is_pushed_when_it_changes() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let _b = server.client().await;
+    // The first update may still say 1 if a tick fell between the two connections; the
+    // count settles at 2 within about a second.
+    loop {
+        let msg = a.recv_any().await;
+        if msg["type"] == "online" && msg["count"] == 2 {
+            break;
+        }
+        assert!(
+            msg["type"] == "online" && msg["count"] == 1,
+            "unexpected {msg}"
+        );
+    }
+}
+
+/// Two users who press Start meet in one room: one offerer, one answerer.
+#[tokio::test]
+async fn two_joiners_are_paired_with_opposite_roles() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.send(json!({"type": "join", "interests": ["Chess", "music"]}))
+        .await;
+    a.recv_type("waiting").await;
+    b.send(json!({"type": "join", "interests": ["chess"]}))
+        .await;
+    b.recv_type("waiting").await;
+    let ma = a.recv_type("matched").await;
+    let mb = b.recv_type("matched").await;
+    assert_eq!(ma["room"], mb["room"]);
+    let room = ma["room"].as_str().unwrap();
+    assert_eq!(room.len(), 32, "128-bit room id in hex");
+    assert!(room.bytes().all(|c| c.is_ascii_hexdigit()));
+    let mut roles = [ma["role"].as_str().unwrap(), mb["role"].as_str().unwrap()];
+    roles.sort();
+    assert_eq!(roles, ["answerer", "offerer"]);
+    assert_eq!(ma["common"], json!(["chess"]));
+    let health = server.health().await;
+    assert_eq!(
+        (health["rooms"].as_u64(), health["waiting"].as_u64()),
+        (Some(1), Some(0))
+    );
+}
+
+/// Every signaling message crosses from each side to the other unchanged in meaning.
+#[tokio::test]
+async fn every_relay_message_reaches_the_partner_both_ways() {
+    let server = start(&[]).await;
+    let (mut offerer, mut answerer, room) = server.pair().await;
+    let candidate = json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host",
+                           "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd"});
+    let messages = [
+        json!({"type": "offer", "room": room, "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}),
+        json!({"type": "answer", "room": room, "sdp": "v=0\r\n"}),
+        json!({"type": "candidate", "room": room, "candidate": candidate}),
+        json!({"type": "candidate", "room": room, "candidate": null}),
+        json!({"type": "chat", "room": room, "text": "hello, stranger ✋"}),
+        json!({"type": "typing", "room": room, "active": true}),
+        json!({"type": "typing", "room": room, "active": false}),
+        json!({"type": "media", "room": room, "video": false, "audio": true}),
+    ];
+    for msg in &messages {
+        offerer.send(msg.clone()).await;
+        assert_eq!(&answerer.recv().await, msg, "offerer → answerer");
+        answerer.send(msg.clone()).await;
+        assert_eq!(&offerer.recv().await, msg, "answerer → offerer");
+    }
+}
+
+/// A message naming a room the sender is not in is never delivered: not a made-up one, not
+/// a stale one after Next.
+#[tokio::test]
+async fn messages_for_other_rooms_are_never_delivered() {
+    let server = start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+
+    // Made up: b receives the marker sent after it, and nothing before.
+    a.send(json!({"type": "chat", "room": "0".repeat(32), "text": "injected"}))
+        .await;
+    a.send(json!({"type": "chat", "room": room, "text": "marker"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "marker");
+
+    // Stale: a skips b, then b (idle now) writes to the old room, then rejoins and is paired
+    // with a again. a's next message must be the new match, not b's stale chat.
+    a.send(json!({"type": "next"})).await;
+    a.recv_type("waiting").await;
+    let left = b.recv_type("left").await;
+    assert_eq!(left["reason"], "skipped");
+    b.send(json!({"type": "chat", "room": room, "text": "stale"}))
+        .await;
+    b.send(json!({"type": "join"})).await;
+    let again = a.recv().await;
+    assert_eq!(again["type"], "matched", "got {again}");
+    assert_ne!(again["room"], room.as_str(), "a new room each time");
+    b.recv_type("waiting").await;
+    b.recv_type("matched").await;
+
+    // Stale from the other side too: a writes to the old room, then to the new one.
+    let new_room = again["room"].as_str().unwrap();
+    a.send(json!({"type": "chat", "room": room, "text": "old room"}))
+        .await;
+    a.send(json!({"type": "chat", "room": new_room, "text": "new room"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "new room");
+}
+
+/// Relay while idle or waiting is dropped like a stale message, without an error.
+#[tokio::test]
+async fn relay_while_not_in_a_room_is_dropped() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let room = "ab".repeat(16);
+    a.send(json!({"type": "chat", "room": room, "text": "anyone?"}))
+        .await;
+    a.join().await;
+    a.send(json!({"type": "offer", "room": room, "sdp": "v=0"}))
+        .await;
+    let mut b = server.client().await;
+    b.join().await;
+    // a's next message is the match: nothing was echoed or refused in between.
+    assert_eq!(a.recv().await["type"], "matched");
+    b.recv_type("matched").await;
+}
+
+/// Next ends the room for the partner with `skipped`; Stop with `left`; closing the socket
+/// with `disconnected`.
+#[tokio::test]
+async fn partner_learns_why_the_room_ended() {
+    // Each case on a server of its own, so that a user re-queued by Next is not matched
+    // with the next case's users.
+    let server = start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    a.send(json!({"type": "next"})).await;
+    assert_eq!(
+        b.recv_type("left").await,
+        json!({"type": "left", "room": room, "reason": "skipped"})
+    );
+
+    let server = start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    a.send(json!({"type": "leave"})).await;
+    assert_eq!(
+        b.recv_type("left").await,
+        json!({"type": "left", "room": room, "reason": "left"})
+    );
+
+    let server = start(&[]).await;
+    let (a, mut b, room) = server.pair().await;
+    drop(a); // the tab closes: TCP goes away without a WebSocket close
+    assert_eq!(
+        b.recv_type("left").await,
+        json!({"type": "left", "room": room, "reason": "disconnected"})
+    );
+}
+
+/// With A and B talking and C waiting, A's Next pairs A with C; B is told and can rejoin.
+#[tokio::test]
+async fn three_users_next_repairs_correctly() {
+    let server = start(&[]).await;
+    let (mut a, mut b, room_ab) = server.pair().await;
+    let mut c = server.client().await;
+    c.join().await;
+
+    a.send(json!({"type": "next"})).await;
+    a.recv_type("waiting").await;
+    let ma = a.recv_type("matched").await;
+    let mc = c.recv_type("matched").await;
+    assert_eq!(ma["room"], mc["room"], "a meets the one who was waiting");
+    assert_ne!(ma["room"], room_ab.as_str());
+    assert_eq!(b.recv_type("left").await["reason"], "skipped");
+
+    // b rejoins and waits: nobody else is free.
+    b.join().await;
+    let health = server.health().await;
+    assert_eq!(
+        (
+            health["online"].as_u64(),
+            health["waiting"].as_u64(),
+            health["rooms"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1))
+    );
+}
+
+/// Join twice, Next while waiting: still waiting, exactly once in the queue.
+#[tokio::test]
+async fn repeated_join_and_next_while_waiting_keep_one_place() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    a.join().await;
+    a.join().await;
+    a.send(json!({"type": "next"})).await;
+    a.recv_type("waiting").await;
+    assert_eq!(server.health().await["waiting"], 1);
+    let mut b = server.client().await;
+    b.join().await;
+    a.recv_type("matched").await;
+    b.recv_type("matched").await;
+    assert_eq!(server.health().await["waiting"], 0);
+}
+
+/// Bad input gets a clear error and the connection keeps working.
+#[tokio::test]
+async fn bad_messages_get_an_error_and_the_session_survives() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let cases: [(String, &str); 6] = [
+        ("{not json".into(), "invalid JSON"),
+        (json!({"type": "dance"}).to_string(), "unknown message type"),
+        (
+            json!({"type": "chat", "room": 5, "text": "x"}).to_string(),
+            "invalid message",
+        ),
+        (
+            json!({"type": "join", "interests": ["x".repeat(33)]}).to_string(),
+            "1–32",
+        ),
+        (
+            json!({"type": "chat", "room": "a".repeat(32), "text": "y".repeat(2001)}).to_string(),
+            "1–2000",
+        ),
+        (json!([1, 2, 3]).to_string(), "JSON object"),
+    ];
+    for (input, says) in cases {
+        a.send_text(input.clone()).await;
+        let err = a.recv_type("error").await;
+        assert_eq!(err["code"], "bad_message", "{input}");
+        assert!(
+            err["message"].as_str().unwrap().contains(says),
+            "{input}: {err}"
+        );
+    }
+    a.ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+        vec![1, 2, 3].into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(a.recv_type("error").await["code"], "bad_message");
+    // Still a working session: it can be matched.
+    a.join().await;
+    let mut b = server.client().await;
+    b.join().await;
+    a.recv_type("matched").await;
+}
+
+use futures_util::SinkExt;
+
+/// A frame over 64 KiB is refused with `too_large` and the socket closed with 1009; the
+/// partner is told the user disconnected.
+#[tokio::test]
+async fn oversize_message_closes_with_1009() {
+    let server = start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    let huge = json!({"type": "chat", "room": room, "text": "z".repeat(70 * 1024)}).to_string();
+    a.send_text(huge).await;
+    assert_eq!(a.recv_type("error").await["code"], "too_large");
+    assert_eq!(a.closed().await, Some(CloseCode::Size));
+    assert_eq!(b.recv_type("left").await["reason"], "disconnected");
+}
+
+/// Leaving keeps the connection: the user can start again later.
+#[tokio::test]
+async fn leave_keeps_the_user_connected_and_idle() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    a.join().await;
+    a.send(json!({"type": "leave"})).await;
+    let mut b = server.client().await;
+    b.join().await;
+    assert_eq!(server.health().await["waiting"], 1, "only b waits");
+    a.join().await;
+    a.recv_type("matched").await;
+    b.recv_type("matched").await;
+}
+
+/// Beyond the connection cap, an upgrade gets a clean 503 and existing users are unaffected.
+#[tokio::test]
+async fn connections_beyond_the_cap_get_503() {
+    let server = start(&["--max-connections", "2"]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    let err = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .expect_err("the third connection is refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(res) => assert_eq!(res.status(), 503),
+        other => panic!("expected an HTTP 503, got {other:?}"),
+    }
+    a.send(json!({"type": "chat", "room": room, "text": "still here"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "still here");
+}
+
+/// On shutdown every client is told `bye` and the socket closes with 1012.
+#[tokio::test]
+async fn shutdown_says_bye_to_everyone() {
+    let server = start(&[]).await;
+    let (mut a, mut b, _room) = server.pair().await;
+    let mut c: Client = server.client().await;
+    server.shutdown().await;
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(
+            client.recv().await,
+            json!({"type": "bye", "reason": "restart"})
+        );
+        assert_eq!(client.closed().await, Some(CloseCode::Restart));
+    }
+}
+
+/// A restart is not the stranger leaving: while the server says goodbye to a hundred calls,
+/// no one is told `left` before their own `bye` (which would end a call that could resume
+/// on the new server), whichever member of each room the server happens to close first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_never_tells_a_partner_left() {
+    let server = start(&["--max-per-ip", "1000"]).await;
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let (a, b, _room) = server.pair().await;
+        clients.extend([a, b]);
+    }
+    server.shutdown().await;
+    for (i, client) in clients.iter_mut().enumerate() {
+        let first = client.recv().await;
+        assert_eq!(first["type"], "bye", "client {i} was told {first} first");
+        assert_eq!(client.closed().await, Some(CloseCode::Restart));
+    }
+}
+
+/// After a server restart, the two members of a call each ask for their room back; once both
+/// are back the room works again (chat, Next) without a new match.
+#[tokio::test]
+async fn both_members_resume_their_room_after_a_restart() {
+    let old = start(&[]).await;
+    let (a, b, room) = old.pair().await;
+    old.shutdown().await;
+    drop((a, b));
+
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.send(json!({"type": "resume", "room": room})).await;
+    b.send(json!({"type": "resume", "room": room})).await;
+    let back = json!({"type": "resumed", "room": room});
+    assert_eq!(a.recv().await, back);
+    assert_eq!(b.recv().await, back);
+    a.send(json!({"type": "chat", "room": room, "text": "we're back"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "we're back");
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    assert_eq!(a.recv_type("left").await["reason"], "skipped");
+
+    // A room id nobody else asks for opens nothing; joining instead finds a new stranger
+    // (b, who pressed Next, is waiting).
+    let mut c = server.client().await;
+    c.send(json!({"type": "resume", "room": "ab".repeat(16)}))
+        .await;
+    c.join().await;
+    c.recv_type("matched").await;
+    b.recv_type("matched").await;
+}
