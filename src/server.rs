@@ -49,9 +49,11 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Serves on `listener` until `shutdown` completes, then drains sessions (at most
 /// `config.drain`) and returns.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
+    // A fixed seed makes one process reproducible; instances sharing a queue draw room ids
+    // each from its own generator, so theirs must differ whatever the seed.
     let rng = match config.seed {
-        Some(seed) => StdRng::seed_from_u64(seed),
-        None => rand::make_rng(),
+        Some(seed) if config.redis_url.is_none() => StdRng::seed_from_u64(seed),
+        _ => rand::make_rng(),
     };
     let shared = config.shared().map(|shared| {
         // The instance id must differ between processes even when tests fix the seed.

@@ -39,7 +39,7 @@ use futures_util::StreamExt;
 use rand::{Rng, RngExt};
 use redis::Script;
 use redis::aio::ConnectionManager;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::lobby::Lobby;
@@ -389,6 +389,10 @@ struct Engine {
     health: Arc<Health>,
     lost_ops: Arc<AtomicBool>,
     local_online: Arc<AtomicUsize>,
+    /// Whether our bus subscription is up. Queue operations wait for it: a user entered
+    /// into the queue before we listen could be paired, and its `matched` published to
+    /// nobody.
+    subscribed: watch::Sender<bool>,
 }
 
 /// What the engine's tasks take from [`queue`]: the receiving ends of the lobby's
@@ -454,6 +458,7 @@ pub fn start(config: SharedConfig, inbox: Inbox, lobby: Lobby) -> Result<(), red
         health: inbox.health,
         lost_ops: inbox.lost_ops,
         local_online: inbox.local_online,
+        subscribed: watch::Sender::new(false),
     });
     tracing::info!(instance = %engine.me, prefix = %engine.config.prefix, "shared queue on redis");
     tokio::spawn(engine.clone().run_ops(inbox.ops));
@@ -474,7 +479,9 @@ impl Engine {
 
     async fn run_ops(self: Arc<Self>, mut ops: mpsc::Receiver<Op>) {
         let mut conn = self.conn.clone();
+        let mut subscribed = self.subscribed.subscribe();
         while let Some(op) = ops.recv().await {
+            let _ = subscribed.wait_for(|up| *up).await;
             let now = crate::moderation::now_ms();
             let (what, result) = match op {
                 Op::Join {
@@ -637,6 +644,7 @@ impl Engine {
                 Ok(pubsub) => {
                     backoff = Duration::from_millis(100);
                     tracing::debug!(%channel, "subscribed");
+                    self.subscribed.send_replace(true);
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
                         let Ok(line) = std::str::from_utf8(msg.get_payload_bytes()) else {
@@ -647,6 +655,7 @@ impl Engine {
                             None => tracing::warn!(line, "unreadable message on the bus"),
                         }
                     }
+                    self.subscribed.send_replace(false);
                     tracing::warn!(%channel, "subscription lost; reconnecting");
                 }
                 Err(e) => {

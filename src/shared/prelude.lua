@@ -80,7 +80,7 @@ local function random01()
 end
 
 -- A random waiting user from the disjoint sets `groups`, uniform over those not excluded.
--- Users of instances that stopped beating are reaped on the way.
+-- Users of instances that stopped beating are passed over.
 local function choose(groups, excluded, nexcl)
   for _ = 1, 16 do
     local total, counts = 0, {}
@@ -105,7 +105,10 @@ local function choose(groups, excluded, nexcl)
         end
         local candidate = eligible[math.floor(random01() * #eligible) + 1]
         if alive(candidate) then return candidate end
-        remove(candidate)
+        -- Its instance stopped beating: skip it now; the next heartbeat reaps it (and tells
+        -- that instance, should it come back, to enter its waiters again).
+        excluded[candidate] = true
+        nexcl = nexcl + 1
         break
       end
       x = x - counts[i]

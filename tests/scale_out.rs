@@ -1,0 +1,331 @@
+//! Several instances, one pool of strangers: servers sharing a real `redis-server` (started
+//! here, on a free loopback port) behave as one. Users on different instances meet, talk and
+//! part; a burst of joins on three instances pairs everyone exactly once; the online count is
+//! everyone's; an instance killed with SIGKILL leaves no ghosts; a Redis restart is
+//! survived without restarting anything.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::redis::{RedisServer, fresh_prefix};
+use common::{Client, PATIENCE, TestServer, http_get, wait_waiting};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Short heartbeats (every 667 ms), so dead instances are noticed within about 2.7 s; not
+/// shorter, as a debug build under a loaded test run can stall for a second.
+const TTL: &str = "2s";
+/// Every test client comes from 127.0.0.1: lift the per-IP cap.
+const FLAGS: [&str; 4] = ["--instance-ttl", TTL, "--max-per-ip", "1000"];
+
+async fn pool(redis: &RedisServer, n: usize) -> Vec<TestServer> {
+    let prefix = fresh_prefix();
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        servers.push(TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await);
+    }
+    servers
+}
+
+/// Reads messages until one of type `ty` arrives (skipping `online`), within `within`.
+async fn recv_within(client: &mut Client, ty: &str, within: Duration) -> Value {
+    tokio::time::timeout(within, async {
+        loop {
+            let msg = client.recv().await;
+            if msg["type"] == ty {
+                return msg;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {ty} within {within:?}"))
+}
+
+/// A user on instance 1 and a user on instance 2 meet, in opposite roles; everything they
+/// relay arrives, in order; Next tells the other `skipped` and both can meet again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_instances_meet_talk_and_part() {
+    let redis = RedisServer::start();
+    let servers = pool(&redis, 2).await;
+    let mut a = servers[0].client().await;
+    let mut b = servers[1].client().await;
+    a.join().await;
+    wait_waiting(servers[0].addr, 1, "a waits on instance 1").await;
+    b.join().await;
+    let ma = a.recv_type("matched").await;
+    let mb = b.recv_type("matched").await;
+    assert_eq!(ma["room"], mb["room"], "one room across instances");
+    assert_ne!(ma["role"], mb["role"], "one offerer, one answerer");
+    let room = ma["room"].as_str().unwrap().to_string();
+
+    // Every kind of relayed message, both ways, in the order sent.
+    let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n";
+    let from_a = [
+        json!({"type": "offer", "room": room, "sdp": sdp}),
+        json!({"type": "candidate", "room": room, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}),
+        json!({"type": "typing", "room": room, "active": true}),
+        json!({"type": "media", "room": room, "video": false, "audio": true}),
+    ];
+    for msg in &from_a {
+        a.send(msg.clone()).await;
+    }
+    for i in 0..50 {
+        a.send(json!({"type": "chat", "room": room, "text": format!("a{i}")}))
+            .await;
+    }
+    b.send(json!({"type": "answer", "room": room, "sdp": sdp}))
+        .await;
+    for msg in &from_a {
+        let got = b.recv().await;
+        assert_eq!(got["type"], msg["type"], "{got}");
+    }
+    for i in 0..50 {
+        assert_eq!(b.recv().await["text"], format!("a{i}"), "chat in order");
+    }
+    assert_eq!(a.recv().await["type"], "answer");
+
+    // Next on instance 2: the user on instance 1 is told, and both meet again.
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    let left = a.recv_type("left").await;
+    assert_eq!(
+        left,
+        json!({"type": "left", "room": room, "reason": "skipped"})
+    );
+    a.join().await;
+    let again = a.recv_type("matched").await;
+    assert_eq!(b.recv_type("matched").await["room"], again["room"]);
+    assert_ne!(again["room"], json!(room), "a new room");
+}
+
+/// Ninety users join at once, thirty on each of three instances: every one is matched
+/// exactly once, each room has exactly two members who can talk, and no one is left over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_joins_on_three_instances_pairs_everyone_once() {
+    let redis = RedisServer::start();
+    let servers = pool(&redis, 3).await;
+    let mut clients = Vec::new();
+    for i in 0..90 {
+        clients.push(servers[i % 3].client().await);
+    }
+    let matched = join_all(clients.iter_mut().map(|c| async move {
+        c.join().await;
+        recv_within(c, "matched", PATIENCE).await
+    }))
+    .await;
+    let mut rooms: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, m) in matched.iter().enumerate() {
+        rooms
+            .entry(m["room"].as_str().unwrap().to_string())
+            .or_default()
+            .push(i);
+    }
+    assert_eq!(rooms.len(), 45, "45 rooms for 90 users");
+    for (room, members) in &rooms {
+        assert_eq!(members.len(), 2, "room {room} has members {members:?}");
+        let (x, y) = (members[0], members[1]);
+        assert_ne!(matched[x]["role"], matched[y]["role"]);
+        clients[x]
+            .send(json!({"type": "chat", "room": room, "text": format!("from {x}")}))
+            .await;
+        assert_eq!(clients[y].recv().await["text"], format!("from {x}"));
+    }
+    for server in &servers {
+        let health = server.health().await;
+        assert_eq!(health["waiting"], 0, "nobody left waiting: {health}");
+        assert_eq!(health["queue"], "shared");
+        assert_eq!(health["redis"], "ok");
+    }
+    // Nobody was matched a second time.
+    for (i, client) in clients.iter_mut().enumerate() {
+        assert_eq!(client.try_recv_now().await, None, "client {i}");
+    }
+}
+
+/// The online count every user sees is the whole pool's, not their instance's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_online_count_is_everyones() {
+    let redis = RedisServer::start();
+    let servers = pool(&redis, 3).await;
+    let mut clients = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        for _ in 0..=i {
+            clients.push(server.client().await);
+        }
+    }
+    // 1 + 2 + 3 users; the count follows within a few heartbeats.
+    let first = &mut clients[0];
+    let count = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let msg = first.recv_any().await;
+            if msg["type"] == "online" && msg["count"] == 6 {
+                return msg;
+            }
+        }
+    })
+    .await;
+    assert!(count.is_ok(), "the user on instance 1 never saw 6 online");
+}
+
+/// A `strangers` process of the pool, for the tests that kill one.
+struct Instance {
+    child: Child,
+    port: u16,
+}
+
+impl Instance {
+    async fn spawn(redis: &str, prefix: &str) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strangers"))
+            .args(["--listen", "127.0.0.1:0", "--stun", ""])
+            .args(["--redis-url", redis, "--redis-prefix", prefix])
+            .args(["--instance-ttl", TTL, "--rematch-cooldown", "0s"])
+            .arg("--report-log")
+            .arg(common::scratch_file("reports.jsonl"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("the server says where it listens")
+            .unwrap()
+            .unwrap_or_default();
+        let port = line
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Instance { child, port }
+    }
+
+    async fn client(&self) -> Client {
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut client = Client { ws };
+        client.recv_type("welcome").await;
+        client
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+}
+
+/// An instance killed with SIGKILL (no goodbye) leaves no ghosts: its users' partners on
+/// other instances are told `disconnected` once its heartbeat lapses (ttl 2 s, beats every
+/// 667 ms: told within about 2.7 s; the test allows 5 s), and its waiting users leave
+/// the queue, so newcomers meet each other, not a ghost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_leaves_no_ghosts() {
+    let redis = RedisServer::start();
+    let prefix = fresh_prefix();
+    let mut doomed = Instance::spawn(&redis.url(), &prefix).await;
+    let survivor = Instance::spawn(&redis.url(), &prefix).await;
+
+    let mut a = doomed.client().await;
+    let mut b = survivor.client().await;
+    a.join().await;
+    wait_waiting(doomed.addr(), 1, "a waits").await;
+    b.join().await;
+    let room = b.recv_type("matched").await["room"].clone();
+    a.recv_type("matched").await;
+    // c waits on the doomed instance.
+    let mut c = doomed.client().await;
+    c.join().await;
+    wait_waiting(doomed.addr(), 1, "c waits").await;
+
+    doomed.child.kill().await.unwrap();
+    let left = recv_within(&mut b, "left", PATIENCE).await;
+    assert_eq!(
+        left,
+        json!({"type": "left", "room": room, "reason": "disconnected"})
+    );
+
+    // Two newcomers on the survivor meet each other: c's place in the queue is gone.
+    let mut d = survivor.client().await;
+    let mut e = survivor.client().await;
+    d.join().await;
+    e.join().await;
+    let md = d.recv_type("matched").await;
+    let me = e.recv_type("matched").await;
+    assert_eq!(md["room"], me["room"], "the newcomers met each other");
+    drop((a, c));
+}
+
+/// Redis goes away and comes back empty. Meanwhile both instances keep their users
+/// connected and say `redis: unreachable` on /healthz; afterwards they say `ok` again, the
+/// two users already in a call across instances can still talk, and newcomers on different
+/// instances meet: no restart, no manual step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_is_survived() {
+    let mut redis = RedisServer::start();
+    let servers = pool(&redis, 2).await;
+    let mut a = servers[0].client().await;
+    let mut b = servers[1].client().await;
+    a.join().await;
+    wait_waiting(servers[0].addr, 1, "a waits").await;
+    b.join().await;
+    let room = a.recv_type("matched").await["room"].clone();
+    b.recv_type("matched").await;
+
+    redis.kill();
+    for server in &servers {
+        wait_health(server, "unreachable").await;
+    }
+    // Still connected: the server answers a bad message with an error, not a close.
+    a.send_text("not json".into()).await;
+    assert_eq!(a.recv().await["code"], "bad_message");
+
+    redis.restart();
+    for server in &servers {
+        wait_health(server, "ok").await;
+    }
+    // The subscription comes back within its backoff; retry a few times, bounded.
+    let mut heard = false;
+    for i in 0..20 {
+        a.send(json!({"type": "chat", "room": room, "text": format!("still there? {i}")}))
+            .await;
+        if let Ok(msg) = tokio::time::timeout(Duration::from_millis(250), b.recv()).await {
+            assert_eq!(msg["type"], "chat");
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the call's signaling works again after the restart");
+
+    let mut c = servers[0].client().await;
+    let mut d = servers[1].client().await;
+    c.join().await;
+    wait_waiting(servers[0].addr, 1, "c waits").await;
+    d.join().await;
+    let mc = recv_within(&mut c, "matched", PATIENCE).await;
+    let md = recv_within(&mut d, "matched", PATIENCE).await;
+    assert_eq!(mc["room"], md["room"]);
+}
+
+/// Polls `/healthz` until its `redis` field says `want` (the state changes on the next
+/// heartbeat or call; there is no event to await from outside).
+async fn wait_health(server: &TestServer, want: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, _, body) = http_get(server.addr, "/healthz").await;
+        let health: Value = serde_json::from_str(&body).unwrap_or_default();
+        if health["redis"] == want {
+            assert_eq!(health["status"], "ok", "still serving: {health}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/healthz never said redis {want}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
