@@ -165,18 +165,20 @@ impl Health {
         self.reachable.load(Ordering::Relaxed)
     }
 
-    /// Records the outcome of a call; says so in the log when it changes.
-    fn record<T>(&self, what: &str, result: &Result<T, redis::RedisError>) -> bool {
-        let ok = result.is_ok();
-        let was = self.reachable.swap(ok, Ordering::Relaxed);
-        match result {
-            Err(e) if was => {
-                tracing::warn!(error = %e, during = what, "redis unreachable: sessions go on, matching across instances waits")
-            }
-            Ok(_) if !was => tracing::info!("redis reachable"),
-            _ => {}
+    /// Records a failed call; says so in the log the first time.
+    fn failed(&self, what: &str, error: &redis::RedisError) {
+        if self.reachable.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %error, during = what, "redis unreachable: sessions go on, matching across instances waits");
         }
-        ok
+    }
+
+    /// Records that Redis answers again. Only the heartbeat says so, once it has asked the
+    /// lobby to enter its waiters again: a user who joins after `/healthz` says `ok` is
+    /// entered once, after the resync.
+    fn recovered(&self) {
+        if !self.reachable.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis reachable");
+        }
     }
 }
 
@@ -570,17 +572,12 @@ impl Engine {
             };
             telemetry::metrics().redis_calls.increment(1);
             match result {
-                Ok(Some(event)) => {
-                    self.health.record(what, &Ok::<(), redis::RedisError>(()));
-                    self.lobby.shared(event).await;
-                }
-                Ok(None) => {
-                    self.health.record(what, &Ok::<(), redis::RedisError>(()));
-                }
+                Ok(Some(event)) => self.lobby.shared(event).await,
+                Ok(None) => {}
                 Err(e) => {
                     // The op is lost; once Redis answers, the lobby enters its waiters again.
                     self.lost_ops.store(true, Ordering::Relaxed);
-                    self.health.record(what, &Err::<(), _>(e));
+                    self.health.failed(what, &e);
                 }
             }
         }
@@ -619,7 +616,9 @@ impl Engine {
             if result.is_err() {
                 telemetry::metrics().bus_dropped.increment(1);
             }
-            self.health.record("publish", &result);
+            if let Err(e) = &result {
+                self.health.failed("publish", e);
+            }
         }
     }
 
@@ -688,11 +687,14 @@ impl Engine {
                 .invoke_async::<Vec<String>>(&mut conn)
                 .await;
             telemetry::metrics().redis_calls.increment(1);
-            if !self.health.record("heartbeat", &reply) {
-                failing = true;
-                continue;
-            }
-            let Ok(reply) = reply else { continue };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.health.failed("heartbeat", &e);
+                    failing = true;
+                    continue;
+                }
+            };
             let mut reply = reply.into_iter();
             let forgotten = reply.next().as_deref() == Some("1");
             // Our key gone without our being reaped: Redis restarted, and lost the queue.
@@ -720,6 +722,7 @@ impl Engine {
                 failing = false;
                 self.lobby.shared(SharedEvent::Resync).await;
             }
+            self.health.recovered();
         }
     }
 }
