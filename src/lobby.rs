@@ -740,6 +740,15 @@ impl Actor {
                     }
                 }
             }
+            SharedEvent::Report(report) => {
+                if let Some(until) = self.moderation.record(&report) {
+                    tracing::info!(
+                        client = %report.reported,
+                        minutes = (until.saturating_sub(report.at_ms)) / 60_000,
+                        "client banned after reports (made on another instance)"
+                    );
+                }
+            }
             SharedEvent::Resync => {
                 if let Waiting::Shared(queue, _) = &mut self.queue {
                     for id in queue.waiters() {

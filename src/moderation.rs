@@ -264,7 +264,12 @@ pub struct ReportLog {
 }
 
 impl ReportLog {
-    /// Queues `report` for the file without waiting.
+    /// A log whose reports go to `tx` (the store's writer task).
+    pub fn new(tx: mpsc::Sender<Report>) -> ReportLog {
+        ReportLog { tx }
+    }
+
+    /// Queues `report` for the store without waiting.
     pub fn append(&self, report: Report) {
         if self.tx.try_send(report).is_err() {
             tracing::error!("report store is not keeping up; a report was not stored");

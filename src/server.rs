@@ -66,18 +66,56 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         window: config.ban_window,
         ban_for: config.ban_for,
     });
-    let (client_salt, report_log) = match (store.load(), store.salt()) {
-        (Ok(reports), Ok(salt)) => {
-            for report in &reports {
-                moderation.record(report);
+    // With a shared queue, reports live in Redis beside it (one store, one salt, bans on
+    // every instance); if Redis cannot be read at start, the local file serves instead.
+    let from_redis = match &shared {
+        Some((config, queue, _)) => {
+            let wait = config.timeout * 5;
+            match tokio::time::timeout(wait, crate::shared::reports::load(config)).await {
+                Ok(Ok(stored)) => match crate::shared::reports::spawn_writer(config, queue.me) {
+                    Ok(log) => Some((stored, log)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "report store in redis unavailable; using the local file");
+                        None
+                    }
+                },
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "report store in redis unavailable; using the local file");
+                    None
+                }
+                Err(_) => {
+                    tracing::error!(
+                        "redis did not answer in {wait:?}; reports go to the local file"
+                    );
+                    None
+                }
             }
-            tracing::info!(reports = reports.len(), path = %config.report_log.display(), "report store loaded");
-            (salt, Some(store.spawn_writer().0))
         }
-        (Err(e), _) | (_, Err(e)) => {
-            // Serving without a store beats not serving; say so loudly.
-            tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
-            (rand::random::<[u8; 32]>().to_vec(), None)
+        None => None,
+    };
+    let (client_salt, report_log) = if let Some((stored, log)) = from_redis {
+        for report in &stored.reports {
+            moderation.record(report);
+        }
+        tracing::info!(
+            reports = stored.reports.len(),
+            "report store loaded from redis"
+        );
+        (stored.salt, Some(log))
+    } else {
+        match (store.load(), store.salt()) {
+            (Ok(reports), Ok(salt)) => {
+                for report in &reports {
+                    moderation.record(report);
+                }
+                tracing::info!(reports = reports.len(), path = %config.report_log.display(), "report store loaded");
+                (salt, Some(store.spawn_writer().0))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                // Serving without a store beats not serving; say so loudly.
+                tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
+                (rand::random::<[u8; 32]>().to_vec(), None)
+            }
         }
     };
     let (shared_queue, shared_engine) = match shared {

@@ -119,3 +119,65 @@ async fn a_report_for_another_room_is_ignored() {
         .await;
     assert_eq!(b.recv().await["text"], "still here");
 }
+
+async fn client_at(addr: std::net::SocketAddr, ip: &str) -> Client {
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut client = Client { ws };
+    client.recv_type("welcome").await;
+    client
+}
+
+/// With several instances sharing Redis, reports are stored there: three people on
+/// instance 1 report a troll on instance 2, and the troll is banned on both, and on an
+/// instance started afterwards (the store outlives any one process). Redis holds no raw
+/// address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_in_redis_ban_on_every_instance_and_outlive_them() {
+    let redis = common::redis::RedisServer::start();
+    let prefix = common::redis::fresh_prefix();
+    let flags = ["--client-ip-header", IP_HEADER];
+    let one = TestServer::start_in_pool(&flags, &redis.url(), &prefix).await;
+    let two = TestServer::start_in_pool(&flags, &redis.url(), &prefix).await;
+    let mut troll = client_at(two.addr, "203.0.113.77").await;
+    for n in 1..=3 {
+        let mut reporter = client_at(one.addr, &format!("198.51.100.{}", 70 + n)).await;
+        troll.join().await;
+        common::wait_waiting(two.addr, 1, "the troll waits").await;
+        reporter.join().await;
+        let room = reporter.recv_type("matched").await["room"].clone();
+        troll.recv_type("matched").await;
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "nudity"}))
+            .await;
+        assert_eq!(
+            troll.recv_type("left").await,
+            json!({"type": "left", "room": room, "reason": "skipped"})
+        );
+    }
+    // Banned where the reports were made, where the troll is, and on a new instance.
+    let three = TestServer::start_in_pool(&flags, &redis.url(), &prefix).await;
+    for addr in [two.addr, one.addr, three.addr] {
+        let mut again = client_at(addr, "203.0.113.77").await;
+        // The report reaches the other instances over pub/sub: ask until it has (bounded).
+        let mut banned = false;
+        for _ in 0..40 {
+            again.send(json!({"type": "join"})).await;
+            again.recv_type("waiting").await;
+            match tokio::time::timeout(std::time::Duration::from_millis(100), again.recv()).await
+            {
+                Ok(msg) if msg["code"] == "banned" => {
+                    banned = true;
+                    break;
+                }
+                Ok(other) => panic!("unexpected {other}"),
+                Err(_) => again.send(json!({"type": "leave"})).await,
+            }
+        }
+        assert!(banned, "banned on the instance at {addr}");
+    }
+    let stored = redis.command(&format!("LRANGE {{{prefix}}}:reports 0 -1"));
+    assert_eq!(stored.matches("nudity").count(), 3, "{stored}");
+    assert!(!stored.contains("203.0.113.77"), "no raw address in redis");
+}

@@ -22,6 +22,9 @@
 //!   lapsed, and reads the global online count and the live instances; the lobby ends the
 //!   rooms of its users whose partner's instance is gone.
 //!
+//! Reports go to Redis too ([`reports`]): one store, and every instance hears of each new
+//! report, so bans hold on every instance and across restarts.
+//!
 //! Redis is never awaited by the lobby or a session: the lobby `try_send`s operations and
 //! sessions `try_send` relays into bounded queues, and every Redis call has a timeout. While
 //! Redis is unreachable, sessions stay connected and calls in progress go on (browser to
@@ -29,6 +32,7 @@
 //! user is entered into the queue again and matching resumes.
 
 pub mod bus;
+pub mod reports;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -108,6 +112,8 @@ pub enum SharedEvent {
         dead: HashSet<InstanceId>,
         forgotten: bool,
     },
+    /// Another instance stored a report: it counts towards bans here too.
+    Report(crate::moderation::Report),
     /// Redis answers again after failing: the queue may have lost our waiting users, so
     /// every one is entered again.
     Resync,
@@ -624,6 +630,7 @@ impl Engine {
 
     async fn run_subscriber(self: Arc<Self>, client: redis::Client) {
         let channel = self.channel(self.me);
+        let reports_channel = reports::channel(&self.config);
         let mut backoff = Duration::from_millis(100);
         loop {
             let subscribed = async {
@@ -636,6 +643,7 @@ impl Engine {
                             ))
                         })??;
                 pubsub.subscribe(&channel).await?;
+                pubsub.subscribe(&reports_channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             }
             .await;
@@ -649,6 +657,12 @@ impl Engine {
                         let Ok(line) = std::str::from_utf8(msg.get_payload_bytes()) else {
                             continue;
                         };
+                        if msg.get_channel_name() == reports_channel {
+                            if let Some(report) = reports::decode(self.me, line) {
+                                self.lobby.shared(SharedEvent::Report(report)).await;
+                            }
+                            continue;
+                        }
                         match BusMessage::decode(line) {
                             Some(msg) => self.lobby.shared(SharedEvent::Bus(msg)).await,
                             None => tracing::warn!(line, "unreadable message on the bus"),
