@@ -18,10 +18,11 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// Where the clients connect and from which source addresses.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The URL, as given (its host and path go into the handshake).
-    pub url: String,
-    /// The resolved server address.
+    /// The first server's resolved address.
     pub addr: SocketAddr,
+    /// Every server the clients spread over, with its URL: several comma-separated URLs
+    /// (instances sharing one queue) put client `i` on server `i % n`.
+    pub endpoints: Vec<(String, SocketAddr)>,
     /// Source addresses to spread client sockets over (empty: let the kernel choose).
     pub sources: Vec<IpAddr>,
     /// Time allowed for TCP connect + WebSocket handshake + welcome.
@@ -39,39 +40,13 @@ impl Target {
         source_addrs: u16,
         connect_timeout: Duration,
     ) -> Result<Target, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("--url {url:?}: {e}"))?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err("--url: wss:// is not supported; use ws://".into()),
-            _ => return Err(format!("--url {url:?}: expected ws://host:port/path")),
+        let mut endpoints = Vec::new();
+        for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            endpoints.push((one.to_string(), resolve_one(one, allow_remote).await?));
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| format!("--url {url:?} has no host"))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("--url: cannot resolve {host}: {e}"))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(format!("--url: {host} resolves to no address"));
-        }
-        if !allow_remote && let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(format!(
-                "refusing to load {host} ({}): not a loopback address (127.0.0.0/8 or ::1). \
-                 Pass --allow-remote only for a server you run and may load.",
-                a.ip()
-            ));
-        }
-        // Prefer IPv4 loopback, where the source spreading works.
-        let addr = addrs
-            .iter()
-            .copied()
-            .find(|a| a.is_ipv4())
-            .unwrap_or(addrs[0]);
+        let Some((_, addr)) = endpoints.first().cloned() else {
+            return Err("--url: no URL given".into());
+        };
         let sources = match addr.ip() {
             IpAddr::V4(v4) if v4.is_loopback() => (0..u32::from(source_addrs))
                 .map(|i| IpAddr::V4(loopback_source(i)))
@@ -79,8 +54,8 @@ impl Target {
             _ => Vec::new(),
         };
         Ok(Target {
-            url: url.to_string(),
             addr,
+            endpoints,
             sources,
             connect_timeout,
         })
@@ -96,7 +71,8 @@ impl Target {
     }
 
     async fn connect_inner(&self, index: usize) -> Result<Ws, String> {
-        let socket = if self.addr.is_ipv4() {
+        let (url, addr) = &self.endpoints[index % self.endpoints.len()];
+        let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
             TcpSocket::new_v6()
@@ -112,14 +88,14 @@ impl Target {
                 .map_err(|e| io_kind("bind", &e))?;
         }
         let stream = socket
-            .connect(self.addr)
+            .connect(*addr)
             .await
             .map_err(|e| io_kind("connect", &e))?;
         stream
             .set_nodelay(true)
             .map_err(|e| io_kind("connect", &e))?;
         let (mut ws, _) =
-            tokio_tungstenite::client_async_with_config(self.url.as_str(), stream, Some(config()))
+            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config()))
                 .await
                 .map_err(|e| match e {
                     tungstenite::Error::Http(resp) => format!("handshake_http_{}", resp.status()),
@@ -280,4 +256,41 @@ mod tests {
         assert_eq!(loopback_source(254), Ipv4Addr::new(127, 0, 1, 1));
         assert!(loopback_source(65_535).is_loopback());
     }
+}
+
+/// Resolves one `ws://host:port/path` and checks the network rule (loopback only unless
+/// `allow_remote`); prefers IPv4, where spreading over source addresses works.
+async fn resolve_one(url: &str, allow_remote: bool) -> Result<SocketAddr, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("--url {url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => return Err("--url: wss:// is not supported; use ws://".into()),
+        _ => return Err(format!("--url {url:?}: expected ws://host:port/path")),
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("--url {url:?} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("--url: cannot resolve {host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("--url: {host} resolves to no address"));
+    }
+    if !allow_remote && let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "refusing to load {host} ({}): not a loopback address (127.0.0.0/8 or ::1). \
+             Pass --allow-remote only for a server you run and may load.",
+            a.ip()
+        ));
+    }
+    Ok(addrs
+        .iter()
+        .copied()
+        .find(|a| a.is_ipv4())
+        .unwrap_or(addrs[0]))
 }
