@@ -92,6 +92,9 @@ enum Command {
     /// The session ended, or cannot keep up: forget it.
     Gone {
         id: SessionId,
+        /// The server is restarting: a partner on another instance is told to expect the
+        /// user back, not that it left.
+        restarting: bool,
     },
     Stats {
         reply: oneshot::Sender<Stats>,
@@ -172,7 +175,21 @@ impl Lobby {
 
     /// The user is gone (socket closed) or must be dropped (cannot keep up).
     pub async fn gone(&self, id: SessionId) {
-        self.send(Command::Gone { id }).await
+        self.send(Command::Gone {
+            id,
+            restarting: false,
+        })
+        .await
+    }
+
+    /// The user's session ended because this server is restarting; the user will likely
+    /// come back (here or to another instance) and ask for its room.
+    pub async fn restarting(&self, id: SessionId) {
+        self.send(Command::Gone {
+            id,
+            restarting: true,
+        })
+        .await
     }
 
     /// A snapshot of the counts.
@@ -255,6 +272,9 @@ struct Actor {
     resuming: HashMap<RoomId, SessionId>,
     /// When each resuming user stops waiting, earliest first (the wait is the same for all).
     resume_deadlines: VecDeque<(Instant, SessionId)>,
+    /// Users whose partner's instance is restarting, with the partner they had: told the
+    /// stranger left if it has not come back by then.
+    awaiting: VecDeque<(Instant, SessionId, crate::room::UserRef)>,
 }
 
 impl Actor {
@@ -273,6 +293,7 @@ impl Actor {
             reports: None,
             resuming: HashMap::new(),
             resume_deadlines: VecDeque::new(),
+            awaiting: VecDeque::new(),
         };
         (actor, Lobby { tx, online })
     }
@@ -297,6 +318,9 @@ impl Actor {
                 }
                 _ = fallback(self.resume_deadlines.front().map(|(at, _)| *at)) => {
                     self.expire_resumes(Instant::now());
+                }
+                _ = fallback(self.awaiting.front().map(|(at, _, _)| *at)) => {
+                    self.expire_awaiting(Instant::now());
                 }
                 _ = publish.tick() => {
                     let online = self.online();
@@ -412,7 +436,12 @@ impl Actor {
                 // The reported user sees an ordinary skip: never who reported them.
                 self.end_room(id, LeftReason::Skipped);
             }
-            Command::Gone { id } => self.drop_user(id),
+            Command::Gone { id, restarting } => {
+                if restarting {
+                    self.keep_remote_partner(id);
+                }
+                self.drop_user(id)
+            }
             Command::Stats { reply } => {
                 let _ = reply.send(Stats {
                     online: self.users.len(),
@@ -462,6 +491,17 @@ impl Actor {
     /// two members were ever sent.
     fn resume(&mut self, id: SessionId, room: RoomId) {
         let now = Instant::now();
+        // With a shared queue the table of returning users is in Redis: the other member
+        // may come back to another instance.
+        if let Waiting::Shared(queue, _) = &mut self.queue {
+            let until = now + RESUME_WAIT;
+            self.resume_deadlines.push_back((until, id));
+            if let Some(user) = self.users.get_mut(&id) {
+                user.status = Status::Resuming { room, until };
+            }
+            queue.resume(id, room);
+            return;
+        }
         let other = self.resuming.get(&room).copied().filter(|other| {
             *other != id
                 && self.users.get(other).is_some_and(
@@ -740,6 +780,12 @@ impl Actor {
                     }
                 }
             }
+            SharedEvent::Resumed {
+                user,
+                room,
+                other,
+                other_client,
+            } => self.resumed(user, room, other, other_client, true),
             SharedEvent::Report(report) => {
                 if let Some(until) = self.moderation.record(&report) {
                     tracing::info!(
@@ -925,6 +971,230 @@ impl Actor {
                 if queue.waits_with(to, ticket) {
                     queue.rejoin(to, now);
                 }
+            }
+            BusMessage::Restarting { room, .. } => {
+                let Some(Status::InRoom {
+                    room: r,
+                    partner: Partner::There { user: partner, .. },
+                }) = self.users.get(&to).map(|u| u.status)
+                else {
+                    return;
+                };
+                if r == room {
+                    // The call goes on browser to browser; wait for the stranger to ask for
+                    // the room again, wherever it reconnects.
+                    self.awaiting.push_back((now + RESUME_WAIT, to, partner));
+                    queue.resume(to, room);
+                }
+            }
+            BusMessage::Rejoined {
+                room, from, client, ..
+            } => self.resumed(to, room, from, client, false),
+        }
+    }
+
+    /// `id`'s session ended for a restart: a partner on another instance is told to expect
+    /// it back, and the room is forgotten here without a `left`.
+    fn keep_remote_partner(&mut self, id: SessionId) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        let Status::InRoom {
+            room,
+            partner: Partner::There { user: partner, .. },
+        } = user.status
+        else {
+            return;
+        };
+        user.status = Status::Idle;
+        self.rooms -= 1;
+        if let Waiting::Shared(queue, _) = &self.queue {
+            queue.bus.publish(
+                partner.instance,
+                BusMessage::Restarting {
+                    to: partner.session,
+                    room,
+                },
+            );
+        }
+    }
+
+    /// `user` and `other` are the two members of `room`, back together after a restart.
+    /// `user` is back from a restart (resuming), or still here waiting for its partner to
+    /// come back. `announce`: we learnt it from the shared table, so `other`'s instance
+    /// must be told (it is not, when its own `rejoined` is what told us).
+    fn resumed(
+        &mut self,
+        user: SessionId,
+        room: RoomId,
+        other: crate::room::UserRef,
+        other_client: Option<ClientKey>,
+        announce: bool,
+    ) {
+        let Waiting::Shared(queue, _) = &mut self.queue else {
+            return;
+        };
+        let me = queue.user(user);
+        let bus = queue.bus.clone();
+        let status = self.users.get(&user).map(|u| u.status);
+        let still_there = match status {
+            Some(Status::Resuming { room: r, .. }) => r == room,
+            Some(Status::InRoom {
+                room: r,
+                partner: Partner::There { .. },
+            }) => r == room,
+            _ => false,
+        };
+        if !still_there {
+            if other.instance != me.instance {
+                bus.publish(
+                    other.instance,
+                    BusMessage::Left {
+                        to: other.session,
+                        room,
+                        reason: LeftReason::Disconnected,
+                    },
+                );
+            }
+            return;
+        }
+        let was_resuming = matches!(status, Some(Status::Resuming { .. }));
+        if other.instance == me.instance {
+            // Both are here: whoever is still waiting for the other takes the local path.
+            if was_resuming
+                && let Some(Status::InRoom { .. } | Status::Resuming { .. }) =
+                    self.users.get(&other.session).map(|u| u.status)
+            {
+                self.relink_local(user, other.session, room);
+            }
+            return;
+        }
+        let Some(u) = self.users.get_mut(&user) else {
+            return;
+        };
+        if !was_resuming {
+            // This member never left: its partner is now `other`, wherever that is.
+            u.status = Status::InRoom {
+                room,
+                partner: Partner::There {
+                    user: other,
+                    client: other_client,
+                },
+            };
+            if u.peer
+                .send(Event::Rerouted {
+                    room,
+                    partner: Peer::remote(other, bus.clone()),
+                })
+                .is_err()
+            {
+                self.drop_user(user);
+                return;
+            }
+        } else {
+            u.status = Status::InRoom {
+                room,
+                partner: Partner::There {
+                    user: other,
+                    client: other_client,
+                },
+            };
+            self.rooms += 1;
+            let event = Event::Matched(Box::new(Matched {
+                seq: u.seq,
+                room,
+                role: None,
+                common: Vec::new(),
+                partner: Peer::remote(other, bus.clone()),
+            }));
+            if u.peer.send(event).is_err() {
+                self.drop_user(user);
+                return;
+            }
+        }
+        if !announce {
+            return;
+        }
+        // Tell the other side who we are now (it asked the table first, or is the member
+        // who stayed).
+        let client = self.users.get(&user).and_then(|u| u.client);
+        bus.publish(
+            other.instance,
+            BusMessage::Rejoined {
+                to: other.session,
+                room,
+                from: me,
+                client,
+            },
+        );
+    }
+
+    /// Both members of `room` are here again: `a` was resuming, `b` resuming or waiting for
+    /// its partner to come back.
+    fn relink_local(&mut self, a: SessionId, b: SessionId, room: RoomId) {
+        let b_was_in_room = matches!(
+            self.users.get(&b).map(|u| u.status),
+            Some(Status::InRoom { .. })
+        );
+        for (me, partner) in [(a, b), (b, a)] {
+            if let Some(u) = self.users.get_mut(&me) {
+                u.status = Status::InRoom {
+                    room,
+                    partner: Partner::Here(partner),
+                };
+            }
+        }
+        if !b_was_in_room {
+            self.rooms += 1;
+        }
+        let (Some(ua), Some(ub)) = (self.users.get(&a), self.users.get(&b)) else {
+            return;
+        };
+        let to_a = Event::Matched(Box::new(Matched {
+            seq: ua.seq,
+            room,
+            role: None,
+            common: Vec::new(),
+            partner: ub.peer.clone(),
+        }));
+        let to_b = if b_was_in_room {
+            Event::Rerouted {
+                room,
+                partner: ua.peer.clone(),
+            }
+        } else {
+            Event::Matched(Box::new(Matched {
+                seq: ub.seq,
+                room,
+                role: None,
+                common: Vec::new(),
+                partner: ua.peer.clone(),
+            }))
+        };
+        let failed_a = ua.peer.send(to_a).is_err();
+        let failed_b = ub.peer.send(to_b).is_err();
+        if failed_a {
+            self.drop_user(a);
+        }
+        if failed_b {
+            self.drop_user(b);
+        }
+    }
+
+    /// Users whose partner's instance restarted and who were not rejoined in time: the
+    /// stranger is gone.
+    fn expire_awaiting(&mut self, now: Instant) {
+        while let Some(&(at, id, partner)) = self.awaiting.front() {
+            if at > now {
+                break;
+            }
+            self.awaiting.pop_front();
+            let still = matches!(
+                self.users.get(&id).map(|u| u.status),
+                Some(Status::InRoom { partner: Partner::There { user, .. }, .. }) if user == partner
+            );
+            if still {
+                self.partner_gone(id, None, LeftReason::Disconnected);
             }
         }
     }
@@ -1234,6 +1504,9 @@ mod tests {
                     Event::Unresumed { seq, .. } => {
                         sim.presence.unresumed(seq);
                     }
+                    Event::Rerouted { room, partner } => {
+                        sim.presence.rerouted(room, partner);
+                    }
                     Event::Relay { room, text } => {
                         if sim.presence.in_room(room) {
                             let partner = sim.presence.room().unwrap().partner.id;
@@ -1295,7 +1568,10 @@ mod tests {
                     }
                     Op::Gone(i) => {
                         if let Some(sim) = sims[i].take() {
-                            actor.handle(Command::Gone { id: sim.id });
+                            actor.handle(Command::Gone {
+                                id: sim.id,
+                                restarting: false,
+                            });
                         }
                     }
                     Op::Join(i)

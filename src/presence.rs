@@ -175,6 +175,16 @@ impl Presence {
         Some(m)
     }
 
+    /// The partner in `room` is reached through `partner` from now on (it came back after
+    /// its server restarted).
+    pub fn rerouted(&mut self, room: RoomId, partner: crate::room::Peer) {
+        if let Status::InRoom(current) = &mut self.status
+            && current.id == room
+        {
+            current.partner = partner;
+        }
+    }
+
     /// The partner ended `room`. Returns whether that is the user's room (and it is over).
     pub fn left(&mut self, room: RoomId) -> bool {
         if self.in_room(room) {

@@ -33,6 +33,9 @@ pub enum Event {
     Left { room: RoomId, reason: LeftReason },
     /// Your partner's message for `room`, already serialized for the wire.
     Relay { room: RoomId, text: Utf8Bytes },
+    /// Your partner in `room` came back after a restart of its server, and is reached
+    /// through `partner` now (the call itself never stopped).
+    Rerouted { room: RoomId, partner: Peer },
     /// Nobody came back for `room` after your request `seq` to resume it: the stranger is
     /// gone.
     Unresumed { seq: u64, room: RoomId },

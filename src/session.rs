@@ -113,6 +113,9 @@ struct Session {
     interests: Vec<String>,
     /// This client's rate limits.
     budget: Budget,
+    /// Over its message budget, the client is not read until then: its frames wait in its
+    /// own socket, and TCP flow control slows it down at no cost to us.
+    paused_until: Option<Instant>,
 }
 
 /// Runs the session until the client leaves, fails, or the server shuts down.
@@ -127,6 +130,7 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     };
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
+        paused_until: None,
         id,
         socket,
         lobby: ctx.lobby.clone(),
@@ -142,7 +146,11 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     // lobby also sees it in the metrics.
     metrics.sessions.decrement(1.0);
     metrics.closed(reason);
-    ctx.lobby.gone(id).await;
+    if reason == CloseReason::Shutdown {
+        ctx.lobby.restarting(id).await;
+    } else {
+        ctx.lobby.gone(id).await;
+    }
     tracing::info!(
         session = id.0,
         duration_ms = started.elapsed().as_millis() as u64,
@@ -177,6 +185,7 @@ impl Session {
         let mut last_heard = Instant::now();
 
         loop {
+            let paused_until = self.paused_until;
             // Biased, shutdown first: once the server says goodbye, a session must not
             // pass on anything the goodbye caused elsewhere (a partner whose session closed
             // first would otherwise be told `left`, and end a call that can resume).
@@ -196,9 +205,15 @@ impl Session {
                         Err(CloseReason::SlowConsumer)
                     }
                 },
-                frame = self.socket.next() => {
+                frame = self.socket.next(), if paused_until.is_none() => {
                     last_heard = Instant::now();
                     self.on_frame(frame).await
+                }
+                _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
+                    if paused_until.is_some() =>
+                {
+                    self.paused_until = None;
+                    Ok(())
                 }
                 Ok(()) = online_rx.changed() => {
                     let count = *online_rx.borrow_and_update();
@@ -253,11 +268,14 @@ impl Session {
     }
 
     /// Charges one message to the client's budget; `Err` ends the session, and a dropped
-    /// message is reported as `Ok(false)`.
+    /// message is reported as `Ok(false)` (reading then pauses as long as the budget says).
     async fn charge(&mut self, cost: Cost) -> Result<bool, CloseReason> {
         match self.budget.charge(cost) {
             Verdict::Allow => Ok(true),
-            Verdict::Drop { tell } => {
+            Verdict::Drop { tell, pause } => {
+                if !pause.is_zero() {
+                    self.paused_until = Some(Instant::now() + pause);
+                }
                 if tell {
                     self.refuse(ProtocolError::rate_limited()).await?;
                 }
@@ -271,7 +289,8 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) -> Step {
-        // Charged before parsing: a flood of dropped messages costs little more than reading.
+        // Charged before parsing; and after a drop the socket is not read until the budget
+        // has room again, so a flood costs us about two frames per refill, not one per frame.
         if !self.charge(Cost::Message).await? {
             return Ok(());
         }
@@ -365,6 +384,10 @@ impl Session {
                 }
                 None => Ok(()), // overtaken by a newer request; the lobby undoes it
             },
+            Event::Rerouted { room, partner } => {
+                self.presence.rerouted(room, partner);
+                Ok(())
+            }
             Event::Left { room, reason } => {
                 if self.presence.left(room) {
                     self.write(ServerMessage::Left { room, reason }.to_json())

@@ -329,3 +329,73 @@ async fn wait_health(server: &TestServer, want: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A deploy restarts one instance in the middle of a call between users of two instances:
+/// the user on the restarting instance is told `bye`, reconnects (to a third instance) and
+/// asks for its room; it gets it back, the stranger on the other instance is never told the
+/// call ended, and their chat flows again both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_across_instances_survives_a_restart_of_one() {
+    let redis = RedisServer::start();
+    let prefix = fresh_prefix();
+    let one = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let two = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let mut a = one.client().await;
+    let mut b = two.client().await;
+    a.join().await;
+    wait_waiting(one.addr, 1, "a waits").await;
+    b.join().await;
+    let room = a.recv_type("matched").await["room"].clone();
+    b.recv_type("matched").await;
+
+    one.shutdown().await;
+    assert_eq!(a.recv().await["type"], "bye");
+    let three = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let mut a = three.client().await;
+    a.send(json!({"type": "resume", "room": room})).await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "resumed", "room": room}),
+        "the room is back"
+    );
+    // Relays now reach the stranger's new instance, both ways; b was told nothing else.
+    a.send(json!({"type": "chat", "room": room, "text": "back"}))
+        .await;
+    assert_eq!(
+        b.recv().await["text"],
+        "back",
+        "b hears a, and no `left` came first"
+    );
+    b.send(json!({"type": "chat", "room": room, "text": "welcome back"}))
+        .await;
+    assert_eq!(a.recv().await["text"], "welcome back");
+    drop(two);
+}
+
+/// Both members of a call were on the instance that restarted; they reconnect to two
+/// different instances and still get their room back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_members_resume_on_different_instances() {
+    let redis = RedisServer::start();
+    let prefix = fresh_prefix();
+    let old = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let (a, b, room) = old.pair().await;
+    old.shutdown().await;
+    drop((a, b));
+
+    let two = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let three = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
+    let mut a = two.client().await;
+    let mut b = three.client().await;
+    a.send(json!({"type": "resume", "room": room})).await;
+    b.send(json!({"type": "resume", "room": room})).await;
+    let back = json!({"type": "resumed", "room": room});
+    assert_eq!(a.recv().await, back);
+    assert_eq!(b.recv().await, back);
+    a.send(json!({"type": "chat", "room": room, "text": "hi again"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "hi again");
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    assert_eq!(a.recv_type("left").await["reason"], "skipped");
+}

@@ -10,6 +10,8 @@
 //! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <common tags, \x1f-separated, or ->` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
+//! | restarting | `X <to> <room>` |
+//! | rejoined | `J <to> <room> <from> <client or ->` |
 //!
 //! Only instances publish on these channels, so a malformed line is a bug (or another
 //! version), logged and dropped, never a panic.
@@ -54,6 +56,16 @@ pub enum BusMessage {
     /// The user (waiting with `ticket`) was taken from the queue for a partner who had left
     /// by then: it goes back in.
     Requeue { to: SessionId, ticket: u64 },
+    /// The user's partner in `room` is on an instance that is restarting: it will likely
+    /// come back (to any instance) and ask for the room; keep the call for a while.
+    Restarting { to: SessionId, room: RoomId },
+    /// The user's partner in `room` came back after a restart: it is `from` now.
+    Rejoined {
+        to: SessionId,
+        room: RoomId,
+        from: UserRef,
+        client: Option<ClientKey>,
+    },
 }
 
 impl BusMessage {
@@ -63,7 +75,9 @@ impl BusMessage {
             BusMessage::Relay { to, .. }
             | BusMessage::Matched { to, .. }
             | BusMessage::Left { to, .. }
-            | BusMessage::Requeue { to, .. } => *to,
+            | BusMessage::Requeue { to, .. }
+            | BusMessage::Restarting { to, .. }
+            | BusMessage::Rejoined { to, .. } => *to,
         }
     }
 
@@ -104,6 +118,18 @@ impl BusMessage {
             }
             BusMessage::Requeue { to, ticket } => {
                 let _ = write!(out, "Q {} {ticket}", to.0);
+            }
+            BusMessage::Restarting { to, room } => {
+                let _ = write!(out, "X {} {room}", to.0);
+            }
+            BusMessage::Rejoined {
+                to,
+                room,
+                from,
+                client,
+            } => {
+                let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
+                let _ = write!(out, "J {} {room} {from} {client}", to.0);
             }
         }
         out
@@ -167,6 +193,28 @@ impl BusMessage {
                 Some(BusMessage::Requeue {
                     to: session(to)?,
                     ticket: ticket.parse().ok()?,
+                })
+            }
+            "X" => {
+                let (to, room) = rest.split_once(' ')?;
+                Some(BusMessage::Restarting {
+                    to: session(to)?,
+                    room: RoomId::from_str(room).ok()?,
+                })
+            }
+            "J" => {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let [to, room, from, client] = parts[..] else {
+                    return None;
+                };
+                Some(BusMessage::Rejoined {
+                    to: session(to)?,
+                    room: RoomId::from_str(room).ok()?,
+                    from: UserRef::from_str(from).ok()?,
+                    client: match client {
+                        "-" => None,
+                        hex => Some(ClientKey::from_str(hex).ok()?),
+                    },
                 })
             }
             _ => None,
@@ -239,6 +287,16 @@ mod tests {
         round_trip(BusMessage::Requeue {
             to: SessionId(4),
             ticket: 12,
+        });
+        round_trip(BusMessage::Restarting {
+            to: SessionId(5),
+            room: RoomId(77),
+        });
+        round_trip(BusMessage::Rejoined {
+            to: SessionId(6),
+            room: RoomId(78),
+            from,
+            client: Some(ClientKey([9; 16])),
         });
     }
 

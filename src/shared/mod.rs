@@ -49,6 +49,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::lobby::Lobby;
 use crate::matchmaker::{Pairing, Policy, Queue, SessionId};
 use crate::moderation::ClientKey;
+use crate::protocol::RoomId;
 use crate::room::{InstanceId, Partner, UserRef};
 use crate::telemetry;
 use bus::BusMessage;
@@ -112,6 +113,14 @@ pub enum SharedEvent {
         dead: HashSet<InstanceId>,
         forgotten: bool,
     },
+    /// `user` asked to resume `room` after a restart, and `other` (who asked too, or whose
+    /// partner was restarting) is the other member.
+    Resumed {
+        user: SessionId,
+        room: RoomId,
+        other: UserRef,
+        other_client: Option<ClientKey>,
+    },
     /// Another instance stored a report: it counts towards bans here too.
     Report(crate::moderation::Report),
     /// Redis answers again after failing: the queue may have lost our waiting users, so
@@ -140,6 +149,11 @@ enum Op {
     Parted {
         a: UserRef,
         b: UserRef,
+    },
+    Resume {
+        user: SessionId,
+        room: RoomId,
+        client: Option<ClientKey>,
     },
 }
 
@@ -252,6 +266,13 @@ impl SharedQueue {
         if let Some(wait) = self.waiting.remove(&user) {
             self.join(user, &wait.tags, now);
         }
+    }
+
+    /// Asks the shared resume table for `room` on behalf of `user` (back after a restart,
+    /// or whose partner's instance is restarting).
+    pub fn resume(&mut self, user: SessionId, room: RoomId) {
+        let client = self.clients.get(&user).copied();
+        self.send(Op::Resume { user, room, client });
     }
 
     /// Remembers who `user` is for reports and bans.
@@ -368,6 +389,7 @@ struct Scripts {
     fallback: Script,
     withdraw: Script,
     parted: Script,
+    resume: Script,
     beat: Script,
 }
 
@@ -379,6 +401,7 @@ impl Scripts {
             fallback: with_prelude(include_str!("fallback.lua")),
             withdraw: with_prelude(include_str!("withdraw.lua")),
             parted: with_prelude(include_str!("parted.lua")),
+            resume: with_prelude(include_str!("resume.lua")),
             beat: with_prelude(include_str!("beat.lua")),
         }
     }
@@ -574,6 +597,37 @@ impl Engine {
                         .invoke_async::<i64>(&mut conn)
                         .await;
                     ("parted", reply.map(|_| None))
+                }
+                Op::Resume { user, room, client } => {
+                    let me = UserRef {
+                        instance: self.me,
+                        session: user,
+                    };
+                    let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
+                    let reply = self
+                        .scripts
+                        .resume
+                        .prepare_invoke()
+                        .arg(&self.prefix)
+                        .arg(0)
+                        .arg(me.to_string())
+                        .arg(room.to_string())
+                        .arg(crate::lobby::RESUME_WAIT.as_millis() as u64)
+                        .arg(client)
+                        .invoke_async::<Vec<String>>(&mut conn)
+                        .await;
+                    let event = reply.map(|r| {
+                        let mut r = r.into_iter();
+                        let other = r.next()?.parse().ok()?;
+                        let other_client = r.next().and_then(|c| c.parse().ok());
+                        Some(SharedEvent::Resumed {
+                            user,
+                            room,
+                            other,
+                            other_client,
+                        })
+                    });
+                    ("resume", event)
                 }
             };
             telemetry::metrics().redis_calls.increment(1);

@@ -226,38 +226,6 @@ pub mod out {
     pub const NEXT: &str = r#"{"type":"next"}"#;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_parse_back_with_their_timestamp() {
-        let room = "0123456789abcdef0123456789abcdef";
-        let offer = out::sdp("offer", room, 42, 6000);
-        let m = Incoming::parse(&offer).unwrap();
-        assert_eq!(m.ty, "offer");
-        assert_eq!(m.sdp.as_ref().unwrap().len(), 6000);
-        assert_eq!(m.timestamp(), Some(42));
-        let c = out::candidate(room, 7, 3);
-        assert_eq!(Incoming::parse(&c).unwrap().timestamp(), Some(7));
-        let t = out::chat(room, 9);
-        assert_eq!(Incoming::parse(&t).unwrap().timestamp(), Some(9));
-        let w = Incoming::parse(r#"{"type":"welcome","online":1,"iceServers":[]}"#).unwrap();
-        assert_eq!(w.ty, "welcome");
-        let e = Incoming::parse(r#"{"type":"error","code":"bad_message","message":"a \"b\""}"#)
-            .unwrap();
-        assert_eq!(e.code.as_deref(), Some("bad_message"));
-    }
-
-    #[test]
-    fn source_addresses_stay_in_loopback_and_skip_zero() {
-        assert_eq!(loopback_source(0), Ipv4Addr::new(127, 0, 0, 1));
-        assert_eq!(loopback_source(253), Ipv4Addr::new(127, 0, 0, 254));
-        assert_eq!(loopback_source(254), Ipv4Addr::new(127, 0, 1, 1));
-        assert!(loopback_source(65_535).is_loopback());
-    }
-}
-
 /// Resolves one `ws://host:port/path` and checks the network rule (loopback only unless
 /// `allow_remote`); prefers IPv4, where spreading over source addresses works.
 async fn resolve_one(url: &str, allow_remote: bool) -> Result<SocketAddr, String> {
@@ -293,4 +261,36 @@ async fn resolve_one(url: &str, allow_remote: bool) -> Result<SocketAddr, String
         .copied()
         .find(|a| a.is_ipv4())
         .unwrap_or(addrs[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse_back_with_their_timestamp() {
+        let room = "0123456789abcdef0123456789abcdef";
+        let offer = out::sdp("offer", room, 42, 6000);
+        let m = Incoming::parse(&offer).unwrap();
+        assert_eq!(m.ty, "offer");
+        assert_eq!(m.sdp.as_ref().unwrap().len(), 6000);
+        assert_eq!(m.timestamp(), Some(42));
+        let c = out::candidate(room, 7, 3);
+        assert_eq!(Incoming::parse(&c).unwrap().timestamp(), Some(7));
+        let t = out::chat(room, 9);
+        assert_eq!(Incoming::parse(&t).unwrap().timestamp(), Some(9));
+        let w = Incoming::parse(r#"{"type":"welcome","online":1,"iceServers":[]}"#).unwrap();
+        assert_eq!(w.ty, "welcome");
+        let e = Incoming::parse(r#"{"type":"error","code":"bad_message","message":"a \"b\""}"#)
+            .unwrap();
+        assert_eq!(e.code.as_deref(), Some("bad_message"));
+    }
+
+    #[test]
+    fn source_addresses_stay_in_loopback_and_skip_zero() {
+        assert_eq!(loopback_source(0), Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(loopback_source(253), Ipv4Addr::new(127, 0, 0, 254));
+        assert_eq!(loopback_source(254), Ipv4Addr::new(127, 0, 1, 1));
+        assert!(loopback_source(65_535).is_loopback());
+    }
 }
