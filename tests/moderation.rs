@@ -165,8 +165,7 @@ async fn reports_in_redis_ban_on_every_instance_and_outlive_them() {
         for _ in 0..40 {
             again.send(json!({"type": "join"})).await;
             again.recv_type("waiting").await;
-            match tokio::time::timeout(std::time::Duration::from_millis(100), again.recv()).await
-            {
+            match tokio::time::timeout(std::time::Duration::from_millis(100), again.recv()).await {
                 Ok(msg) if msg["code"] == "banned" => {
                     banned = true;
                     break;
