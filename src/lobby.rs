@@ -914,8 +914,10 @@ impl Actor {
         match msg {
             BusMessage::Relay { room, text, .. } => {
                 if in_room(&self.users, room)
-                    && self.users[&to].peer.send(Event::Relay { room, text })
-                        == Err(crate::room::Undeliverable::Full)
+                    && self.users[&to].peer.send(Event::Relay {
+                        room,
+                        text: Box::new(text),
+                    }) == Err(crate::room::Undeliverable::Full)
                 {
                     self.drop_user(to);
                 }
@@ -1084,7 +1086,7 @@ impl Actor {
             if u.peer
                 .send(Event::Rerouted {
                     room,
-                    partner: Peer::remote(other, bus.clone()),
+                    partner: Box::new(Peer::remote(other, bus.clone())),
                 })
                 .is_err()
             {
@@ -1160,7 +1162,7 @@ impl Actor {
         let to_b = if b_was_in_room {
             Event::Rerouted {
                 room,
-                partner: ua.peer.clone(),
+                partner: Box::new(ua.peer.clone()),
             }
         } else {
             Event::Matched(Box::new(Matched {
@@ -1505,7 +1507,7 @@ mod tests {
                         sim.presence.unresumed(seq);
                     }
                     Event::Rerouted { room, partner } => {
-                        sim.presence.rerouted(room, partner);
+                        sim.presence.rerouted(room, *partner);
                     }
                     Event::Relay { room, text } => {
                         if sim.presence.in_room(room) {
@@ -1516,7 +1518,7 @@ mod tests {
                                 "a relayed message comes only from the current partner"
                             );
                         } else {
-                            sim.presence.early(room, text);
+                            sim.presence.early(room, *text);
                         }
                     }
                 }
@@ -1619,7 +1621,7 @@ mod tests {
                                 if let Some(room) = sim.presence.room() {
                                     let _ = room.partner.send(Event::Relay {
                                         room: room.id,
-                                        text: sim.id.0.to_string().into(),
+                                        text: Box::new(sim.id.0.to_string().into()),
                                     });
                                 }
                             }

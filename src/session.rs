@@ -385,7 +385,7 @@ impl Session {
                 None => Ok(()), // overtaken by a newer request; the lobby undoes it
             },
             Event::Rerouted { room, partner } => {
-                self.presence.rerouted(room, partner);
+                self.presence.rerouted(room, *partner);
                 Ok(())
             }
             Event::Left { room, reason } => {
@@ -397,9 +397,9 @@ impl Session {
             }
             Event::Relay { room, text } => {
                 if self.presence.in_room(room) {
-                    self.write_message(Message::Text(text)).await?;
+                    self.write_message(Message::Text(*text)).await?;
                 } else {
-                    self.presence.early(room, text);
+                    self.presence.early(room, *text);
                 }
                 Ok(())
             }
