@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::OptionFuture;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -29,6 +30,7 @@ use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay
 use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry;
 use crate::upgrade::Socket;
+use tokio_tungstenite::WebSocketStream;
 
 /// Per-connection settings, shared by every session.
 #[derive(Clone, Debug)]
@@ -176,7 +178,7 @@ impl Session {
             online,
             ice_servers: &self.settings.ice.servers_for(self.id),
         };
-        if let Err(reason) = self.write(welcome.to_json()).await {
+        if let Err(reason) = Box::pin(self.write(welcome.to_json())).await {
             return reason;
         }
         let every = self.settings.ping_interval;
@@ -191,25 +193,23 @@ impl Session {
             // first would otherwise be told `left`, and end a call that can resume).
             let step = tokio::select! {
                 biased;
-                _ = shutdown.recv() => {
-                    let bye = ServerMessage::Bye { reason: "restart" }.to_json();
-                    let _ = self.write(bye).await;
-                    self.close(CloseCode::Restart, "server restarting").await;
-                    Err(CloseReason::Shutdown)
-                }
+                // The handlers are boxed: this loop's future is what every idle session
+                // keeps, and it would otherwise be as large as the largest handler's.
+                _ = shutdown.recv() => Box::pin(self.goodbye()).await,
                 event = rx.recv() => match event {
-                    Some(event) => self.on_event(event).await,
+                    Some(event) => Box::pin(self.on_event(event)).await,
                     None => {
                         // The lobby dropped us: our queue overflowed.
-                        self.close(CloseCode::Error, "too slow").await;
+                        Box::pin(self.close(CloseCode::Error, "too slow")).await;
                         Err(CloseReason::SlowConsumer)
                     }
                 },
                 frame = self.socket.next(), if paused_until.is_none() => {
                     last_heard = Instant::now();
-                    self.on_frame(frame).await
+                    Box::pin(self.on_frame(frame)).await
                 }
-                _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
+                // Boxed, and only made while paused: a timer is large, and rarely needed.
+                _ = OptionFuture::from(paused_until.map(|at| Box::pin(tokio::time::sleep_until(at)))),
                     if paused_until.is_some() =>
                 {
                     self.paused_until = None;
@@ -217,13 +217,13 @@ impl Session {
                 }
                 Ok(()) = online_rx.changed() => {
                     let count = *online_rx.borrow_and_update();
-                    self.write(ServerMessage::Online { count }.to_json()).await
+                    Box::pin(self.write(ServerMessage::Online { count }.to_json())).await
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= 2 * every {
                         Err(CloseReason::Timeout)
                     } else {
-                        self.write_message(Message::Ping(Default::default())).await
+                        Box::pin(self.write_message(Message::Ping(Default::default()))).await
                     }
                 }
             };
@@ -231,6 +231,14 @@ impl Session {
                 return reason;
             }
         }
+    }
+
+    /// The server is shutting down: say so, and close with 1012 (the client reconnects).
+    async fn goodbye(&mut self) -> Step {
+        let bye = ServerMessage::Bye { reason: "restart" }.to_json();
+        let _ = self.write(bye).await;
+        self.close(CloseCode::Restart, "server restarting").await;
+        Err(CloseReason::Shutdown)
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
@@ -459,7 +467,7 @@ impl Session {
             code,
             reason: reason.into(),
         };
-        let _ =
-            tokio::time::timeout(self.settings.write_timeout, self.socket.close(Some(frame))).await;
+        let close = WebSocketStream::close(&mut *self.socket, Some(frame));
+        let _ = tokio::time::timeout(self.settings.write_timeout, close).await;
     }
 }

@@ -19,7 +19,11 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 /// The socket a session gets.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+///
+/// Boxed: the socket is handed from the upgrade task to the session and into its state, and
+/// each async frame it passes through would otherwise keep a copy of its few hundred bytes
+/// for the whole session.
+pub type Socket = Box<WebSocketStream<TokioIo<Upgraded>>>;
 
 /// Initial read buffer per socket. Most of our frames are small (candidates, chat, typing);
 /// an SDP body of a few KiB takes a few reads. Memory per idle connection matters more than
@@ -104,17 +108,19 @@ impl Upgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
+        let task = async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
-                    let socket =
-                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    let socket = Box::new(
+                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
+                    );
                     session(socket).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
-        });
+        };
+        tokio::spawn(task);
         let mut res = Response::default();
         *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let h = res.headers_mut();
