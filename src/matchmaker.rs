@@ -17,6 +17,7 @@
 //! at most 255 map look-ups, and each set picks a random member in O(1).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -179,6 +180,59 @@ impl RandomSet {
     }
 }
 
+/// The waiting users indexed under one subset of interests. Most subsets name one user
+/// (whoever gave exactly those tags), so that case takes no allocation of its own: a user
+/// with 8 interests sits in 255 buckets.
+#[derive(Debug)]
+enum Bucket {
+    One(SessionId),
+    Many(Box<RandomSet>),
+}
+
+impl Bucket {
+    fn insert(&mut self, id: SessionId) {
+        match self {
+            Bucket::One(only) if *only == id => {}
+            Bucket::One(only) => {
+                let mut set = RandomSet::default();
+                set.insert(*only);
+                set.insert(id);
+                *self = Bucket::Many(Box::new(set));
+            }
+            Bucket::Many(set) => set.insert(id),
+        }
+    }
+
+    /// Takes `id` out; returns whether the bucket is empty now.
+    fn remove(&mut self, id: SessionId) -> bool {
+        match self {
+            Bucket::One(only) => *only == id,
+            Bucket::Many(set) => {
+                set.remove(id);
+                if let [last] = set.items[..] {
+                    *self = Bucket::One(last);
+                }
+                false
+            }
+        }
+    }
+
+    /// Like [`RandomSet::eligible`]: the eligible members are at `0..n`.
+    fn eligible(&mut self, excluded: &[SessionId]) -> usize {
+        match self {
+            Bucket::One(only) => usize::from(!excluded.contains(only)),
+            Bucket::Many(set) => set.eligible(excluded),
+        }
+    }
+
+    fn get(&self, i: usize) -> SessionId {
+        match self {
+            Bucket::One(only) => *only,
+            Bucket::Many(set) => set.items[i],
+        }
+    }
+}
+
 /// What the matchmaker knows of one waiting user.
 #[derive(Debug)]
 struct Waiter {
@@ -198,9 +252,13 @@ pub struct Matchmaker<R> {
     waiting: HashMap<SessionId, Waiter>,
     /// Waiting users who will meet anyone.
     open: RandomSet,
-    /// Waiting users by each non-empty subset of their interests (key: the sorted tags joined
-    /// by a separator no tag contains).
-    by_subset: HashMap<String, RandomSet>,
+    /// Waiting users by each non-empty subset of their interests, keyed by a hash of the
+    /// subset's sorted tags under `keys` (64 bits with a per-process random key: a collision,
+    /// which would only make two users seem to share a tag, is not something a client can
+    /// aim for).
+    by_subset: HashMap<u64, Bucket>,
+    /// The random hash key of `by_subset`.
+    keys: RandomState,
     /// When waiting users fall back to meeting anyone, earliest first (the wait is the same
     /// for everyone, so arrival order is deadline order). Entries of users who left are
     /// skipped when they come up.
@@ -213,20 +271,20 @@ pub struct Matchmaker<R> {
     rng: R,
 }
 
-/// Separates tags in a subset key; trimmed tags never contain control characters.
-const SEP: char = '\u{1f}';
-
-fn subset_key(tags: &[String], mask: u32) -> String {
-    let mut key = String::new();
-    for (i, tag) in tags.iter().enumerate() {
-        if mask & (1 << i) != 0 {
-            if !key.is_empty() {
-                key.push(SEP);
+/// The index keys of every subset of `tags` (sorted), by mask: `keys[mask]`.
+fn subset_keys(state: &RandomState, tags: &[String]) -> Vec<u64> {
+    let tag_hashes: Vec<u64> = tags.iter().map(|t| state.hash_one(t)).collect();
+    (0..1u32 << tags.len())
+        .map(|mask| {
+            let mut h = state.build_hasher();
+            for (i, tag) in tag_hashes.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    h.write_u64(*tag);
+                }
             }
-            key.push_str(tag);
-        }
-    }
-    key
+            h.finish()
+        })
+        .collect()
 }
 
 impl<R: Rng> Matchmaker<R> {
@@ -237,6 +295,7 @@ impl<R: Rng> Matchmaker<R> {
             waiting: HashMap::new(),
             open: RandomSet::default(),
             by_subset: HashMap::new(),
+            keys: RandomState::new(),
             deadlines: VecDeque::new(),
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
@@ -346,11 +405,15 @@ impl<R: Rng> Matchmaker<R> {
     }
 
     fn enqueue(&mut self, id: SessionId, tags: Vec<String>, now: Instant, open: bool) {
-        for mask in 1..(1u32 << tags.len()) {
-            self.by_subset
-                .entry(subset_key(&tags, mask))
-                .or_default()
-                .insert(id);
+        for key in subset_keys(&self.keys, &tags).into_iter().skip(1) {
+            match self.by_subset.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut bucket) => {
+                    bucket.get_mut().insert(id)
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Bucket::One(id));
+                }
+            }
         }
         if open {
             self.open.insert(id);
@@ -369,13 +432,11 @@ impl<R: Rng> Matchmaker<R> {
 
     fn take(&mut self, id: SessionId) -> Option<Waiter> {
         let waiter = self.waiting.remove(&id)?;
-        for mask in 1..(1u32 << waiter.tags.len()) {
-            let key = subset_key(&waiter.tags, mask);
-            if let Some(set) = self.by_subset.get_mut(&key) {
-                set.remove(id);
-                if set.items.is_empty() {
-                    self.by_subset.remove(&key);
-                }
+        for key in subset_keys(&self.keys, &waiter.tags).into_iter().skip(1) {
+            if let Some(bucket) = self.by_subset.get_mut(&key)
+                && bucket.remove(id)
+            {
+                self.by_subset.remove(&key);
             }
         }
         self.open.remove(id);
@@ -416,15 +477,16 @@ impl<R: Rng> Matchmaker<R> {
     /// A random waiting user among those sharing the most of `tags`, not in `excluded`.
     fn pick_by_interest(&mut self, tags: &[String], excluded: &[SessionId]) -> Option<SessionId> {
         let all = (1u32 << tags.len()) - 1;
+        let keys = subset_keys(&self.keys, tags);
         for shared in (1..=tags.len() as u32).rev() {
             // A user sharing exactly `shared` tags sits in exactly one subset of that size
             // (the intersection), so these sets are disjoint and their union is uniform.
-            let mut sets: Vec<(String, usize)> = Vec::new();
+            let mut sets: Vec<(u64, usize)> = Vec::new();
             let mut total = 0;
             for mask in (1..=all).filter(|m| m.count_ones() == shared) {
-                let key = subset_key(tags, mask);
-                if let Some(set) = self.by_subset.get_mut(&key) {
-                    let n = set.eligible(excluded);
+                let key = keys[mask as usize];
+                if let Some(bucket) = self.by_subset.get_mut(&key) {
+                    let n = bucket.eligible(excluded);
                     if n > 0 {
                         total += n;
                         sets.push((key, n));
@@ -437,7 +499,7 @@ impl<R: Rng> Matchmaker<R> {
             let mut r = self.rng.random_range(0..total);
             for (key, n) in sets {
                 if r < n {
-                    return Some(self.by_subset[&key].items[r]);
+                    return Some(self.by_subset[&key].get(r));
                 }
                 r -= n;
             }
