@@ -5,7 +5,8 @@
 //! `cargo bench --bench scale_out` (loopback only: it starts its own `redis-server` on a free
 //! port, the release-built `strangers` instances and `strangers-load`). The first row is one
 //! instance with its own in-process queue, for comparison. Each row runs `SECONDS` seconds of
-//! churn with `CLIENTS` clients at `RATE` relayed messages per second in all.
+//! churn with `CLIENTS` clients twice: paced at `RATE` relayed messages per second in all (the
+//! latency figures), then as fast as they go (the matches per second).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -42,11 +43,12 @@ async fn main() {
     }
 
     println!(
-        "churn: {CLIENTS} clients, {RATE} msgs/s, {SECONDS} s per row; latency of relayed messages (µs)"
+        "churn: {CLIENTS} clients, {SECONDS} s per run; latency of relayed messages (µs) at {RATE} msgs/s; \
+         matches/s unpaced; Redis traffic per match (unpaced run)"
     );
     println!(
-        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>7} {:>14} {:>14}",
-        "", "matches/s", "p50", "p99", "p99.9", "errors", "redis cmds/match", "evalsha/match"
+        "{:<24} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "", "p50", "p99", "p99.9", "errors", "matches/s", "evalsha", "publish", "in-script"
     );
     for (name, instances, shared) in [
         ("1 instance, own queue", 1, false),
@@ -60,23 +62,35 @@ async fn main() {
             servers.push(start(shared.then_some((redis_url.as_str(), prefix.as_str()))).await);
         }
         let urls: Vec<String> = servers.iter().map(|(_, url)| url.clone()).collect();
+        let paced = churn(&urls.join(","), Some(RATE)).await;
         let before = command_stats(port).await;
-        let result = churn(&urls.join(",")).await;
+        let unpaced = churn(&urls.join(","), None).await;
         let after = command_stats(port).await;
-        let c = &result["churn"];
-        let matches = c["matches"].as_f64().unwrap_or(0.0).max(1.0);
+        let matches = unpaced["churn"]["matches"].as_f64().unwrap_or(0.0).max(1.0);
         let calls = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
-        let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
-        let l = &c["latency"];
+        // Commands run by the scripts themselves (no round trip each).
+        let script_cmds: u64 = after
+            .iter()
+            .filter(|(k, _)| {
+                ![
+                    "evalsha", "eval", "publish", "info", "quit", "ping", "script", "multi", "exec",
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|(k, v)| v - before.get(k).unwrap_or(&0))
+            .sum();
+        let l = &paced["churn"]["latency"];
         println!(
-            "{name:<24} {:>10.0} {:>8} {:>8} {:>8} {:>7} {:>14.2} {:>14.2}",
-            c["matches_per_s"].as_f64().unwrap_or(0.0),
+            "{name:<24} {:>8} {:>8} {:>8} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.1}",
             l["p50_us"],
             l["p99_us"],
             l["p999_us"],
-            result["errors"]["total"],
-            total as f64 / matches,
+            paced["errors"]["total"].as_u64().unwrap_or(0)
+                + unpaced["errors"]["total"].as_u64().unwrap_or(0),
+            unpaced["churn"]["matches_per_s"].as_f64().unwrap_or(0.0),
             calls("evalsha") as f64 / matches,
+            calls("publish") as f64 / matches,
+            script_cmds as f64 / matches,
         );
         drop(servers);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -126,12 +140,14 @@ async fn start(shared: Option<(&str, &str)>) -> (Child, String) {
     (child, format!("ws://{http}ws"))
 }
 
-/// Runs the load generator's churn mode over `urls` and returns its JSON result.
-async fn churn(urls: &str) -> Value {
+/// Runs the load generator's churn mode over `urls` (paced at `rate` messages/s, or as fast
+/// as it goes) and returns its JSON result.
+async fn churn(urls: &str, rate: Option<&str>) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_strangers-load"))
         .args(["--url", urls, "--duration", &format!("{SECONDS}s")])
         .args(["--json", "-q"])
-        .args(["churn", "-c", CLIENTS, "--rate", RATE])
+        .args(["churn", "-c", CLIENTS])
+        .args(rate.map(|r| vec!["--rate", r]).unwrap_or_default())
         .stderr(Stdio::null())
         .output()
         .await

@@ -26,6 +26,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The Redis of a server started with [`start_shared`](Self::start_shared), stopped
+    /// with it.
+    redis: Option<redis::RedisServer>,
 }
 
 impl TestServer {
@@ -38,8 +41,10 @@ impl TestServer {
     /// Like [`start`](Self::start), with the queue shared through the test binary's Redis,
     /// under a key prefix of its own.
     pub async fn start_shared(extra: &[&str]) -> TestServer {
-        let redis = redis::shared();
-        TestServer::start_in_pool(extra, &redis.url(), &redis::fresh_prefix()).await
+        let redis = redis::RedisServer::start();
+        let mut server = TestServer::start_in_pool(extra, &redis.url(), "test").await;
+        server.redis = Some(redis);
+        server
     }
 
     /// A server of the pool of instances that share the queue at `url` under `prefix`.
@@ -70,6 +75,7 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task,
+            redis: None,
         }
     }
 

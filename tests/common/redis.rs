@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// One `redis-server` process; killed when dropped.
@@ -98,13 +97,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// The one server a test binary's shared-queue tests use (each server instance gets its own
-/// key prefix, so tests running at once do not meet each other's users).
-pub fn shared() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(RedisServer::start)
 }
 
 /// A key prefix no other test in this process uses.
