@@ -11,6 +11,7 @@
 //! the queue itself is the [`Matchmaker`]'s.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -33,15 +34,22 @@ const MAILBOX: usize = 4096;
 pub const RESUME_WAIT: Duration = Duration::from_secs(10);
 /// How often the online count is published to sessions (the protocol promises at most one
 /// `online` message per second).
+///
+/// Sessions are split into [`ONLINE_SHARDS`] groups, each told in its own slice of the
+/// second: telling every session at the same instant would wake tens of thousands of tasks
+/// and write as many frames in one burst, holding up everyone's relays for a moment.
 const ONLINE_EVERY: Duration = Duration::from_secs(1);
+/// How many groups of sessions hear of the online count in turn.
+const ONLINE_SHARDS: usize = 16;
 
 /// A cloneable handle to the matchmaking actor.
 #[derive(Clone, Debug)]
 pub struct Lobby {
     /// The actor's mailbox.
     tx: mpsc::Sender<Command>,
-    /// The online count, published at most once per [`ONLINE_EVERY`].
-    online: watch::Receiver<usize>,
+    /// The online count, published to each group of sessions at most once per
+    /// [`ONLINE_EVERY`].
+    online: Arc<[watch::Receiver<usize>]>,
 }
 
 /// Counts read from the actor, for `/healthz`, metrics and tests.
@@ -204,9 +212,14 @@ impl Lobby {
         self.send(Command::Shared(event)).await
     }
 
-    /// A receiver of the online count, updated at most once a second.
-    pub fn online(&self) -> watch::Receiver<usize> {
-        self.online.clone()
+    /// The online count as last published (at most a second old).
+    pub fn online_count(&self) -> usize {
+        self.online.iter().map(|rx| *rx.borrow()).max().unwrap_or(0)
+    }
+
+    /// A receiver of the online count for session `id`, updated at most once a second.
+    pub fn online(&self, id: SessionId) -> watch::Receiver<usize> {
+        self.online[id.0 as usize % ONLINE_SHARDS].clone()
     }
 }
 
@@ -262,8 +275,8 @@ struct Actor {
     rooms: usize,
     /// Pairings made since start.
     matches: u64,
-    /// Publishes the online count to every session.
-    online_tx: watch::Sender<usize>,
+    /// Publishes the online count to each group of sessions.
+    online_tx: Vec<watch::Sender<usize>>,
     /// Recent reports and bans in force.
     moderation: Moderation,
     /// Where reports are stored.
@@ -280,7 +293,9 @@ struct Actor {
 impl Actor {
     fn new(rng: StdRng, policy: Policy) -> (Actor, Lobby) {
         let (tx, rx) = mpsc::channel(MAILBOX);
-        let (online_tx, online) = watch::channel(0);
+        let (online_tx, online): (Vec<_>, Vec<_>) =
+            (0..ONLINE_SHARDS).map(|_| watch::channel(0)).unzip();
+        let online: Arc<[watch::Receiver<usize>]> = online.into();
         let actor = Actor {
             rx,
             users: HashMap::new(),
@@ -299,8 +314,10 @@ impl Actor {
     }
 
     async fn run(mut self) {
-        let mut publish = tokio::time::interval_at(Instant::now() + ONLINE_EVERY, ONLINE_EVERY);
+        let slice = ONLINE_EVERY / ONLINE_SHARDS as u32;
+        let mut publish = tokio::time::interval_at(Instant::now() + slice, slice);
         publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut shard = 0;
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
@@ -324,7 +341,9 @@ impl Actor {
                 }
                 _ = publish.tick() => {
                     let online = self.online();
-                    self.online_tx.send_if_modified(|n| std::mem::replace(n, online) != online);
+                    shard = (shard + 1) % ONLINE_SHARDS;
+                    self.online_tx[shard]
+                        .send_if_modified(|n| std::mem::replace(n, online) != online);
                 }
             }
         }

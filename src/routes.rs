@@ -99,7 +99,7 @@ fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reject
         .and(warp::get())
         .and(with_state(state))
         .map(|state: AppState| {
-            let online = *state.lobby.online().borrow();
+            let online = state.lobby.online_count();
             html(
                 IndexPage {
                     v: pages::version(),

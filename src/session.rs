@@ -172,7 +172,7 @@ impl Session {
         mut rx: mpsc::Receiver<Event>,
         mut shutdown: broadcast::Receiver<()>,
     ) -> CloseReason {
-        let mut online_rx = self.lobby.online();
+        let mut online_rx = self.lobby.online(self.id);
         online_rx.mark_unchanged();
         let welcome = ServerMessage::Welcome {
             online,
