@@ -399,3 +399,38 @@ async fn both_members_resume_on_different_instances() {
     b.recv_type("waiting").await;
     assert_eq!(a.recv_type("left").await["reason"], "skipped");
 }
+
+/// A stuck Redis (here `DEBUG SLEEP 3`: it answers nobody for three seconds) stalls no
+/// session: while it sleeps, two users of one instance in a call keep talking, `/healthz`
+/// answers, and a user who joins is told `waiting` at once. The order of events proves it:
+/// all of that happens before Redis answers the `DEBUG SLEEP` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_redis_stalls_no_session() {
+    let redis = RedisServer::start();
+    let servers = pool(&redis, 1).await;
+    let server = &servers[0];
+    let (mut a, mut b, room) = server.pair().await;
+
+    let port = redis.port;
+    let stuck = tokio::task::spawn_blocking(move || {
+        let probe = RedisServer::at(port);
+        probe.command("DEBUG SLEEP 3")
+    });
+    // Give the DEBUG SLEEP a moment to reach Redis (nothing tells us it has). If it has not,
+    // the PING below is answered at once and the test fails, never passes by luck: that
+    // PING still unanswered after everything below is the proof Redis slept throughout.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asleep = tokio::task::spawn_blocking(move || RedisServer::at(port).command("PING"));
+
+    a.send(json!({"type": "chat", "room": room, "text": "are you there?"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "are you there?");
+    assert_eq!(server.health().await["status"], "ok");
+    let mut c = server.client().await;
+    c.join().await;
+    assert!(
+        !stuck.is_finished() && !asleep.is_finished(),
+        "all of this happened while Redis was still asleep"
+    );
+    assert!(stuck.await.unwrap().starts_with("+OK"));
+}

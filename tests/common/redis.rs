@@ -33,6 +33,15 @@ impl RedisServer {
         server
     }
 
+    /// A handle to talk to a server started elsewhere (it is not stopped when dropped).
+    pub fn at(port: u16) -> RedisServer {
+        RedisServer {
+            port,
+            child: None,
+            dir: PathBuf::new(),
+        }
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -59,6 +68,8 @@ impl RedisServer {
                 "--protected-mode",
                 "yes",
             ])
+            // `DEBUG SLEEP` stands in for a stuck Redis in the tests.
+            .args(["--enable-debug-command", "local"])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
