@@ -504,8 +504,23 @@ impl Engine {
         format!("{}:bus:{instance}", self.prefix)
     }
 
-    fn seed() -> u32 {
-        rand::random::<u32>() & 0x7fff_ffff
+    /// A script call with the arguments every script starts with: the key prefix, a random
+    /// seed for its choices, and the user (or instance) it is about.
+    fn call<'a>(&'a self, script: &'a Script, subject: String) -> redis::ScriptInvocation<'a> {
+        let mut call = script.prepare_invoke();
+        call.arg(&self.prefix)
+            .arg(rand::random::<u32>() & 0x7fff_ffff)
+            .arg(subject);
+        call
+    }
+
+    /// The name of a local user in the shared queue.
+    fn name(&self, session: SessionId) -> String {
+        UserRef {
+            instance: self.me,
+            session,
+        }
+        .to_string()
     }
 
     async fn run_ops(self: Arc<Self>, mut ops: mpsc::Receiver<Op>) {
@@ -522,17 +537,8 @@ impl Engine {
                     open,
                     client,
                 } => {
-                    let mut call = self.scripts.join.prepare_invoke();
-                    call.arg(&self.prefix)
-                        .arg(Self::seed())
-                        .arg(
-                            UserRef {
-                                instance: self.me,
-                                session: user,
-                            }
-                            .to_string(),
-                        )
-                        .arg(ticket)
+                    let mut call = self.call(&self.scripts.join, self.name(user));
+                    call.arg(ticket)
                         .arg(now)
                         .arg(u8::from(open))
                         .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()));
@@ -544,18 +550,7 @@ impl Engine {
                 }
                 Op::Fallback { user, ticket } => {
                     let reply = self
-                        .scripts
-                        .fallback
-                        .prepare_invoke()
-                        .arg(&self.prefix)
-                        .arg(Self::seed())
-                        .arg(
-                            UserRef {
-                                instance: self.me,
-                                session: user,
-                            }
-                            .to_string(),
-                        )
+                        .call(&self.scripts.fallback, self.name(user))
                         .arg(ticket)
                         .arg(now)
                         .arg(self.config.policy.fallback_after.as_millis() as u64)
@@ -565,18 +560,7 @@ impl Engine {
                 }
                 Op::Withdraw { user, ticket } => {
                     let reply = self
-                        .scripts
-                        .withdraw
-                        .prepare_invoke()
-                        .arg(&self.prefix)
-                        .arg(0)
-                        .arg(
-                            UserRef {
-                                instance: self.me,
-                                session: user,
-                            }
-                            .to_string(),
-                        )
+                        .call(&self.scripts.withdraw, self.name(user))
                         .arg(ticket)
                         .invoke_async::<i64>(&mut conn)
                         .await;
@@ -585,12 +569,7 @@ impl Engine {
                 Op::Parted { a, b } => {
                     let cooldown = self.config.policy.cooldown.as_millis() as u64;
                     let reply = self
-                        .scripts
-                        .parted
-                        .prepare_invoke()
-                        .arg(&self.prefix)
-                        .arg(0)
-                        .arg(a.to_string())
+                        .call(&self.scripts.parted, a.to_string())
                         .arg(b.to_string())
                         .arg(now + cooldown)
                         .arg(cooldown.max(1))
@@ -599,18 +578,9 @@ impl Engine {
                     ("parted", reply.map(|_| None))
                 }
                 Op::Resume { user, room, client } => {
-                    let me = UserRef {
-                        instance: self.me,
-                        session: user,
-                    };
                     let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
                     let reply = self
-                        .scripts
-                        .resume
-                        .prepare_invoke()
-                        .arg(&self.prefix)
-                        .arg(0)
-                        .arg(me.to_string())
+                        .call(&self.scripts.resume, self.name(user))
                         .arg(room.to_string())
                         .arg(crate::lobby::RESUME_WAIT.as_millis() as u64)
                         .arg(client)
@@ -743,12 +713,7 @@ impl Engine {
         loop {
             every.tick().await;
             let reply = self
-                .scripts
-                .beat
-                .prepare_invoke()
-                .arg(&self.prefix)
-                .arg(0)
-                .arg(self.me.to_string())
+                .call(&self.scripts.beat, self.me.to_string())
                 .arg(self.local_online.load(Ordering::Relaxed))
                 .arg(self.config.ttl.as_millis() as u64)
                 .arg(crate::moderation::now_ms())
