@@ -1093,45 +1093,33 @@ impl Actor {
         let Some(u) = self.users.get_mut(&user) else {
             return;
         };
-        if !was_resuming {
-            // This member never left: its partner is now `other`, wherever that is.
-            u.status = Status::InRoom {
-                room,
-                partner: Partner::There {
-                    user: other,
-                    client: other_client,
-                },
-            };
-            if u.peer
-                .send(Event::Rerouted {
-                    room,
-                    partner: Box::new(Peer::remote(other, bus.clone())),
-                })
-                .is_err()
-            {
-                self.drop_user(user);
-                return;
-            }
-        } else {
-            u.status = Status::InRoom {
-                room,
-                partner: Partner::There {
-                    user: other,
-                    client: other_client,
-                },
-            };
+        u.status = Status::InRoom {
+            room,
+            partner: Partner::There {
+                user: other,
+                client: other_client,
+            },
+        };
+        let partner = Peer::remote(other, bus.clone());
+        let event = if was_resuming {
             self.rooms += 1;
-            let event = Event::Matched(Box::new(Matched {
+            Event::Matched(Box::new(Matched {
                 seq: u.seq,
                 room,
                 role: None,
                 common: Vec::new(),
-                partner: Peer::remote(other, bus.clone()),
-            }));
-            if u.peer.send(event).is_err() {
-                self.drop_user(user);
-                return;
+                partner,
+            }))
+        } else {
+            // This member never left: its partner is now `other`, wherever that is.
+            Event::Rerouted {
+                room,
+                partner: Box::new(partner),
             }
+        };
+        if u.peer.send(event).is_err() {
+            self.drop_user(user);
+            return;
         }
         if !announce {
             return;
