@@ -1,29 +1,46 @@
 //! Does a flooding client slow anyone else down? Relay latency of well-behaved churn clients
-//! (`strangers-load churn`), first alone, then beside flooders that send chat as fast as their
-//! sockets take it.
+//! (`strangers-load churn`), first alone, then beside flooders (`strangers-load flood`) that
+//! send chat as fast as their sockets take it, then alone again; and what the flood costs the
+//! server.
 //!
-//! `cargo bench --bench flood` (loopback only). The flooders give the interest `flood`, so
-//! they are paired with each other rather than with the measured clients; the server runs with
-//! its default message rate limit (50/s, burst 200), which drops their excess and disconnects
-//! them (1008) until they reconnect and start again. Join limits and the re-match cooldown are
-//! lifted because the churn clients are bots that press Next many times a second.
+//! `cargo bench --bench flood` (loopback only, about 40 s). Needs two cores, `taskset` and
+//! `chrt` (util-linux). So that the server never competes with the load for a CPU, the server
+//! runs alone on CPU 0 and every client on CPU 1; the flooders run there in the `SCHED_IDLE`
+//! class, so they get only the time the measured clients leave over. What is left to see is
+//! the server's own share of the harm.
+//!
+//! The flooders give the interest `flood`, so they are paired with each other rather than
+//! with the measured clients; the server runs with its default message rate limit (50/s,
+//! burst 200), and the flooders reconnect whenever it closes them (1008). Join limits and the
+//! re-match cooldown are lifted because the churn clients are bots that press Next many times
+//! a second.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio_tungstenite::tungstenite::Message;
 
+/// Measured seconds of each churn run.
 const SECONDS: u64 = 10;
-const FLOOD_PAIRS: usize = 4;
+/// Flooders (four pairs).
+const FLOODERS: usize = 8;
+/// The server's core, and the clients' core.
+const SERVER_CPU: &str = "0";
+const CLIENT_CPU: &str = "1";
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cores >= 2,
+        "the flood benchmark needs two cores (server and clients apart)"
+    );
     let report = std::env::temp_dir().join(format!("strangers-flood-{}.jsonl", std::process::id()));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_strangers"))
+    // `taskset` execs the server, so the child's pid is the server's.
+    let mut server = Command::new("taskset")
+        .args(["-c", SERVER_CPU, env!("CARGO_BIN_EXE_strangers")])
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -40,7 +57,8 @@ async fn main() {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("the server starts");
+        .expect("the server starts (is `taskset` installed?)");
+    let pid = server.id().expect("the server runs");
     let line = BufReader::new(server.stdout.take().unwrap())
         .lines()
         .next_line()
@@ -54,100 +72,147 @@ async fn main() {
         .trim_end_matches(|c| c != '/');
     let url = format!("ws://{http}ws");
 
-    let alone = churn(&url).await;
-    let until = Instant::now() + Duration::from_secs(SECONDS + 2);
-    let flooders: Vec<_> = (0..2 * FLOOD_PAIRS)
-        .map(|_| tokio::spawn(flood(url.clone(), until)))
-        .collect();
-    let beside = churn(&url).await;
-    let mut sent = 0;
-    for f in flooders {
-        sent += f.await.unwrap();
-    }
-    let again = churn(&url).await;
+    let alone = churn(&url, pid).await;
+    let flood_only = flood(&url, pid, Duration::from_secs(5)).await;
+    // The flood runs a second longer on each side of the measured churn.
+    let flooding = tokio::spawn(flood_owned(
+        url.clone(),
+        pid,
+        Duration::from_secs(SECONDS + 2),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let beside = churn(&url, pid).await;
+    let flood_beside = flooding.await.unwrap();
+    let again = churn(&url, pid).await;
 
+    println!(
+        "server on CPU {SERVER_CPU}; clients on CPU {CLIENT_CPU} (flooders SCHED_IDLE); \
+         {FLOODERS} flooders"
+    );
     println!("relay latency of 100 churn clients at 2,000 msgs/s, {SECONDS} s each (µs)");
     println!(
-        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>7}",
-        "", "p50", "p90", "p99", "p99.9", "errors"
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6}",
+        "", "p50", "p90", "p99", "p99.9", "max", "errors", "server", "softirq", "noise"
     );
-    for (name, r) in [
-        ("alone", &alone),
-        ("beside flooders", &beside),
-        ("alone again", &again),
+    let flooders_cores = flood_beside["flood"]["cpu"]["generator_cores"]
+        .as_f64()
+        .unwrap_or(0.0);
+    for (name, r, flooders) in [
+        ("alone", &alone, 0.0),
+        ("beside flooders", &beside, flooders_cores),
+        ("alone again", &again, 0.0),
     ] {
         let l = &r["churn"]["latency"];
+        let cpu = &r["churn"]["cpu"];
+        // Everything but the server, the churn clients and our flooders: other engineers'
+        // builds and benchmarks, which make any figure worse.
+        let softirq = r["ksoftirqd_cores"].as_f64().unwrap_or(0.0);
+        let noise = cpu["other_cores"]
+            .as_f64()
+            .map(|o| (o - flooders - softirq).max(0.0));
         println!(
-            "{name:<28} {:>8} {:>8} {:>8} {:>8} {:>7}",
-            l["p50_us"], l["p90_us"], l["p99_us"], l["p999_us"], r["errors"]["total"]
+            "{name:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6.2}",
+            l["p50_us"],
+            l["p90_us"],
+            l["p99_us"],
+            l["p999_us"],
+            l["max_us"],
+            r["errors"]["total"],
+            cpu["server_cores"],
+            softirq,
+            noise.unwrap_or(f64::NAN)
         );
     }
     println!(
-        "flooders: {} connections sent {sent} chat messages",
-        2 * FLOOD_PAIRS
+        "(cores used during the run by the server, by the kernel's softirq threads, and by \
+         anything but those, the churn clients and the flooders (noise: e.g. other builds; a \
+         run with noise above 0.1 is disturbed))"
     );
+    for (name, r) in [
+        ("flood alone", &flood_only),
+        ("flood beside", &flood_beside),
+    ] {
+        let f = &r["flood"];
+        println!(
+            "{name}: {} s, {} chat written ({}/s), {} relayed ({}/s), {} rate_limited, \
+             {} connections, closes {}; flooders {} cores, server {} cores",
+            f["measured_s"],
+            f["sent"],
+            f["sent_per_s"],
+            f["relayed"],
+            f["relayed_per_s"],
+            f["rate_limited"],
+            f["connections"],
+            f["closes"],
+            f["cpu"]["generator_cores"],
+            f["cpu"]["server_cores"],
+        );
+    }
     let _ = std::fs::remove_file(&report);
     let _ = std::fs::remove_file(report.with_extension("salt"));
 }
 
-/// Runs the load generator's churn mode against `url` and returns its JSON result.
-async fn churn(url: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_strangers-load"))
-        .args([
-            "--url",
-            url,
-            "--duration",
-            &format!("{SECONDS}s"),
-            "--json",
-            "-q",
-        ])
+/// Runs the load generator's churn mode on the clients' core and returns its JSON result,
+/// with the cores the kernel's softirq threads used meanwhile (`ksoftirqd_cores`: loopback
+/// packets handled outside any process, counted apart from the other processes' noise).
+async fn churn(url: &str, server_pid: u32) -> Value {
+    let (k0, t0) = (ksoftirqd_seconds(), Instant::now());
+    let out = Command::new("taskset")
+        .args(["-c", CLIENT_CPU, env!("CARGO_BIN_EXE_strangers-load")])
+        .args(["--url", url, "--duration", &format!("{SECONDS}s")])
+        .args(["--server-pid", &server_pid.to_string(), "--json", "-q"])
         .args(["churn", "-c", "100", "--rate", "2000"])
         .stderr(Stdio::null())
         .output()
         .await
         .expect("strangers-load runs");
-    serde_json::from_slice(&out.stdout).expect("strangers-load prints JSON")
+    let mut v: Value = serde_json::from_slice(&out.stdout).expect("strangers-load prints JSON");
+    let k = (ksoftirqd_seconds() - k0) / t0.elapsed().as_secs_f64();
+    v["ksoftirqd_cores"] = ((k * 100.0).round() / 100.0).into();
+    v
 }
 
-/// One flooder until `until`: join with the interest `flood`, then send chat as fast as the
-/// socket takes it; reconnect whenever the server closes it. Returns how many were sent.
-async fn flood(url: String, until: Instant) -> u64 {
-    let mut sent = 0;
-    while Instant::now() < until {
-        let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+/// CPU time of the kernel's softirq threads (`ksoftirqd/N`), in seconds.
+fn ksoftirqd_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
             continue;
         };
-        let (mut tx, mut rx) = ws.split();
-        let join = json!({"type": "join", "interests": ["flood"]}).to_string();
-        if tx.send(Message::Text(join.into())).await.is_err() {
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with("ksoftirqd") {
             continue;
         }
-        let matched = async {
-            while let Some(Ok(frame)) = rx.next().await {
-                if let Message::Text(t) = frame {
-                    let v: Value = serde_json::from_str(&t).unwrap_or_default();
-                    if v["type"] == "matched" {
-                        return v["room"].as_str().map(str::to_string);
-                    }
-                }
-            }
-            None
-        };
-        // The odd one out may wait for a partner past the end: stop then.
-        let Ok(Some(room)) = tokio::time::timeout_at(until.into(), matched).await else {
-            continue;
-        };
-        // Keep reading so the flooder is a fast consumer: only its sending is abusive.
-        let reader = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
-        let chat = json!({"type": "chat", "room": room, "text": "x".repeat(200)}).to_string();
-        while Instant::now() < until {
-            let send = tx.send(Message::Text(chat.clone().into()));
-            match tokio::time::timeout_at(until.into(), send).await {
-                Ok(Ok(())) => sent += 1,
-                Ok(Err(_)) | Err(_) => break,
-            }
-        }
-        reader.abort();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        total += ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0);
     }
-    sent
+    total / 100.0
+}
+
+async fn flood_owned(url: String, server_pid: u32, duration: Duration) -> Value {
+    flood(&url, server_pid, duration).await
+}
+
+/// Runs the load generator's flood mode on the clients' core, in the idle scheduling class,
+/// and returns its JSON result.
+async fn flood(url: &str, server_pid: u32, duration: Duration) -> Value {
+    let out = Command::new("chrt")
+        .args(["--idle", "0", "taskset", "-c", CLIENT_CPU])
+        .arg(env!("CARGO_BIN_EXE_strangers-load"))
+        .args(["--url", url])
+        .args(["--duration", &format!("{}ms", duration.as_millis())])
+        .args(["--server-pid", &server_pid.to_string(), "--json", "-q"])
+        .args(["flood", "--flooders", &FLOODERS.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .expect("strangers-load runs (is `chrt` installed?)");
+    serde_json::from_slice(&out.stdout).expect("strangers-load prints JSON")
 }

@@ -50,7 +50,7 @@ impl Rates {
     }
 }
 
-/// One session's buckets and its count of drops in a row.
+/// One session's buckets and its count of drops since it was last within its rate.
 pub struct Budget<C: Clock = MonotonicClock> {
     clock: C,
     messages: Bucket<C>,

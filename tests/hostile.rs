@@ -190,6 +190,56 @@ async fn a_flood_is_rate_limited_then_closed() {
     pair.still_talking().await;
 }
 
+/// Over its budget, a client loses the message that did not fit and is told once; the server
+/// then reads nothing more from it until the budget has room again (the rest waits in the
+/// client's own socket), so the next thing it says is heard, not dropped too, and it stays
+/// connected. The partner gets every message but the one dropped, in order.
+#[tokio::test]
+async fn over_budget_the_next_message_waits_for_room_instead_of_being_dropped() {
+    // Five messages, then five a second.
+    let server = TestServer::start(&["--relay-burst", "5", "--relay-rate", "5"]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    let chat = |text: String| json!({"type": "chat", "room": room, "text": text});
+    // One message at a time, each followed by a ping (in the same write): the pong comes
+    // once the server has read the message, and after its `rate_limited` if it was dropped.
+    let mut sent = 0;
+    loop {
+        assert!(sent < 1_000, "the budget never ran out");
+        let msg = chat(format!("{sent}")).to_string();
+        a.ws.feed(Message::Text(msg.into())).await.unwrap();
+        sent += 1;
+        a.ws.feed(Message::Ping(vec![7].into())).await.unwrap();
+        a.ws.flush().await.unwrap();
+        let mut told = false;
+        loop {
+            match a.ws_next().await.expect("a stays connected") {
+                Message::Pong(_) => break,
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == "error" {
+                        assert_eq!(v["code"], "rate_limited", "{v}");
+                        told = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if told {
+            break;
+        }
+    }
+    // Sent right after the drop was answered: it waits for the budget, then passes.
+    a.send(chat("after".into())).await;
+    for i in 0..sent - 1 {
+        assert_eq!(b.recv().await, chat(format!("{i}")));
+    }
+    assert_eq!(
+        b.recv().await,
+        chat("after".into()),
+        "the dropped message never arrives, the next one does"
+    );
+}
+
 /// A skip-flood (Next over and over) is refused with `rate_limited` before it churns the
 /// queue, and the user is not disconnected for a few.
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! strangers-load --url ws://127.0.0.1:8080/ws churn --clients 1000 [--rate 20000]
 //! strangers-load --url ws://127.0.0.1:8080/ws mixed --sessions 18000 --clients 1000 --rate 20000
 //! strangers-load --url ws://127.0.0.1:8099/ws startup --runs 10 -- target/release/strangers --listen 127.0.0.1:8099 --stun ""
+//! strangers-load --url ws://127.0.0.1:8080/ws flood --flooders 8 [--text-bytes 200]
 //! ```
 //!
 //! - **hold** opens N sessions (each reads its `welcome`) and keeps them idle, reporting the
@@ -16,12 +17,16 @@
 //!   message (each payload carries the sender's timestamp).
 //! - **mixed** holds N idle sessions while churn runs, optionally paced with `--rate`.
 //! - **startup** times a server command from spawn to an accepting socket.
+//! - **flood** runs F abusive clients, paired with each other through the interest `flood`,
+//!   that send chat as fast as their sockets take it and reconnect whenever the server closes
+//!   them; it reports what they got written and relayed, and how the server answered.
 //!
 //! Only loopback servers are loaded unless `--allow-remote` is given. Progress goes to
 //! stderr once a second; the summary goes to stdout (`--json`: one JSON object instead).
 //! Ctrl-C ends the run early and still prints the summary.
 
 mod churn;
+mod flood;
 mod hold;
 mod net;
 mod stats;
@@ -52,7 +57,8 @@ const MAX_DURATION: Duration = Duration::from_secs(600);
              relay latency (loopback servers only unless --allow-remote)"
 )]
 struct Cli {
-    /// The server's WebSocket URL.
+    /// The server's WebSocket URL; several, comma-separated (instances sharing one queue),
+    /// spread the clients over them round-robin.
     #[arg(
         long,
         env = "STRANGERS_LOAD_URL",
@@ -126,6 +132,19 @@ enum Mode {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// F flooders send chat as fast as the server lets them; report what got through.
+    Flood(FloodArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct FloodArgs {
+    /// Concurrent flooders (paired with each other).
+    #[arg(long, short = 'f', default_value_t = 8)]
+    flooders: usize,
+
+    /// Characters of each chat message's text.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    text_bytes: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -241,6 +260,8 @@ struct Report {
     churn: Option<churn::Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     startup: Option<StartupReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flood: Option<flood::Report>,
     errors: ErrorsReport,
 }
 
@@ -292,6 +313,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Mode::Churn(c) => c.clients,
         Mode::Mixed { hold, churn } => hold.sessions + churn.clients,
         Mode::Startup { .. } => 0,
+        Mode::Flood(f) => f.flooders,
     };
     if let Some(limit) = open_files_limit()
         && sockets as u64 + 32 > limit
@@ -337,6 +359,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             *errors.entry(k).or_insert(0) += v;
         }
     };
+    let mut flood_report = None;
     let (mode, hold_report, churn_report, startup_report) = match &cli.mode {
         Mode::Hold(args) => {
             let ((report, _), shared) =
@@ -382,6 +405,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let report = startup(&target, *runs, command).await?;
             ("startup", None, None, Some(report))
         }
+        Mode::Flood(args) => {
+            let (report, shared) = flood::run(
+                args.flooders,
+                args.text_bytes as usize,
+                target.clone(),
+                cli.duration,
+                stop.clone(),
+                cli.quiet,
+                cli.server_pid,
+            )
+            .await;
+            merge(shared.errors.snapshot());
+            flood_report = Some(report);
+            ("flood", None, None, None)
+        }
     };
     let total = errors.values().sum();
     let report = Report {
@@ -399,6 +437,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         hold: hold_report,
         churn: churn_report,
         startup: startup_report,
+        flood: flood_report,
         errors: ErrorsReport {
             total,
             by_kind: errors,
@@ -807,6 +846,35 @@ fn table(r: &Report) -> String {
                 "min {:.2}ms  median {:.2}ms  max {:.2}ms ({} runs)",
                 s.min_ms, s.median_ms, s.max_ms, s.runs
             ),
+        );
+    }
+    if let Some(f) = &r.flood {
+        row(
+            "flooders",
+            format!(
+                "{} ({} connections, {} matched)",
+                f.flooders, f.connections, f.matched
+            ),
+        );
+        row(
+            "chat written",
+            format!(
+                "{} ({:.0}/s) of {} characters",
+                f.sent, f.sent_per_s, f.text_bytes
+            ),
+        );
+        row(
+            "chat relayed to partners",
+            format!("{} ({:.0}/s)", f.relayed, f.relayed_per_s),
+        );
+        row("rate_limited received", f.rate_limited.to_string());
+        let closes: Vec<String> = f.closes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        row("sessions ended (close code)", closes.join(", "));
+        row("CPU", cpu_line(&f.cpu));
+        row(
+            "server CPU per chat written",
+            f.server_us_per_sent
+                .map_or("?".into(), |us| format!("{us}µs")),
         );
     }
     row(
