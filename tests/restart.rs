@@ -4,71 +4,11 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::Client;
+use common::process::Process;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// The real `strangers` binary, listening on `port`.
-struct Process {
-    child: Child,
-    port: u16,
-}
-
-impl Process {
-    /// Starts the binary and waits for the line that says it is listening.
-    async fn start(port: u16) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strangers"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--stun",
-                "",
-                "--drain",
-                "3s",
-            ])
-            .arg("--report-log")
-            .arg(common::scratch_file("reports.jsonl"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("the server says it is listening")
-            .unwrap()
-            .unwrap_or_default();
-        assert!(
-            line.contains(&format!("http://127.0.0.1:{port}/")),
-            "{line}"
-        );
-        Process { child, port }
-    }
-
-    async fn client(&self) -> Client {
-        let url = format!("ws://127.0.0.1:{}/ws", self.port);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut client = Client { ws };
-        client.recv_type("welcome").await;
-        client
-    }
-
-    /// Sends SIGTERM, as Fly.io and every supervisor do.
-    fn terminate(&self) {
-        let pid = self.child.id().expect("still running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,7 +21,8 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn sigterm_drains_and_a_new_process_takes_the_clients_back() {
     let port = free_port();
-    let mut old = Process::start(port).await;
+    let listen = format!("127.0.0.1:{port}");
+    let mut old = Process::start(&listen, &["--drain", "3s"]).await;
     let mut a = old.client().await;
     let mut b = old.client().await;
     a.join().await;
@@ -111,7 +52,7 @@ async fn sigterm_drains_and_a_new_process_takes_the_clients_back() {
     );
 
     // The clients reconnect to the new process and meet again.
-    let new = Process::start(port).await;
+    let new = Process::start(&listen, &["--drain", "3s"]).await;
     let mut a = new.client().await;
     let mut b = new.client().await;
     a.join().await;

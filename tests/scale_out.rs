@@ -7,15 +7,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::process::Process;
 use common::redis::{RedisServer, fresh_prefix};
 use common::{Client, PATIENCE, TestServer, http_get, wait_waiting};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 /// Short heartbeats (every 667 ms), so dead instances are noticed within about 2.7 s; not
 /// shorter, as a debug build under a loaded test run can stall for a second.
@@ -172,51 +170,11 @@ async fn the_online_count_is_everyones() {
     assert!(count.is_ok(), "the user on instance 1 never saw 6 online");
 }
 
-/// A `strangers` process of the pool, for the tests that kill one.
-struct Instance {
-    child: Child,
-    port: u16,
-}
-
-impl Instance {
-    async fn spawn(redis: &str, prefix: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strangers"))
-            .args(["--listen", "127.0.0.1:0", "--stun", ""])
-            .args(["--redis-url", redis, "--redis-prefix", prefix])
-            .args(["--instance-ttl", TTL, "--rematch-cooldown", "0s"])
-            .arg("--report-log")
-            .arg(common::scratch_file("reports.jsonl"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(PATIENCE, lines.next_line())
-            .await
-            .expect("the server says where it listens")
-            .unwrap()
-            .unwrap_or_default();
-        let port = line
-            .split("http://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Instance { child, port }
-    }
-
-    async fn client(&self) -> Client {
-        let url = format!("ws://127.0.0.1:{}/ws", self.port);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut client = Client { ws };
-        client.recv_type("welcome").await;
-        client
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
-    }
+/// A `strangers` process of the pool, for the test that kills one.
+async fn spawn(redis: &str, prefix: &str) -> Process {
+    let flags = ["--redis-url", redis, "--redis-prefix", prefix];
+    let more = ["--instance-ttl", TTL, "--rematch-cooldown", "0s"];
+    Process::start("127.0.0.1:0", &[&flags[..], &more[..]].concat()).await
 }
 
 /// An instance killed with SIGKILL (no goodbye) leaves no ghosts: its users' partners on
@@ -227,20 +185,20 @@ impl Instance {
 async fn a_killed_instance_leaves_no_ghosts() {
     let redis = RedisServer::start();
     let prefix = fresh_prefix();
-    let mut doomed = Instance::spawn(&redis.url(), &prefix).await;
-    let survivor = Instance::spawn(&redis.url(), &prefix).await;
+    let mut doomed = spawn(&redis.url(), &prefix).await;
+    let survivor = spawn(&redis.url(), &prefix).await;
 
     let mut a = doomed.client().await;
     let mut b = survivor.client().await;
     a.join().await;
-    wait_waiting(doomed.addr(), 1, "a waits").await;
+    wait_waiting(doomed.addr, 1, "a waits").await;
     b.join().await;
     let room = b.recv_type("matched").await["room"].clone();
     a.recv_type("matched").await;
     // c waits on the doomed instance.
     let mut c = doomed.client().await;
     c.join().await;
-    wait_waiting(doomed.addr(), 1, "c waits").await;
+    wait_waiting(doomed.addr, 1, "c waits").await;
 
     doomed.child.kill().await.unwrap();
     let left = recv_within(&mut b, "left", PATIENCE).await;
