@@ -15,11 +15,12 @@
 //! re-match cooldown are lifted because the churn clients are bots that press Next many times
 //! a second.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 /// Measured seconds of each churn run.
@@ -59,18 +60,7 @@ async fn main() {
         .spawn()
         .expect("the server starts (is `taskset` installed?)");
     let pid = server.id().expect("the server runs");
-    let line = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let http = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(|c| c != '/');
-    let url = format!("ws://{http}ws");
+    let url = support::ws_url(&mut server).await;
 
     let alone = churn(&url, pid).await;
     let flood_only = flood(&url, pid, Duration::from_secs(5)).await;

@@ -8,11 +8,12 @@
 //! churn with `CLIENTS` clients twice: paced at `RATE` relayed messages per second in all (the
 //! latency figures), then as fast as they go (the matches per second).
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -126,18 +127,8 @@ async fn start(shared: Option<(&str, &str)>) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("the server starts");
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let http = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(|c| c != '/');
-    (child, format!("ws://{http}ws"))
+    let url = support::ws_url(&mut child).await;
+    (child, url)
 }
 
 /// Runs the load generator's churn mode over `urls` (paced at `rate` messages/s, or as fast
