@@ -21,6 +21,14 @@ const TTL: &str = "2s";
 /// Every test client comes from 127.0.0.1: lift the per-IP cap.
 const FLAGS: [&str; 4] = ["--instance-ttl", TTL, "--max-per-ip", "1000"];
 
+/// Runs the tests of this file one at a time: each starts several servers, a Redis and
+/// dozens of clients, and two cores running all of that for eight tests at once starve the
+/// heartbeats (an instance that misses its 2 s ttl is, rightly, presumed dead).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 async fn pool(redis: &RedisServer, n: usize) -> Vec<TestServer> {
     let prefix = fresh_prefix();
     let mut servers = Vec::new();
@@ -48,6 +56,7 @@ async fn recv_within(client: &mut Client, ty: &str, within: Duration) -> Value {
 /// relay arrives, in order; Next tells the other `skipped` and both can meet again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_two_instances_meet_talk_and_part() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let servers = pool(&redis, 2).await;
     let mut a = servers[0].client().await;
@@ -105,6 +114,7 @@ async fn users_on_two_instances_meet_talk_and_part() {
 /// exactly once, each room has exactly two members who can talk, and no one is left over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_joins_on_three_instances_pairs_everyone_once() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let servers = pool(&redis, 3).await;
     let mut clients = Vec::new();
@@ -148,6 +158,7 @@ async fn a_burst_of_joins_on_three_instances_pairs_everyone_once() {
 /// The online count every user sees is the whole pool's, not their instance's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_online_count_is_everyones() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let servers = pool(&redis, 3).await;
     let mut clients = Vec::new();
@@ -183,6 +194,7 @@ async fn spawn(redis: &str, prefix: &str) -> Process {
 /// the queue, so newcomers meet each other, not a ghost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_leaves_no_ghosts() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let prefix = fresh_prefix();
     let mut doomed = spawn(&redis.url(), &prefix).await;
@@ -224,6 +236,7 @@ async fn a_killed_instance_leaves_no_ghosts() {
 /// instances meet: no restart, no manual step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_is_survived() {
+    let _serial = one_at_a_time().await;
     let mut redis = RedisServer::start();
     let servers = pool(&redis, 2).await;
     let mut a = servers[0].client().await;
@@ -294,6 +307,7 @@ async fn wait_health(server: &TestServer, want: &str) {
 /// call ended, and their chat flows again both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_across_instances_survives_a_restart_of_one() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let prefix = fresh_prefix();
     let one = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
@@ -334,6 +348,7 @@ async fn a_call_across_instances_survives_a_restart_of_one() {
 /// different instances and still get their room back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_members_resume_on_different_instances() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let prefix = fresh_prefix();
     let old = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
@@ -364,6 +379,7 @@ async fn both_members_resume_on_different_instances() {
 /// all of that happens before Redis answers the `DEBUG SLEEP` itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_redis_stalls_no_session() {
+    let _serial = one_at_a_time().await;
     let redis = RedisServer::start();
     let servers = pool(&redis, 1).await;
     let server = &servers[0];

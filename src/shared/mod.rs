@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use rand::{Rng, RngExt};
 use redis::Script;
 use redis::aio::ConnectionManager;
@@ -62,6 +63,8 @@ const OPS_QUEUE: usize = 16_384;
 const BUS_QUEUE: usize = 65_536;
 /// The most messages sent in one pipeline.
 const BUS_BATCH: usize = 512;
+/// The most queue operations sent before their replies are read.
+const OPS_BATCH: usize = 64;
 
 /// Where the shared queue is and how instances keep each other honest.
 #[derive(Clone, Debug)]
@@ -523,92 +526,113 @@ impl Engine {
         .to_string()
     }
 
+    /// Runs the queue scripts in the order the lobby asked for them: every operation waiting
+    /// is sent at once, pipelined on the one connection (Redis runs them in that order), and
+    /// the replies are handled in the same order.
     async fn run_ops(self: Arc<Self>, mut ops: mpsc::Receiver<Op>) {
-        let mut conn = self.conn.clone();
         let mut subscribed = self.subscribed.subscribe();
-        while let Some(op) = ops.recv().await {
+        let mut batch = Vec::with_capacity(OPS_BATCH);
+        while ops.recv_many(&mut batch, OPS_BATCH).await > 0 {
             let _ = subscribed.wait_for(|up| *up).await;
             let now = crate::moderation::now_ms();
-            let (what, result) = match op {
-                Op::Join {
-                    user,
-                    ticket,
-                    tags,
-                    open,
-                    client,
-                } => {
-                    let mut call = self.call(&self.scripts.join, self.name(user));
-                    call.arg(ticket)
-                        .arg(now)
-                        .arg(u8::from(open))
-                        .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()));
-                    for tag in &tags {
-                        call.arg(tag);
+            // A `FuturesOrdered` polls each call first in the order pushed, so the commands
+            // go out in order; the results come back in that order too.
+            let mut calls: FuturesOrdered<_> = batch
+                .drain(..)
+                .map(|op| self.execute(op, now, self.conn.clone()))
+                .collect();
+            while let Some((what, result)) = calls.next().await {
+                telemetry::metrics().redis_calls.increment(1);
+                match result {
+                    Ok(Some(event)) => self.lobby.shared(event).await,
+                    Ok(None) => {}
+                    Err(e) => {
+                        // The op is lost; once Redis answers, the lobby enters its waiters
+                        // again.
+                        self.lost_ops.store(true, Ordering::Relaxed);
+                        self.health.failed(what, &e);
                     }
-                    let reply = call.invoke_async::<Vec<String>>(&mut conn).await;
-                    ("join", reply.map(|r| self.pairing(user, ticket, r)))
                 }
-                Op::Fallback { user, ticket } => {
-                    let reply = self
-                        .call(&self.scripts.fallback, self.name(user))
-                        .arg(ticket)
-                        .arg(now)
-                        .arg(self.config.policy.fallback_after.as_millis() as u64)
-                        .invoke_async::<Vec<String>>(&mut conn)
-                        .await;
-                    ("fallback", reply.map(|r| self.pairing(user, ticket, r)))
+            }
+        }
+    }
+
+    /// Runs one queue operation; what it was (for the logs) and what came of it.
+    async fn execute(
+        &self,
+        op: Op,
+        now: u64,
+        mut conn: ConnectionManager,
+    ) -> (&'static str, Result<Option<SharedEvent>, redis::RedisError>) {
+        match op {
+            Op::Join {
+                user,
+                ticket,
+                tags,
+                open,
+                client,
+            } => {
+                let mut call = self.call(&self.scripts.join, self.name(user));
+                call.arg(ticket)
+                    .arg(now)
+                    .arg(u8::from(open))
+                    .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()));
+                for tag in &tags {
+                    call.arg(tag);
                 }
-                Op::Withdraw { user, ticket } => {
-                    let reply = self
-                        .call(&self.scripts.withdraw, self.name(user))
-                        .arg(ticket)
-                        .invoke_async::<i64>(&mut conn)
-                        .await;
-                    ("withdraw", reply.map(|_| None))
-                }
-                Op::Parted { a, b } => {
-                    let cooldown = self.config.policy.cooldown.as_millis() as u64;
-                    let reply = self
-                        .call(&self.scripts.parted, a.to_string())
-                        .arg(b.to_string())
-                        .arg(now + cooldown)
-                        .arg(cooldown.max(1))
-                        .invoke_async::<i64>(&mut conn)
-                        .await;
-                    ("parted", reply.map(|_| None))
-                }
-                Op::Resume { user, room, client } => {
-                    let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
-                    let reply = self
-                        .call(&self.scripts.resume, self.name(user))
-                        .arg(room.to_string())
-                        .arg(crate::lobby::RESUME_WAIT.as_millis() as u64)
-                        .arg(client)
-                        .invoke_async::<Vec<String>>(&mut conn)
-                        .await;
-                    let event = reply.map(|r| {
-                        let mut r = r.into_iter();
-                        let other = r.next()?.parse().ok()?;
-                        let other_client = r.next().and_then(|c| c.parse().ok());
-                        Some(SharedEvent::Resumed {
-                            user,
-                            room,
-                            other,
-                            other_client,
-                        })
-                    });
-                    ("resume", event)
-                }
-            };
-            telemetry::metrics().redis_calls.increment(1);
-            match result {
-                Ok(Some(event)) => self.lobby.shared(event).await,
-                Ok(None) => {}
-                Err(e) => {
-                    // The op is lost; once Redis answers, the lobby enters its waiters again.
-                    self.lost_ops.store(true, Ordering::Relaxed);
-                    self.health.failed(what, &e);
-                }
+                let reply = call.invoke_async::<Vec<String>>(&mut conn).await;
+                ("join", reply.map(|r| self.pairing(user, ticket, r)))
+            }
+            Op::Fallback { user, ticket } => {
+                let reply = self
+                    .call(&self.scripts.fallback, self.name(user))
+                    .arg(ticket)
+                    .arg(now)
+                    .arg(self.config.policy.fallback_after.as_millis() as u64)
+                    .invoke_async::<Vec<String>>(&mut conn)
+                    .await;
+                ("fallback", reply.map(|r| self.pairing(user, ticket, r)))
+            }
+            Op::Withdraw { user, ticket } => {
+                let reply = self
+                    .call(&self.scripts.withdraw, self.name(user))
+                    .arg(ticket)
+                    .invoke_async::<i64>(&mut conn)
+                    .await;
+                ("withdraw", reply.map(|_| None))
+            }
+            Op::Parted { a, b } => {
+                let cooldown = self.config.policy.cooldown.as_millis() as u64;
+                let reply = self
+                    .call(&self.scripts.parted, a.to_string())
+                    .arg(b.to_string())
+                    .arg(now + cooldown)
+                    .arg(cooldown.max(1))
+                    .invoke_async::<i64>(&mut conn)
+                    .await;
+                ("parted", reply.map(|_| None))
+            }
+            Op::Resume { user, room, client } => {
+                let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
+                let reply = self
+                    .call(&self.scripts.resume, self.name(user))
+                    .arg(room.to_string())
+                    .arg(crate::lobby::RESUME_WAIT.as_millis() as u64)
+                    .arg(client)
+                    .invoke_async::<Vec<String>>(&mut conn)
+                    .await;
+                let event = reply.map(|r| {
+                    let mut r = r.into_iter();
+                    let other = r.next()?.parse().ok()?;
+                    let other_client = r.next().and_then(|c| c.parse().ok());
+                    Some(SharedEvent::Resumed {
+                        user,
+                        room,
+                        other,
+                        other_client,
+                    })
+                });
+                ("resume", event)
             }
         }
     }
