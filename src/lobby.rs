@@ -537,28 +537,7 @@ impl Actor {
             return;
         };
         self.resuming.remove(&room);
-        self.rooms += 1;
-        for (me, partner) in [(id, other), (other, id)] {
-            self.users.get_mut(&me).expect("both are registered").status = Status::InRoom {
-                room,
-                partner: Partner::Here(partner),
-            };
-        }
-        for (me, partner) in [(id, other), (other, id)] {
-            let (Some(user), Some(theirs)) = (self.users.get(&me), self.users.get(&partner)) else {
-                return;
-            };
-            let event = Event::Matched(Box::new(Matched {
-                seq: user.seq,
-                room,
-                role: None,
-                common: Vec::new(),
-                partner: theirs.peer.clone(),
-            }));
-            if user.peer.send(event).is_err() {
-                self.drop_user(me);
-            }
-        }
+        self.relink_local(id, other, room);
     }
 
     /// `id` no longer waits to resume (it left, pressed Next, or is gone).
@@ -1138,8 +1117,9 @@ impl Actor {
         );
     }
 
-    /// Both members of `room` are here again: `a` was resuming, `b` resuming or waiting for
-    /// its partner to come back.
+    /// Both members of `room` are here again: `a` has just asked for it, `b` is resuming or
+    /// waiting for its partner to come back. Each is told (`b` even if `a` cannot be, so it
+    /// is not left resuming; dropping `a` then tells `b` the room is over).
     fn relink_local(&mut self, a: SessionId, b: SessionId, room: RoomId) {
         let b_was_in_room = matches!(
             self.users.get(&b).map(|u| u.status),
