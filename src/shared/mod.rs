@@ -427,6 +427,10 @@ struct Engine {
     /// into the queue before we listen could be paired, and its `matched` published to
     /// nobody.
     subscribed: watch::Sender<bool>,
+    /// Whether this instance has beaten at least once. Until then the others' scripts (and
+    /// our own) skip our waiters as not alive, so a pair that joined in the first moments
+    /// after start-up would wait side by side without ever being paired.
+    beaten: watch::Sender<bool>,
 }
 
 /// What the engine's tasks take from [`queue`]: the receiving ends of the lobby's
@@ -493,6 +497,7 @@ pub fn start(config: SharedConfig, inbox: Inbox, lobby: Lobby) -> Result<(), red
         lost_ops: inbox.lost_ops,
         local_online: inbox.local_online,
         subscribed: watch::Sender::new(false),
+        beaten: watch::Sender::new(false),
     });
     tracing::info!(instance = %engine.me, prefix = %engine.config.prefix, "shared queue on redis");
     tokio::spawn(engine.clone().run_ops(inbox.ops));
@@ -531,9 +536,11 @@ impl Engine {
     /// the replies are handled in the same order.
     async fn run_ops(self: Arc<Self>, mut ops: mpsc::Receiver<Op>) {
         let mut subscribed = self.subscribed.subscribe();
+        let mut beaten = self.beaten.subscribe();
         let mut batch = Vec::with_capacity(OPS_BATCH);
         while ops.recv_many(&mut batch, OPS_BATCH).await > 0 {
             let _ = subscribed.wait_for(|up| *up).await;
+            let _ = beaten.wait_for(|beaten| *beaten).await;
             let now = crate::moderation::now_ms();
             // A `FuturesOrdered` polls each call first in the order pushed, so the commands
             // go out in order; the results come back in that order too.
@@ -757,6 +764,7 @@ impl Engine {
             // Our key gone without our being reaped: Redis restarted, and lost the queue.
             let lapsed = reply.next().as_deref() == Some("0") && beaten;
             beaten = true;
+            self.beaten.send_replace(true);
             let online = reply.next().and_then(|n| n.parse().ok()).unwrap_or(0);
             let dead = reply
                 .filter_map(|i| u64::from_str_radix(&i, 16).ok().map(InstanceId))
