@@ -11,9 +11,11 @@
 //! - [`moderation`]: reports, the append-only report store and temporary bans.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
+//! - [`mailbox`]: a session's bounded queue of events, which costs nothing while empty.
 //! - [`presence`]: a session's own view of idle/waiting/in-a-room, kept in step with the lobby.
 //! - [`session`]: one WebSocket connection, from welcome to close.
-//! - [`upgrade`]: the WebSocket handshake with our own buffer sizes and limits.
+//! - [`upgrade`]: the WebSocket handshake, completed by hand over hyper's upgrade.
+//! - [`websocket`]: the WebSocket framing, holding no buffer while a connection is idle.
 //! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod ice;
 pub mod limits;
 pub mod lobby;
+pub mod mailbox;
 pub mod matchmaker;
 pub mod moderation;
 pub mod pages;
@@ -41,3 +44,4 @@ pub mod session;
 pub mod shared;
 pub mod telemetry;
 pub mod upgrade;
+pub mod websocket;

@@ -1216,12 +1216,12 @@ mod tests {
 
     struct Client {
         id: SessionId,
-        rx: mpsc::Receiver<Event>,
+        rx: crate::mailbox::Receiver<Event>,
     }
 
     async fn connect(lobby: &Lobby) -> Client {
         let id = SessionId::next();
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = crate::mailbox::channel(8);
         lobby.register(Peer::new(id, tx), None).await.unwrap();
         Client { id, rx }
     }
@@ -1415,7 +1415,7 @@ mod tests {
 
         struct Sim {
             id: SessionId,
-            rx: mpsc::Receiver<Event>,
+            rx: crate::mailbox::Receiver<Event>,
             presence: Presence,
             /// The last room this user was in, to ask for it back as after a restart.
             last_room: Option<RoomId>,
@@ -1539,7 +1539,7 @@ mod tests {
                     Op::Connect(i) => {
                         if sims[i].is_none() {
                             let id = SessionId::next();
-                            let (tx, rx) = mpsc::channel(64);
+                            let (tx, rx) = crate::mailbox::channel(64);
                             let (reply, _) = oneshot::channel();
                             actor.handle(Command::Register {
                                 peer: Peer::new(id, tx),

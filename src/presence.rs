@@ -229,7 +229,7 @@ mod tests {
     use crate::room::Peer;
 
     fn matched(seq: u64, room: RoomId) -> Box<Matched> {
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let (tx, _rx) = crate::mailbox::channel(1);
         Box::new(Matched {
             seq,
             room,

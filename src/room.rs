@@ -14,7 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use tokio::sync::mpsc;
+use crate::mailbox;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::matchmaker::SessionId;
@@ -133,7 +133,7 @@ pub struct Peer {
 #[derive(Clone, Debug)]
 enum Route {
     /// Bounded: a session that does not drain it is not allowed to grow our memory.
-    Local(mpsc::Sender<Event>),
+    Local(mailbox::Sender<Event>),
     /// The user is connected to another instance.
     Remote { instance: InstanceId, bus: Bus },
 }
@@ -149,7 +149,7 @@ pub enum Undeliverable {
 
 impl Peer {
     /// A handle that queues into `tx`.
-    pub fn new(id: SessionId, tx: mpsc::Sender<Event>) -> Peer {
+    pub fn new(id: SessionId, tx: mailbox::Sender<Event>) -> Peer {
         Peer {
             id,
             route: Route::Local(tx),
@@ -174,8 +174,8 @@ impl Peer {
     pub fn send(&self, event: Event) -> Result<(), Undeliverable> {
         match &self.route {
             Route::Local(tx) => tx.try_send(event).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Undeliverable::Full,
-                mpsc::error::TrySendError::Closed(_) => Undeliverable::Closed,
+                mailbox::TrySendError::Full(_) => Undeliverable::Full,
+                mailbox::TrySendError::Closed(_) => Undeliverable::Closed,
             }),
             Route::Remote { instance, bus } => {
                 if let Event::Relay { room, text } = event {
@@ -244,12 +244,12 @@ mod tests {
 
     #[test]
     fn an_event_takes_32_bytes() {
-        // Paid 32 times per connected user (the first block of its queue).
+        // Copied through every queue it passes; boxed payloads keep it small.
         assert_eq!(std::mem::size_of::<Event>(), 32);
     }
 
-    fn room(id: u128) -> (Room, mpsc::Receiver<Event>) {
-        let (tx, rx) = mpsc::channel(2);
+    fn room(id: u128) -> (Room, mailbox::Receiver<Event>) {
+        let (tx, rx) = mailbox::channel(2);
         let room = Room {
             id: RoomId(id),
             partner: Peer::new(SessionId(2), tx),

@@ -18,7 +18,6 @@ use askama::Template;
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::sync::{broadcast, mpsc};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
@@ -38,8 +37,8 @@ pub struct AppState {
     pub lobby: Lobby,
     /// Settings every session gets.
     pub settings: Arc<Settings>,
-    /// Buffers and size limits of every WebSocket.
-    pub socket_config: WebSocketConfig,
+    /// The largest message a WebSocket client may send, in bytes.
+    pub max_message: usize,
     /// Origin check and connection caps for `/ws`.
     pub admission: Admission,
     /// Read the client's IP from this header (behind a trusted proxy) instead of the peer.
@@ -145,7 +144,7 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     client: ip.map(|ip| ClientKey::of(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
-                upgrade.accept(state.socket_config, move |socket| async move {
+                upgrade.accept(state.max_message, move |socket| async move {
                     session::run(socket, ctx).await;
                     drop((ticket, done));
                 })

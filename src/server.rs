@@ -27,7 +27,6 @@ use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState};
 use crate::session::Settings;
 use crate::telemetry;
-use crate::upgrade;
 
 /// Listen backlog. warp's own `bind` uses 128, which overflows when hundreds of browsers
 /// reconnect at once (after a deploy, say); the kernel caps this at `net.core.somaxconn`.
@@ -157,7 +156,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
                 config.join_burst,
             ),
         }),
-        socket_config: upgrade::socket_config(MAX_MESSAGE_BYTES),
+        max_message: MAX_MESSAGE_BYTES,
         admission: Admission {
             origins: OriginPolicy::from_list(&config.allowed_origins),
             permits: Arc::new(Semaphore::new(config.max_connections)),

@@ -12,17 +12,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::ice::IceConfig;
 use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::Lobby;
+use crate::mailbox::{self, TryRecvError};
 use crate::matchmaker::SessionId;
 use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
@@ -30,7 +28,7 @@ use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay
 use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry;
 use crate::upgrade::Socket;
-use tokio_tungstenite::WebSocketStream;
+use crate::websocket::{self, Incoming, code};
 
 /// Per-connection settings, shared by every session.
 #[derive(Clone, Debug)]
@@ -120,11 +118,15 @@ struct Session {
     paused_until: Option<Instant>,
 }
 
+/// Events handled after the one that woke the session, before it writes: a partner's burst
+/// (an offer, its candidates, a chat line) goes out in one `write`, not one per frame.
+const BATCH: usize = 32;
+
 /// Runs the session until the client leaves, fails, or the server shuts down.
 pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let id = SessionId::next();
     let started = Instant::now();
-    let (tx, rx) = mpsc::channel(ctx.settings.queue);
+    let (tx, rx) = mailbox::channel(ctx.settings.queue);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
     let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
@@ -169,7 +171,7 @@ impl Session {
     async fn serve(
         &mut self,
         online: usize,
-        mut rx: mpsc::Receiver<Event>,
+        mut rx: mailbox::Receiver<Event>,
         mut shutdown: broadcast::Receiver<()>,
     ) -> CloseReason {
         let mut online_rx = self.lobby.online(self.id);
@@ -178,7 +180,8 @@ impl Session {
             online,
             ice_servers: &self.settings.ice.servers_for(self.id),
         };
-        if let Err(reason) = Box::pin(self.write(welcome.to_json())).await {
+        self.send(&welcome.to_json());
+        if let Err(reason) = self.flush().await {
             return reason;
         }
         let every = self.settings.ping_interval;
@@ -195,16 +198,16 @@ impl Session {
                 biased;
                 // The handlers are boxed: this loop's future is what every idle session
                 // keeps, and it would otherwise be as large as the largest handler's.
-                _ = shutdown.recv() => Box::pin(self.goodbye()).await,
+                _ = shutdown.recv() => self.goodbye(),
                 event = rx.recv() => match event {
-                    Some(event) => Box::pin(self.on_event(event)).await,
+                    Some(event) => self.on_event(event),
                     None => {
                         // The lobby dropped us: our queue overflowed.
-                        Box::pin(self.close(CloseCode::Error, "too slow")).await;
+                        self.close(code::ERROR, "too slow");
                         Err(CloseReason::SlowConsumer)
                     }
                 },
-                frame = self.socket.next(), if paused_until.is_none() => {
+                frame = self.socket.recv(), if paused_until.is_none() => {
                     last_heard = Instant::now();
                     Box::pin(self.on_frame(frame)).await
                 }
@@ -217,67 +220,82 @@ impl Session {
                 }
                 Ok(()) = online_rx.changed() => {
                     let count = *online_rx.borrow_and_update();
-                    Box::pin(self.write(ServerMessage::Online { count }.to_json())).await
+                    self.send(&ServerMessage::Online { count }.to_json());
+                    Ok(())
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= 2 * every {
                         Err(CloseReason::Timeout)
                     } else {
-                        Box::pin(self.write_message(Message::Ping(Default::default()))).await
+                        self.socket.feed_ping();
+                        Ok(())
                     }
                 }
             };
+            // Whatever else is already queued goes out in the same write.
+            let step = step.and_then(|()| {
+                for _ in 0..BATCH {
+                    match rx.try_recv() {
+                        Ok(event) => self.on_event(event)?,
+                        // Empty, or closed: the next `recv` says which.
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                Ok(())
+            });
             if let Err(reason) = step {
+                if self.socket.is_closing() {
+                    // Our close frame, or the answer to the client's: send it if we can.
+                    let _ = self.flush().await;
+                }
+                return reason;
+            }
+            if let Err(reason) = self.flush().await {
                 return reason;
             }
         }
     }
 
     /// The server is shutting down: say so, and close with 1012 (the client reconnects).
-    async fn goodbye(&mut self) -> Step {
-        let bye = ServerMessage::Bye { reason: "restart" }.to_json();
-        let _ = self.write(bye).await;
-        self.close(CloseCode::Restart, "server restarting").await;
+    fn goodbye(&mut self) -> Step {
+        self.send(&ServerMessage::Bye { reason: "restart" }.to_json());
+        self.close(code::RESTART, "server restarting");
         Err(CloseReason::Shutdown)
     }
 
-    async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
+    async fn on_frame(&mut self, frame: Result<Incoming, websocket::Error>) -> Step {
         match frame {
-            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
-            Some(Ok(Message::Binary(_))) => {
-                self.charge(Cost::Message).await?;
-                self.refuse(ProtocolError::binary()).await
+            Ok(Incoming::Text(text)) => self.on_text(&text).await,
+            Ok(Incoming::Binary) => {
+                if self.charge(Cost::Message)? {
+                    self.refuse(ProtocolError::binary());
+                }
+                Ok(())
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
-            Some(Ok(Message::Close(_))) | None => Err(CloseReason::ClientClosed),
-            Some(Err(tungstenite::Error::Capacity(_))) => {
-                self.refuse(ProtocolError::too_large()).await?;
-                self.close(CloseCode::Size, "message too large").await;
+            Ok(Incoming::Ping | Incoming::Pong) => Ok(()),
+            // Our answering close frame is queued; `serve` sends it.
+            Ok(Incoming::Close(_)) => Err(CloseReason::ClientClosed),
+            Err(websocket::Error::TooLarge) => {
+                self.refuse(ProtocolError::too_large());
+                self.close(code::TOO_BIG, "message too large");
                 Err(CloseReason::TooLarge)
             }
-            Some(Err(tungstenite::Error::Utf8(_))) => {
-                self.close(CloseCode::Invalid, "text frames must be UTF-8")
-                    .await;
+            Err(websocket::Error::Utf8) => {
+                self.close(code::INVALID, "text frames must be UTF-8");
                 Err(CloseReason::Error)
             }
-            Some(Err(
-                tungstenite::Error::ConnectionClosed
-                | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Io(_)
-                | tungstenite::Error::Protocol(
-                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                ),
-            )) => Err(CloseReason::ClientClosed),
-            Some(Err(e)) => {
-                tracing::debug!(session = self.id.0, error = %e, "websocket error");
+            Err(websocket::Error::Protocol(why)) => {
+                tracing::debug!(session = self.id.0, why, "websocket protocol error");
+                self.close(code::PROTOCOL, why);
                 Err(CloseReason::Error)
             }
+            Err(websocket::Error::Io(_)) => Err(CloseReason::ClientClosed),
         }
     }
 
     /// Charges one message to the client's budget; `Err` ends the session, and a dropped
     /// message is reported as `Ok(false)` (reading then pauses as long as the budget says).
-    async fn charge(&mut self, cost: Cost) -> Result<bool, CloseReason> {
+    fn charge(&mut self, cost: Cost) -> Result<bool, CloseReason> {
         match self.budget.charge(cost) {
             Verdict::Allow => Ok(true),
             Verdict::Drop { tell, pause } => {
@@ -285,12 +303,12 @@ impl Session {
                     self.paused_until = Some(Instant::now() + pause);
                 }
                 if tell {
-                    self.refuse(ProtocolError::rate_limited()).await?;
+                    self.refuse(ProtocolError::rate_limited());
                 }
                 Ok(false)
             }
             Verdict::Close => {
-                self.close(CloseCode::Policy, "too many messages").await;
+                self.close(code::POLICY, "too many messages");
                 Err(CloseReason::Flooding)
             }
         }
@@ -299,20 +317,23 @@ impl Session {
     async fn on_text(&mut self, text: &str) -> Step {
         // Charged before parsing; and after a drop the socket is not read until the budget
         // has room again, so a flood costs us about two frames per refill, not one per frame.
-        if !self.charge(Cost::Message).await? {
+        if !self.charge(Cost::Message)? {
             return Ok(());
         }
         let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
             Err(e) if e.code == ErrorCode::TooLarge => {
-                self.refuse(e).await?;
-                self.close(CloseCode::Size, "message too large").await;
+                self.refuse(e);
+                self.close(code::TOO_BIG, "message too large");
                 return Err(CloseReason::TooLarge);
             }
-            Err(e) => return self.refuse(e).await,
+            Err(e) => {
+                self.refuse(e);
+                return Ok(());
+            }
         };
         if matches!(msg, ClientMessage::Join { .. } | ClientMessage::Next)
-            && !self.charge(Cost::Join).await?
+            && !self.charge(Cost::Join)?
         {
             return Ok(());
         }
@@ -351,7 +372,7 @@ impl Session {
             Some(Request::Report { .. }) | None => {}
         }
         if let Status::Waiting = self.presence.status() {
-            self.write(ServerMessage::Waiting.to_json()).await?;
+            self.send(&ServerMessage::Waiting.to_json());
         }
         Ok(())
     }
@@ -372,7 +393,7 @@ impl Session {
         Ok(())
     }
 
-    async fn on_event(&mut self, event: Event) -> Step {
+    fn on_event(&mut self, event: Event) -> Step {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
@@ -384,9 +405,9 @@ impl Session {
                         },
                         None => ServerMessage::Resumed { room: m.room },
                     };
-                    self.write(msg.to_json()).await?;
+                    self.send(&msg.to_json());
                     for text in self.presence.take_early(m.room) {
-                        self.write_message(Message::Text(text)).await?;
+                        self.send(&text);
                     }
                     Ok(())
                 }
@@ -398,14 +419,13 @@ impl Session {
             }
             Event::Left { room, reason } => {
                 if self.presence.left(room) {
-                    self.write(ServerMessage::Left { room, reason }.to_json())
-                        .await?;
+                    self.send(&ServerMessage::Left { room, reason }.to_json());
                 }
                 Ok(())
             }
             Event::Relay { room, text } => {
                 if self.presence.in_room(room) {
-                    self.write_message(Message::Text(*text)).await?;
+                    self.send(&text);
                 } else {
                     self.presence.early(room, *text);
                 }
@@ -414,8 +434,7 @@ impl Session {
             Event::Unresumed { seq, room } => {
                 if self.presence.unresumed(seq) {
                     let reason = LeftReason::Disconnected;
-                    self.write(ServerMessage::Left { room, reason }.to_json())
-                        .await?;
+                    self.send(&ServerMessage::Left { room, reason }.to_json());
                 }
                 Ok(())
             }
@@ -434,40 +453,52 @@ impl Session {
                     message: &message,
                     retry_after: Some(seconds),
                 };
-                self.write(msg.to_json()).await
+                self.send(&msg.to_json());
+                Ok(())
             }
         }
     }
 
     /// Tells the client why its message was refused.
-    async fn refuse(&mut self, e: ProtocolError) -> Step {
+    fn refuse(&mut self, e: ProtocolError) {
         telemetry::metrics().error(e.code);
         let msg = ServerMessage::Error {
             code: e.code,
             message: &e.message,
             retry_after: None,
         };
-        self.write(msg.to_json()).await
+        self.send(&msg.to_json());
     }
 
-    async fn write(&mut self, json: String) -> Step {
-        self.write_message(Message::Text(json.into())).await
+    /// Queues a text frame; the loop in [`serve`](Self::serve) writes it.
+    fn send(&mut self, text: &str) {
+        self.socket.feed_text(text);
     }
 
-    async fn write_message(&mut self, msg: Message) -> Step {
-        match tokio::time::timeout(self.settings.write_timeout, self.socket.send(msg)).await {
+    /// Queues a close frame; nothing is sent after it, and the session ends.
+    fn close(&mut self, code: u16, reason: &'static str) {
+        self.socket.feed_close(code, reason);
+    }
+
+    /// Writes what is queued. A client that has not taken it within `write_timeout` is too
+    /// slow, and the session ends.
+    async fn flush(&mut self) -> Step {
+        if !self.socket.has_unwritten() {
+            return Ok(());
+        }
+        // Nearly always the kernel takes it at once, and no timer is needed.
+        match self.socket.flush().now_or_never() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err(CloseReason::ClientClosed),
+            None => Box::pin(self.flush_slowly()).await,
+        }
+    }
+
+    async fn flush_slowly(&mut self) -> Step {
+        match tokio::time::timeout(self.settings.write_timeout, self.socket.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(CloseReason::ClientClosed),
             Err(_) => Err(CloseReason::SlowConsumer),
         }
-    }
-
-    async fn close(&mut self, code: CloseCode, reason: &'static str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let close = WebSocketStream::close(&mut *self.socket, Some(frame));
-        let _ = tokio::time::timeout(self.settings.write_timeout, close).await;
     }
 }

@@ -1,47 +1,28 @@
-//! The WebSocket handshake, completed by hand so that we choose the socket's buffers.
+//! The WebSocket handshake, completed by hand so that we choose what the socket keeps.
 //!
 //! `warp::ws()` builds its socket with tungstenite's defaults, which zero-fill a 128 KiB read
 //! buffer per connection, and its `Ws` cannot change that. This module checks the upgrade
 //! request itself, takes hyper's `OnUpgrade` from the request extensions (warp exposes them
-//! through `warp::ext`), answers `101 Switching Protocols`, and builds the
-//! `WebSocketStream` with an explicit [`WebSocketConfig`]: a small read buffer, and message and
-//! frame limits equal to the protocol's largest message.
+//! through `warp::ext`), answers `101 Switching Protocols`, and hands the connection to our
+//! own [framing](crate::websocket), which holds no buffer while the connection is idle.
 
 use std::future::Future;
 
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use warp::http::{HeaderMap, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use crate::websocket;
+
 /// The socket a session gets.
 ///
 /// Boxed: the socket is handed from the upgrade task to the session and into its state, and
-/// each async frame it passes through would otherwise keep a copy of its few hundred bytes
-/// for the whole session.
-pub type Socket = Box<WebSocketStream<TokioIo<Upgraded>>>;
-
-/// Initial read buffer per socket. Most of our frames are small (candidates, chat, typing);
-/// an SDP body of a few KiB takes a few reads. Memory per idle connection matters more than
-/// the syscall count of a rare large frame.
-const READ_BUFFER: usize = 1024;
-
-/// The socket settings for a server whose largest accepted message is `max_message` bytes.
-pub fn socket_config(max_message: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        // Write each message as soon as it is sent; we flush per message anyway.
-        .write_buffer_size(0)
-        // A client that stops reading makes writes back up here; cap it (beyond this the
-        // write fails and the session ends) at a few of our largest messages.
-        .max_write_buffer_size(4 * max_message)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-}
+/// each async frame it passes through would otherwise keep a copy of it for the whole
+/// session.
+pub type Socket = Box<websocket::Socket<TokioIo<Upgraded>>>;
 
 /// A valid WebSocket upgrade request, ready to be accepted.
 pub struct Upgrade {
@@ -101,8 +82,8 @@ fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, 
 
 impl Upgrade {
     /// Answers `101` and, once hyper hands over the connection, runs `session` on the socket
-    /// in a task of its own.
-    pub fn accept<F, Fut>(self, config: WebSocketConfig, session: F) -> Response
+    /// in a task of its own. The socket refuses messages over `max_message` bytes.
+    pub fn accept<F, Fut>(self, max_message: usize, session: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -112,10 +93,7 @@ impl Upgrade {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
-                    let socket = Box::new(
-                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
-                    );
-                    session(socket).await;
+                    session(Box::new(websocket::Socket::new(io, max_message))).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }

@@ -1,0 +1,798 @@
+//! The WebSocket framing (RFC 6455, server side) over an upgraded connection, holding no
+//! buffer while the connection is idle.
+//!
+//! Why our own: a chat server holds tens of thousands of connections that are quiet nearly all
+//! the time, and a general-purpose WebSocket keeps per-connection read and write buffers for
+//! the connection's whole life. tungstenite keeps a read buffer of at least its configured
+//! size, and both its buffers grow to the largest message ever passed (an SDP of a few KiB)
+//! and never shrink. Here:
+//!
+//! - **Reading** goes into a buffer on the stack of the poll that reads. Whole frames are
+//!   parsed straight out of it; only the bytes of a frame that has not fully arrived yet are
+//!   copied into the connection's own buffer, which is freed as soon as that frame is done.
+//! - **Writing** encodes frames into a buffer that exists only until it has been written:
+//!   [`Socket::feed_text`] several frames, then one [`Socket::flush`], which is one `write`
+//!   for all of them.
+//!
+//! An idle connection is therefore its I/O object plus a few words. What is supported is what
+//! a browser's `WebSocket` sends: masked text and binary frames, fragmentation, ping, pong and
+//! close; no extensions and no subprotocols (the handshake in [`upgrade`](crate::upgrade)
+//! offers none). Violations end the connection with the close code the RFC names.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes read per `read` call, on the reading poll's stack. Our frames are small: a whole
+/// burst of candidates and chat lines fits; a larger SDP takes a second read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Close codes of RFC 6455 §7.4.1 that the server sends.
+pub mod code {
+    /// The server is going away for a restart; the client should reconnect.
+    pub const RESTART: u16 = 1012;
+    /// The client broke the framing rules.
+    pub const PROTOCOL: u16 = 1002;
+    /// A text message that is not UTF-8.
+    pub const INVALID: u16 = 1007;
+    /// The client broke a policy (it flooded).
+    pub const POLICY: u16 = 1008;
+    /// A message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server cannot go on with this connection (it did not keep up).
+    pub const ERROR: u16 = 1011;
+    /// The normal end of a connection.
+    pub const NORMAL: u16 = 1000;
+}
+
+/// One complete message from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text message, whole (fragments joined) and checked to be UTF-8.
+    Text(String),
+    /// A binary message; our protocol has none, so only its arrival matters.
+    Binary,
+    /// A ping; the pong is already queued (send it with [`Socket::flush`]).
+    Ping,
+    /// A pong, the answer to our ping.
+    Pong,
+    /// The client began the closing handshake, with its status code if it gave one. Our
+    /// answering close frame is already queued.
+    Close(Option<u16>),
+}
+
+/// Why reading from the client failed. After any of these the connection is done.
+#[derive(Debug)]
+pub enum Error {
+    /// A message (or one of its fragments so far) over the size limit. Its payload has not
+    /// been read.
+    TooLarge,
+    /// A text message that is not valid UTF-8 (close with [`code::INVALID`]).
+    Utf8,
+    /// The client broke the framing rules (close with [`code::PROTOCOL`]).
+    Protocol(&'static str),
+    /// The connection ended without a close frame, or failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::TooLarge => f.write_str("message over the size limit"),
+            Error::Utf8 => f.write_str("text message is not UTF-8"),
+            Error::Protocol(why) => write!(f, "protocol violation: {why}"),
+            Error::Io(e) => write!(f, "i/o: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// What kind of data message a run of fragments makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Binary,
+}
+
+/// The server's end of one WebSocket connection.
+pub struct Socket<S> {
+    /// The upgraded connection.
+    io: S,
+    /// Bytes read that do not yet make a whole frame (or frames not yet handed out, when one
+    /// read brought several). Unallocated whenever everything read has been handed out, which
+    /// is the idle state.
+    pending: Vec<u8>,
+    /// How much of `pending` has been parsed already; the rest starts at a frame boundary.
+    /// An offset rather than draining, so that handing out many small frames from one read
+    /// copies nothing.
+    parsed: usize,
+    /// The payload so far of a message that arrives in several frames, and its kind.
+    /// Unallocated between messages.
+    fragments: Option<(Kind, Vec<u8>)>,
+    /// Encoded frames waiting to be written. Unallocated once written.
+    out: Vec<u8>,
+    /// How much of `out` has been written (a write may take only part).
+    written: usize,
+    /// The largest message accepted, in bytes; a frame that announces more is refused before
+    /// its payload is read, so a client cannot make us buffer more than this.
+    max_message: usize,
+    /// Set once we have queued a close frame: nothing may be sent after it.
+    closing: bool,
+}
+
+impl<S> fmt::Debug for Socket<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("pending", &(self.pending.len() - self.parsed))
+            .field("out", &(self.out.len() - self.written))
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A frame header, parsed.
+struct Header {
+    fin: bool,
+    opcode: u8,
+    mask: [u8; 4],
+    /// Header length in bytes.
+    len: usize,
+    /// Payload length in bytes.
+    payload: usize,
+}
+
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+/// Parses the header at the start of `buf`; `Ok(None)` if `buf` does not hold all of it yet.
+fn parse_header(buf: &[u8], max_message: usize) -> Result<Option<Header>, Error> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(None);
+    };
+    if b0 & 0x70 != 0 {
+        return Err(Error::Protocol("reserved bits set without an extension"));
+    }
+    let fin = b0 & 0x80 != 0;
+    let opcode = b0 & 0x0F;
+    if b1 & 0x80 == 0 {
+        return Err(Error::Protocol("client frames must be masked"));
+    }
+    let (payload, at) = match b1 & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(b) => (u16::from_be_bytes([b[0], b[1]]) as u64, 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => (u64::from_be_bytes(b.try_into().expect("8 bytes")), 10),
+            None => return Ok(None),
+        },
+        n => (u64::from(n), 2),
+    };
+    let control = opcode & 0x8 != 0;
+    match opcode {
+        OP_CONTINUATION | OP_TEXT | OP_BINARY => {
+            if payload > max_message as u64 {
+                return Err(Error::TooLarge);
+            }
+        }
+        OP_CLOSE | OP_PING | OP_PONG => {}
+        _ => return Err(Error::Protocol("unknown opcode")),
+    }
+    if control && (!fin || payload > 125) {
+        return Err(Error::Protocol(
+            "control frames must be whole and at most 125 bytes",
+        ));
+    }
+    let Some(mask) = buf.get(at..at + 4) else {
+        return Ok(None);
+    };
+    Ok(Some(Header {
+        fin,
+        opcode,
+        mask: mask.try_into().expect("4 bytes"),
+        len: at + 4,
+        payload: payload as usize,
+    }))
+}
+
+/// Unmasks `data` in place (RFC 6455 §5.3), eight bytes at a time.
+fn unmask(data: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, so at mask index 0.
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i % 4];
+    }
+}
+
+/// Encodes one unmasked server frame: the header, then `payload`.
+fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    let len = payload.len();
+    out.reserve(len + 10);
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if len <= usize::from(u16::MAX) {
+        out.push(126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+}
+
+impl<S> Socket<S> {
+    /// Wraps an upgraded connection (the `101` already sent) whose largest accepted message
+    /// is `max_message` bytes.
+    pub fn new(io: S, max_message: usize) -> Self {
+        Socket {
+            io,
+            pending: Vec::new(),
+            parsed: 0,
+            fragments: None,
+            out: Vec::new(),
+            written: 0,
+            max_message,
+            closing: false,
+        }
+    }
+
+    /// Queues a text frame. Nothing is written until [`flush`](Self::flush).
+    pub fn feed_text(&mut self, text: &str) {
+        if !self.closing {
+            encode(&mut self.out, OP_TEXT, text.as_bytes());
+        }
+    }
+
+    /// Queues a ping (empty payload).
+    pub fn feed_ping(&mut self) {
+        if !self.closing {
+            encode(&mut self.out, OP_PING, &[]);
+        }
+    }
+
+    /// Queues a close frame with `code` and a short `reason`; nothing is sent after it.
+    pub fn feed_close(&mut self, code: u16, reason: &str) {
+        if self.closing {
+            return;
+        }
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        payload.extend_from_slice(&code.to_be_bytes());
+        // A control frame's payload is at most 125 bytes.
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        encode(&mut self.out, OP_CLOSE, &payload);
+        self.closing = true;
+    }
+
+    /// Whether queued frames are waiting for [`flush`](Self::flush).
+    pub fn has_unwritten(&self) -> bool {
+        self.written < self.out.len()
+    }
+
+    /// Whether a close frame has been queued (by us, or in answer to the client's).
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Bytes held for this connection right now (read but not handed out, being assembled,
+    /// or waiting to be written); zero when idle.
+    pub fn buffered(&self) -> usize {
+        self.pending.capacity()
+            + self.out.capacity()
+            + self.fragments.as_ref().map_or(0, |(_, f)| f.capacity())
+    }
+
+    /// Parses the next frame of `buf` (which starts at a frame boundary). Returns how many
+    /// bytes it took and the message it completed, or `None` if the frame is not all there.
+    fn parse_frame(&mut self, buf: &mut [u8]) -> Result<Option<(usize, Option<Incoming>)>, Error> {
+        let Some(header) = parse_header(buf, self.max_message)? else {
+            return Ok(None);
+        };
+        let end = header.len + header.payload;
+        if buf.len() < end {
+            return Ok(None);
+        }
+        let payload = &mut buf[header.len..end];
+        unmask(payload, header.mask);
+        let message = match header.opcode {
+            OP_TEXT | OP_BINARY => {
+                if self.fragments.is_some() {
+                    return Err(Error::Protocol("new message before the last one ended"));
+                }
+                let kind = if header.opcode == OP_TEXT {
+                    Kind::Text
+                } else {
+                    Kind::Binary
+                };
+                if header.fin {
+                    Some(complete(kind, payload.to_vec())?)
+                } else {
+                    self.fragments = Some((kind, payload.to_vec()));
+                    None
+                }
+            }
+            OP_CONTINUATION => {
+                let Some((kind, so_far)) = self.fragments.as_mut() else {
+                    return Err(Error::Protocol("continuation without a message"));
+                };
+                if so_far.len() + payload.len() > self.max_message {
+                    return Err(Error::TooLarge);
+                }
+                so_far.extend_from_slice(payload);
+                let kind = *kind;
+                if header.fin {
+                    let (_, whole) = self.fragments.take().expect("checked above");
+                    Some(complete(kind, whole)?)
+                } else {
+                    None
+                }
+            }
+            OP_PING => {
+                encode(&mut self.out, OP_PONG, payload);
+                Some(Incoming::Ping)
+            }
+            OP_PONG => Some(Incoming::Pong),
+            OP_CLOSE => {
+                let code = match payload.len() {
+                    0 => None,
+                    1 => return Err(Error::Protocol("close frame with a one-byte payload")),
+                    _ => {
+                        if std::str::from_utf8(&payload[2..]).is_err() {
+                            return Err(Error::Utf8);
+                        }
+                        Some(u16::from_be_bytes([payload[0], payload[1]]))
+                    }
+                };
+                if !self.closing {
+                    // Answer with the same code (or none), as the RFC asks.
+                    let echo = code.map(u16::to_be_bytes);
+                    encode(
+                        &mut self.out,
+                        OP_CLOSE,
+                        echo.as_ref().map_or(&[], |c| &c[..]),
+                    );
+                    self.closing = true;
+                }
+                Some(Incoming::Close(code))
+            }
+            _ => unreachable!("parse_header refuses other opcodes"),
+        };
+        Ok(Some((end, message)))
+    }
+
+    /// Hands out the next whole message from `pending`, if it holds one.
+    fn next_pending(&mut self) -> Result<Option<Incoming>, Error> {
+        while self.parsed < self.pending.len() {
+            let mut buf = std::mem::take(&mut self.pending);
+            let parsed = self.parse_frame(&mut buf[self.parsed..]);
+            self.pending = buf;
+            match parsed? {
+                None => break,
+                Some((used, message)) => {
+                    self.parsed += used;
+                    if message.is_some() {
+                        self.release_pending();
+                        return Ok(message);
+                    }
+                }
+            }
+        }
+        self.release_pending();
+        Ok(None)
+    }
+
+    /// Frees `pending` once everything in it has been handed out, and otherwise moves the
+    /// unparsed rest to its front.
+    fn release_pending(&mut self) {
+        if self.parsed == self.pending.len() {
+            self.pending = Vec::new();
+            self.parsed = 0;
+        } else if self.parsed > 0 && self.pending.len() - self.parsed < self.parsed {
+            // Cheap now (the rest is shorter than what is dropped), and keeps it bounded.
+            self.pending.drain(..self.parsed);
+            self.parsed = 0;
+        }
+    }
+
+    /// Bytes still missing from the frame at the front of `pending`, if its header says.
+    fn missing(&self) -> usize {
+        let buf = &self.pending[self.parsed..];
+        match parse_header(buf, self.max_message) {
+            Ok(Some(h)) => (h.len + h.payload).saturating_sub(buf.len()),
+            _ => 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
+    /// Waits for the next whole message from the client.
+    ///
+    /// Cancel-safe: what has been read stays in the socket, so this can be a branch of
+    /// `select!`. A ping or a close is answered by queueing the reply; [`flush`](Self::flush)
+    /// sends it.
+    pub async fn recv(&mut self) -> Result<Incoming, Error> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, Error>> {
+        loop {
+            if let Some(message) = self.next_pending()? {
+                return Poll::Ready(Ok(message));
+            }
+            if !self.pending.is_empty() {
+                // Part of a frame is here: read the rest straight into `pending`.
+                let want = self.missing().min(self.max_message + 14).max(READ_CHUNK);
+                let old = self.pending.len();
+                self.pending.resize(old + want, 0);
+                let mut read = ReadBuf::new(&mut self.pending[old..]);
+                let polled = Pin::new(&mut self.io).poll_read(cx, &mut read);
+                let n = read.filled().len();
+                self.pending.truncate(old + n);
+                ready!(polled)?;
+                if n == 0 {
+                    return Poll::Ready(Err(eof()));
+                }
+                continue;
+            }
+            // Nothing pending: read onto the stack and keep only what is not handed out now.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            let buf = read.filled_mut();
+            if buf.is_empty() {
+                return Poll::Ready(Err(eof()));
+            }
+            let mut at = 0;
+            while at < buf.len() {
+                match self.parse_frame(&mut buf[at..])? {
+                    None => break,
+                    Some((used, message)) => {
+                        at += used;
+                        if let Some(message) = message {
+                            self.pending.extend_from_slice(&buf[at..]);
+                            return Poll::Ready(Ok(message));
+                        }
+                    }
+                }
+            }
+            self.pending.extend_from_slice(&buf[at..]);
+        }
+    }
+
+    /// Writes every queued frame. Cancel-safe: what is not yet written stays queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.out.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.out = Vec::new();
+        self.written = 0;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Ends our side of the TCP connection (after a close frame has been flushed).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await
+    }
+}
+
+/// A whole data message.
+fn complete(kind: Kind, payload: Vec<u8>) -> Result<Incoming, Error> {
+    match kind {
+        Kind::Text => String::from_utf8(payload)
+            .map(Incoming::Text)
+            .map_err(|_| Error::Utf8),
+        Kind::Binary => Ok(Incoming::Binary),
+    }
+}
+
+fn eof() -> Error {
+    Error::Io(io::ErrorKind::UnexpectedEof.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    const MAX: usize = 64 * 1024;
+
+    /// A client frame as a browser writes it: masked.
+    fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 0xFFFF => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    fn pair() -> (Socket<DuplexStream>, DuplexStream) {
+        let (server, client) = duplex(256 * 1024);
+        (Socket::new(server, MAX), client)
+    }
+
+    async fn tungstenite_pair() -> (Socket<DuplexStream>, WebSocketStream<DuplexStream>) {
+        let (server, client) = duplex(256 * 1024);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        (Socket::new(server, MAX), client)
+    }
+
+    #[tokio::test]
+    async fn a_real_client_and_the_server_exchange_messages_of_every_size() {
+        let (mut server, mut client) = tungstenite_pair().await;
+        for len in [0, 1, 125, 126, 6_000, 65_535, MAX] {
+            let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            client.send(Message::text(text.clone())).await.unwrap();
+            assert_eq!(server.recv().await.unwrap(), Incoming::Text(text.clone()));
+            server.feed_text(&text);
+            server.flush().await.unwrap();
+            let got = client.next().await.unwrap().unwrap();
+            assert_eq!(got, Message::text(text), "server → client, {len} bytes");
+            assert_eq!(
+                server.buffered(),
+                0,
+                "nothing kept after a {len}-byte message"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_fed_together_arrive_in_order_from_one_write() {
+        let (mut server, mut client) = tungstenite_pair().await;
+        for i in 0..20 {
+            server.feed_text(&format!("message {i}"));
+        }
+        server.flush().await.unwrap();
+        for i in 0..20 {
+            let got = client.next().await.unwrap().unwrap();
+            assert_eq!(got, Message::text(format!("message {i}")));
+        }
+    }
+
+    #[tokio::test]
+    async fn many_frames_in_one_read_are_handed_out_one_by_one() {
+        let (mut server, mut client) = pair();
+        let mut burst = Vec::new();
+        for i in 0..500 {
+            burst.extend(frame(true, OP_TEXT, format!("candidate {i}").as_bytes()));
+        }
+        client.write_all(&burst).await.unwrap();
+        for i in 0..500 {
+            assert_eq!(
+                server.recv().await.unwrap(),
+                Incoming::Text(format!("candidate {i}"))
+            );
+        }
+        assert_eq!(server.buffered(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_trickles_in_a_byte_at_a_time_is_whole_when_handed_out() {
+        let (mut server, mut client) = pair();
+        let text = "y".repeat(9_000);
+        let bytes = [
+            frame(true, OP_TEXT, text.as_bytes()),
+            frame(true, OP_TEXT, b"next"),
+        ]
+        .concat();
+        let writer = tokio::spawn(async move {
+            for chunk in bytes.chunks(1) {
+                client.write_all(chunk).await.unwrap();
+            }
+            client
+        });
+        assert_eq!(server.recv().await.unwrap(), Incoming::Text(text));
+        assert_eq!(server.recv().await.unwrap(), Incoming::Text("next".into()));
+        writer.await.unwrap();
+        assert_eq!(server.buffered(), 0);
+    }
+
+    #[tokio::test]
+    async fn fragments_are_joined_and_pings_between_them_answered() {
+        let (mut server, mut client) = pair();
+        let bytes = [
+            frame(false, OP_TEXT, "hél".as_bytes()),
+            frame(true, OP_PING, b"are you there"),
+            frame(false, OP_CONTINUATION, "lo ".as_bytes()),
+            frame(true, OP_CONTINUATION, "wörld".as_bytes()),
+        ]
+        .concat();
+        client.write_all(&bytes).await.unwrap();
+        assert_eq!(server.recv().await.unwrap(), Incoming::Ping);
+        assert_eq!(
+            server.recv().await.unwrap(),
+            Incoming::Text("héllo wörld".into())
+        );
+        server.flush().await.unwrap();
+        let mut pong = [0u8; 15];
+        client.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong[..2], &[0x80 | OP_PONG, 13]);
+        assert_eq!(&pong[2..], b"are you there");
+    }
+
+    #[tokio::test]
+    async fn a_close_is_answered_with_the_same_code_and_nothing_after_it() {
+        let (mut server, mut client) = tungstenite_pair().await;
+        client.close(None).await.unwrap();
+        // tungstenite's `close(None)` sends an empty close frame.
+        assert_eq!(server.recv().await.unwrap(), Incoming::Close(None));
+        server.feed_text("too late");
+        server.flush().await.unwrap();
+        drop(server); // the server ends the TCP connection after the closing handshake
+        let reply = client.next().await;
+        assert!(
+            matches!(reply, Some(Ok(Message::Close(None))) | None),
+            "the reply is the close frame, got {reply:?}"
+        );
+        let after = client.next().await;
+        assert!(
+            !matches!(after, Some(Ok(Message::Text(_)))),
+            "nothing follows the close frame, got {after:?}"
+        );
+
+        let (mut server, mut client) = pair();
+        client
+            .write_all(&frame(true, OP_CLOSE, &1001u16.to_be_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(server.recv().await.unwrap(), Incoming::Close(Some(1001)));
+        server.flush().await.unwrap();
+        let mut reply = [0u8; 4];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply, [0x80 | OP_CLOSE, 2, 0x03, 0xE9]);
+    }
+
+    #[tokio::test]
+    async fn our_close_frame_carries_code_and_reason() {
+        let (mut server, mut client) = tungstenite_pair().await;
+        server.feed_close(code::TOO_BIG, "message too large");
+        server.feed_text("never sent");
+        server.flush().await.unwrap();
+        match client.next().await.unwrap().unwrap() {
+            Message::Close(Some(close)) => {
+                assert_eq!(u16::from(close.code), 1009);
+                assert_eq!(close.reason.as_str(), "message too large");
+            }
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    async fn refused(bytes: Vec<u8>) -> Error {
+        let (mut server, mut client) = pair();
+        client.write_all(&bytes).await.unwrap();
+        server.recv().await.expect_err("the frame must be refused")
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_refused_from_its_header() {
+        // Only the header is sent: the refusal cannot have waited for the payload.
+        let mut header = frame(true, OP_TEXT, &vec![b'a'; MAX + 1]);
+        header.truncate(14);
+        assert!(matches!(refused(header).await, Error::TooLarge));
+        let in_pieces = [
+            frame(false, OP_TEXT, &vec![b'a'; MAX / 2 + 1]),
+            frame(true, OP_CONTINUATION, &vec![b'a'; MAX / 2 + 1]),
+        ]
+        .concat();
+        assert!(matches!(refused(in_pieces).await, Error::TooLarge));
+    }
+
+    #[tokio::test]
+    async fn broken_frames_are_refused_with_what_is_wrong() {
+        let unmasked = vec![0x81, 2, b'h', b'i'];
+        assert!(matches!(refused(unmasked).await, Error::Protocol(_)));
+        let mut reserved = frame(true, OP_TEXT, b"hi");
+        reserved[0] |= 0x40;
+        assert!(matches!(refused(reserved).await, Error::Protocol(_)));
+        let stray = frame(true, OP_CONTINUATION, b"hi");
+        assert!(matches!(refused(stray).await, Error::Protocol(_)));
+        let long_ping = frame(true, OP_PING, &[0; 126]);
+        assert!(matches!(refused(long_ping).await, Error::Protocol(_)));
+        let split_ping = frame(false, OP_PING, b"");
+        assert!(matches!(refused(split_ping).await, Error::Protocol(_)));
+        let unknown = frame(true, 0x3, b"");
+        assert!(matches!(refused(unknown).await, Error::Protocol(_)));
+        let interleaved = [frame(false, OP_TEXT, b"a"), frame(true, OP_TEXT, b"b")].concat();
+        assert!(matches!(refused(interleaved).await, Error::Protocol(_)));
+        let not_utf8 = frame(true, OP_TEXT, &[0xC3, 0x28]);
+        assert!(matches!(refused(not_utf8).await, Error::Utf8));
+        let split_utf8 = [
+            frame(false, OP_TEXT, &[0xC3]),
+            frame(true, OP_CONTINUATION, &[0xA9]),
+        ]
+        .concat();
+        let (mut server, mut client) = pair();
+        client.write_all(&split_utf8).await.unwrap();
+        assert_eq!(server.recv().await.unwrap(), Incoming::Text("é".into()));
+    }
+
+    #[tokio::test]
+    async fn the_end_of_the_connection_is_an_error_not_a_message() {
+        let (mut server, client) = pair();
+        drop(client);
+        assert!(matches!(server.recv().await, Err(Error::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn recv_is_cancel_safe() {
+        let (mut server, mut client) = pair();
+        let bytes = frame(true, OP_TEXT, &vec![b'z'; 20_000]);
+        client.write_all(&bytes[..10_000]).await.unwrap();
+        // Polled until it has consumed what is there, then dropped.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), server.recv())
+                .await
+                .is_err()
+        );
+        client.write_all(&bytes[10_000..]).await.unwrap();
+        assert_eq!(
+            server.recv().await.unwrap(),
+            Incoming::Text("z".repeat(20_000))
+        );
+    }
+
+    #[test]
+    fn unmask_matches_the_byte_by_byte_rule() {
+        let mask = [1, 2, 3, 250];
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let mut fast = data.clone();
+            unmask(&mut fast, mask);
+            let slow: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(fast, slow, "length {len}");
+        }
+    }
+}
