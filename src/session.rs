@@ -196,8 +196,9 @@ impl Session {
             // first would otherwise be told `left`, and end a call that can resume).
             let step = tokio::select! {
                 biased;
-                // The handlers are boxed: this loop's future is what every idle session
-                // keeps, and it would otherwise be as large as the largest handler's.
+                // The one handler that awaits (it may ask the lobby) is boxed: this loop's
+                // future is what every idle session keeps, and it would otherwise be as
+                // large as that handler's.
                 _ = shutdown.recv() => self.goodbye(),
                 event = rx.recv() => match event {
                     Some(event) => self.on_event(event),

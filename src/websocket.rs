@@ -46,8 +46,6 @@ pub mod code {
     pub const TOO_BIG: u16 = 1009;
     /// The server cannot go on with this connection (it did not keep up).
     pub const ERROR: u16 = 1011;
-    /// The normal end of a connection.
-    pub const NORMAL: u16 = 1000;
 }
 
 /// One complete message from the client.
@@ -502,11 +500,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
         self.out = Vec::new();
         self.written = 0;
         Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    /// Ends our side of the TCP connection (after a close frame has been flushed).
-    pub async fn shutdown(&mut self) -> io::Result<()> {
-        poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await
     }
 }
 
