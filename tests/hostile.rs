@@ -121,6 +121,30 @@ async fn invalid_utf8_closes_that_socket_with_1007() {
     pair.still_talking().await;
 }
 
+/// Frames that break the WebSocket rules (a reserved bit with no extension agreed, an
+/// opcode that does not exist) close that socket with 1002, and only that socket.
+#[tokio::test]
+async fn frames_that_break_the_websocket_rules_close_that_socket_with_1002() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let reserved_bit = FrameHeader {
+        rsv1: true,
+        opcode: OpCode::Data(Data::Text),
+        ..FrameHeader::default()
+    };
+    let unknown_opcode = FrameHeader {
+        opcode: OpCode::Data(Data::Reserved(3)),
+        ..FrameHeader::default()
+    };
+    for header in [reserved_bit, unknown_opcode] {
+        let mut bad = server.client().await;
+        let frame = Frame::from_payload(header, b"{}".to_vec().into());
+        bad.ws.send(Message::Frame(frame)).await.unwrap();
+        assert_eq!(bad.closed().await, Some(CloseCode::Protocol));
+        pair.still_talking().await;
+    }
+}
+
 /// A 10 MB frame is refused from its header: `too_large`, close 1009, the server never
 /// buffers it, and the bystanders carry on.
 #[tokio::test]
