@@ -10,7 +10,7 @@
 //! drained a burst, the storage is given back.
 //!
 //! The API mirrors `tokio::sync::mpsc` (`channel`, `try_send`, `recv`, `try_recv`,
-//! `error::TrySendError`, ...) so that it can replace it where only `try_send` is used.
+//! `TrySendError`, ...) so that it can replace it where only `try_send` is used.
 //! There is deliberately no `async fn send`: senders never wait (the lobby actor must
 //! never block on a slow session); a full queue is the sender's verdict to make.
 //!
@@ -34,12 +34,6 @@ use futures_util::task::AtomicWaker;
 /// or two events at a time keeps its first allocation instead of freeing and
 /// reallocating it on every event.
 const KEEP_STORAGE_UP_TO: usize = 8;
-
-/// The errors, where tokio keeps them, so `mailbox::error::TrySendError` works as
-/// `mpsc::error::TrySendError` did.
-pub mod error {
-    pub use super::{TryRecvError, TrySendError};
-}
 
 /// Creates a bounded queue holding at most `capacity` items.
 ///
@@ -147,11 +141,6 @@ impl<T> Sender<T> {
     pub fn is_closed(&self) -> bool {
         self.shared.lock().receiver_closed
     }
-
-    /// The bound given to [`channel`].
-    pub fn max_capacity(&self) -> usize {
-        self.shared.capacity
-    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -204,7 +193,7 @@ impl<T> Receiver<T> {
     }
 
     /// Polls for the next item; [`Receiver::recv`] as a poll function.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if let Poll::Ready(next) = self.take() {
             return Poll::Ready(next);
         }
