@@ -253,22 +253,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The shared queue's settings, when `--redis-url` is given.
-    pub fn shared(&self) -> Option<crate::shared::SharedConfig> {
-        let url = self.redis_url.as_ref()?;
-        Some(crate::shared::SharedConfig {
-            url: url.0.clone(),
-            prefix: self.redis_prefix.clone(),
-            ttl: self.instance_ttl,
-            beat: (self.instance_ttl / 3).max(Duration::from_millis(10)),
-            timeout: self.redis_timeout,
-            policy: crate::matchmaker::Policy {
-                fallback_after: self.fallback_after,
-                cooldown: self.rematch_cooldown,
-            },
-        })
-    }
-
     /// The STUN and TURN servers browsers are given.
     pub fn ice(&self) -> IceConfig {
         IceConfig {
@@ -316,7 +300,12 @@ pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     parse_duration(s)
 }
 
-/// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero.
+/// The longest duration any option takes: a year. Longer ones are refused at start-up
+/// rather than overflowing a deadline (an `Instant` plus a huge wait panics) later.
+const MAX_DURATION_MS: u64 = 365 * 24 * 3_600_000;
+
+/// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero and at
+/// most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -324,20 +313,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{s:?} is not a duration like 500ms, 20s or 5m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    let scale = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    let ms = n.checked_mul(scale).filter(|ms| *ms <= MAX_DURATION_MS);
+    match ms {
+        None => Err(format!("{s:?} is too long (at most 365 days)")),
+        Some(0) => Err("must be greater than zero".to_string()),
+        Some(ms) => Ok(Duration::from_millis(ms)),
     }
-    .and_then(|d| {
-        if d.is_zero() {
-            Err("must be greater than zero".to_string())
-        } else {
-            Ok(d)
-        }
-    })
 }
 
 #[cfg(test)]
@@ -355,10 +343,7 @@ mod tests {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.ping_interval, Duration::from_secs(20));
-        assert_eq!(
-            c.ice().servers_for(crate::matchmaker::SessionId(1)).len(),
-            1
-        );
+        assert_eq!(c.ice().servers_for(crate::ids::SessionId(1)).len(), 1);
     }
 
     #[test]
@@ -392,7 +377,7 @@ mod tests {
     #[test]
     fn empty_stun_means_none() {
         let ice = parse(&["--stun", ""], None).unwrap().ice();
-        assert!(ice.servers_for(crate::matchmaker::SessionId(1)).is_empty());
+        assert!(ice.servers_for(crate::ids::SessionId(1)).is_empty());
     }
 
     #[test]
@@ -415,7 +400,7 @@ mod tests {
             !format!("{c:?}").contains("s3cret"),
             "the secret is redacted"
         );
-        let servers = c.ice().servers_for(crate::matchmaker::SessionId(9));
+        let servers = c.ice().servers_for(crate::ids::SessionId(9));
         assert!(servers.iter().any(|s| s.credential.is_some()));
     }
 
@@ -434,5 +419,35 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("5d").is_err());
+    }
+
+    /// Operator input that would overflow a deadline later is refused at start-up, with
+    /// the flag's name.
+    #[test]
+    fn durations_that_would_overflow_are_refused() {
+        assert!(
+            parse_duration("18446744073709551615h").is_err(),
+            "the multiply overflows"
+        );
+        assert!(parse_duration("99999999999999999999").is_err(), "not a u64");
+        assert!(parse_duration("366d").is_err());
+        assert_eq!(
+            parse_duration("8760h"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
+        assert!(parse_duration("8761h").is_err(), "over a year");
+        for flag in [
+            "--fallback-after",
+            "--turn-ttl",
+            "--ban-for",
+            "--ping-interval",
+        ] {
+            let mut args = vec![flag, "9999999999999h"];
+            if flag == "--turn-ttl" {
+                args.extend(["--turn-url", "turn:t.example:3478", "--turn-secret", "s"]);
+            }
+            let e = parse(&args, None).unwrap_err().to_string();
+            assert!(e.contains(flag) && e.contains("too long"), "{flag}: {e}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 
-use crate::matchmaker::SessionId;
+use crate::ids::SessionId;
 use crate::protocol::IceServer;
 
 /// A TURN relay shared with coturn.

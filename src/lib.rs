@@ -3,9 +3,11 @@
 //!
 //! The crate, by what each module owns:
 //!
+//! - [`ids`]: names of sessions, instances and users anywhere in the pool.
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
-//! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
+//! - [`lobby`]: every user's state and every pairing decision: a sans-IO core (no clock, no
+//!   tokio) and the thin task that feeds it time and carries out its decisions.
 //! - [`shared`]: the queue many instances share through Redis, and their messages to each
 //!   other (`--redis-url`).
 //! - [`moderation`]: reports, the append-only report store and temporary bans.
@@ -29,6 +31,7 @@
 pub mod admission;
 pub mod config;
 pub mod ice;
+pub mod ids;
 pub mod limits;
 pub mod lobby;
 pub mod mailbox;

@@ -215,10 +215,13 @@ fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reje
         .and(warp::get())
         .and(with_state(state))
         .then(|state: AppState| async move {
+            // A lobby (or shared-queue engine) that died would close every new session:
+            // the instance must fail its health check and be replaced.
+            let alive = state.lobby.alive();
             let stats = state.lobby.stats().await;
             let draining = state.draining.load(Ordering::Relaxed);
             let mut body = serde_json::json!({
-                "status": if draining { "draining" } else { "ok" },
+                "status": if !alive { "failed" } else if draining { "draining" } else { "ok" },
                 "online": stats.online,
                 "waiting": stats.waiting,
                 "rooms": stats.rooms,
@@ -230,7 +233,7 @@ fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reje
             if let Some(reachable) = stats.redis {
                 body["redis"] = (if reachable { "ok" } else { "unreachable" }).into();
             }
-            let status = if draining {
+            let status = if draining || !alive {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::OK

@@ -18,15 +18,15 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::ice::IceConfig;
+use crate::ids::SessionId;
 use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::Lobby;
 use crate::mailbox::{self, TryRecvError};
-use crate::matchmaker::SessionId;
 use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
-use crate::telemetry;
+use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
 use crate::websocket::{self, Incoming, code};
 
@@ -55,51 +55,6 @@ pub struct Context {
     pub shutdown: broadcast::Receiver<()>,
     /// Who this client is for reports and bans (a salted hash of its IP), if known.
     pub client: Option<ClientKey>,
-}
-
-/// Why a session ended, for the log line and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed the socket or the TCP connection ended.
-    ClientClosed,
-    /// No frame from the client for two ping intervals.
-    Timeout,
-    /// A message over the size limit.
-    TooLarge,
-    /// The client did not read what we sent.
-    SlowConsumer,
-    /// The client kept sending over its rate limit.
-    Flooding,
-    /// The server is shutting down.
-    Shutdown,
-    /// A protocol or I/O error on the socket.
-    Error,
-}
-
-impl CloseReason {
-    /// Every reason, for metrics.
-    pub const ALL: [CloseReason; 7] = [
-        CloseReason::ClientClosed,
-        CloseReason::Timeout,
-        CloseReason::TooLarge,
-        CloseReason::SlowConsumer,
-        CloseReason::Flooding,
-        CloseReason::Shutdown,
-        CloseReason::Error,
-    ];
-
-    /// A short label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::Timeout => "timeout",
-            CloseReason::TooLarge => "too_large",
-            CloseReason::SlowConsumer => "slow_consumer",
-            CloseReason::Flooding => "flooding",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::Error => "error",
-        }
-    }
 }
 
 struct Session {
@@ -132,12 +87,20 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
         return CloseReason::Shutdown;
     };
+    // From here on the lobby knows us: whatever ends this task (a panic included), the
+    // guard tells the lobby, so no ghost is left waiting or in a room.
+    let mut registered = Registered {
+        lobby: ctx.lobby.clone(),
+        id,
+        restarting: false,
+        told: false,
+    };
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
         paused_until: None,
         id,
         socket,
-        lobby: ctx.lobby.clone(),
+        lobby: ctx.lobby,
         settings: ctx.settings,
         presence: Presence::default(),
         interests: Vec::new(),
@@ -150,11 +113,8 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     // lobby also sees it in the metrics.
     metrics.sessions.decrement(1.0);
     metrics.closed(reason);
-    if reason == CloseReason::Shutdown {
-        ctx.lobby.restarting(id).await;
-    } else {
-        ctx.lobby.gone(id).await;
-    }
+    registered.restarting = reason == CloseReason::Shutdown;
+    registered.tell().await;
     tracing::info!(
         session = id.0,
         duration_ms = started.elapsed().as_millis() as u64,
@@ -162,6 +122,34 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
         "session end"
     );
     reason
+}
+
+/// Tells the lobby that a registered session is gone: awaited on the way out, or from
+/// `drop` if the session never got there (it panicked, or its task was cancelled).
+struct Registered {
+    /// Who to tell.
+    lobby: Lobby,
+    /// The session to forget.
+    id: SessionId,
+    /// Whether the session ended for a restart (a partner elsewhere expects it back).
+    restarting: bool,
+    /// Set once the lobby has been told, so `drop` does nothing.
+    told: bool,
+}
+
+impl Registered {
+    async fn tell(&mut self) {
+        self.lobby.gone(self.id, self.restarting).await;
+        self.told = true;
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if !self.told {
+            self.lobby.gone_soon(self.id, self.restarting);
+        }
+    }
 }
 
 /// The session's verdict on one step: keep going or close.
@@ -387,7 +375,7 @@ impl Session {
             Relayed::Undeliverable(Undeliverable::Full) => {
                 // The partner is not reading; the lobby drops it and tells us `left`.
                 let partner = room.partner.id;
-                self.lobby.gone(partner).await;
+                self.lobby.gone(partner, false).await;
             }
             Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
         }

@@ -369,8 +369,12 @@ impl<S> Socket<S> {
                     }
                 };
                 if !self.closing {
-                    // Answer with the same code (or none), as the RFC asks.
-                    let echo = code.map(u16::to_be_bytes);
+                    // Answer with the same code (or none), as the RFC asks; a code that may
+                    // not appear on the wire (1005, 1006, 1015, reserved ones) is answered
+                    // with a protocol error instead of being echoed.
+                    let echo = code
+                        .map(|c| if may_be_sent(c) { c } else { code::PROTOCOL })
+                        .map(u16::to_be_bytes);
                     encode(
                         &mut self.out,
                         OP_CLOSE,
@@ -515,6 +519,13 @@ fn complete(kind: Kind, payload: Vec<u8>) -> Result<Incoming, Error> {
 
 fn eof() -> Error {
     Error::Io(io::ErrorKind::UnexpectedEof.into())
+}
+
+/// Whether a close frame may carry `code` (RFC 6455, 7.4): the defined codes but 1005, 1006
+/// and 1015 (which only describe a connection that has no close frame), and the ranges
+/// registered for libraries and applications.
+fn may_be_sent(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 #[cfg(test)]
@@ -682,6 +693,24 @@ mod tests {
         let mut reply = [0u8; 4];
         client.read_exact(&mut reply).await.unwrap();
         assert_eq!(reply, [0x80 | OP_CLOSE, 2, 0x03, 0xE9]);
+    }
+
+    /// 1005, 1006 and 1015 describe a connection without a close frame and may never be
+    /// sent: a client that sends one is answered with a protocol error, not an echo.
+    #[tokio::test]
+    async fn a_close_code_that_may_not_be_sent_is_not_echoed() {
+        for sent in [1005u16, 1006, 1015, 1004, 999, 2000] {
+            let (mut server, mut client) = pair();
+            client
+                .write_all(&frame(true, OP_CLOSE, &sent.to_be_bytes()))
+                .await
+                .unwrap();
+            assert_eq!(server.recv().await.unwrap(), Incoming::Close(Some(sent)));
+            server.flush().await.unwrap();
+            let mut reply = [0u8; 4];
+            client.read_exact(&mut reply).await.unwrap();
+            assert_eq!(reply, [0x80 | OP_CLOSE, 2, 0x03, 0xEA], "1002 for {sent}");
+        }
     }
 
     #[tokio::test]

@@ -19,12 +19,9 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use crate::matchmaker::SessionId;
+use crate::ids::{SessionId, UserRef};
 use crate::moderation::ClientKey;
 use crate::protocol::{LeftReason, Role, RoomId};
-use crate::room::UserRef;
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +30,7 @@ pub enum BusMessage {
     Relay {
         to: SessionId,
         room: RoomId,
-        text: Utf8Bytes,
+        text: String,
     },
     /// The shared queue paired the user (waiting with `ticket`) with `from`, in `room`.
     Matched {
@@ -86,7 +83,7 @@ impl BusMessage {
         let mut out = String::new();
         match self {
             BusMessage::Relay { to, room, text } => {
-                let _ = write!(out, "R {} {room} {}", to.0, text.as_str());
+                let _ = write!(out, "R {} {room} {}", to.0, text);
             }
             BusMessage::Matched {
                 to,
@@ -143,35 +140,10 @@ impl BusMessage {
                 let mut parts = rest.splitn(3, ' ');
                 let to = session(parts.next()?)?;
                 let room = RoomId::from_str(parts.next()?).ok()?;
-                let text = Utf8Bytes::from(parts.next()?.to_string());
+                let text = parts.next()?.to_string();
                 Some(BusMessage::Relay { to, room, text })
             }
-            "M" => {
-                // Tags may hold spaces: the last field takes the rest of the line.
-                let parts: Vec<&str> = rest.splitn(7, ' ').collect();
-                let [to, ticket, room, role, from, client, common] = parts[..] else {
-                    return None;
-                };
-                Some(BusMessage::Matched {
-                    to: session(to)?,
-                    ticket: ticket.parse().ok()?,
-                    room: RoomId::from_str(room).ok()?,
-                    role: match role {
-                        "offerer" => Role::Offerer,
-                        "answerer" => Role::Answerer,
-                        _ => return None,
-                    },
-                    from: UserRef::from_str(from).ok()?,
-                    client: match client {
-                        "-" => None,
-                        hex => Some(ClientKey::from_str(hex).ok()?),
-                    },
-                    common: match common {
-                        "-" => Vec::new(),
-                        tags => tags.split('\u{1f}').map(str::to_string).collect(),
-                    },
-                })
-            }
+            "M" => decode_matched(rest),
             "L" => {
                 let parts: Vec<&str> = rest.split(' ').collect();
                 let [to, room, reason] = parts[..] else {
@@ -222,6 +194,34 @@ impl BusMessage {
     }
 }
 
+/// Reads the fields of a `matched` line (after its `M`).
+fn decode_matched(rest: &str) -> Option<BusMessage> {
+    // Tags may hold spaces: the last field takes the rest of the line.
+    let parts: Vec<&str> = rest.splitn(7, ' ').collect();
+    let [to, ticket, room, role, from, client, common] = parts[..] else {
+        return None;
+    };
+    Some(BusMessage::Matched {
+        to: session(to)?,
+        ticket: ticket.parse().ok()?,
+        room: RoomId::from_str(room).ok()?,
+        role: match role {
+            "offerer" => Role::Offerer,
+            "answerer" => Role::Answerer,
+            _ => return None,
+        },
+        from: UserRef::from_str(from).ok()?,
+        client: match client {
+            "-" => None,
+            hex => Some(ClientKey::from_str(hex).ok()?),
+        },
+        common: match common {
+            "-" => Vec::new(),
+            tags => tags.split('\u{1f}').map(str::to_string).collect(),
+        },
+    })
+}
+
 fn session(s: &str) -> Option<SessionId> {
     s.parse().ok().map(SessionId)
 }
@@ -237,7 +237,7 @@ fn reason_str(reason: LeftReason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::InstanceId;
+    use crate::ids::InstanceId;
 
     fn round_trip(msg: BusMessage) {
         let line = msg.encode();

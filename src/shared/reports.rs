@@ -12,8 +12,8 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use super::SharedConfig;
+use crate::ids::InstanceId;
 use crate::moderation::{Report, ReportLog};
-use crate::room::InstanceId;
 
 /// How many reports the list keeps (bans only look back one window; this is ample).
 const KEEP: isize = 100_000;

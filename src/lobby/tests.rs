@@ -1,0 +1,210 @@
+//! The lobby through its handle, as sessions use it; the core's state machine under any
+//! interleaving is in [`model`].
+
+mod model;
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::matchmaker::Policy;
+use crate::moderation::Moderation;
+use crate::protocol::LeftReason;
+use crate::room::{Event, Matched};
+
+struct Client {
+    id: SessionId,
+    rx: crate::mailbox::Receiver<Event>,
+}
+
+async fn connect(lobby: &Lobby) -> Client {
+    let id = SessionId::next();
+    let (tx, rx) = crate::mailbox::channel(8);
+    lobby.register(Peer::new(id, tx), None).await.unwrap();
+    Client { id, rx }
+}
+
+async fn matched(c: &mut Client) -> Box<Matched> {
+    match c.rx.recv().await {
+        Some(Event::Matched(m)) => m,
+        other => panic!("expected matched, got {other:?}"),
+    }
+}
+
+fn lobby() -> Lobby {
+    let rng = StdRng::seed_from_u64(7);
+    let core = Core::local(rng, Policy::default(), Moderation::default(), now());
+    Lobby::start(core, None, None)
+}
+
+#[tokio::test]
+async fn two_joiners_share_a_room_with_opposite_roles() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let mut b = connect(&lobby).await;
+    lobby
+        .join(a.id, 1, vec!["chess".into(), "jazz".into()])
+        .await;
+    lobby.join(b.id, 1, vec!["jazz".into()]).await;
+    let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
+    assert_eq!(ma.room, mb.room);
+    assert_eq!(ma.role, mb.role.map(crate::protocol::Role::other));
+    assert_eq!((ma.partner.id, mb.partner.id), (b.id, a.id));
+    assert_eq!(ma.common, vec!["jazz".to_string()]);
+    let s = lobby.stats().await;
+    assert_eq!((s.online, s.waiting, s.rooms, s.matches), (2, 0, 1, 1));
+}
+
+#[tokio::test]
+async fn next_tells_the_partner_skipped_and_requeues() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let mut b = connect(&lobby).await;
+    lobby.join(a.id, 1, vec![]).await;
+    lobby.join(b.id, 1, vec![]).await;
+    let room = matched(&mut a).await.room;
+    matched(&mut b).await;
+    lobby.next(a.id, 2).await;
+    match b.rx.recv().await {
+        Some(Event::Left { room: r, reason }) => {
+            assert_eq!((r, reason), (room, LeftReason::Skipped))
+        }
+        other => panic!("expected left, got {other:?}"),
+    }
+    let s = lobby.stats().await;
+    assert_eq!((s.waiting, s.rooms), (1, 0), "a waits again, b is idle");
+}
+
+#[tokio::test]
+async fn a_vanished_user_frees_its_partner_and_its_place() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let b = connect(&lobby).await;
+    let c = connect(&lobby).await;
+    lobby.join(a.id, 1, vec![]).await;
+    lobby.join(b.id, 1, vec![]).await;
+    matched(&mut a).await;
+    lobby.gone(b.id, false).await;
+    assert!(matches!(
+        a.rx.recv().await,
+        Some(Event::Left {
+            reason: LeftReason::Disconnected,
+            ..
+        })
+    ));
+    lobby.join(c.id, 1, vec![]).await;
+    lobby.gone(c.id, false).await;
+    let s = lobby.stats().await;
+    assert_eq!((s.online, s.waiting, s.rooms), (1, 0, 0));
+}
+
+/// With the clock under the test's control: two users with no interest in common hold
+/// out for the fallback wait, then meet; "common" is empty.
+#[tokio::test(start_paused = true)]
+async fn users_without_common_interests_meet_after_the_fallback() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let mut b = connect(&lobby).await;
+    lobby.join(a.id, 1, vec!["chess".into()]).await;
+    lobby.join(b.id, 1, vec!["jazz".into()]).await;
+    tokio::time::advance(Duration::from_millis(4900)).await;
+    assert_eq!(lobby.stats().await.waiting, 2, "still holding out at 4.9 s");
+    tokio::time::advance(Duration::from_millis(200)).await;
+    let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
+    assert_eq!(ma.room, mb.room);
+    assert!(ma.common.is_empty());
+}
+
+/// A shared interest wins over arriving first.
+#[tokio::test(start_paused = true)]
+async fn a_shared_interest_is_preferred() {
+    let lobby = lobby();
+    let mut plain = connect(&lobby).await;
+    let mut chess = connect(&lobby).await;
+    let mut joiner = connect(&lobby).await;
+    lobby.join(plain.id, 1, vec![]).await;
+    lobby.join(chess.id, 1, vec!["chess".into()]).await;
+    lobby
+        .join(joiner.id, 1, vec!["chess".into(), "go".into()])
+        .await;
+    let m = matched(&mut joiner).await;
+    assert_eq!(m.partner.id, chess.id);
+    assert_eq!(m.common, vec!["chess".to_string()]);
+    matched(&mut chess).await;
+    assert!(plain.rx.try_recv().is_err());
+}
+
+/// Back after a restart, alone: after the resume wait the user is told the stranger is
+/// gone, and can be matched with someone new.
+#[tokio::test(start_paused = true)]
+async fn a_resume_nobody_answers_ends_after_the_wait() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let room = RoomId(42);
+    lobby.resume(a.id, 1, room).await;
+    tokio::time::advance(RESUME_WAIT - Duration::from_millis(100)).await;
+    assert!(a.rx.try_recv().is_err(), "still waiting for the stranger");
+    tokio::time::advance(Duration::from_millis(200)).await;
+    match a.rx.recv().await {
+        Some(Event::Unresumed { seq: 1, room: r }) => assert_eq!(r, room),
+        other => panic!("expected unresumed, got {other:?}"),
+    }
+    let mut b = connect(&lobby).await;
+    lobby.join(a.id, 2, vec![]).await;
+    lobby.join(b.id, 1, vec![]).await;
+    matched(&mut b).await;
+}
+
+#[tokio::test]
+async fn a_closed_waiter_is_never_matched() {
+    let lobby = lobby();
+    let a = connect(&lobby).await;
+    let mut b = connect(&lobby).await;
+    lobby.join(a.id, 1, vec![]).await;
+    drop(a.rx); // the session ended, its Gone not yet sent
+    lobby.join(b.id, 1, vec![]).await;
+    let s = lobby.stats().await;
+    assert_eq!((s.online, s.waiting, s.rooms), (1, 1, 0));
+    assert!(b.rx.try_recv().is_err(), "b was not matched with a ghost");
+}
+
+/// A lobby whose task has died (a panic drops its mailbox) says so, for `/healthz`.
+#[tokio::test]
+async fn a_lobby_whose_task_died_is_not_alive() {
+    let lobby = lobby();
+    assert!(lobby.alive());
+    let (tx, rx) = mpsc::channel(1);
+    drop(rx);
+    let dead = Lobby { tx, ..lobby };
+    assert!(!dead.alive());
+    assert_eq!(
+        dead.stats().await,
+        Stats::default(),
+        "and answers with zeros"
+    );
+}
+
+/// A session's task that ends without saying goodbye (it panicked) still leaves the lobby:
+/// no ghost waits in the queue, and its partner is told.
+#[tokio::test]
+async fn a_dropped_registration_tells_the_lobby() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let b = connect(&lobby).await;
+    lobby.join(a.id, 1, vec![]).await;
+    lobby.join(b.id, 1, vec![]).await;
+    matched(&mut a).await;
+    lobby.gone_soon(b.id, false);
+    assert!(matches!(
+        a.rx.recv().await,
+        Some(Event::Left {
+            reason: LeftReason::Disconnected,
+            ..
+        })
+    ));
+    assert_eq!(lobby.stats().await.online, 1);
+}
