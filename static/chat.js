@@ -3,12 +3,12 @@
 // that they do). No DOM and no browser globals: the clock, the signaling send and what to
 // show come in, so it runs under node too.
 
-export const MAX_CHAT_CHARS = 2000;
-export const TYPING_THROTTLE_MS = 2000;
-export const TYPING_IDLE_MS = 3000;
+const MAX_CHAT_CHARS = 2000;
+const TYPING_THROTTLE_MS = 2000;
+const TYPING_IDLE_MS = 3000;
 // The stranger re-sends typing:true every 2 s while typing; if that stops without a
 // typing:false (lost, or they closed the tab) stop showing it.
-export const TYPING_STALE_MS = 6000;
+const TYPING_STALE_MS = 6000;
 
 export class Chat {
   #clock;

@@ -4,8 +4,8 @@
 
 const INTERESTS_KEY = 'strangers.interests';
 const HIDE_IP_KEY = 'strangers.hideIp';
-export const MAX_INTERESTS = 8;
-export const MAX_INTEREST_CHARS = 32;
+const MAX_INTERESTS = 8;
+const MAX_INTEREST_CHARS = 32;
 
 /** Parses "Music, chess ,music" into ["music", "chess"] within the protocol's limits. */
 export function parseInterests(raw) {

@@ -8,21 +8,21 @@
 //    ▲                 ▲                      │                          │
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
-export const AUTO_NEXT_DELAY_MS = 1000;
-export const CONNECT_HINT_MS = 15000;
-export const TRANSIENT_STATUS_MS = 4000;
-export const RATE_LIMIT_NOTICE_MS = 3000;
+const AUTO_NEXT_DELAY_MS = 1000;
+const CONNECT_HINT_MS = 15000;
+const TRANSIENT_STATUS_MS = 4000;
+const RATE_LIMIT_NOTICE_MS = 3000;
 const MEDIA_PROBLEM_MS = 6000;
 const RECONNECTED_MS = 2000;
 // A ban without retry_after: keep Start off this long before letting the user try again.
-export const BAN_FALLBACK_S = 60;
+const BAN_FALLBACK_S = 60;
 // How often the "Try again in about N minutes" text is brought up to date.
-export const BAN_REFRESH_MS = 30000;
-export const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
+const BAN_REFRESH_MS = 30000;
+const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
 const BACKOFF_START_MS = 300;
 const BACKOFF_CAP_MS = 10_000;
 
-export const TEXT = {
+const TEXT = {
   idle: 'Press Start to talk to a random stranger.',
   starting: 'Starting your camera…',
   looking: 'Looking for a stranger…',
