@@ -1,7 +1,8 @@
 //! The browser client's logic, tested under node: `tests/js/*.test.mjs` exercise the session
-//! state machine (`static/session.js`), the text chat, the page's preferences and the
-//! signaling reconnects with a fake clock, no browser and no DOM. This runs them with
-//! node's own test runner and fails with its output if any of them fails.
+//! state machine (`static/session.js`), the text chat, the camera and microphone fallbacks,
+//! the page's preferences and the signaling reconnects with a fake clock and fakes for the
+//! browser's objects, no browser and no DOM. This runs them with node's own test runner and
+//! fails with its output if any of them fails.
 //!
 //! Without `node` the test says so loudly and passes on a laptop; in CI (`CI` set) a missing
 //! node is a failure, never a silent skip.
