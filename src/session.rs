@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
-use tokio::sync::broadcast;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::ice::IceConfig;
 use crate::ids::SessionId;
@@ -178,49 +178,15 @@ impl Session {
         let mut last_heard = Instant::now();
 
         loop {
-            let paused_until = self.paused_until;
-            // Biased, shutdown first: once the server says goodbye, a session must not
-            // pass on anything the goodbye caused elsewhere (a partner whose session closed
-            // first would otherwise be told `left`, and end a call that can resume).
-            let step = tokio::select! {
-                biased;
-                // The one handler that awaits (it may ask the lobby) is boxed: this loop's
-                // future is what every idle session keeps, and it would otherwise be as
-                // large as that handler's.
-                _ = shutdown.recv() => self.goodbye(),
-                event = rx.recv() => match event {
-                    Some(event) => self.on_event(event),
-                    None => {
-                        // The lobby dropped us: our queue overflowed.
-                        self.close(code::ERROR, "too slow");
-                        Err(CloseReason::SlowConsumer)
-                    }
-                },
-                frame = self.socket.recv(), if paused_until.is_none() => {
-                    last_heard = Instant::now();
-                    Box::pin(self.on_frame(frame)).await
-                }
-                // Boxed, and only made while paused: a timer is large, and rarely needed.
-                _ = OptionFuture::from(paused_until.map(|at| Box::pin(tokio::time::sleep_until(at)))),
-                    if paused_until.is_some() =>
-                {
-                    self.paused_until = None;
-                    Ok(())
-                }
-                Ok(()) = online_rx.changed() => {
-                    let count = *online_rx.borrow_and_update();
-                    self.send(&ServerMessage::Online { count }.to_json());
-                    Ok(())
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() >= 2 * every {
-                        Err(CloseReason::Timeout)
-                    } else {
-                        self.socket.feed_ping();
-                        Ok(())
-                    }
-                }
-            };
+            let step = self
+                .next_step(
+                    &mut rx,
+                    &mut shutdown,
+                    &mut online_rx,
+                    &mut ping,
+                    &mut last_heard,
+                )
+                .await;
             // Whatever else is already queued goes out in the same write.
             let step = step.and_then(|()| {
                 for _ in 0..BATCH {
@@ -241,6 +207,62 @@ impl Session {
             }
             if let Err(reason) = self.flush().await {
                 return reason;
+            }
+        }
+    }
+
+    /// Waits for the next thing to do (shutdown, an event, a frame, the end of a pause, the
+    /// online count, a ping) and does it.
+    async fn next_step(
+        &mut self,
+        rx: &mut mailbox::Receiver<Event>,
+        shutdown: &mut broadcast::Receiver<()>,
+        online_rx: &mut watch::Receiver<usize>,
+        ping: &mut Interval,
+        last_heard: &mut Instant,
+    ) -> Step {
+        let every = self.settings.ping_interval;
+        let paused_until = self.paused_until;
+        // Biased, shutdown first: once the server says goodbye, a session must not pass on
+        // anything the goodbye caused elsewhere (a partner whose session closed first would
+        // otherwise be told `left`, and end a call that can resume).
+        tokio::select! {
+            biased;
+            // The one handler that awaits (it may ask the lobby) is boxed: this loop's
+            // future is what every idle session keeps, and it would otherwise be as large
+            // as that handler's.
+            _ = shutdown.recv() => self.goodbye(),
+            event = rx.recv() => match event {
+                Some(event) => self.on_event(event),
+                None => {
+                    // The lobby dropped us: our queue overflowed.
+                    self.close(code::ERROR, "too slow");
+                    Err(CloseReason::SlowConsumer)
+                }
+            },
+            frame = self.socket.recv(), if paused_until.is_none() => {
+                *last_heard = Instant::now();
+                Box::pin(self.on_frame(frame)).await
+            }
+            // Boxed, and only made while paused: a timer is large, and rarely needed.
+            _ = OptionFuture::from(paused_until.map(|at| Box::pin(tokio::time::sleep_until(at)))),
+                if paused_until.is_some() =>
+            {
+                self.paused_until = None;
+                Ok(())
+            }
+            Ok(()) = online_rx.changed() => {
+                let count = *online_rx.borrow_and_update();
+                self.send(&ServerMessage::Online { count }.to_json());
+                Ok(())
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= 2 * every {
+                    Err(CloseReason::Timeout)
+                } else {
+                    self.socket.feed_ping();
+                    Ok(())
+                }
             }
         }
     }
