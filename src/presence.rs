@@ -147,7 +147,7 @@ impl Presence {
     /// The lobby refused the request numbered `seq` (the user is banned). Returns whether
     /// that is still the latest request, so the user is idle again and must be told.
     pub fn refused(&mut self, seq: u64) -> bool {
-        if seq == self.seq && matches!(self.status, Status::Waiting) {
+        if seq == self.seq && matches!(self.status, Status::Waiting | Status::Resuming(_)) {
             self.status = Status::Idle;
             true
         } else {
@@ -233,6 +233,7 @@ mod tests {
             room,
             role: Some(crate::protocol::Role::Answerer),
             common: Vec::new(),
+            proof: None,
             partner: Peer::new(SessionId(2), tx),
         })
     }

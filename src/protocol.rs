@@ -44,6 +44,77 @@ impl FromStr for RoomId {
     }
 }
 
+/// A member's proof that it was in a room, given in `matched` and shown to `resume`: its
+/// own 128-bit secret, and the hash of its partner's. The server keeps neither across a
+/// restart; two users who ask for the same room are put back together only if each holds
+/// the secret whose hash the other holds, so knowing (or guessing) a room id is not enough
+/// to take a member's place. Written as 64 lower-case hex digits: the secret, then the hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MemberProof {
+    /// Known only to this member.
+    pub secret: u128,
+    /// The hash of the partner's secret.
+    pub partner: u128,
+}
+
+impl MemberProof {
+    /// The proofs of two members, from their secrets.
+    pub fn pair(a: u128, b: u128) -> (MemberProof, MemberProof) {
+        let proof = |secret, other| MemberProof {
+            secret,
+            partner: secret_hash(other),
+        };
+        (proof(a, b), proof(b, a))
+    }
+
+    /// The hash of this member's secret, as its partner holds it.
+    pub fn me(&self) -> u128 {
+        secret_hash(self.secret)
+    }
+
+    /// Whether `other` is this member's partner (each holds the hash of the other's secret).
+    pub fn pairs_with(&self, other: &MemberProof) -> bool {
+        self.partner == other.me() && other.partner == self.me()
+    }
+}
+
+/// The first 128 bits of the SHA-1 of a secret's 16 bytes (SHA-1's preimage resistance is
+/// what matters here, and it holds).
+fn secret_hash(secret: u128) -> u128 {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(secret.to_be_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
+impl fmt::Display for MemberProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}{:032x}", self.secret, self.partner)
+    }
+}
+
+impl Serialize for MemberProof {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for MemberProof {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if s.len() != 64 || !s.is_char_boundary(32) {
+            return Err(());
+        }
+        let (secret, partner) = s.split_at(32);
+        Ok(MemberProof {
+            secret: RoomId::from_str(secret)?.0,
+            partner: RoomId::from_str(partner)?.0,
+        })
+    }
+}
+
 impl Serialize for RoomId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -237,8 +308,9 @@ pub enum ClientMessage {
     Relay(Relay),
     /// Report the partner in `room` and end the room.
     Report { room: RoomId, reason: ReportReason },
-    /// Back after the server restarted mid-call: rejoin `room` with the same stranger.
-    Resume { room: RoomId },
+    /// Back after the server restarted mid-call: rejoin `room` with the same stranger,
+    /// proving membership with what `matched` gave.
+    Resume { room: RoomId, proof: MemberProof },
 }
 
 /// Why a user reported the stranger.
@@ -296,6 +368,8 @@ enum Wire {
     },
     Resume {
         room: String,
+        #[serde(default)]
+        proof: Option<String>,
     },
 }
 
@@ -374,8 +448,16 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room } => ClientMessage::Resume {
+            Wire::Resume { room, proof } => ClientMessage::Resume {
                 room: parse_room(&room)?,
+                proof: proof
+                    .as_deref()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| {
+                        ProtocolError::bad(
+                            "resume needs the proof its `matched` gave (64 hex characters)",
+                        )
+                    })?,
             },
         })
     }
@@ -453,6 +535,8 @@ pub enum ServerMessage<'a> {
         room: RoomId,
         role: Role,
         common: &'a [String],
+        /// What this member shows to `resume` the room after a restart.
+        proof: MemberProof,
     },
     /// Both members came back after a restart: the room works again.
     Resumed {
@@ -610,6 +694,32 @@ mod tests {
         assert!("".parse::<RoomId>().is_err());
     }
 
+    /// Two members' proofs pair with each other and with nobody else: not with a proof
+    /// made up around the same partner hash, nor with one of another room's pair.
+    #[test]
+    fn member_proofs_pair_only_the_two_members() {
+        let (a, b) = MemberProof::pair(11, 22);
+        assert!(a.pairs_with(&b) && b.pairs_with(&a));
+        assert!(!a.pairs_with(&a), "a member is not its own partner");
+        let forged = MemberProof {
+            secret: 99,
+            partner: a.me(),
+        };
+        assert!(
+            !forged.pairs_with(&a),
+            "knowing a's hash is not knowing b's secret"
+        );
+        let (c, _) = MemberProof::pair(33, 44);
+        assert!(!c.pairs_with(&b));
+        assert_eq!(a.to_string().parse(), Ok(a));
+        assert!("00".repeat(31).parse::<MemberProof>().is_err());
+        let resume = format!(r#"{{"type":"resume","room":"{}"}}"#, "a".repeat(32));
+        assert_eq!(
+            ClientMessage::parse(&resume).unwrap_err().code,
+            ErrorCode::BadMessage
+        );
+    }
+
     #[test]
     fn server_messages_have_the_documented_shape() {
         let room = RoomId(1);
@@ -617,10 +727,14 @@ mod tests {
             ServerMessage::Matched {
                 room,
                 role: Role::Offerer,
-                common: &["chess".to_string()]
+                common: &["chess".to_string()],
+                proof: MemberProof {
+                    secret: 2,
+                    partner: 3
+                },
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"]}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003"}"#
         );
         assert_eq!(
             ServerMessage::Left {

@@ -13,7 +13,7 @@
 
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::mailbox;
-use crate::protocol::{LeftReason, Relay, Role, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Relay, Role, RoomId};
 use crate::shared::Bus;
 use crate::shared::bus::BusMessage;
 
@@ -53,6 +53,9 @@ pub struct Matched {
     pub role: Option<Role>,
     /// Interests both members gave.
     pub common: Vec<String>,
+    /// This member's proof of membership for a later `resume`; `None` when a call resumed
+    /// (the browser keeps the one it has).
+    pub proof: Option<MemberProof>,
     /// Where this member's relayed messages go.
     pub partner: Peer,
 }

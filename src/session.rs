@@ -343,11 +343,15 @@ impl Session {
                 return Ok(());
             }
         };
-        if matches!(msg, ClientMessage::Join { .. } | ClientMessage::Next)
-            && !self.charge(Cost::Join)?
+        // A resume asks for a partner as a join does, and is charged the same.
+        if matches!(
+            msg,
+            ClientMessage::Join { .. } | ClientMessage::Next | ClientMessage::Resume { .. }
+        ) && !self.charge(Cost::Join)?
         {
             return Ok(());
         }
+        let mut shown = None;
         let request = match msg {
             ClientMessage::Join { interests } => {
                 if self.presence.room().is_some() {
@@ -359,7 +363,10 @@ impl Session {
             ClientMessage::Next => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
-            ClientMessage::Resume { room } => self.presence.resume(room),
+            ClientMessage::Resume { room, proof } => {
+                shown = Some(proof);
+                self.presence.resume(room)
+            }
             ClientMessage::Report { room, reason } => {
                 if let Some(Request::Report { seq }) = self.presence.report(room) {
                     self.lobby.report(self.id, seq, reason).await;
@@ -375,9 +382,9 @@ impl Session {
             Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
             Some(Request::Resume { seq }) => {
-                if let Status::Resuming(room) = self.presence.status() {
+                if let (Status::Resuming(room), Some(proof)) = (self.presence.status(), shown) {
                     let room = *room;
-                    self.lobby.resume(self.id, seq, room).await;
+                    self.lobby.resume(self.id, seq, room, proof).await;
                 }
             }
             Some(Request::Report { .. }) | None => {}
@@ -408,13 +415,14 @@ impl Session {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
-                    let msg = match m.role {
-                        Some(role) => ServerMessage::Matched {
+                    let msg = match (m.role, m.proof) {
+                        (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,
                             role,
                             common: &m.common,
+                            proof,
                         },
-                        None => ServerMessage::Resumed { room: m.room },
+                        _ => ServerMessage::Resumed { room: m.room },
                     };
                     self.send(&msg.to_json());
                     for text in self.presence.take_early(m.room) {

@@ -321,7 +321,7 @@ export class Session {
       // stranger does the same); if the call died meanwhile, look for someone new instead.
       if (this.#resuming !== null) {
         if (this.#call && this.#call.peer === 'connected') {
-          this.#send({ type: 'resume', room: this.#resuming });
+          this.#send({ type: 'resume', room: this.#resuming, proof: this.#call.proof });
           return;
         }
         this.#endCall();
@@ -393,6 +393,8 @@ export class Session {
     // We sent leave before this crossed it on the wire: the server ends that room.
     if (!this.#active) return;
     this.#beginCall(message.room, role, message.common);
+    // Shown to get this room back after a server restart; the stranger has its own.
+    if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
   }
 
   #onResumed(message) {
@@ -524,6 +526,8 @@ export class Session {
       remoteVideo: false,
       /** What the stranger told us of their camera and microphone (true = on). */
       remoteMedia: { video: true, audio: true },
+      /** Our proof of membership from `matched`, for a `resume` after a restart. */
+      proof: null,
     };
     const iceServers = this.#iceServers;
     this.#emit({ type: 'beginCall', room, role, common: Array.isArray(common) ? common : [], iceServers, relayOnly });

@@ -18,13 +18,14 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 use super::backend::Backend;
 use super::users::{Status, User, Users};
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::{Matchmaker, Policy};
 use crate::moderation::{ClientKey, Moderation, Report};
-use crate::protocol::{LeftReason, ReportReason, RoomId};
+use crate::protocol::{LeftReason, MemberProof, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Op, SharedEvent, SharedQueue};
@@ -64,11 +65,13 @@ pub enum Input {
         seq: u64,
         reason: ReportReason,
     },
-    /// The user is back after a restart and asks for `room` again.
+    /// The user is back after a restart and asks for `room` again, with the proof of
+    /// membership its `matched` gave.
     Resume {
         id: SessionId,
         seq: u64,
         room: RoomId,
+        proof: MemberProof,
     },
     /// The session ended. `restarting`: because this server is restarting, so a partner
     /// on another instance is told to expect the user back, not that it left.
@@ -128,9 +131,13 @@ pub struct Core {
     pub(super) matches: u64,
     /// Recent reports and bans in force.
     pub(super) moderation: Moderation,
-    /// Rooms of a previous server process whose first member is back, by room (in process;
-    /// with a shared queue this table is in Redis).
-    pub(super) resuming: HashMap<RoomId, SessionId>,
+    /// Users back after a restart who wait for their stranger, by room, with the proof
+    /// each showed (in process; with a shared queue this table is in Redis). A few per room
+    /// at most: whoever knows a room id can ask for it, but only the member whose proof
+    /// pairs with the other's gets in.
+    pub(super) resuming: HashMap<RoomId, Vec<(SessionId, MemberProof)>>,
+    /// Draws the secrets of each new room's proofs of membership.
+    pub(super) secrets: StdRng,
     /// When each resuming user stops waiting, earliest first (the wait is the same for all).
     pub(super) resume_deadlines: VecDeque<(Instant, SessionId)>,
     /// Users whose partner's instance is restarting, with the partner they had: told the
@@ -142,22 +149,22 @@ pub struct Core {
 
 impl Core {
     /// A lobby whose users wait in this process's own queue, drawn from `rng`.
-    pub fn local(rng: StdRng, policy: Policy, moderation: Moderation, now: Time) -> Core {
-        Core::new(
-            Backend::Local(Matchmaker::new(rng, policy)),
-            moderation,
-            now,
-        )
+    pub fn local(mut rng: StdRng, policy: Policy, moderation: Moderation, now: Time) -> Core {
+        let secrets = StdRng::seed_from_u64(rng.random());
+        let backend = Backend::Local(Matchmaker::new(rng, policy));
+        Core::new(backend, secrets, moderation, now)
     }
 
     /// A lobby whose users wait in the queue every instance shares; `rng` draws the room
     /// ids and roles of the pairings this instance announces.
-    pub fn shared(queue: SharedQueue, rng: StdRng, moderation: Moderation, now: Time) -> Core {
-        Core::new(Backend::Shared { queue, rng }, moderation, now)
+    pub fn shared(queue: SharedQueue, mut rng: StdRng, moderation: Moderation, now: Time) -> Core {
+        let secrets = StdRng::seed_from_u64(rng.random());
+        Core::new(Backend::Shared { queue, rng }, secrets, moderation, now)
     }
 
-    fn new(backend: Backend, moderation: Moderation, now: Time) -> Core {
+    fn new(backend: Backend, secrets: StdRng, moderation: Moderation, now: Time) -> Core {
         Core {
+            secrets,
             users: Users::default(),
             backend,
             now,
@@ -192,9 +199,14 @@ impl Core {
             }
             Input::Next { id, seq } => self.next(id, seq),
             Input::Leave { id, seq } => self.leave(id, seq),
-            Input::Resume { id, seq, room } => {
+            Input::Resume {
+                id,
+                seq,
+                room,
+                proof,
+            } => {
                 if self.command(id, seq).is_some() && self.users.status(id) == Some(Status::Idle) {
-                    self.resume(id, room);
+                    self.resume(id, room, proof);
                 }
             }
             Input::Report { id, seq, reason } => {

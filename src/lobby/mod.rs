@@ -34,7 +34,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::ids::SessionId;
 use crate::moderation::{ClientKey, ReportLog, now_ms};
-use crate::protocol::{ReportReason, RoomId};
+use crate::protocol::{MemberProof, ReportReason, RoomId};
 use crate::room::Peer;
 use crate::shared::{Health, Link};
 use crate::telemetry;
@@ -145,9 +145,15 @@ impl Lobby {
         rx.await.ok()
     }
 
-    /// The user is back after a restart and asks for `room` again.
-    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId) {
-        self.input(Input::Resume { id, seq, room }).await
+    /// The user is back after a restart and asks for `room` again, showing `proof`.
+    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId, proof: MemberProof) {
+        let input = Input::Resume {
+            id,
+            seq,
+            room,
+            proof,
+        };
+        self.input(input).await
     }
 
     /// The user reports its partner: the room ends and the report is stored.

@@ -15,6 +15,7 @@ use crate::shared::bus::BusMessage;
 
 use super::backend::Backend;
 use super::core::{Core, RESUME_WAIT};
+use super::rooms::Start;
 use super::users::{Partner, Status};
 
 /// One side of a pairing the shared queue made: a user and the ticket it waited with.
@@ -140,6 +141,7 @@ impl Core {
         queue.claim(joiner, ticket);
         let from = queue.user(joiner);
         let client = self.users.get(joiner).and_then(|u| u.client);
+        let (mine, theirs) = self.draw_proofs();
         let msg = BusMessage::Matched {
             to: partner.user.session,
             ticket: partner.ticket,
@@ -148,31 +150,30 @@ impl Core {
             from,
             client,
             common: common.clone(),
+            proof: theirs,
         };
         self.publish(partner.user.instance, msg);
         let partner = Partner::There {
             user: partner.user,
             client: partner_client,
         };
-        self.open_remote(joiner, room, role, partner, common);
+        let start = Start::New {
+            role,
+            common,
+            proof: mine,
+        };
+        self.open_remote(joiner, room, start, partner);
     }
 
-    /// Our `id` is in `room` with `partner` on another instance, playing `role`.
-    fn open_remote(
-        &mut self,
-        id: SessionId,
-        room: RoomId,
-        role: Role,
-        partner: Partner,
-        common: Vec<String>,
-    ) {
+    /// Our `id` is in `room` with `partner` on another instance.
+    fn open_remote(&mut self, id: SessionId, room: RoomId, start: Start, partner: Partner) {
         if !self.users.contains(id) {
             return;
         }
         self.count_match(&[id]);
         self.enter_room(id, room, partner);
         if let Some(peer) = self.peer_of(partner) {
-            self.tell_matched(id, room, Some(role), common, peer);
+            self.tell_matched(id, room, start, peer);
         }
     }
 
@@ -225,6 +226,7 @@ impl Core {
             from,
             client,
             common,
+            proof,
         } = msg
         else {
             return;
@@ -251,7 +253,12 @@ impl Core {
                 crate::telemetry::metrics().waited(waited);
             }
             if let Some(peer) = self.peer_of(partner) {
-                self.tell_matched(to, room, Some(role), common, peer);
+                let start = Start::New {
+                    role,
+                    common,
+                    proof,
+                };
+                self.tell_matched(to, room, start, peer);
             }
         }
     }
@@ -270,8 +277,11 @@ impl Core {
             return;
         }
         self.awaiting.push_back((now + RESUME_WAIT, to, partner));
-        if let Some(queue) = self.backend.shared() {
-            queue.resume(to, room, RESUME_WAIT);
+        let proof = self.users.get(to).and_then(|u| u.proof);
+        if let Some(queue) = self.backend.shared()
+            && let Some(proof) = proof
+        {
+            queue.resume(to, room, proof, RESUME_WAIT);
         }
     }
 

@@ -2,46 +2,62 @@
 //! call goes on once its stranger is back too (in this process, or wherever the stranger
 //! reconnected, through the shared resume table).
 //!
-//! Knowing the room id is the proof of membership: it is 128 random bits that only the two
-//! members were ever sent.
+//! Knowing the room id is not enough: each member shows the [`MemberProof`] its `matched`
+//! gave, and two users are put back together only if their proofs pair (each holds the hash
+//! of the other's secret). A third party who knows or guesses the room id never becomes the
+//! stranger, and cannot keep the members apart either.
 
 use std::time::Instant;
 
 use crate::ids::{SessionId, UserRef};
 use crate::moderation::ClientKey;
-use crate::protocol::{LeftReason, RoomId};
+use crate::protocol::{LeftReason, MemberProof, RoomId};
 use crate::room::Event;
 use crate::shared::bus::BusMessage;
 
 use super::backend::Backend;
 use super::core::{Core, RESUME_WAIT};
+use super::rooms::Start;
 use super::users::{Partner, Status};
 
+/// The most users who may wait for one room at once: its two members, and a few who only
+/// know its id (they never get in, and cannot crowd the members out).
+const PER_ROOM: usize = 4;
+
 impl Core {
-    /// `id` (idle) is back after a restart and asks for `room`: if the other member is
-    /// already back, the room opens again; otherwise `id` waits for it, for [`RESUME_WAIT`].
-    pub(super) fn resume(&mut self, id: SessionId, room: RoomId) {
+    /// `id` (idle) is back after a restart and asks for `room`, showing `proof`: if its
+    /// stranger is already back, the room opens again; otherwise `id` waits for it, for
+    /// [`RESUME_WAIT`]. A banned user is refused, as a join would be.
+    pub(super) fn resume(&mut self, id: SessionId, room: RoomId, proof: MemberProof) {
+        if let Some(until_ms) = self.banned_until(id) {
+            let seq = self.users.get(id).map_or(0, |u| u.seq);
+            self.deliver(id, Event::Refused { seq, until_ms });
+            return;
+        }
+        if let Some(user) = self.users.get_mut(id) {
+            user.proof = Some(proof);
+        }
         let until = self.now.at + RESUME_WAIT;
         // With a shared queue the table of returning users is in Redis: the other member
         // may come back to another instance.
         if let Some(queue) = self.backend.shared() {
-            queue.resume(id, room, RESUME_WAIT);
+            queue.resume(id, room, proof, RESUME_WAIT);
             self.wait_to_resume(id, room, until);
             return;
         }
-        let other = self.resuming.get(&room).copied().filter(|other| {
-            *other != id
-                && matches!(self.users.status(*other), Some(Status::Resuming { room: r, .. }) if r == room)
-        });
-        match other {
-            Some(other) => {
+        let waiting = self.resuming.entry(room).or_default();
+        if let Some(at) = waiting.iter().position(|(_, p)| p.pairs_with(&proof)) {
+            let (other, _) = waiting.remove(at);
+            if waiting.is_empty() {
                 self.resuming.remove(&room);
-                self.relink_local(id, other, room);
             }
-            None => {
-                self.resuming.insert(room, id);
-                self.wait_to_resume(id, room, until);
-            }
+            self.relink_local(id, other, room);
+        } else if waiting.len() < PER_ROOM {
+            waiting.push((id, proof));
+            self.wait_to_resume(id, room, until);
+        } else {
+            let seq = self.users.get(id).map_or(0, |u| u.seq);
+            self.deliver(id, Event::Unresumed { seq, room });
         }
     }
 
@@ -52,9 +68,13 @@ impl Core {
 
     /// `id` no longer waits to resume (it left, pressed Next, or is gone).
     pub(super) fn stop_resuming(&mut self, id: SessionId) {
-        if let Some(Status::Resuming { room, .. }) = self.users.status(id) {
-            self.users.set_status(id, Status::Idle);
-            if self.resuming.get(&room) == Some(&id) {
+        let Some(Status::Resuming { room, .. }) = self.users.status(id) else {
+            return;
+        };
+        self.users.set_status(id, Status::Idle);
+        if let Some(waiting) = self.resuming.get_mut(&room) {
+            waiting.retain(|(other, _)| *other != id);
+            if waiting.is_empty() {
                 self.resuming.remove(&room);
             }
         }
@@ -92,12 +112,12 @@ impl Core {
         ) else {
             return;
         };
-        self.tell_matched(a, room, None, Vec::new(), peer_b);
+        self.tell_matched(a, room, Start::Resumed, peer_b);
         if b_was_in_room {
             let partner = Box::new(peer_a);
             self.deliver(b, Event::Rerouted { room, partner });
         } else {
-            self.tell_matched(b, room, None, Vec::new(), peer_a);
+            self.tell_matched(b, room, Start::Resumed, peer_a);
         }
     }
 
@@ -139,11 +159,13 @@ impl Core {
         }
         let was_resuming = matches!(status, Some(Status::Resuming { .. }));
         if other.instance == me.instance {
-            // Both are here: whoever is still waiting for the other takes the local path.
-            if was_resuming
-                && let Some(Status::InRoom { .. } | Status::Resuming { .. }) =
-                    self.users.status(other.session)
-            {
+            // Both are here: whoever is still waiting for the other (for this room, not
+            // since gone on to another) takes the local path.
+            let other_waits = matches!(
+                self.users.status(other.session),
+                Some(Status::InRoom { room: r, .. } | Status::Resuming { room: r, .. }) if r == room
+            );
+            if was_resuming && other_waits {
                 self.relink_local(user, other.session, room);
             }
             return;
@@ -157,7 +179,7 @@ impl Core {
             return;
         };
         if was_resuming {
-            self.tell_matched(user, room, None, Vec::new(), peer);
+            self.tell_matched(user, room, Start::Resumed, peer);
         } else {
             // This member never left: its partner is now `other`, wherever that is.
             let partner = Box::new(peer);

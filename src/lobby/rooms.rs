@@ -8,14 +8,29 @@
 
 use crate::ids::SessionId;
 use crate::matchmaker::Pairing;
-use crate::protocol::{LeftReason, Role, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
 use crate::room::{Event, Matched, Peer};
 use crate::shared::bus::BusMessage;
 use crate::telemetry;
 
+use rand::RngExt;
+
 use super::backend::Backend;
 use super::core::{Core, Output};
 use super::users::{Partner, Status};
+
+/// How a member's call starts: a new one, or the same one after a restart.
+pub(super) enum Start {
+    /// A new call, in which the member plays `role`, with interests in `common` and the
+    /// proof it shows to resume the room.
+    New {
+        role: Role,
+        common: Vec<String>,
+        proof: MemberProof,
+    },
+    /// The call it was in goes on (the browsers keep their roles and proofs).
+    Resumed,
+}
 
 impl Core {
     /// Queues `event` for `id`, if it is connected.
@@ -26,28 +41,42 @@ impl Core {
         }
     }
 
-    /// Tells `id` it is in `room` now, reaching its partner through `partner`. `role`:
-    /// the side it plays in a new call; none when a call resumes (the browsers keep theirs).
+    /// Tells `id` it is in `room` now, reaching its partner through `partner`.
     pub(super) fn tell_matched(
         &mut self,
         id: SessionId,
         room: RoomId,
-        role: Option<Role>,
-        common: Vec<String>,
+        start: Start,
         partner: Peer,
     ) {
-        let Some(user) = self.users.get(id) else {
+        let Some(user) = self.users.get_mut(id) else {
             return;
         };
-        let seq = user.seq;
+        let (role, common, proof) = match start {
+            Start::New {
+                role,
+                common,
+                proof,
+            } => {
+                user.proof = Some(proof);
+                (Some(role), common, Some(proof))
+            }
+            Start::Resumed => (None, Vec::new(), None),
+        };
         let matched = Matched {
-            seq,
+            seq: user.seq,
             room,
             role,
             common,
+            proof,
             partner,
         };
         self.deliver(id, Event::Matched(Box::new(matched)));
+    }
+
+    /// The proofs of membership of a new room's two members.
+    pub(super) fn draw_proofs(&mut self) -> (MemberProof, MemberProof) {
+        MemberProof::pair(self.secrets.random(), self.secrets.random())
     }
 
     /// Puts `id` in `room` with `partner`.
@@ -128,14 +157,20 @@ impl Core {
         for (me, other) in members {
             self.enter_room(me, p.room, Partner::Here(other));
         }
+        let (joiner_proof, waiter_proof) = self.draw_proofs();
         for (me, other) in members {
-            let role = if me == p.joiner {
-                p.joiner_role
+            let (role, proof) = if me == p.joiner {
+                (p.joiner_role, joiner_proof)
             } else {
-                p.joiner_role.other()
+                (p.joiner_role.other(), waiter_proof)
+            };
+            let start = Start::New {
+                role,
+                common: p.common.clone(),
+                proof,
             };
             if let Some(partner) = self.peer_of(Partner::Here(other)) {
-                self.tell_matched(me, p.room, Some(role), p.common.clone(), partner);
+                self.tell_matched(me, p.room, start, partner);
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::matchmaker::Policy;
 use crate::moderation::Moderation;
-use crate::protocol::LeftReason;
+use crate::protocol::{LeftReason, MemberProof};
 use crate::room::{Event, Matched};
 
 struct Client {
@@ -145,7 +145,7 @@ async fn a_resume_nobody_answers_ends_after_the_wait() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let room = RoomId(42);
-    lobby.resume(a.id, 1, room).await;
+    lobby.resume(a.id, 1, room, MemberProof::pair(1, 2).0).await;
     tokio::time::advance(RESUME_WAIT - Duration::from_millis(100)).await;
     assert!(a.rx.try_recv().is_err(), "still waiting for the stranger");
     tokio::time::advance(Duration::from_millis(200)).await;
@@ -207,4 +207,43 @@ async fn a_dropped_registration_tells_the_lobby() {
         })
     ));
     assert_eq!(lobby.stats().await.online, 1);
+}
+
+/// After a restart, knowing a room's id is not enough to take a member's place: a third
+/// user who asks for the room first, with a proof it made up, neither gets in nor keeps the
+/// two members apart, and is told the room is gone once the wait is over.
+#[tokio::test(start_paused = true)]
+async fn a_room_id_alone_never_resumes_a_room() {
+    let old = lobby();
+    let mut a = connect(&old).await;
+    let mut b = connect(&old).await;
+    old.join(a.id, 1, vec![]).await;
+    old.join(b.id, 1, vec![]).await;
+    let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
+    let room = ma.room;
+    let (pa, pb) = (ma.proof.unwrap(), mb.proof.unwrap());
+
+    let new = lobby();
+    let mut thief = connect(&new).await;
+    let mut a = connect(&new).await;
+    let mut b = connect(&new).await;
+    let forged = MemberProof {
+        secret: 7,
+        partner: pa.me(),
+    };
+    new.resume(thief.id, 1, room, forged).await;
+    new.resume(b.id, 1, room, pb).await;
+    new.resume(a.id, 1, room, pa).await;
+    let (ra, rb) = (matched(&mut a).await, matched(&mut b).await);
+    assert_eq!((ra.room, rb.room), (room, room));
+    assert_eq!(
+        (ra.partner.id, rb.partner.id),
+        (b.id, a.id),
+        "the members, together"
+    );
+    tokio::time::advance(RESUME_WAIT + Duration::from_millis(10)).await;
+    match thief.rx.recv().await {
+        Some(Event::Unresumed { room: r, .. }) => assert_eq!(r, room),
+        other => panic!("the thief is told the room is gone, got {other:?}"),
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::ids::{SessionId, UserRef};
 use crate::moderation::ClientKey;
-use crate::protocol::RoomId;
+use crate::protocol::{MemberProof, RoomId};
 use crate::room::Peer;
 
 /// Who a user's partner in a room is.
@@ -52,6 +52,9 @@ pub(crate) struct User {
     pub(crate) asked_at: Instant,
     /// Who this is for reports and bans (a salted hash of the IP), if known.
     pub(crate) client: Option<ClientKey>,
+    /// The proof of membership of the user's current (or last) room, which the lobby shows
+    /// the resume table on the user's behalf when its partner's instance restarts.
+    pub(crate) proof: Option<MemberProof>,
     /// Private: changed only through [`Users::set_status`], which keeps the room count.
     status: Status,
 }
@@ -65,6 +68,7 @@ impl User {
             interests: Vec::new(),
             asked_at: now,
             client,
+            proof: None,
             status: Status::Idle,
         }
     }

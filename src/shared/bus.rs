@@ -7,7 +7,7 @@
 //! | message | form |
 //! | --- | --- |
 //! | relay | `R <to> <room> <json>` |
-//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <common tags, \x1f-separated, or ->` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <common tags, \x1f-separated, or ->` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
 //! | restarting | `X <to> <room>` |
@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use crate::ids::{SessionId, UserRef};
 use crate::moderation::ClientKey;
-use crate::protocol::{LeftReason, Role, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +43,8 @@ pub enum BusMessage {
         /// Who `from` is for reports and bans.
         client: Option<ClientKey>,
         common: Vec<String>,
+        /// The receiving user's proof of membership (the sender drew both members').
+        proof: MemberProof,
     },
     /// The user's partner ended `room`.
     Left {
@@ -93,6 +95,7 @@ impl BusMessage {
                 from,
                 client,
                 common,
+                proof,
             } => {
                 let role = match role {
                     Role::Offerer => "offerer",
@@ -106,7 +109,7 @@ impl BusMessage {
                 };
                 let _ = write!(
                     out,
-                    "M {} {ticket} {room} {role} {from} {client} {common}",
+                    "M {} {ticket} {room} {role} {from} {client} {proof} {common}",
                     to.0
                 );
             }
@@ -197,8 +200,8 @@ impl BusMessage {
 /// Reads the fields of a `matched` line (after its `M`).
 fn decode_matched(rest: &str) -> Option<BusMessage> {
     // Tags may hold spaces: the last field takes the rest of the line.
-    let parts: Vec<&str> = rest.splitn(7, ' ').collect();
-    let [to, ticket, room, role, from, client, common] = parts[..] else {
+    let parts: Vec<&str> = rest.splitn(8, ' ').collect();
+    let [to, ticket, room, role, from, client, proof, common] = parts[..] else {
         return None;
     };
     Some(BusMessage::Matched {
@@ -219,6 +222,7 @@ fn decode_matched(rest: &str) -> Option<BusMessage> {
             "-" => Vec::new(),
             tags => tags.split('\u{1f}').map(str::to_string).collect(),
         },
+        proof: MemberProof::from_str(proof).ok()?,
     })
 }
 
@@ -263,6 +267,7 @@ mod tests {
             from,
             client: Some(ClientKey([3; 16])),
             common: vec!["chess".into(), "jazz music".into()],
+            proof: MemberProof::pair(5, 6).0,
         });
         round_trip(BusMessage::Matched {
             to: SessionId(2),
@@ -272,6 +277,7 @@ mod tests {
             from,
             client: None,
             common: Vec::new(),
+            proof: MemberProof::pair(7, 8).1,
         });
         for reason in [
             LeftReason::Skipped,

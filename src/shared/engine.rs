@@ -33,6 +33,17 @@ use crate::moderation::ClientKey;
 use crate::protocol::RoomId;
 use crate::telemetry;
 
+/// One user's entry in the resume table, as [`Op::Resume`] gave it.
+struct Entry {
+    user: SessionId,
+    room: RoomId,
+    client: Option<ClientKey>,
+    /// The hash of the user's secret.
+    me: u128,
+    /// The hash of its partner's secret.
+    partner: u128,
+}
+
 /// The most messages sent in one pipeline.
 const BUS_BATCH: usize = 512;
 /// The most queue operations sent before their replies are read.
@@ -270,8 +281,19 @@ impl Engine {
                 user,
                 room,
                 client,
+                me,
+                partner,
                 wait,
-            } => ("resume", self.resume(user, room, client, wait, conn).await),
+            } => {
+                let entry = Entry {
+                    user,
+                    room,
+                    client,
+                    me,
+                    partner,
+                };
+                ("resume", self.resume(entry, wait, conn).await)
+            }
         }
     }
 
@@ -279,18 +301,25 @@ impl Engine {
     /// back already.
     async fn resume(
         &self,
-        user: SessionId,
-        room: RoomId,
-        client: Option<ClientKey>,
+        entry: Entry,
         wait: Duration,
         mut conn: ConnectionManager,
     ) -> Result<Option<SharedEvent>, redis::RedisError> {
+        let Entry {
+            user,
+            room,
+            client,
+            me,
+            partner,
+        } = entry;
         let client = client.map_or_else(|| "-".to_string(), |c| c.to_string());
         let reply = self
             .call(&self.scripts.resume, self.name(user))
             .arg(room.to_string())
             .arg(wait.as_millis() as u64)
             .arg(client)
+            .arg(format!("{me:032x}"))
+            .arg(format!("{partner:032x}"))
             .invoke_async::<Vec<String>>(&mut conn)
             .await;
         reply.map(|r| {

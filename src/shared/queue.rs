@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::Policy;
 use crate::moderation::ClientKey;
-use crate::protocol::RoomId;
+use crate::protocol::{MemberProof, RoomId};
 
 use super::Bus;
 
@@ -42,6 +42,11 @@ pub enum Op {
         user: SessionId,
         room: RoomId,
         client: Option<ClientKey>,
+        /// The hash of the user's own secret (how its partner knows it) and of its
+        /// partner's: the table pairs two entries whose hashes cross. Redis never sees a
+        /// secret.
+        me: u128,
+        partner: u128,
         /// How long the table keeps the user's entry for the other member to find.
         wait: Duration,
     },
@@ -217,13 +222,16 @@ impl SharedQueue {
     }
 
     /// Asks the shared resume table for `room` on behalf of `user` (back after a restart,
-    /// or whose partner's instance is restarting); the entry lasts `wait`.
-    pub fn resume(&mut self, user: SessionId, room: RoomId, wait: Duration) {
+    /// or whose partner's instance is restarting), with its proof of membership; the entry
+    /// lasts `wait`.
+    pub fn resume(&mut self, user: SessionId, room: RoomId, proof: MemberProof, wait: Duration) {
         let client = self.clients.get(&user).copied();
         self.ops.push(Op::Resume {
             user,
             room,
             client,
+            me: proof.me(),
+            partner: proof.partner,
             wait,
         });
     }

@@ -103,6 +103,30 @@ impl TestServer {
         (client, welcome)
     }
 
+    /// Two clients matched with each other, each with the proof of membership its
+    /// `matched` gave (to `resume` the room after a restart); and the room.
+    pub async fn pair_with_proofs(&self) -> ((Client, String), (Client, String), String) {
+        let mut a = self.client().await;
+        let mut b = self.client().await;
+        a.join().await;
+        b.join().await;
+        let ma = a.recv_type("matched").await;
+        let mb = b.recv_type("matched").await;
+        assert_eq!(ma["room"], mb["room"]);
+        assert_ne!(
+            ma["proof"], mb["proof"],
+            "each member has a proof of its own"
+        );
+        let proof = |m: &Value| {
+            m["proof"]
+                .as_str()
+                .expect("matched has a proof")
+                .to_string()
+        };
+        let room = ma["room"].as_str().unwrap().to_string();
+        ((a, proof(&ma)), (b, proof(&mb)), room)
+    }
+
     /// Two clients matched with each other; returns (offerer, answerer, room).
     pub async fn pair(&self) -> (Client, Client, String) {
         let mut a = self.client().await;

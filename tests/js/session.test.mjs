@@ -53,12 +53,15 @@ function start(session, page, problem = '') {
   session.mediaReady(ask.generation, problem);
 }
 
+/** What the server's `matched` gives this member to resume its room after a restart. */
+const PROOF = 'ab'.repeat(32);
+
 /** Online, Start, matched in `room`, peer connection up. */
 function inCall(options = {}, room = 'room-1') {
   const t = setup(options);
   online(t.session, options);
   start(t.session, t.page);
-  t.session.receive({ type: 'matched', room, role: 'offerer', common: ['chess'] });
+  t.session.receive({ type: 'matched', room, role: 'offerer', common: ['chess'], proof: PROOF });
   t.session.peerState('connected');
   t.session.remoteVideo(true);
   t.page.takeSent();
@@ -367,7 +370,11 @@ describe('socket drops and server restarts', () => {
     assert.equal(page.shown.state, 'connected');
     page.connected = true;
     online(session, { reconnected: true });
-    assert.deepEqual(page.takeSent(), [{ type: 'resume', room: 'room-1' }], 'asks for the room back, no join');
+    assert.deepEqual(
+      page.takeSent(),
+      [{ type: 'resume', room: 'room-1', proof: PROOF }],
+      'asks for the room back with its proof of membership, no join',
+    );
     session.receive({ type: 'resumed', room: 'room-1' });
     assert.equal(page.shown.status, 'Connected to a stranger. Say hi!');
     assert.equal(session.room, 'room-1');

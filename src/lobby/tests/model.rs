@@ -24,7 +24,7 @@ use crate::lobby::users::{Partner, Status};
 use crate::matchmaker::Policy;
 use crate::moderation::{ClientKey, Moderation};
 use crate::presence::{Presence, Request, Status as PStatus};
-use crate::protocol::{ReportReason, RoomId};
+use crate::protocol::{MemberProof, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Bus, Op, SharedEvent, SharedQueue};
@@ -44,6 +44,8 @@ enum Step {
     Relay(usize),
     Report(usize),
     Resume(usize),
+    /// The user asks for another user's last room, with a proof it made up.
+    Hijack(usize, usize),
     /// Redis runs the oldest queue operation of instance `n % instances`.
     Redis(usize),
     /// The oldest bus message for instance `n % instances` arrives.
@@ -63,7 +65,8 @@ fn step() -> impl Strategy<Value = Step> {
         4 => user.clone().prop_map(Step::Deliver),
         2 => user.clone().prop_map(Step::Relay),
         1 => user.clone().prop_map(Step::Report),
-        1 => user.prop_map(Step::Resume),
+        2 => user.clone().prop_map(Step::Resume),
+        2 => (user.clone(), user).prop_map(|(i, victim)| Step::Hijack(i, victim)),
         3 => (0..2usize).prop_map(Step::Redis),
         3 => (0..2usize).prop_map(Step::Bus),
         1 => (0..12_000u64).prop_map(Step::Tick),
@@ -77,8 +80,12 @@ struct Sim {
     instance: usize,
     rx: crate::mailbox::Receiver<Event>,
     presence: Presence,
-    /// The last room this user was in, to ask for it back as after a restart.
-    last_room: Option<RoomId>,
+    /// The last room this user was in, to ask for it back as after a restart, and the
+    /// proof of membership `matched` gave for it.
+    last_room: Option<(RoomId, MemberProof)>,
+    /// The room it last asked for with a made-up proof (until its next request): that room
+    /// must never open for it.
+    forged: Option<RoomId>,
 }
 
 /// One waiting user in the model of the shared queue.
@@ -94,7 +101,18 @@ struct Entry {
 #[derive(Default)]
 struct Redis {
     waiting: Vec<Entry>,
-    resume: HashMap<RoomId, (UserRef, Option<ClientKey>)>,
+    /// Per room, the users waiting for it.
+    resume: HashMap<RoomId, Vec<Resuming>>,
+}
+
+/// One entry of the model's resume table.
+struct Resuming {
+    /// The hash of the user's secret.
+    me: u128,
+    user: UserRef,
+    client: Option<ClientKey>,
+    /// The hash of its partner's secret.
+    partner: u128,
 }
 
 impl Redis {
@@ -138,25 +156,41 @@ impl Redis {
             }
             Op::Parted { .. } => None,
             Op::Resume {
-                user, room, client, ..
+                user,
+                room,
+                client,
+                me: mine,
+                partner,
+                ..
             } => {
                 let user = UserRef {
                     instance: me,
                     session: user,
                 };
-                match self.resume.get(&room) {
-                    Some((other, other_client)) if *other != user => {
-                        let (other, other_client) = (*other, *other_client);
-                        self.resume.remove(&room);
+                let entries = self.resume.entry(room).or_default();
+                let found = entries
+                    .iter()
+                    .position(|e| e.me == partner && e.partner == mine && e.user != user);
+                match found {
+                    Some(at) => {
+                        let other = entries.remove(at);
                         Some(SharedEvent::Resumed {
                             user: user.session,
                             room,
-                            other,
-                            other_client,
+                            other: other.user,
+                            other_client: other.client,
                         })
                     }
-                    _ => {
-                        self.resume.insert(room, (user, client));
+                    None => {
+                        entries.retain(|e| e.me != mine);
+                        if entries.len() < 4 {
+                            entries.push(Resuming {
+                                me: mine,
+                                user,
+                                client,
+                                partner,
+                            });
+                        }
                         None
                     }
                 }
@@ -361,6 +395,7 @@ impl World {
                 self.arrive(n % instances);
             }
             Step::Tick(ms) => self.tick(ms),
+            Step::Hijack(i, victim) => self.hijack(i, victim),
             command => self.command(command),
         }
         for core in &self.cores {
@@ -385,6 +420,7 @@ impl World {
             rx,
             presence: Presence::default(),
             last_room: None,
+            forged: None,
         });
     }
 
@@ -399,7 +435,9 @@ impl World {
             return;
         };
         let id = sim.id;
+        sim.forged = None;
         let mut interests = Vec::new();
+        let mut shown = None;
         let request = match step {
             Step::Join(_, mask) if sim.presence.room().is_none() => {
                 interests = (0..2)
@@ -415,7 +453,10 @@ impl World {
                 None => None,
             },
             Step::Resume(_) => match sim.last_room {
-                Some(room) => sim.presence.resume(room),
+                Some((room, proof)) => {
+                    shown = Some(proof);
+                    sim.presence.resume(room)
+                }
                 None => None,
             },
             _ => None,
@@ -429,15 +470,43 @@ impl World {
                 seq,
                 reason: ReportReason::Spam,
             },
-            Some(Request::Resume { seq }) => match sim.presence.status() {
-                PStatus::Resuming(room) => Input::Resume {
+            Some(Request::Resume { seq }) => match (sim.presence.status(), shown) {
+                (PStatus::Resuming(room), Some(proof)) => Input::Resume {
                     id,
                     seq,
                     room: *room,
+                    proof,
                 },
                 _ => return,
             },
             None => return,
+        };
+        let n = sim.instance;
+        self.input(n, input);
+    }
+
+    /// User `i` asks for `victim`'s last room (whose id it has learnt somehow), with a proof
+    /// made up around the hash its own last room's partner gave it.
+    fn hijack(&mut self, i: usize, victim: usize) {
+        let Some((room, _)) = self.sims[victim].as_ref().and_then(|v| v.last_room) else {
+            return;
+        };
+        let forged = MemberProof {
+            secret: self.rng.random(),
+            partner: self.rng.random(),
+        };
+        let Some(sim) = self.sims[i].as_mut() else {
+            return;
+        };
+        let Some(Request::Resume { seq }) = sim.presence.resume(room) else {
+            return;
+        };
+        sim.forged = Some(room);
+        let input = Input::Resume {
+            id: sim.id,
+            seq,
+            room,
+            proof: forged,
         };
         let n = sim.instance;
         self.input(n, input);
@@ -549,16 +618,23 @@ fn check_core(core: &Core) {
             Status::Resuming { room, .. } => {
                 assert!(!core.backend.is_waiting(id));
                 if !shared {
-                    assert_eq!(core.resuming.get(&room), Some(&id), "one waits per room");
+                    let waiting = core.resuming.get(&room).map_or(&[][..], |w| &w[..]);
+                    assert!(
+                        waiting.iter().any(|(w, _)| *w == id),
+                        "it waits in the table"
+                    );
                 }
             }
         }
     }
-    for (room, id) in &core.resuming {
-        assert!(
-            matches!(core.users.status(*id), Some(Status::Resuming { room: r, .. }) if r == *room),
-            "the resume table holds only users resuming that room"
-        );
+    for (room, waiting) in &core.resuming {
+        assert!(!waiting.is_empty() && waiting.len() <= 4, "a few per room");
+        for (id, _) in waiting {
+            assert!(
+                matches!(core.users.status(*id), Some(Status::Resuming { room: r, .. }) if r == *room),
+                "the resume table holds only users resuming that room"
+            );
+        }
     }
     assert_eq!(
         core.stats().rooms,
@@ -578,7 +654,14 @@ fn deliver(sim: &mut Sim) {
         match event {
             Event::Matched(m) => {
                 if let Some(m) = sim.presence.matched(m) {
-                    sim.last_room = Some(m.room);
+                    match m.proof {
+                        Some(proof) => sim.last_room = Some((m.room, proof)),
+                        None => assert_ne!(
+                            sim.forged,
+                            Some(m.room),
+                            "a made-up proof never opens a room"
+                        ),
+                    }
                     for text in sim.presence.take_early(m.room) {
                         assert_eq!(
                             text,
