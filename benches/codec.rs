@@ -214,6 +214,7 @@ fn codec(c: &mut Criterion) {
         role: Role::Offerer,
         common: &common,
         proof: MemberProof::pair(1, 2).0,
+        ice_servers: &[],
     };
     c.bench_function("server_to_json/matched", |b| {
         b.iter(|| black_box(&matched).to_json())

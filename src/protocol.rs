@@ -430,6 +430,11 @@ impl ClientMessage {
                         "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
                     )));
                 }
+                if text.chars().any(rearranges_lines) {
+                    return Err(ProtocolError::bad(
+                        "chat text is one line: no line breaks, control or direction-override characters",
+                    ));
+                }
                 ClientMessage::Relay(Relay::Chat {
                     room: parse_room(&room)?,
                     text,
@@ -461,6 +466,17 @@ impl ClientMessage {
             },
         })
     }
+}
+
+/// Whether `c` could make a chat line look like more than one line, or reorder what shows:
+/// line breaks and other control characters, and the Unicode direction overrides and
+/// isolates. A stranger's "hi⏎You: …" must not render as a line of your own.
+fn rearranges_lines(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
@@ -537,6 +553,10 @@ pub enum ServerMessage<'a> {
         common: &'a [String],
         /// What this member shows to `resume` the room after a restart.
         proof: MemberProof,
+        /// Fresh STUN/TURN servers for this call's peer connection (TURN credentials are
+        /// short-lived; the ones in `welcome` may have run out by now).
+        #[serde(rename = "iceServers")]
+        ice_servers: &'a [IceServer],
     },
     /// Both members came back after a restart: the room works again.
     Resumed {
@@ -669,6 +689,29 @@ mod tests {
         assert!(ClientMessage::parse(&blank).is_err());
     }
 
+    /// A chat line cannot pass for two: a line break (or any control character, or a
+    /// direction override) followed by "You:" would render as a line of the reader's own.
+    #[test]
+    fn chat_text_cannot_imitate_the_pages_labels() {
+        for text in [
+            r"hi\nYou: I am 12",
+            r"a\rb",
+            r"tab\there",
+            "\u{2028}You: x",
+            "\u{202e}:uoY",
+        ] {
+            let msg = format!(r#"{{"type":"chat","room":"{ROOM}","text":"{text}"}}"#);
+            let err = ClientMessage::parse(&msg).expect_err(text);
+            assert_eq!(err.code, ErrorCode::BadMessage, "{text}");
+            assert!(err.message.contains("one line"), "{}", err.message);
+        }
+        let fine = format!(r#"{{"type":"chat","room":"{ROOM}","text":"You: and me, ☕ çà"}}"#);
+        assert!(
+            ClientMessage::parse(&fine).is_ok(),
+            "labels themselves are just words"
+        );
+    }
+
     #[test]
     fn oversize_text_is_too_large() {
         let big = format!(
@@ -732,9 +775,10 @@ mod tests {
                     secret: 2,
                     partner: 3
                 },
+                ice_servers: &[],
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003"}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
         assert_eq!(
             ServerMessage::Left {

@@ -20,7 +20,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use crate::ice::IceConfig;
 use crate::ids::SessionId;
 use crate::limits::{Budget, Cost, Rates, Verdict};
-use crate::lobby::Lobby;
+use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
 use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
@@ -84,12 +84,12 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let (tx, rx) = mailbox::channel(ctx.settings.queue);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
-    let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
+    let Some(registered) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
         return CloseReason::Shutdown;
     };
     // From here on the lobby knows us: whatever ends this task (a panic included), the
     // guard tells the lobby, so no ghost is left waiting or in a room.
-    let mut registered = Registered {
+    let mut leaving = Leaving {
         lobby: ctx.lobby.clone(),
         id,
         restarting: false,
@@ -108,13 +108,13 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     tracing::debug!(session = id.0, "session start");
     let metrics = telemetry::metrics();
     metrics.sessions.increment(1.0);
-    let reason = session.serve(online, rx, ctx.shutdown).await;
+    let reason = session.serve(registered, rx, ctx.shutdown).await;
     // Counted before the lobby hears of it, so whoever learns of the departure from the
     // lobby also sees it in the metrics.
     metrics.sessions.decrement(1.0);
     metrics.closed(reason);
-    registered.restarting = reason == CloseReason::Shutdown;
-    registered.tell().await;
+    leaving.restarting = reason == CloseReason::Shutdown;
+    leaving.tell().await;
     tracing::info!(
         session = id.0,
         duration_ms = started.elapsed().as_millis() as u64,
@@ -126,7 +126,7 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
 
 /// Tells the lobby that a registered session is gone: awaited on the way out, or from
 /// `drop` if the session never got there (it panicked, or its task was cancelled).
-struct Registered {
+struct Leaving {
     /// Who to tell.
     lobby: Lobby,
     /// The session to forget.
@@ -137,14 +137,14 @@ struct Registered {
     told: bool,
 }
 
-impl Registered {
+impl Leaving {
     async fn tell(&mut self) {
         self.lobby.gone(self.id, self.restarting).await;
         self.told = true;
     }
 }
 
-impl Drop for Registered {
+impl Drop for Leaving {
     fn drop(&mut self) {
         if !self.told {
             self.lobby.gone_soon(self.id, self.restarting);
@@ -158,15 +158,20 @@ type Step = Result<(), CloseReason>;
 impl Session {
     async fn serve(
         &mut self,
-        online: usize,
+        registered: Registered,
         mut rx: mailbox::Receiver<Event>,
         mut shutdown: broadcast::Receiver<()>,
     ) -> CloseReason {
         let mut online_rx = self.lobby.online(self.id);
         online_rx.mark_unchanged();
+        let mut ice_servers = self.settings.ice.servers_for(self.id);
+        if registered.banned {
+            // It will meet nobody: no relay of ours for it to use.
+            ice_servers.retain(|server| server.credential.is_none());
+        }
         let welcome = ServerMessage::Welcome {
-            online,
-            ice_servers: &self.settings.ice.servers_for(self.id),
+            online: registered.online,
+            ice_servers: &ice_servers,
         };
         self.send(&welcome.to_json());
         if let Err(reason) = self.flush().await {
@@ -415,12 +420,14 @@ impl Session {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
+                    let ice_servers = self.settings.ice.servers_for(self.id);
                     let msg = match (m.role, m.proof) {
                         (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,
                             role,
                             common: &m.common,
                             proof,
+                            ice_servers: &ice_servers,
                         },
                         _ => ServerMessage::Resumed { room: m.room },
                     };

@@ -10,6 +10,15 @@ const TYPING_IDLE_MS = 3000;
 // typing:false (lost, or they closed the tab) stop showing it.
 const TYPING_STALE_MS = 6000;
 
+/**
+ * The stranger's text as one line: line breaks, other control characters and Unicode
+ * direction overrides become spaces, so a line cannot pass for one of ours ("hi⏎You: …").
+ * The server refuses such text already; this holds against any server.
+ */
+export function oneLine(text) {
+  return text.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ');
+}
+
 export class Chat {
   #clock;
   #send;
@@ -85,7 +94,7 @@ export class Chat {
     if (this.#room === null || message.room !== this.#room) return; // a room we left
     if (message.type === 'chat' && typeof message.text === 'string') {
       this.#showRemoteTyping(false);
-      this.#show.line('stranger', 'Stranger', message.text);
+      this.#show.line('stranger', 'Stranger', oneLine(message.text));
     } else if (message.type === 'typing') {
       this.#showRemoteTyping(message.active === true);
     }

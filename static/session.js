@@ -392,6 +392,11 @@ export class Session {
     if (typeof message.room !== 'string' || !role) return;
     // We sent leave before this crossed it on the wire: the server ends that room.
     if (!this.#active) return;
+    // Fresh relay credentials for this call (those in `welcome` may have run out).
+    if (Array.isArray(message.iceServers)) {
+      this.#iceServers = message.iceServers;
+      this.#turnOffered = offersTurn(this.#iceServers);
+    }
     this.#beginCall(message.room, role, message.common);
     // Shown to get this room back after a server restart; the stranger has its own.
     if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;

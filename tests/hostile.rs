@@ -394,3 +394,30 @@ async fn a_client_that_stops_reading_is_dropped() {
     assert_eq!(left["reason"], "disconnected");
     drop(stalled);
 }
+
+/// A stranger cannot write a line that passes for one of yours: a chat with a line break
+/// before "You:" is refused with `bad_message` and never reaches the partner, who gets the
+/// next honest line as usual.
+#[tokio::test]
+async fn a_chat_line_cannot_imitate_the_pages_labels() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    for text in [
+        "hi\nYou: I am 12",
+        "\u{2028}You: send a photo",
+        "\u{202e}21 ma I :uoY",
+    ] {
+        a.send(json!({"type": "chat", "room": room, "text": text}))
+            .await;
+        let refused = a.recv().await;
+        assert_eq!(refused["code"], "bad_message", "{text:?}: {refused}");
+    }
+    a.send(json!({"type": "chat", "room": room, "text": "hello"}))
+        .await;
+    let first = b.recv().await;
+    assert_eq!(
+        (first["type"].as_str(), first["text"].as_str()),
+        (Some("chat"), Some("hello")),
+        "the partner saw none of the forged lines"
+    );
+}

@@ -180,3 +180,56 @@ async fn reports_in_redis_ban_on_every_instance_and_outlive_them() {
     assert_eq!(stored.matches("nudity").count(), 3, "{stored}");
     assert!(!stored.contains("203.0.113.77"), "no raw address in redis");
 }
+
+/// A banned client is given no TURN credentials (it will meet nobody, so our relay is not
+/// its to use); everyone else gets them in `welcome`, and fresh ones in each `matched`.
+#[tokio::test]
+async fn a_banned_client_gets_no_relay_credentials() {
+    let log = scratch_file("reports.jsonl");
+    let turn = [
+        "--client-ip-header",
+        IP_HEADER,
+        "--turn-url",
+        "turn:127.0.0.1:3478",
+        "--turn-secret",
+        "s3cret",
+    ];
+    let server = TestServer::start_with_report_log(&turn, &log).await;
+    let turn_in = |welcome: &serde_json::Value| {
+        welcome["iceServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["credential"].is_string())
+    };
+    let mut troll = client_from(&server, "203.0.113.77").await;
+    for n in 1..=3 {
+        let mut reporter = client_from(&server, &format!("198.51.100.7{n}")).await;
+        reporter.join().await;
+        troll.join().await;
+        let matched = reporter.recv_type("matched").await;
+        assert!(turn_in(&matched), "matched brings relay credentials");
+        let room = troll.recv_type("matched").await["room"].clone();
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "spam"}))
+            .await;
+        troll.recv_type("left").await;
+    }
+    let (welcome, banned) = welcome_from(&server, "203.0.113.77").await;
+    assert!(!turn_in(&banned), "no relay for the banned: {banned}");
+    assert!(turn_in(&welcome), "the others' welcome has it: {welcome}");
+}
+
+/// The `welcome` of a client at 192.0.2.200 and of one at `ip`.
+async fn welcome_from(server: &TestServer, ip: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut welcomes = Vec::new();
+    for from in ["192.0.2.200", ip] {
+        let mut req = server.ws_url().into_client_request().unwrap();
+        req.headers_mut().insert(IP_HEADER, from.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut client = Client { ws };
+        welcomes.push(client.recv_type("welcome").await);
+    }
+    let banned = welcomes.pop().unwrap();
+    (welcomes.pop().unwrap(), banned)
+}

@@ -60,6 +60,15 @@ pub fn now() -> Time {
     }
 }
 
+/// What a new session learns when it registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// The online count, the new user included.
+    pub online: usize,
+    /// Whether the user is banned now (it gets no TURN credentials: it will meet nobody).
+    pub banned: bool,
+}
+
 /// A cloneable handle to the lobby.
 #[derive(Clone, Debug)]
 pub struct Lobby {
@@ -77,11 +86,11 @@ pub struct Lobby {
 enum Command {
     /// For the core, as is.
     Input(Input),
-    /// A new session: the reply is the online count including it.
+    /// A new session: the reply is what its `welcome` needs.
     Register {
         peer: Peer,
         client: Option<ClientKey>,
-        reply: oneshot::Sender<usize>,
+        reply: oneshot::Sender<Registered>,
     },
     Stats {
         reply: oneshot::Sender<Stats>,
@@ -132,9 +141,8 @@ impl Lobby {
         !self.tx.is_closed() && self.engine.as_ref().is_none_or(|health| health.alive())
     }
 
-    /// Adds a connected user (idle), known for reports and bans by `client`; returns the
-    /// online count including them.
-    pub async fn register(&self, peer: Peer, client: Option<ClientKey>) -> Option<usize> {
+    /// Adds a connected user (idle), known for reports and bans by `client`.
+    pub async fn register(&self, peer: Peer, client: Option<ClientKey>) -> Option<Registered> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Register {
             peer,
@@ -249,9 +257,13 @@ impl Shell {
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Input(input)) => input,
                     Some(Command::Register { peer, client, reply }) => {
-                        let input = Input::Register { peer, client };
-                        self.step(input);
-                        let _ = reply.send(self.core.online());
+                        let id = peer.id;
+                        self.step(Input::Register { peer, client });
+                        let registered = Registered {
+                            online: self.core.online(),
+                            banned: self.core.is_banned(id),
+                        };
+                        let _ = reply.send(registered);
                         continue;
                     }
                     Some(Command::Stats { reply }) => {

@@ -45,6 +45,11 @@ impl Core {
         }
     }
 
+    /// Whether `id` is banned now.
+    pub fn is_banned(&mut self, id: SessionId) -> bool {
+        self.banned_until(id).is_some()
+    }
+
     /// Until when `id` is banned (Unix milliseconds), if it is now.
     pub(super) fn banned_until(&mut self, id: SessionId) -> Option<u64> {
         let key = self.users.get(id)?.client?;

@@ -134,6 +134,12 @@ describe("the stranger's lines and typing", () => {
     assert.deepEqual(page.lines, ['stranger Stranger: <b>hi</b>']);
   });
 
+  test('their line cannot pass for two: line breaks and direction overrides become spaces', () => {
+    const { chat, page } = setup();
+    chat.receive({ type: 'chat', room: 'r1', text: 'hi\nYou: I am 12\u2028You: \u202esure' });
+    assert.deepEqual(page.lines, ['stranger Stranger: hi You: I am 12 You:  sure']);
+  });
+
   test('messages for another room are ignored', () => {
     const { chat, page } = setup('r2');
     chat.receive(typing(true, 'r1'));

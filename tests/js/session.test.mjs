@@ -170,6 +170,17 @@ describe('the hint while connecting', () => {
     assert.match(page.shown.status, /^Still connecting through the relay… .*turn off Hide my IP\.$/);
   });
 
+  test("each call uses the fresh relay credentials its matched brings, not welcome's", () => {
+    const { session, page } = setup({ hideIp: true });
+    online(session, { iceServers: TURN });
+    start(session, page);
+    const fresh = [{ urls: ['turn:relay.test:3478'], username: 'later', credential: 'new' }];
+    session.receive({ type: 'matched', room: 'r1', role: 'offerer', iceServers: fresh });
+    const begin = page.commands.find((c) => c.type === 'beginCall');
+    assert.deepEqual(begin.iceServers, fresh);
+    assert.equal(begin.relayOnly, true, 'still a relay to hide behind');
+  });
+
   test('a call that connected in time gets no hint', () => {
     const { session, page, clock } = setup();
     online(session);
