@@ -308,9 +308,13 @@ pub enum ClientMessage {
     Relay(Relay),
     /// Report the partner in `room` and end the room.
     Report { room: RoomId, reason: ReportReason },
-    /// Back after the server restarted mid-call: rejoin `room` with the same stranger,
-    /// proving membership with what `matched` gave.
+    /// Back after the server restarted mid-call, or on a new connection after its own was
+    /// lost: rejoin `room` with the same stranger, proving membership with what `matched`
+    /// gave.
     Resume { room: RoomId, proof: MemberProof },
+    /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
+    /// seconds rather than when TCP gives up.
+    Ping,
 }
 
 /// Why a user reported the stranger.
@@ -371,9 +375,10 @@ enum Wire {
         #[serde(default)]
         proof: Option<String>,
     },
+    Ping {},
 }
 
-const KNOWN_TYPES: [&str; 11] = [
+const KNOWN_TYPES: [&str; 12] = [
     "join",
     "next",
     "leave",
@@ -385,6 +390,7 @@ const KNOWN_TYPES: [&str; 11] = [
     "media",
     "report",
     "resume",
+    "ping",
 ];
 
 impl ClientMessage {
@@ -464,6 +470,7 @@ impl ClientMessage {
                         )
                     })?,
             },
+            Wire::Ping {} => ClientMessage::Ping,
         })
     }
 }
@@ -579,6 +586,8 @@ pub enum ServerMessage<'a> {
     Bye {
         reason: &'a str,
     },
+    /// The answer to a client's `ping`.
+    Pong,
 }
 
 impl ServerMessage<'_> {
@@ -606,6 +615,11 @@ mod tests {
 
     #[test]
     fn parses_every_client_message() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"ping"}"#),
+            Ok(ClientMessage::Ping)
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {

@@ -372,6 +372,10 @@ impl Session {
                 shown = Some(proof);
                 self.presence.resume(room)
             }
+            ClientMessage::Ping => {
+                self.send(&ServerMessage::Pong.to_json());
+                return Ok(());
+            }
             ClientMessage::Report { room, reason } => {
                 if let Some(Request::Report { seq }) = self.presence.report(room) {
                     self.lobby.report(self.id, seq, reason).await;
@@ -440,6 +444,11 @@ impl Session {
                 None => Ok(()), // overtaken by a newer request; the lobby undoes it
             },
             Event::Rerouted { room, partner } => {
+                // The stranger is back on a new connection: say so, so a negotiation lost
+                // on the way to its old one can be made again.
+                if self.presence.in_room(room) {
+                    self.send(&ServerMessage::Resumed { room }.to_json());
+                }
                 self.presence.rerouted(room, *partner);
                 Ok(())
             }

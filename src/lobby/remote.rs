@@ -277,7 +277,7 @@ impl Core {
             return;
         }
         self.awaiting.push_back((now + RESUME_WAIT, to, partner));
-        let proof = self.users.get(to).and_then(|u| u.proof);
+        let proof = self.users.get(to).and_then(|u| u.proof());
         if let Some(queue) = self.backend.shared()
             && let Some(proof) = proof
         {

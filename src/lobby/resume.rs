@@ -34,8 +34,11 @@ impl Core {
             self.deliver(id, Event::Refused { seq, until_ms });
             return;
         }
-        if let Some(user) = self.users.get_mut(id) {
-            user.proof = Some(proof);
+        let old = self.same_member(id, room, proof);
+        self.users.set_proof(id, Some(proof));
+        if let Some(old) = old {
+            self.take_place(old, id, room);
+            return;
         }
         let until = self.now.at + RESUME_WAIT;
         // With a shared queue the table of returning users is in Redis: the other member
@@ -58,6 +61,50 @@ impl Core {
         } else {
             let seq = self.users.get(id).map_or(0, |u| u.seq);
             self.deliver(id, Event::Unresumed { seq, room });
+        }
+    }
+
+    /// The session here that is in `room` as the member `proof` belongs to, if `id` is that
+    /// member on a new connection (its old one was lost to the network, and the server has
+    /// not noticed yet).
+    fn same_member(&self, id: SessionId, room: RoomId, proof: MemberProof) -> Option<SessionId> {
+        let member = self.users.holder(proof).filter(|member| *member != id)?;
+        let in_room =
+            matches!(self.users.status(member), Some(Status::InRoom { room: r, .. }) if r == room);
+        in_room.then_some(member)
+    }
+
+    /// `id` takes `old`'s place in `room`: `old` is quietly out of the room (it is told
+    /// `left`, the stranger nothing), and the stranger is reached through `id` from now on;
+    /// both are told the room works (the stranger as a reroute: its call never stopped).
+    fn take_place(&mut self, old: SessionId, id: SessionId, room: RoomId) {
+        let Some(Status::InRoom { partner, .. }) = self.users.status(old) else {
+            return;
+        };
+        self.users.set_status(old, Status::Idle);
+        self.users.set_proof(old, None);
+        let reason = LeftReason::Left;
+        self.deliver(old, Event::Left { room, reason });
+        match partner {
+            Partner::Here(other) => self.relink_local(id, other, room),
+            Partner::There { user, client } => {
+                self.enter_room(id, room, Partner::There { user, client });
+                let (Some(peer), Backend::Shared { queue, .. }) =
+                    (self.peer_of(partner), &self.backend)
+                else {
+                    return;
+                };
+                let from = queue.user(id);
+                self.tell_matched(id, room, Start::Resumed, peer);
+                let client = self.users.get(id).and_then(|u| u.client);
+                let msg = BusMessage::Rejoined {
+                    to: user.session,
+                    room,
+                    from,
+                    client,
+                };
+                self.publish(user.instance, msg);
+            }
         }
     }
 

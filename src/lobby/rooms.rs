@@ -49,19 +49,19 @@ impl Core {
         start: Start,
         partner: Peer,
     ) {
-        let Some(user) = self.users.get_mut(id) else {
-            return;
-        };
         let (role, common, proof) = match start {
             Start::New {
                 role,
                 common,
                 proof,
             } => {
-                user.proof = Some(proof);
+                self.users.set_proof(id, Some(proof));
                 (Some(role), common, Some(proof))
             }
             Start::Resumed => (None, Vec::new(), None),
+        };
+        let Some(user) = self.users.get(id) else {
+            return;
         };
         let matched = Matched {
             seq: user.seq,

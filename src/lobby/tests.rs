@@ -247,3 +247,38 @@ async fn a_room_id_alone_never_resumes_a_room() {
         other => panic!("the thief is told the room is gone, got {other:?}"),
     }
 }
+
+/// A member whose connection was lost to the network comes back on a new one before the
+/// server notices: the new connection takes its place in the room at once (the stranger's
+/// call never stops, it is only rerouted), and the old one is quietly out.
+#[tokio::test]
+async fn a_member_back_on_a_new_connection_takes_its_own_place() {
+    let lobby = lobby();
+    let mut a = connect(&lobby).await;
+    let mut b = connect(&lobby).await;
+    lobby.join(a.id, 1, vec![]).await;
+    lobby.join(b.id, 1, vec![]).await;
+    let ma = matched(&mut a).await;
+    matched(&mut b).await;
+    let mut again = connect(&lobby).await;
+    lobby.resume(again.id, 1, ma.room, ma.proof.unwrap()).await;
+    let back = matched(&mut again).await;
+    assert_eq!((back.room, back.partner.id, back.role), (ma.room, b.id, None));
+    match b.rx.recv().await {
+        Some(Event::Rerouted { room, partner }) => {
+            assert_eq!((room, partner.id), (ma.room, again.id))
+        }
+        other => panic!("the stranger is rerouted, got {other:?}"),
+    }
+    assert!(matches!(
+        a.rx.recv().await,
+        Some(Event::Left {
+            reason: LeftReason::Left,
+            ..
+        })
+    ));
+    lobby.gone(a.id, false).await;
+    let s = lobby.stats().await;
+    assert_eq!((s.online, s.rooms), (2, 1), "the old connection's end ends nothing");
+    assert!(b.rx.try_recv().is_err(), "and the stranger is told nothing");
+}

@@ -52,9 +52,10 @@ pub(crate) struct User {
     pub(crate) asked_at: Instant,
     /// Who this is for reports and bans (a salted hash of the IP), if known.
     pub(crate) client: Option<ClientKey>,
-    /// The proof of membership of the user's current (or last) room, which the lobby shows
-    /// the resume table on the user's behalf when its partner's instance restarts.
-    pub(crate) proof: Option<MemberProof>,
+    /// Private: the proof of membership of the user's current (or last) room, which the
+    /// lobby shows the resume table on the user's behalf when its partner's instance
+    /// restarts; changed through [`Users::set_proof`], which keeps the index by secret.
+    proof: Option<MemberProof>,
     /// Private: changed only through [`Users::set_status`], which keeps the room count.
     status: Status,
 }
@@ -76,6 +77,10 @@ impl User {
     pub(crate) fn status(&self) -> Status {
         self.status
     }
+
+    pub(crate) fn proof(&self) -> Option<MemberProof> {
+        self.proof
+    }
 }
 
 /// Every connected user, keyed by session.
@@ -87,6 +92,9 @@ pub(crate) struct Users {
     with_here: usize,
     /// Users in a room with a partner on another instance (one per room, here).
     with_there: usize,
+    /// Who holds each proof's secret, so a member back on a new connection finds its old
+    /// one in O(1).
+    by_secret: HashMap<u128, SessionId>,
 }
 
 impl Users {
@@ -121,9 +129,31 @@ impl Users {
     }
 
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<User> {
+        self.set_proof(id, None);
         let user = self.map.remove(&id)?;
         self.count(user.status, -1);
         Some(user)
+    }
+
+    /// Gives `id` the proof of its room (or none).
+    pub(crate) fn set_proof(&mut self, id: SessionId, proof: Option<MemberProof>) {
+        let Some(user) = self.map.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = std::mem::replace(&mut user.proof, proof)
+            && self.by_secret.get(&old.secret) == Some(&id)
+        {
+            self.by_secret.remove(&old.secret);
+        }
+        if let Some(new) = proof {
+            self.by_secret.insert(new.secret, id);
+        }
+    }
+
+    /// The user that holds `proof` (its secret, and the same partner hash), if any.
+    pub(crate) fn holder(&self, proof: MemberProof) -> Option<SessionId> {
+        let id = *self.by_secret.get(&proof.secret)?;
+        (self.map.get(&id)?.proof == Some(proof)).then_some(id)
     }
 
     pub(crate) fn contains(&self, id: SessionId) -> bool {

@@ -46,6 +46,11 @@ enum Step {
     Resume(usize),
     /// The user asks for another user's last room, with a proof it made up.
     Hijack(usize, usize),
+    /// The user's connection is lost to the network (the server has not noticed): it comes
+    /// back on a new one and asks for its room with its proof.
+    Reconnect(usize),
+    /// The server notices a lost connection (the oldest one left): it is gone.
+    Notice,
     /// Redis runs the oldest queue operation of instance `n % instances`.
     Redis(usize),
     /// The oldest bus message for instance `n % instances` arrives.
@@ -66,7 +71,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => user.clone().prop_map(Step::Relay),
         1 => user.clone().prop_map(Step::Report),
         2 => user.clone().prop_map(Step::Resume),
-        2 => (user.clone(), user).prop_map(|(i, victim)| Step::Hijack(i, victim)),
+        2 => (user.clone(), user.clone()).prop_map(|(i, victim)| Step::Hijack(i, victim)),
+        1 => user.prop_map(Step::Reconnect),
+        1 => Just(Step::Notice),
         3 => (0..2usize).prop_map(Step::Redis),
         3 => (0..2usize).prop_map(Step::Bus),
         1 => (0..12_000u64).prop_map(Step::Tick),
@@ -250,6 +257,8 @@ struct World {
     rng: StdRng,
     now: Time,
     sims: Vec<Option<Sim>>,
+    /// Connections lost to the network that the server still has, oldest first.
+    lost: VecDeque<Sim>,
 }
 
 impl World {
@@ -269,6 +278,7 @@ impl World {
             rng: StdRng::seed_from_u64(seed),
             now,
             sims: (0..USERS).map(|_| None).collect(),
+            lost: VecDeque::new(),
         };
         let instances = if shared { 2 } else { 1 };
         for n in 0..instances {
@@ -396,6 +406,8 @@ impl World {
             }
             Step::Tick(ms) => self.tick(ms),
             Step::Hijack(i, victim) => self.hijack(i, victim),
+            Step::Reconnect(i) => self.reconnect(i),
+            Step::Notice => self.notice(),
             command => self.command(command),
         }
         for core in &self.cores {
@@ -512,8 +524,48 @@ impl World {
         self.input(n, input);
     }
 
+    /// User `i`'s connection is lost; it connects again and asks for its last room.
+    fn reconnect(&mut self, i: usize) {
+        let Some(old) = self.sims[i].take() else {
+            return;
+        };
+        let last = old.last_room;
+        self.lost.push_back(old);
+        self.connect(i);
+        let Some((room, proof)) = last else {
+            return;
+        };
+        let sim = self.sims[i].as_mut().expect("just connected");
+        sim.last_room = last;
+        let Some(Request::Resume { seq }) = sim.presence.resume(room) else {
+            return;
+        };
+        let input = Input::Resume {
+            id: sim.id,
+            seq,
+            room,
+            proof,
+        };
+        let n = sim.instance;
+        self.input(n, input);
+    }
+
+    /// The server notices the oldest lost connection.
+    fn notice(&mut self) {
+        if let Some(lost) = self.lost.pop_front() {
+            let input = Input::Gone {
+                id: lost.id,
+                restarting: false,
+            };
+            self.input(lost.instance, input);
+        }
+    }
+
     /// Delivers everything in flight until nothing moves.
     fn quiesce(&mut self) {
+        while !self.lost.is_empty() {
+            self.notice();
+        }
         loop {
             for sim in self.sims.iter_mut().flatten() {
                 deliver(sim);
