@@ -236,7 +236,7 @@ pub async fn run(
         });
     }
 
-    let setup = crate::hold::wait_for(
+    let setup = crate::control::wait_for(
         "churn clients connected",
         clients as u64,
         || (shared.opened.get(), shared.failed.get()),
