@@ -7,18 +7,20 @@
 //! are all sent presses `next`. Every relayed message carries `ts=<ns>` (the sender's clock,
 //! taken just before the send); the receiver records `now - ts`.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
+mod client;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::{Semaphore, watch};
 
-use crate::net::{Incoming, Target, Ws, out};
-use crate::stats::{Counter, CpuMark, CpuUse, Errors, Latency, LatencySummary, fmt_us, now_ns};
+use crate::control::wait_for;
+use crate::net::Target;
+use crate::pacer::Pacer;
+use crate::stats::{Counter, CpuMark, CpuUse, Errors, Latency, LatencySummary, fmt_us};
+
+use self::client::Client;
 
 /// What each churn client does per cycle.
 #[derive(Clone, Debug)]
@@ -36,79 +38,50 @@ pub struct Config {
 
 impl Config {
     /// Relayed messages each side sends (and must receive) per cycle.
-    fn per_side(&self) -> u16 {
+    pub(crate) fn per_side(&self) -> u16 {
         2 + u16::from(self.candidates)
-    }
-}
-
-/// Spaces relayed messages across all clients: a thread of its own adds `rate` permits per
-/// second to a fair semaphore, in small steps (about every 100 µs, finer than tokio's 1 ms
-/// timer, so the load is not a train of 1 ms bursts), and a client takes one permit per
-/// relayed message. Unused permits are banked only up to [`BANK`] worth of them, so a lull is
-/// not followed by a burst.
-pub struct Pacer {
-    permits: Arc<Semaphore>,
-}
-
-/// How much of the rate unused permits may bank up.
-const BANK: Duration = Duration::from_micros(250);
-
-impl Pacer {
-    pub fn start(rate: f64) -> Pacer {
-        let permits = Arc::new(Semaphore::new(0));
-        let weak = Arc::downgrade(&permits);
-        let cap = ((rate * BANK.as_secs_f64()).ceil() as usize).max(1);
-        std::thread::Builder::new()
-            .name("pacer".into())
-            .spawn(move || {
-                let mut credit = 0.0_f64;
-                let mut last = Instant::now();
-                // Ends when the run drops its semaphore.
-                while let Some(permits) = weak.upgrade() {
-                    std::thread::sleep(Duration::from_micros(100));
-                    let now = Instant::now();
-                    credit += (now - last).as_secs_f64() * rate;
-                    last = now;
-                    let whole = credit.floor();
-                    credit -= whole;
-                    let room = cap.saturating_sub(permits.available_permits());
-                    let add = (whole as usize).min(room);
-                    if add > 0 {
-                        permits.add_permits(add);
-                    }
-                }
-            })
-            .expect("can start the pacer thread");
-        Pacer { permits }
     }
 }
 
 /// What every churn client updates.
 #[derive(Default)]
 pub struct Shared {
+    /// Clients that got their `welcome`.
     pub opened: Counter,
+    /// Clients that failed to connect (see the errors for why).
     pub failed: Counter,
     /// `matched` messages received (two per room).
     pub matched: Counter,
     /// Cycles where a side sent and received everything (two per complete room).
     pub cycles: Counter,
+    /// Relayed messages (offer, answer, candidate, chat) sent.
     pub relay_sent: Counter,
+    /// Relayed messages received from partners.
     pub relay_received: Counter,
-    /// All text frames, including join/next/waiting/matched/left/online.
+    /// All text frames sent, including join/next.
     pub frames_sent: Counter,
+    /// All text frames received, including waiting/matched/left/online.
     pub frames_received: Counter,
+    /// What went wrong, by kind, for the report.
     pub errors: Errors,
+    /// How long relayed messages took, sender to receiver.
     pub latency: Latency,
 }
 
 /// Counters at one instant, to compute rates over an interval.
 #[derive(Clone, Copy, Default)]
 struct Snapshot {
+    /// [`Shared::matched`] then.
     matched: u64,
+    /// [`Shared::cycles`] then.
     cycles: u64,
+    /// [`Shared::relay_sent`] then.
     relay_sent: u64,
+    /// [`Shared::relay_received`] then.
     relay_received: u64,
+    /// [`Shared::frames_sent`] then.
     frames_sent: u64,
+    /// [`Shared::frames_received`] then.
     frames_received: u64,
 }
 
@@ -139,14 +112,21 @@ impl Snapshot {
 /// The result of one churn run.
 #[derive(Serialize, Debug, Clone)]
 pub struct Report {
+    /// Clients asked for (`--clients`).
     pub clients: usize,
+    /// Clients that connected and got their `welcome`.
     pub opened: u64,
+    /// Clients that failed to connect.
     pub failed: u64,
+    /// Seconds until every client was connected (or failed).
     pub setup_s: f64,
+    /// Clients connected per second of setup.
     pub setup_per_s: f64,
     /// Target relayed messages per second, if paced.
     pub rate_target: Option<f64>,
+    /// Bytes of each offer's and answer's SDP (`--sdp-bytes`), since latency grows with it.
     pub sdp_bytes: usize,
+    /// ICE candidates each side sent per cycle (`--candidates`).
     pub candidates: u8,
     /// Seconds at the start left out of the figures below.
     pub warmup_s: f64,
@@ -154,14 +134,21 @@ pub struct Report {
     pub measured_s: f64,
     /// Rooms made (both members got `matched`).
     pub matches: u64,
+    /// Rooms made per second: the matchmaking throughput.
     pub matches_per_s: f64,
     /// Rooms whose whole exchange completed.
     pub exchanges: u64,
+    /// Relayed messages the clients sent.
     pub relay_sent: u64,
+    /// Relayed messages their partners received (fewer than sent if the server dropped any).
     pub relay_received: u64,
+    /// Relayed messages received per second: the relay throughput.
     pub relay_per_s: f64,
+    /// Every text frame the clients sent.
     pub frames_sent: u64,
+    /// Every text frame the clients received.
     pub frames_received: u64,
+    /// Frames either way per second: all the server's WebSocket work.
     pub frames_per_s: f64,
     /// Relay latency: sender's send call to receiver's parse, microseconds.
     pub latency: LatencySummary,
@@ -184,76 +171,150 @@ pub async fn run(
     quiet: bool,
     server_pid: Option<u32>,
 ) -> (Report, Arc<Shared>) {
-    let cpu = move || CpuMark::now(server_pid);
     let shared = Arc::new(Shared::default());
+    // Lives as long as the run: its thread stops once it is dropped.
     let pacer = config.rate.map(Pacer::start);
-    let permits = pacer.as_ref().map(|p| p.permits.clone());
-    let config = Arc::new(config);
-    let (go_tx, go_rx) = watch::channel(false);
-    let (end_tx, end_rx) = watch::channel(false);
+    let (go_tx, go) = watch::channel(false);
+    let (end_tx, end) = watch::channel(false);
+    let kit = Kit {
+        target,
+        concurrency,
+        shared: shared.clone(),
+        config: Arc::new(config),
+        permits: pacer.as_ref().map(|p| p.permits.clone()),
+        go,
+        end,
+    };
     for i in 0..clients {
-        let (target, concurrency, shared, config, permits) = (
-            target.clone(),
-            concurrency.clone(),
-            shared.clone(),
-            config.clone(),
-            permits.clone(),
-        );
-        let (mut go, end) = (go_rx.clone(), end_rx.clone());
-        tokio::spawn(async move {
-            let ws = {
-                let Ok(_permit) = concurrency.acquire().await else {
-                    return;
-                };
-                if *end.borrow() {
-                    return;
-                }
-                match target.connect(base_index + i).await {
-                    Ok(ws) => ws,
-                    Err(kind) => {
-                        shared.failed.inc();
-                        shared.errors.add(kind);
-                        return;
-                    }
-                }
-            };
-            shared.opened.inc();
-            if go.wait_for(|go| *go).await.is_err() || *end.borrow() {
-                return;
-            }
-            let mut client = Client {
-                ws,
-                shard: i,
-                shared,
-                config,
-                permits,
-                end,
-                state: State::Waiting,
-                out: VecDeque::new(),
-                last_progress: Instant::now(),
-            };
-            client.run().await;
-        });
+        tokio::spawn(kit.clone().client(base_index + i, i));
     }
-
-    let setup = crate::control::wait_for(
-        "churn clients connected",
-        clients as u64,
-        || (shared.opened.get(), shared.failed.get()),
-        Duration::from_secs(600),
-        &mut stop,
-        quiet,
-    )
-    .await;
+    let counts = || (shared.opened.get(), shared.failed.get());
+    let limit = Duration::from_secs(600);
+    let label = "churn clients connected";
+    let took = wait_for(label, clients as u64, counts, limit, &mut stop, quiet).await;
     let opened = shared.opened.get();
     let _ = go_tx.send(true);
+    let window = measure(&shared, duration, warmup, &mut stop, quiet, server_pid).await;
+    let _ = end_tx.send(true);
+    let figures = window.close(&shared, server_pid);
+    let setup = Setup {
+        clients,
+        opened,
+        failed: shared.failed.get(),
+        took,
+    };
+    let report = Report::new(&setup, &kit.config, figures);
+    (report, shared)
+}
 
+/// What each churn client of a run is given.
+#[derive(Clone)]
+struct Kit {
+    /// Where to connect.
+    target: Arc<Target>,
+    /// Bounds the connections being set up at once.
+    concurrency: Arc<Semaphore>,
+    /// The counters every client updates.
+    shared: Arc<Shared>,
+    /// What to do per cycle.
+    config: Arc<Config>,
+    /// The pacer's permits, when the run is paced.
+    permits: Option<Arc<Semaphore>>,
+    /// Turns `true` once every client is connected: they start together.
+    go: watch::Receiver<bool>,
+    /// Turns `true` when the run is over.
+    end: watch::Receiver<bool>,
+}
+
+impl Kit {
+    /// One churn client: connects as client number `index`, waits for the start, then churns
+    /// until the end, recording latency into shard `shard`.
+    async fn client(mut self, index: usize, shard: usize) {
+        let ws = {
+            let Ok(_permit) = self.concurrency.acquire().await else {
+                return;
+            };
+            if *self.end.borrow() {
+                return;
+            }
+            match self.target.connect(index).await {
+                Ok(ws) => ws,
+                Err(kind) => {
+                    self.shared.failed.inc();
+                    self.shared.errors.add(kind);
+                    return;
+                }
+            }
+        };
+        self.shared.opened.inc();
+        if self.go.wait_for(|go| *go).await.is_err() || *self.end.borrow() {
+            return;
+        }
+        Client::new(ws, shard, self.shared, self.config, self.permits, self.end)
+            .run()
+            .await;
+    }
+}
+
+/// How connecting the clients went.
+struct Setup {
+    /// Clients asked for.
+    clients: usize,
+    /// Clients connected.
+    opened: u64,
+    /// Clients that failed to connect (by the end of the run).
+    failed: u64,
+    /// How long connecting took.
+    took: Duration,
+}
+
+/// The measured period of a churn run: it starts once the warm-up is over.
+struct Window {
+    /// When the clients were let go.
+    start: Instant,
+    /// Whether the warm-up is over (from the start, without one).
+    warm: bool,
+    /// When the measured period began.
+    from: Instant,
+    /// The counters at `from`.
+    base: Snapshot,
+    /// CPU use at `from`.
+    cpu_from: CpuMark,
+}
+
+/// What a churn run's measured period saw.
+struct Figures {
+    /// Seconds of warm-up left out.
+    warmup_s: f64,
+    /// Seconds measured.
+    measured_s: f64,
+    /// The counters' growth over the measured period.
+    delta: Snapshot,
+    /// CPU used over the measured period.
+    cpu: CpuUse,
+    /// Relay latency over the measured period.
+    latency: LatencySummary,
+}
+
+/// Lets the clients run for `duration` (or until a stop), with a progress line a second,
+/// and starts the measured period once `warmup` has passed.
+async fn measure(
+    shared: &Shared,
+    duration: Duration,
+    warmup: Duration,
+    stop: &mut watch::Receiver<bool>,
+    quiet: bool,
+    server_pid: Option<u32>,
+) -> Window {
     let start = Instant::now();
-    let mut base = Snapshot::default();
-    let mut measured_from = start;
-    let mut cpu_from = cpu();
-    let mut warm = warmup.is_zero();
-    let mut last = Snapshot::of(&shared);
+    let mut window = Window {
+        start,
+        warm: warmup.is_zero(),
+        from: start,
+        base: Snapshot::default(),
+        cpu_from: CpuMark::now(server_pid),
+    };
+    let mut last = Snapshot::of(shared);
     let mut last_at = start;
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
@@ -269,370 +330,88 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        let now = Snapshot::of(&shared);
-        let d = now.minus(last);
+        let now = Snapshot::of(shared);
         let dt = last_at.elapsed().as_secs_f64();
+        // Folding every second also keeps the live histograms small.
         let interval = LatencySummary::of(&shared.latency.fold());
         if !quiet {
-            eprintln!(
-                "[{:>5.1}s] matches {:>7.0}/s  relayed {:>7.0}/s  frames {:>8.0}/s  latency p50 {} p99 {} max {}  errors {}",
-                start.elapsed().as_secs_f64(),
-                d.matched as f64 / 2.0 / dt,
-                d.relay_received as f64 / dt,
-                (d.frames_sent + d.frames_received) as f64 / dt,
-                fmt_us(interval.p50_us),
-                fmt_us(interval.p99_us),
-                fmt_us(interval.max_us),
-                shared.errors.total(),
-            );
+            progress_line(start, now.minus(last), dt, &interval, shared);
         }
         last = now;
         last_at = Instant::now();
-        if !warm && start.elapsed() >= warmup {
-            warm = true;
-            base = Snapshot::of(&shared);
+        if !window.warm && start.elapsed() >= warmup {
+            window.warm = true;
+            window.base = Snapshot::of(shared);
             shared.latency.clear();
-            measured_from = Instant::now();
-            cpu_from = cpu();
+            window.from = Instant::now();
+            window.cpu_from = CpuMark::now(server_pid);
         }
     }
-    let _ = end_tx.send(true);
-    let measured = measured_from.elapsed().as_secs_f64();
-    let cpu_use = cpu_from.until(&cpu());
-    let warmup_s = if warm {
-        (measured_from - start).as_secs_f64()
-    } else {
-        0.0
-    };
-    let d = Snapshot::of(&shared).minus(base);
-    let latency = shared.latency.summary();
-    let report = Report {
-        clients,
-        opened,
-        failed: shared.failed.get(),
-        setup_s: setup.as_secs_f64(),
-        setup_per_s: opened as f64 / setup.as_secs_f64().max(1e-9),
-        rate_target: config.rate,
-        sdp_bytes: config.sdp_bytes,
-        candidates: config.candidates,
-        warmup_s,
-        measured_s: measured,
-        matches: d.matched / 2,
-        matches_per_s: d.matched as f64 / 2.0 / measured.max(1e-9),
-        exchanges: d.cycles / 2,
-        relay_sent: d.relay_sent,
-        relay_received: d.relay_received,
-        relay_per_s: d.relay_received as f64 / measured.max(1e-9),
-        frames_sent: d.frames_sent,
-        frames_received: d.frames_received,
-        frames_per_s: (d.frames_sent + d.frames_received) as f64 / measured.max(1e-9),
-        latency,
-        cpu: cpu_use,
-    };
-    (report, shared)
+    window
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Out {
-    Offer,
-    Answer,
-    Candidate(u8),
-    Chat,
+/// Prints one second's progress: `d` is what the counters did over the last `dt` seconds.
+fn progress_line(start: Instant, d: Snapshot, dt: f64, interval: &LatencySummary, shared: &Shared) {
+    eprintln!(
+        "[{:>5.1}s] matches {:>7.0}/s  relayed {:>7.0}/s  frames {:>8.0}/s  latency p50 {} p99 {} max {}  errors {}",
+        start.elapsed().as_secs_f64(),
+        d.matched as f64 / 2.0 / dt,
+        d.relay_received as f64 / dt,
+        (d.frames_sent + d.frames_received) as f64 / dt,
+        fmt_us(interval.p50_us),
+        fmt_us(interval.p99_us),
+        fmt_us(interval.max_us),
+        shared.errors.total(),
+    );
 }
 
-struct Room {
-    id: String,
-    offerer: bool,
-    sent: u16,
-    received: u16,
+impl Window {
+    /// Ends the measured period (the clients have been told to stop).
+    fn close(&self, shared: &Shared, server_pid: Option<u32>) -> Figures {
+        let measured_s = self.from.elapsed().as_secs_f64();
+        let cpu = self.cpu_from.until(&CpuMark::now(server_pid));
+        let warmup_s = if self.warm {
+            (self.from - self.start).as_secs_f64()
+        } else {
+            0.0
+        };
+        Figures {
+            warmup_s,
+            measured_s,
+            delta: Snapshot::of(shared).minus(self.base),
+            cpu,
+            latency: shared.latency.summary(),
+        }
+    }
 }
 
-enum State {
-    Waiting,
-    InRoom(Room),
-}
-
-struct Client {
-    ws: Ws,
-    shard: usize,
-    shared: Arc<Shared>,
-    config: Arc<Config>,
-    /// The pacer's permits, one per relayed message, when the run is paced.
-    permits: Option<Arc<Semaphore>>,
-    end: watch::Receiver<bool>,
-    state: State,
-    /// Relayed messages to send, in order.
-    out: VecDeque<Out>,
-    /// Last time the server told us something we were waiting for.
-    last_progress: Instant,
-}
-
-/// Waiting for one of the pacer's permits.
-type Acquire = dyn std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>
-    + Send;
-
-/// Why a client stopped early.
-struct Dead;
-
-impl Client {
-    async fn run(&mut self) {
-        if self.send_text(out::JOIN.to_string()).await.is_err() {
-            return;
-        }
-        let mut permit: Option<Pin<Box<Acquire>>> = None;
-        let watchdog = tokio::time::sleep(self.config.timeout);
-        tokio::pin!(watchdog);
-        loop {
-            match &self.permits {
-                // Unpaced: send whatever is queued now.
-                None => {
-                    while let Some(kind) = self.out.pop_front() {
-                        if self.send_relay(kind).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                // Paced: wait for a permit per message (while still reading).
-                Some(permits) if permit.is_none() && !self.out.is_empty() => {
-                    permit = Some(Box::pin(permits.clone().acquire_owned()));
-                }
-                Some(_) => {}
-            }
-            tokio::select! {
-                biased;
-                _ = self.end.changed() => {
-                    self.check_stalled_at_end();
-                    return;
-                }
-                frame = self.ws.next() => {
-                    let text = match frame {
-                        Some(Ok(Message::Text(t))) => t,
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                            self.died("closed_by_server");
-                            return;
-                        }
-                        Some(Ok(_)) => continue,
-                    };
-                    self.shared.frames_received.inc();
-                    if self.on_text(&text).await.is_err() {
-                        return;
-                    }
-                }
-                granted = async { permit.as_mut().expect("guarded").await }, if permit.is_some() => {
-                    permit = None;
-                    let Ok(granted) = granted else { return };
-                    // With nothing left to send (the room ended), the permit goes back.
-                    if let Some(kind) = self.out.pop_front() {
-                        granted.forget();
-                        if self.send_relay(kind).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                _ = &mut watchdog => {
-                    let idle = self.last_progress.elapsed();
-                    if idle >= self.config.timeout && self.out.is_empty() {
-                        let per_side = self.config.per_side();
-                        let kind = match &self.state {
-                            State::Waiting => "timeout_waiting_for_match".to_string(),
-                            // Where the exchange stopped tells which message went missing.
-                            State::InRoom(room) => format!(
-                                "timeout_waiting_for_partner ({}, sent {}/{per_side}, got {}/{per_side})",
-                                if room.offerer { "offerer" } else { "answerer" },
-                                room.sent,
-                                room.received,
-                            ),
-                        };
-                        self.error(kind);
-                        self.last_progress = Instant::now();
-                        if self.next().await.is_err() {
-                            return;
-                        }
-                    }
-                    let at = (self.last_progress + self.config.timeout)
-                        .max(Instant::now() + Duration::from_millis(100));
-                    watchdog.as_mut().reset(at.into());
-                }
-            }
-        }
-    }
-
-    /// Counts an error, unless the run is over (then the partner closing first, say, is
-    /// expected).
-    fn error(&self, kind: impl Into<String>) {
-        if !*self.end.borrow() {
-            self.shared.errors.add(kind);
-        }
-    }
-
-    /// At the end of the run, a client that has waited on the server for more than half its
-    /// timeout is stuck (its timeout would have fired had the run gone on): count it.
-    fn check_stalled_at_end(&self) {
-        if self.last_progress.elapsed() < self.config.timeout / 2 || !self.out.is_empty() {
-            return;
-        }
-        let per_side = self.config.per_side();
-        let kind = match &self.state {
-            State::Waiting => "stalled_waiting_for_match_at_end".to_string(),
-            State::InRoom(room) => format!(
-                "stalled_waiting_for_partner_at_end ({}, sent {}/{per_side}, got {}/{per_side})",
-                if room.offerer { "offerer" } else { "answerer" },
-                room.sent,
-                room.received,
-            ),
-        };
-        self.shared.errors.add(kind);
-    }
-
-    fn died(&self, kind: &str) {
-        self.error(kind);
-    }
-
-    async fn send_text(&mut self, text: String) -> Result<(), Dead> {
-        match self.ws.send(Message::text(text)).await {
-            Ok(()) => {
-                self.shared.frames_sent.inc();
-                Ok(())
-            }
-            Err(_) => {
-                self.died("send_failed");
-                Err(Dead)
-            }
-        }
-    }
-
-    /// Presses Next: back to waiting.
-    async fn next(&mut self) -> Result<(), Dead> {
-        self.state = State::Waiting;
-        self.out.clear();
-        self.send_text(out::NEXT.to_string()).await
-    }
-
-    async fn send_relay(&mut self, kind: Out) -> Result<(), Dead> {
-        let State::InRoom(room) = &mut self.state else {
-            return Ok(());
-        };
-        let ts = now_ns();
-        let text = match kind {
-            Out::Offer => out::sdp("offer", &room.id, ts, self.config.sdp_bytes),
-            Out::Answer => out::sdp("answer", &room.id, ts, self.config.sdp_bytes),
-            Out::Candidate(i) => out::candidate(&room.id, ts, i),
-            Out::Chat => out::chat(&room.id, ts),
-        };
-        room.sent += 1;
-        self.send_text(text).await?;
-        self.shared.relay_sent.inc();
-        self.after_progress().await
-    }
-
-    /// Queues this side's messages for the cycle, first `first` (offer or answer).
-    fn queue_side(&mut self, first: Out) {
-        let kinds = std::iter::once(first)
-            .chain((0..self.config.candidates).map(Out::Candidate))
-            .chain(std::iter::once(Out::Chat));
-        self.out.extend(kinds);
-    }
-
-    /// After a send or a receipt: if the cycle is complete, count it and press Next.
-    async fn after_progress(&mut self) -> Result<(), Dead> {
-        let per_side = self.config.per_side();
-        let State::InRoom(room) = &self.state else {
-            return Ok(());
-        };
-        if room.sent < per_side || room.received < per_side {
-            return Ok(());
-        }
-        self.shared.cycles.inc();
-        if *self.end.borrow() {
-            return Err(Dead);
-        }
-        self.next().await
-    }
-
-    async fn on_text(&mut self, text: &str) -> Result<(), Dead> {
-        let Some(msg) = Incoming::parse(text) else {
-            self.error("bad_json_from_server");
-            return Ok(());
-        };
-        match msg.ty.as_ref() {
-            "waiting" | "online" | "welcome" | "typing" => Ok(()),
-            "matched" => {
-                self.last_progress = Instant::now();
-                self.shared.matched.inc();
-                if let State::InRoom(_) = self.state {
-                    self.error("matched_while_in_room");
-                }
-                let offerer = msg.role.as_deref() == Some("offerer");
-                self.state = State::InRoom(Room {
-                    id: msg.room.as_deref().unwrap_or_default().to_string(),
-                    offerer,
-                    sent: 0,
-                    received: 0,
-                });
-                self.out.clear();
-                if offerer {
-                    self.queue_side(Out::Offer);
-                }
-                Ok(())
-            }
-            "offer" | "answer" | "candidate" | "chat" => {
-                let now = now_ns();
-                self.last_progress = Instant::now();
-                self.shared.relay_received.inc();
-                match msg.timestamp() {
-                    Some(ts) => self
-                        .shared
-                        .latency
-                        .record(self.shard, now.saturating_sub(ts)),
-                    None => self.error("relay_without_timestamp"),
-                }
-                let State::InRoom(room) = &mut self.state else {
-                    self.error("relay_while_waiting");
-                    return Ok(());
-                };
-                if msg.room.as_deref() != Some(room.id.as_str()) {
-                    self.error("relay_for_another_room");
-                    return Ok(());
-                }
-                room.received += 1;
-                let answer = msg.ty == "offer" && !room.offerer;
-                if answer {
-                    self.queue_side(Out::Answer);
-                }
-                self.after_progress().await
-            }
-            "left" => {
-                if let State::InRoom(room) = &self.state
-                    && msg.room.as_deref() == Some(room.id.as_str())
-                {
-                    // The partner ended the room before our exchange was complete.
-                    self.error(format!(
-                        "partner_left_early_{}",
-                        msg.reason.as_deref().unwrap_or("unknown")
-                    ));
-                    self.last_progress = Instant::now();
-                    return self.next().await;
-                }
-                Ok(())
-            }
-            "error" => {
-                self.error(format!(
-                    "server_error_{}",
-                    msg.code.as_deref().unwrap_or("unknown")
-                ));
-                Ok(())
-            }
-            "bye" => {
-                self.died("server_restarting");
-                Err(Dead)
-            }
-            other => {
-                self.error(format!(
-                    "unknown_message_{}",
-                    other.chars().take(20).collect::<String>()
-                ));
-                Ok(())
-            }
+impl Report {
+    /// The report of a run whose clients connected as in `setup` and ran as `config` says.
+    fn new(setup: &Setup, config: &Config, f: Figures) -> Report {
+        let d = f.delta;
+        let per_s = |n: f64| n / f.measured_s.max(1e-9);
+        Report {
+            clients: setup.clients,
+            opened: setup.opened,
+            failed: setup.failed,
+            setup_s: setup.took.as_secs_f64(),
+            setup_per_s: setup.opened as f64 / setup.took.as_secs_f64().max(1e-9),
+            rate_target: config.rate,
+            sdp_bytes: config.sdp_bytes,
+            candidates: config.candidates,
+            warmup_s: f.warmup_s,
+            measured_s: f.measured_s,
+            matches: d.matched / 2,
+            matches_per_s: per_s(d.matched as f64 / 2.0),
+            exchanges: d.cycles / 2,
+            relay_sent: d.relay_sent,
+            relay_received: d.relay_received,
+            relay_per_s: per_s(d.relay_received as f64),
+            frames_sent: d.frames_sent,
+            frames_received: d.frames_received,
+            frames_per_s: per_s((d.frames_sent + d.frames_received) as f64),
+            latency: f.latency,
+            cpu: f.cpu,
         }
     }
 }

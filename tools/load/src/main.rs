@@ -31,6 +31,7 @@ mod control;
 mod flood;
 mod hold;
 mod net;
+mod pacer;
 mod report;
 mod startup;
 mod stats;
