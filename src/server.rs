@@ -24,7 +24,7 @@ use crate::lobby::Lobby;
 use crate::matchmaker::Policy;
 use crate::moderation::{BanRule, Moderation, ReportStore};
 use crate::protocol::MAX_MESSAGE_BYTES;
-use crate::routes::{self, AppState};
+use crate::routes::AppState;
 use crate::session::Settings;
 use crate::telemetry;
 
@@ -180,14 +180,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     });
 
     let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(
-        warp::serve(routes::routes(state))
-            .incoming(listener)
-            .graceful(async {
-                let _ = http_stopped.await;
-            })
-            .run(),
-    );
+    let http = tokio::spawn(crate::http::serve_app(listener, &config, state, async {
+        let _ = http_stopped.await;
+    }));
 
     shutdown.await;
     tracing::info!("shutting down: closing the listener and saying goodbye to every session");

@@ -178,7 +178,7 @@ impl Session {
         online_rx.mark_unchanged();
         let welcome = ServerMessage::Welcome {
             online,
-            ice_servers: &self.settings.ice.servers_for(self.id),
+            ice_servers: &self.settings.ice.servers(),
         };
         self.send(&welcome.to_json());
         if let Err(reason) = self.flush().await {
