@@ -285,6 +285,49 @@ async fn a_skip_flood_is_rate_limited() {
     );
 }
 
+/// A Next storm at an allowed message rate (45 a second, under the 50 a second budget) is
+/// refused and then closed with 1008: it does not get refusals forever.
+#[tokio::test]
+async fn a_skip_storm_is_closed() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut storm = server.client().await;
+    let started = tokio::time::Instant::now();
+    let mut every = tokio::time::interval(Duration::from_millis(22));
+    // At most 10 s of it (450 messages); the server must close long before.
+    let mut closed = false;
+    for _ in 0..450 {
+        every.tick().await;
+        if storm
+            .ws
+            .send(Message::text(json!({"type": "next"}).to_string()))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        use futures_util::FutureExt;
+        use futures_util::StreamExt;
+        while let Some(frame) = storm.ws.next().now_or_never() {
+            match frame {
+                Some(Ok(Message::Close(frame))) => {
+                    assert_eq!(frame.map(|f| f.code), Some(CloseCode::Policy));
+                    closed = true;
+                }
+                Some(Ok(_)) => continue,
+                _ => closed = true,
+            }
+            break;
+        }
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "a Next storm was never closed ({:?})", started.elapsed());
+    pair.still_talking().await;
+}
+
 /// A page on another site cannot open a socket (cross-site WebSocket hijacking): 403 before
 /// any session exists. The server's own origin can.
 #[tokio::test]
