@@ -492,6 +492,10 @@ impl Actor {
     }
 
     fn file_report(&mut self, report: Report) {
+        // Self-reports and repeats neither count nor are stored (the store stays bounded).
+        if !self.moderation.is_news(&report) {
+            return;
+        }
         if let Some(until) = self.moderation.record(&report) {
             tracing::info!(
                 client = %report.reported,

@@ -59,7 +59,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         let (queue, inbox) = crate::shared::queue(&shared, &mut rand::rng());
         (shared, queue, inbox)
     });
-    let store = ReportStore::new(&config.report_log);
+    let store = ReportStore::new(&config.report_log).keeping(config.ban_window + config.ban_for);
     let mut moderation = Moderation::new(BanRule {
         reporters: config.ban_reporters as usize,
         window: config.ban_window,

@@ -324,7 +324,11 @@ async fn a_skip_storm_is_closed() {
             break;
         }
     }
-    assert!(closed, "a Next storm was never closed ({:?})", started.elapsed());
+    assert!(
+        closed,
+        "a Next storm was never closed ({:?})",
+        started.elapsed()
+    );
     pair.still_talking().await;
 }
 
