@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_MAX_HEADER_BYTES", default_value_t = 8192)]
     pub max_header_bytes: usize,
 
+    /// How long one WebSocket message may take to arrive, from its first byte; a client
+    /// that takes longer is closed with 1008. Keep-alive pings do not extend it.
+    #[arg(long, env = "STRANGERS_MESSAGE_DEADLINE", default_value = "5s", value_parser = parse_duration)]
+    pub message_deadline: Duration,
+
     /// The public `https://` URL of the site (`https://strangers.example`): pages then send
     /// `Strict-Transport-Security`.
     #[arg(long, env = "STRANGERS_PUBLIC_URL")]

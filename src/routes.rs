@@ -42,8 +42,9 @@ pub struct AppState {
     pub lobby: Lobby,
     /// Settings every session gets.
     pub settings: Arc<Settings>,
-    /// The largest message a WebSocket client may send, in bytes.
-    pub max_message: usize,
+    /// How WebSocket messages may arrive (size, deadline) and the budget of bytes all
+    /// unfinished ones may hold.
+    pub reading: Arc<crate::websocket::Reading>,
     /// Origin check and connection caps for `/ws`.
     pub admission: Admission,
     /// Read the client's IP from this header (behind a trusted proxy) instead of the peer;
@@ -285,7 +286,7 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     client: ip.map(|ip| ClientKey::of(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
-                upgrade.accept(state.max_message, move |socket| async move {
+                upgrade.accept(state.reading.clone(), move |socket| async move {
                     session::run(socket, ctx).await;
                     drop((ticket, done));
                 })

@@ -156,7 +156,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
                 config.join_burst,
             ),
         }),
-        max_message: MAX_MESSAGE_BYTES,
+        reading: crate::websocket::Reading::new(
+            MAX_MESSAGE_BYTES,
+            config.message_deadline,
+            crate::protocol::READ_BUDGET_BYTES,
+        ),
         admission: Admission {
             origins: OriginPolicy::from_list(&config.allowed_origins),
             permits: Arc::new(Semaphore::new(config.max_connections)),

@@ -122,11 +122,16 @@ struct Session {
 /// (an offer, its candidates, a chat line) goes out in one `write`, not one per frame.
 const BATCH: usize = 32;
 
+/// The most bytes of relayed messages a session's queue holds (one message of any size is
+/// always taken into an empty queue): a partner that does not read is dropped once this much
+/// waits for it, and the sender is never slowed.
+pub const QUEUE_BYTES: usize = 64 * 1024;
+
 /// Runs the session until the client leaves, fails, or the server shuts down.
 pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let id = SessionId::next();
     let started = Instant::now();
-    let (tx, rx) = mailbox::channel(ctx.settings.queue);
+    let (tx, rx) = mailbox::weighted(ctx.settings.queue, QUEUE_BYTES, Event::wire_bytes);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
     let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
@@ -273,7 +278,8 @@ impl Session {
                 }
                 Ok(())
             }
-            Ok(Incoming::Ping | Incoming::Pong) => Ok(()),
+            // Control frames cost like any message: a ping flood is a flood.
+            Ok(Incoming::Ping | Incoming::Pong) => self.charge(Cost::Message).map(|_| ()),
             // Our answering close frame is queued; `serve` sends it.
             Ok(Incoming::Close(_)) => Err(CloseReason::ClientClosed),
             Err(websocket::Error::TooLarge) => {
@@ -283,6 +289,10 @@ impl Session {
             }
             Err(websocket::Error::Utf8) => {
                 self.close(code::INVALID, "text frames must be UTF-8");
+                Err(CloseReason::Error)
+            }
+            Err(websocket::Error::Policy(why)) => {
+                self.close(code::POLICY, why);
                 Err(CloseReason::Error)
             }
             Err(websocket::Error::Protocol(why)) => {
