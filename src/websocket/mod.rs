@@ -374,6 +374,9 @@ impl<S> Socket<S> {
                 if header.fin {
                     Some(complete(kind, payload.to_vec())?)
                 } else {
+                    if kind == Kind::Text {
+                        check_utf8_prefix(payload)?;
+                    }
                     self.fragments = Some((kind, payload.to_vec()));
                     None
                 }
@@ -387,6 +390,9 @@ impl<S> Socket<S> {
                 }
                 so_far.extend_from_slice(payload);
                 let kind = *kind;
+                if kind == Kind::Text && !header.fin {
+                    check_utf8_prefix(so_far)?;
+                }
                 if header.fin {
                     let (_, whole) = self.fragments.take().expect("checked above");
                     self.frames = 0;
@@ -408,7 +414,9 @@ impl<S> Socket<S> {
                         if std::str::from_utf8(&payload[2..]).is_err() {
                             return Err(Error::Utf8);
                         }
-                        Some(u16::from_be_bytes([payload[0], payload[1]]))
+                        // A code no endpoint may send is a protocol error (RFC 6455 §7.4).
+                        let code = u16::from_be_bytes([payload[0], payload[1]]);
+                        Some(if may_send(code) { code } else { code::PROTOCOL })
                     }
                 };
                 if !self.closing {
@@ -605,6 +613,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
         self.out = Vec::new();
         self.written = 0;
         Pin::new(&mut self.io).poll_flush(cx)
+    }
+}
+
+/// Whether a client may close with `code`: the codes RFC 6455 §7.4 defines for endpoints to
+/// send, and those for libraries and applications.
+fn may_send(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
+}
+
+/// Refuses the unfinished text of a fragmented message as soon as it cannot become UTF-8 (an
+/// incomplete character at its end may still be finished by the next fragment).
+fn check_utf8_prefix(text: &[u8]) -> Result<(), Error> {
+    match std::str::from_utf8(text) {
+        Err(e) if e.error_len().is_some() => Err(Error::Utf8),
+        _ => Ok(()),
     }
 }
 
