@@ -39,8 +39,9 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<Secret>,
 
-    /// How long a TURN credential stays valid.
-    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "1h", value_parser = parse_duration)]
+    /// How long a TURN credential stays valid: long enough to set up a call, short enough
+    /// that a leaked one is soon useless.
+    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "10m", value_parser = parse_duration)]
     pub turn_ttl: Duration,
 
     /// Origins allowed to open the WebSocket, comma-separated (`https://example.com`).
@@ -147,6 +148,42 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
+    /// How long a connection may take to send a whole request head (slow-header attacks);
+    /// also the longest a kept-alive connection waits for its next request. At most 10 s
+    /// is sensible.
+    #[arg(long, env = "STRANGERS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A connection that has not upgraded, with no request in progress, is closed after
+    /// sending nothing for this long.
+    #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, env = "STRANGERS_MAX_HEADER_BYTES", default_value_t = 8192)]
+    pub max_header_bytes: usize,
+
+    /// How long one WebSocket message may take to arrive, from its first byte; a client
+    /// that takes longer is closed with 1008. Keep-alive pings do not extend it.
+    #[arg(long, env = "STRANGERS_MESSAGE_DEADLINE", default_value = "5s", value_parser = parse_duration)]
+    pub message_deadline: Duration,
+
+    /// The public `https://` URL of the site (`https://strangers.example`): pages then send
+    /// `Strict-Transport-Security`.
+    #[arg(long, env = "STRANGERS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Serve `/metrics` (and `/healthz` with its counts) on this address of its own, e.g. a
+    /// private one the scraper reaches. Without it and without --metrics-token, `/metrics`
+    /// is not served.
+    #[arg(long, env = "STRANGERS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Serve `/metrics` (and `/healthz` with its counts) on the main address to requests
+    /// with `Authorization: Bearer <token>`. Never printed.
+    #[arg(long, env = "STRANGERS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Seed for the matchmaker's random choices (tests use it to be reproducible); by
     /// default the seed comes from the operating system.
     #[arg(long, env = "STRANGERS_SEED")]
@@ -207,6 +244,16 @@ impl Config {
             (true, false) => return Err(invalid("--turn-secret needs --turn-url".into())),
             _ => {}
         }
+        if let Some(url) = &config.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "--public-url: {url:?} is not a URL like https://strangers.example"
+            )));
+        }
+        if config.max_header_bytes < 1024 {
+            return Err(invalid("--max-header-bytes must be at least 1024".into()));
+        }
         for origin in &config.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid(format!(
@@ -251,6 +298,13 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Whether pages should send `Strict-Transport-Security`: the site is served over https.
+    pub fn hsts(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
     }
 
     /// The STUN and TURN servers browsers are given.
@@ -343,7 +397,7 @@ mod tests {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.ping_interval, Duration::from_secs(20));
-        assert_eq!(c.ice().servers_for(crate::ids::SessionId(1)).len(), 1);
+        assert_eq!(c.ice().servers().len(), 1);
     }
 
     #[test]
@@ -377,7 +431,7 @@ mod tests {
     #[test]
     fn empty_stun_means_none() {
         let ice = parse(&["--stun", ""], None).unwrap().ice();
-        assert!(ice.servers_for(crate::ids::SessionId(1)).is_empty());
+        assert!(ice.servers().is_empty());
     }
 
     #[test]
@@ -400,7 +454,7 @@ mod tests {
             !format!("{c:?}").contains("s3cret"),
             "the secret is redacted"
         );
-        let servers = c.ice().servers_for(crate::ids::SessionId(9));
+        let servers = c.ice().servers();
         assert!(servers.iter().any(|s| s.credential.is_some()));
     }
 

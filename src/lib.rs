@@ -19,6 +19,8 @@
 //! - [`upgrade`]: the WebSocket handshake, completed by hand over hyper's upgrade.
 //! - [`websocket`]: the WebSocket framing, holding no buffer while a connection is idle.
 //! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
+//! - [`http`]: the HTTP/1.1 server loop: connection admission and the limits of a
+//!   connection until it upgrades (header and idle timeouts, header bytes).
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
 //! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
@@ -30,6 +32,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod http;
 pub mod ice;
 pub mod ids;
 pub mod limits;

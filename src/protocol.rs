@@ -9,9 +9,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Largest text frame a client may send, in bytes. An SDP body is a few KiB; 64 KiB leaves
-/// room for unusual offers while keeping a hostile client from making us buffer megabytes.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest message a client may send, in bytes: what the largest valid message needs, an
+/// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
+/// a few KiB), and no more, so a hostile client holds as little as the protocol allows.
+pub const MAX_MESSAGE_BYTES: usize = 40 * 1024;
+
+/// The most bytes all connections together may hold in unfinished messages (16 MiB, about
+/// 400 messages of the largest size arriving at once); past it the connections holding the
+/// most are not read until bytes are given back ([`websocket::budget`](crate::websocket::budget)).
+pub const READ_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 /// Largest SDP body relayed, in bytes.
 pub const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Largest ICE candidate line relayed, in bytes (real ones are ~100–200 bytes).

@@ -40,6 +40,17 @@ pub enum Event {
     Refused { seq: u64, until_ms: u64 },
 }
 
+impl Event {
+    /// What the event holds in bytes, as a session's queue counts it: a relayed message's
+    /// text, or the size of the event itself.
+    pub fn wire_bytes(&self) -> usize {
+        match self {
+            Event::Relay { text, .. } => text.len(),
+            _ => std::mem::size_of::<Event>(),
+        }
+    }
+}
+
 /// The lobby's pairing decision as one member sees it.
 #[derive(Debug)]
 pub struct Matched {

@@ -24,7 +24,7 @@ use crate::lobby::{self, Core, Lobby};
 use crate::matchmaker::Policy;
 use crate::moderation::{BanRule, Moderation, ReportLog, ReportStore};
 use crate::protocol::MAX_MESSAGE_BYTES;
-use crate::routes::{self, AppState};
+use crate::routes::AppState;
 use crate::session::Settings;
 use crate::shared::{Inbox, SharedConfig, SharedQueue};
 use crate::telemetry;
@@ -66,7 +66,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     let state = AppState {
         lobby,
         settings: Arc::new(settings(&config)),
-        max_message: MAX_MESSAGE_BYTES,
+        reading: crate::websocket::Reading::new(
+            MAX_MESSAGE_BYTES,
+            config.message_deadline,
+            crate::protocol::READ_BUDGET_BYTES,
+        ),
         admission: Admission {
             origins: OriginPolicy::from_list(&config.allowed_origins),
             permits: Arc::new(Semaphore::new(config.max_connections)),
@@ -90,14 +94,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     });
 
     let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(
-        warp::serve(routes::routes(state))
-            .incoming(listener)
-            .graceful(async {
-                let _ = http_stopped.await;
-            })
-            .run(),
-    );
+    let http = tokio::spawn(crate::http::serve_app(listener, &config, state, async {
+        let _ = http_stopped.await;
+    }));
 
     shutdown.await;
     tracing::info!("shutting down: closing the listener and saying goodbye to every session");
@@ -246,7 +245,7 @@ async fn redis_reports(
 /// The report file: replayed into `moderation`, then appended to. Serving without a store
 /// beats not serving, so a store that cannot be read is said loudly and skipped.
 fn local_reports(config: &Config, moderation: &mut Moderation) -> (Vec<u8>, Option<ReportLog>) {
-    let store = ReportStore::new(&config.report_log);
+    let store = ReportStore::new(&config.report_log).keeping(config.ban_window + config.ban_for);
     match (store.load(), store.salt()) {
         (Ok(reports), Ok(salt)) => {
             for report in &reports {

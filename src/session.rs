@@ -77,11 +77,16 @@ struct Session {
 /// (an offer, its candidates, a chat line) goes out in one `write`, not one per frame.
 const BATCH: usize = 32;
 
+/// The most bytes of relayed messages a session's queue holds (one message of any size is
+/// always taken into an empty queue): a partner that does not read is dropped once this much
+/// waits for it, and the sender is never slowed.
+pub const QUEUE_BYTES: usize = 64 * 1024;
+
 /// Runs the session until the client leaves, fails, or the server shuts down.
 pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let id = SessionId::next();
     let started = Instant::now();
-    let (tx, rx) = mailbox::channel(ctx.settings.queue);
+    let (tx, rx) = mailbox::weighted(ctx.settings.queue, QUEUE_BYTES, Event::wire_bytes);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
     let Some(registered) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
@@ -164,7 +169,7 @@ impl Session {
     ) -> CloseReason {
         let mut online_rx = self.lobby.online(self.id);
         online_rx.mark_unchanged();
-        let mut ice_servers = self.settings.ice.servers_for(self.id);
+        let mut ice_servers = self.settings.ice.servers();
         if registered.banned {
             // It will meet nobody: no relay of ours for it to use.
             ice_servers.retain(|server| server.credential.is_none());
@@ -288,7 +293,8 @@ impl Session {
                 }
                 Ok(())
             }
-            Ok(Incoming::Ping | Incoming::Pong) => Ok(()),
+            // Control frames cost like any message: a ping flood is a flood.
+            Ok(Incoming::Ping | Incoming::Pong) => self.charge(Cost::Message).map(|_| ()),
             // Our answering close frame is queued; `serve` sends it.
             Ok(Incoming::Close(_)) => Err(CloseReason::ClientClosed),
             Err(websocket::Error::TooLarge) => {
@@ -298,6 +304,10 @@ impl Session {
             }
             Err(websocket::Error::Utf8) => {
                 self.close(code::INVALID, "text frames must be UTF-8");
+                Err(CloseReason::Error)
+            }
+            Err(websocket::Error::Policy(why)) => {
+                self.close(code::POLICY, why);
                 Err(CloseReason::Error)
             }
             Err(websocket::Error::Protocol(why)) => {
@@ -424,7 +434,7 @@ impl Session {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
-                    let ice_servers = self.settings.ice.servers_for(self.id);
+                    let ice_servers = self.settings.ice.servers();
                     let msg = match (m.role, m.proof) {
                         (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,

@@ -28,8 +28,12 @@ impl Core {
                 reported,
                 reason,
             };
-            self.record(&report, "client banned after reports");
-            self.out.push_back(Output::Store(report));
+            // Self-reports and repeats neither count nor are stored (the store stays
+            // bounded).
+            if self.moderation.is_news(&report) {
+                self.record(&report, "client banned after reports");
+                self.out.push_back(Output::Store(report));
+            }
         }
         self.end_room(id, LeftReason::Skipped);
     }

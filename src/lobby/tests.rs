@@ -263,7 +263,10 @@ async fn a_member_back_on_a_new_connection_takes_its_own_place() {
     let mut again = connect(&lobby).await;
     lobby.resume(again.id, 1, ma.room, ma.proof.unwrap()).await;
     let back = matched(&mut again).await;
-    assert_eq!((back.room, back.partner.id, back.role), (ma.room, b.id, None));
+    assert_eq!(
+        (back.room, back.partner.id, back.role),
+        (ma.room, b.id, None)
+    );
     match b.rx.recv().await {
         Some(Event::Rerouted { room, partner }) => {
             assert_eq!((room, partner.id), (ma.room, again.id))
@@ -279,6 +282,10 @@ async fn a_member_back_on_a_new_connection_takes_its_own_place() {
     ));
     lobby.gone(a.id, false).await;
     let s = lobby.stats().await;
-    assert_eq!((s.online, s.rooms), (2, 1), "the old connection's end ends nothing");
+    assert_eq!(
+        (s.online, s.rooms),
+        (2, 1),
+        "the old connection's end ends nothing"
+    );
     assert!(b.rx.try_recv().is_err(), "and the stranger is told nothing");
 }
