@@ -15,10 +15,29 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::ids::ClientKey;
+
+/// Who the client at `ip` is for reports and bans, under `salt`: one key per network (an
+/// IPv6 client can take any address of its /64), and no way back to the address without the
+/// salt.
+pub(crate) fn client_key(ip: IpAddr, salt: &[u8]) -> ClientKey {
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        hmac::Hmac::<sha1::Sha1>::new_from_slice(salt).expect("HMAC takes keys of any length");
+    match client_network(ip) {
+        IpAddr::V4(v4) => mac.update(&v4.octets()),
+        IpAddr::V6(v6) => mac.update(&v6.octets()),
+    }
+    let digest = mac.finalize().into_bytes();
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    ClientKey(key)
+}
+
 /// The network a client address stands for: an IPv4 address as itself (an IPv4-mapped IPv6
 /// address too), an IPv6 address as its /64. The per-IP cap, bans and reporter identity all
 /// count clients by this.
-pub fn client_network(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -34,14 +53,14 @@ pub fn client_network(ip: IpAddr) -> IpAddr {
 /// The client address in the value of a proxy's header: the right-most entry of a list
 /// (`X-Forwarded-For: <what the client wrote>, <what the proxy appended>`), so a client cannot
 /// choose it by sending the header itself. `None` if that entry is not an address.
-pub fn ip_from_header(value: &str) -> Option<IpAddr> {
+pub(crate) fn ip_from_header(value: &str) -> Option<IpAddr> {
     let last = value.rsplit(',').next()?.trim();
     last.parse().ok()
 }
 
 /// Which pages may open the WebSocket.
 #[derive(Clone, Debug)]
-pub enum OriginPolicy {
+pub(crate) enum OriginPolicy {
     /// Only pages served by this server: the `Origin` must name the request's `Host`.
     SameOrigin,
     /// These origins (`https://example.com`), exactly.
@@ -52,7 +71,7 @@ pub enum OriginPolicy {
 
 impl OriginPolicy {
     /// The policy for the configured allow-list (empty: same origin; containing `*`: any).
-    pub fn from_list(origins: &[String]) -> OriginPolicy {
+    pub(crate) fn from_list(origins: &[String]) -> OriginPolicy {
         if origins.is_empty() {
             OriginPolicy::SameOrigin
         } else if origins.iter().any(|o| o == "*") {
@@ -68,7 +87,7 @@ impl OriginPolicy {
     }
 
     /// Whether a request with these headers may upgrade.
-    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else {
             return true; // not a browser
         };
@@ -91,7 +110,7 @@ impl OriginPolicy {
 
 /// Why a connection or an upgrade was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A page of another site tried to connect (403).
     Origin,
     /// The server is at its connection cap (503).
@@ -104,7 +123,7 @@ pub enum Refusal {
 
 /// Counts open connections per client network ([`client_network`]).
 #[derive(Debug)]
-pub struct IpLimiter {
+pub(crate) struct IpLimiter {
     /// The most connections one IP may hold.
     limit: u32,
     /// Open connections per IP; touched only on connect and disconnect, never per message.
@@ -113,13 +132,13 @@ pub struct IpLimiter {
 
 /// One connection's place in the [`IpLimiter`]; released on drop.
 #[derive(Debug)]
-pub struct IpPermit {
+pub(crate) struct IpPermit {
     limiter: Arc<IpLimiter>,
     ip: IpAddr,
 }
 
 impl IpLimiter {
-    pub fn new(limit: u32) -> Arc<IpLimiter> {
+    pub(crate) fn new(limit: u32) -> Arc<IpLimiter> {
         Arc::new(IpLimiter {
             limit,
             open: Mutex::new(HashMap::new()),
@@ -127,7 +146,7 @@ impl IpLimiter {
     }
 
     /// Takes a place for `ip`'s network, if it has one left.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+    pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
         let ip = client_network(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
@@ -142,7 +161,8 @@ impl IpLimiter {
     }
 
     /// Open connections from `ip`'s network.
-    pub fn open(&self, ip: IpAddr) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn open(&self, ip: IpAddr) -> u32 {
         let ip = client_network(ip);
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.get(&ip).copied().unwrap_or(0)
@@ -163,7 +183,7 @@ impl Drop for IpPermit {
 
 /// The checks every connection and every upgrade passes.
 #[derive(Clone, Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     /// Which pages may open the WebSocket.
     pub origins: OriginPolicy,
     /// One permit per open connection, upgraded or not: the server-wide cap.
@@ -175,7 +195,7 @@ pub struct Admission {
 /// What an admitted connection holds until it ends: its place in the server-wide cap and,
 /// once the client is known, in its network's.
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     /// The place in the server-wide cap.
     _server: OwnedSemaphorePermit,
     /// The place in the client network's cap; `None` until the client is known (behind a
@@ -186,7 +206,7 @@ pub struct Ticket {
 impl Admission {
     /// Admits a newly accepted connection from `peer` (`None` when the TCP peer is a proxy,
     /// not the client), or says why not.
-    pub fn connect(&self, peer: Option<IpAddr>) -> Result<Ticket, Refusal> {
+    pub(crate) fn connect(&self, peer: Option<IpAddr>) -> Result<Ticket, Refusal> {
         let server = self
             .permits
             .clone()
@@ -205,7 +225,7 @@ impl Admission {
     /// Admits a WebSocket upgrade on a connection holding `ticket` (`None` if it has none,
     /// then a place in the server-wide cap is taken now) from client `ip`, or says why not.
     /// `ticket` is left as it was on refusal.
-    pub fn upgrade(
+    pub(crate) fn upgrade(
         &self,
         ticket: Option<Ticket>,
         origin: Option<&str>,

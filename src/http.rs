@@ -43,7 +43,7 @@ use crate::routes::{self, AppState, Private, SecurityHeaders};
 
 /// What a connection that has not upgraded may take.
 #[derive(Clone, Copy, Debug)]
-pub struct HttpLimits {
+pub(crate) struct HttpLimits {
     /// A request head must be complete this long after the server is ready to read it
     /// (slow-header attacks; also bounds a kept-alive connection's wait for its next request).
     pub header_timeout: Duration,
@@ -78,27 +78,27 @@ const REFUSALS_ANSWERED: usize = 64;
 /// The TCP peer of the connection a request came on, in the request's extensions (warp's
 /// `addr::remote` only knows connections warp accepted itself).
 #[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub SocketAddr);
+pub(crate) struct PeerAddr(pub SocketAddr);
 
 /// The connection's place in the caps, in each request's extensions: the WebSocket route
 /// takes it into the session, so one connection counts once, before and after upgrading.
 #[derive(Clone, Debug)]
-pub struct ConnTicket(Arc<Mutex<Option<Ticket>>>);
+pub(crate) struct ConnTicket(Arc<Mutex<Option<Ticket>>>);
 
 impl ConnTicket {
     /// Takes the connection's ticket (a WebSocket upgrade does, once).
-    pub fn take(&self) -> Option<Ticket> {
+    pub(crate) fn take(&self) -> Option<Ticket> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// Puts a ticket back (an upgrade that was refused after all).
-    pub fn put_back(&self, ticket: Option<Ticket>) {
+    pub(crate) fn put_back(&self, ticket: Option<Ticket>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = ticket;
     }
 }
 
 /// What the serving loop needs besides the routes.
-pub struct Server {
+pub(crate) struct Server {
     /// Caps every accepted connection is counted in.
     pub admission: Admission,
     /// Whether the TCP peer is the client (no `--client-ip-header`): only then is a
@@ -110,7 +110,7 @@ pub struct Server {
 
 /// Serves the site's routes for `state` on `listener`, and the private routes on
 /// `--metrics-listen` if set, until `shutdown` completes (see [`serve`]).
-pub fn serve_app(
+pub(crate) fn serve_app(
     listener: TcpListener,
     config: &Config,
     state: AppState,
@@ -165,7 +165,7 @@ pub fn serve_app(
 /// Serves `filter` on `listener` until `shutdown` completes, then closes the listener, asks
 /// every connection still speaking HTTP to finish its request, and returns once they have
 /// (upgraded connections are the sessions' own).
-pub async fn serve<F>(
+pub(crate) async fn serve<F>(
     listener: TcpListener,
     filter: F,
     server: Server,

@@ -1,10 +1,14 @@
 //! Names of things every layer talks about: a session, an instance, a user anywhere in the
-//! pool. Plain values with no behaviour beyond their text forms, so any module can use them
-//! without depending on the module that gives them meaning.
+//! pool, a client for reports and bans; and the wall clock. Plain values with no behaviour
+//! beyond their text forms, so any module can use them without depending on the module that
+//! gives them meaning.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 /// Identifies one WebSocket connection for as long as the process runs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -62,6 +66,64 @@ impl FromStr for UserRef {
             session: SessionId(session.parse().map_err(|_| BAD)?),
         })
     }
+}
+
+/// Who a client is for reports and bans: a salted hash of its network (made by
+/// [`admission::client_key`](crate::admission::client_key)), stable for one salt, useless
+/// without it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(pub [u8; 16]);
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientKey({self})")
+    }
+}
+
+impl Serialize for ClientKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for ClientKey {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const BAD: &str = "a client key is 32 hex characters";
+        if text.len() != 32 || !text.is_ascii() {
+            return Err(BAD);
+        }
+        let mut key = [0; 16];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| BAD)?;
+        }
+        Ok(ClientKey(key))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now. Bans outlive restarts, so they use wall time.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 #[cfg(test)]

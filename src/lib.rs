@@ -3,7 +3,8 @@
 //!
 //! The crate, by what each module owns:
 //!
-//! - [`ids`]: names of sessions, instances and users anywhere in the pool.
+//! - [`ids`]: names of sessions, instances, users anywhere in the pool and clients (for
+//!   reports and bans), and the wall clock.
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
 //! - [`lobby`]: every user's state and every pairing decision: a sans-IO core (no clock, no
@@ -29,25 +30,31 @@
 //! - [`server`]: wiring, listening and graceful shutdown.
 //!
 //! The binary (`src/main.rs`) parses the configuration, binds, and calls [`server::run`].
+//! What other crates see (`pub`) is what the binary, the tests, the benchmarks and the load
+//! generator (`tools/load/`) use; everything else is the crate's own, so rustc reports what
+//! nothing calls.
 
-pub mod admission;
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+pub(crate) mod admission;
 pub mod config;
-pub mod http;
-pub mod ice;
+pub(crate) mod http;
+pub(crate) mod ice;
 pub mod ids;
 pub mod limits;
-pub mod lobby;
-pub mod mailbox;
+pub(crate) mod lobby;
+pub(crate) mod mailbox;
 pub mod matchmaker;
-pub mod moderation;
-pub mod pages;
-pub mod presence;
+pub(crate) mod moderation;
+pub(crate) mod pages;
+pub(crate) mod presence;
 pub mod protocol;
-pub mod room;
-pub mod routes;
+pub(crate) mod room;
+pub(crate) mod routes;
 pub mod server;
-pub mod session;
-pub mod shared;
-pub mod telemetry;
-pub mod upgrade;
+pub(crate) mod session;
+pub(crate) mod shared;
+pub(crate) mod telemetry;
+pub(crate) mod upgrade;
 pub mod websocket;

@@ -49,7 +49,8 @@ const KEEP_STORAGE_UP_TO: usize = 8;
 /// # Panics
 ///
 /// If `capacity` is 0, like `tokio::sync::mpsc::channel`.
-pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+#[cfg(test)]
+pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     weighted(capacity, usize::MAX, |_| 0)
 }
 
@@ -59,7 +60,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// # Panics
 ///
 /// If `capacity` is 0.
-pub fn weighted<T>(
+pub(crate) fn weighted<T>(
     capacity: usize,
     max_bytes: usize,
     weigh: fn(&T) -> usize,
@@ -130,7 +131,7 @@ impl<T> Shared<T> {
 }
 
 /// The sending half; clone it to have several producers.
-pub struct Sender<T> {
+pub(crate) struct Sender<T> {
     /// The queue this sender pushes into.
     shared: Arc<Shared<T>>,
 }
@@ -141,7 +142,7 @@ impl<T> Sender<T> {
     /// Fails with [`TrySendError::Closed`] once the receiver has been dropped or closed,
     /// otherwise with [`TrySendError::Full`] when `capacity` items are already queued;
     /// either way the item is handed back.
-    pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let was_empty = {
             let mut state = self.shared.lock();
             if state.receiver_closed {
@@ -173,7 +174,7 @@ impl<T> Sender<T> {
     }
 
     /// Whether the receiver has been dropped or closed; if so every send fails.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.shared.lock().receiver_closed
     }
 }
@@ -209,7 +210,7 @@ impl<T> fmt::Debug for Sender<T> {
 }
 
 /// The receiving half; there is exactly one.
-pub struct Receiver<T> {
+pub(crate) struct Receiver<T> {
     /// The queue this receiver drains.
     shared: Arc<Shared<T>>,
 }
@@ -223,7 +224,7 @@ impl<T> Receiver<T> {
     /// Cancel-safe: an item is taken from the queue only in the poll that returns it, so
     /// dropping this future (say, in a `tokio::select!` whose other branch won) loses
     /// nothing.
-    pub async fn recv(&mut self) -> Option<T> {
+    pub(crate) async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
@@ -243,7 +244,7 @@ impl<T> Receiver<T> {
     /// Fails with [`TryRecvError::Empty`] if none is queued yet, and with
     /// [`TryRecvError::Disconnected`] if none is queued and none ever will be (every
     /// sender dropped, or the receiver closed).
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         match self.take() {
             Poll::Ready(Some(item)) => Ok(item),
             Poll::Ready(None) => Err(TryRecvError::Disconnected),
@@ -252,17 +253,20 @@ impl<T> Receiver<T> {
     }
 
     /// Stops the queue accepting items; those already queued can still be received.
-    pub fn close(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn close(&mut self) {
         self.shared.lock().receiver_closed = true;
     }
 
     /// The number of queued items.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.shared.lock().queue.len()
     }
 
     /// Whether no item is queued.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.shared.lock().queue.is_empty()
     }
 
@@ -328,21 +332,14 @@ impl<T> fmt::Debug for Receiver<T> {
 
 /// Why [`Sender::try_send`] failed; carries the item back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrySendError<T> {
+pub(crate) enum TrySendError<T> {
     /// `capacity` items are queued: the receiver is not keeping up.
     Full(T),
     /// The receiver has been dropped or closed.
     Closed(T),
 }
 
-impl<T> TrySendError<T> {
-    /// The item that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            TrySendError::Full(item) | TrySendError::Closed(item) => item,
-        }
-    }
-}
+impl<T> TrySendError<T> {}
 
 impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -357,7 +354,7 @@ impl<T: fmt::Debug> std::error::Error for TrySendError<T> {}
 
 /// Why [`Receiver::try_recv`] returned no item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TryRecvError {
+pub(crate) enum TryRecvError {
     /// Nothing is queued now, but a sender may still send.
     Empty,
     /// Nothing is queued and nothing will be: every sender is gone, or the receiver
@@ -764,8 +761,6 @@ mod tests {
     fn errors_display_and_hand_the_item_back() {
         assert_eq!(TrySendError::Full(5).to_string(), "no available capacity");
         assert_eq!(TrySendError::Closed(5).to_string(), "channel closed");
-        assert_eq!(TrySendError::Full(5).into_inner(), 5);
-        assert_eq!(TrySendError::Closed(6).into_inner(), 6);
         let boxed: Box<dyn std::error::Error> = Box::new(TrySendError::Full(1));
         assert_eq!(boxed.to_string(), "no available capacity");
         assert_eq!(

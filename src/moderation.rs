@@ -16,86 +16,20 @@
 //! `MAX_KEPT + COMPACT_EVERY` lines (about 10 MiB at ~150 bytes a line).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::io::{self, BufRead, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::ids::ClientKey;
+pub(crate) use crate::ids::now_ms;
 use crate::protocol::ReportReason;
-
-/// A salted hash of a client's IP address: stable for one salt, useless without it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(pub [u8; 16]);
-
-impl ClientKey {
-    /// The key of `ip` under `salt`.
-    pub fn of(ip: IpAddr, salt: &[u8]) -> ClientKey {
-        let mut mac =
-            hmac::Hmac::<sha1::Sha1>::new_from_slice(salt).expect("HMAC takes keys of any length");
-        // One key per network: an IPv6 client can take any address of its /64.
-        match crate::admission::client_network(ip) {
-            IpAddr::V4(v4) => mac.update(&v4.octets()),
-            IpAddr::V6(v6) => mac.update(&v6.octets()),
-        }
-        let digest = mac.finalize().into_bytes();
-        let mut key = [0; 16];
-        key.copy_from_slice(&digest[..16]);
-        ClientKey(key)
-    }
-}
-
-impl fmt::Display for ClientKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for ClientKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientKey({self})")
-    }
-}
-
-impl Serialize for ClientKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl std::str::FromStr for ClientKey {
-    type Err = &'static str;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        const BAD: &str = "a client key is 32 hex characters";
-        if text.len() != 32 || !text.is_ascii() {
-            return Err(BAD);
-        }
-        let mut key = [0; 16];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| BAD)?;
-        }
-        Ok(ClientKey(key))
-    }
-}
-
-impl<'de> Deserialize<'de> for ClientKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// One report, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: u64,
     pub reporter: ClientKey,
@@ -103,17 +37,9 @@ pub struct Report {
     pub reason: ReportReason,
 }
 
-/// Milliseconds since the Unix epoch, now. Bans outlive restarts, so they use wall time.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
 /// When reports become a ban.
 #[derive(Clone, Copy, Debug)]
-pub struct BanRule {
+pub(crate) struct BanRule {
     /// Distinct reporters needed.
     pub reporters: usize,
     /// Within this long.
@@ -133,14 +59,14 @@ impl Default for BanRule {
 }
 
 /// Reports after which the store is compacted.
-pub const COMPACT_EVERY: usize = 20_000;
+pub(crate) const COMPACT_EVERY: usize = 20_000;
 
 /// The most reports a compacted store keeps (the newest).
-pub const MAX_KEPT: usize = 50_000;
+pub(crate) const MAX_KEPT: usize = 50_000;
 
 /// The ban state: recent reports per reported key and the bans in force. No I/O.
 #[derive(Debug, Default)]
-pub struct Moderation {
+pub(crate) struct Moderation {
     /// When reports become a ban.
     rule: BanRule,
     /// Reports within the window, per reported key.
@@ -176,7 +102,7 @@ impl Recent {
 }
 
 impl Moderation {
-    pub fn new(rule: BanRule) -> Moderation {
+    pub(crate) fn new(rule: BanRule) -> Moderation {
         Moderation {
             rule,
             ..Moderation::default()
@@ -186,7 +112,7 @@ impl Moderation {
     /// Whether `report` would count (and so is worth storing): not a report of oneself (two
     /// tabs behind one address), nor a repeat of a report by the same person against the
     /// same key within the window.
-    pub fn is_news(&self, report: &Report) -> bool {
+    pub(crate) fn is_news(&self, report: &Report) -> bool {
         if report.reporter == report.reported {
             return false;
         }
@@ -203,7 +129,7 @@ impl Moderation {
 
     /// Counts a report; returns the end of a ban it starts, if it starts one. A report that
     /// is not [news](Self::is_news) counts for nothing. O(1), amortized.
-    pub fn record(&mut self, report: &Report) -> Option<u64> {
+    pub(crate) fn record(&mut self, report: &Report) -> Option<u64> {
         if !self.is_news(report) {
             return None;
         }
@@ -244,7 +170,7 @@ impl Moderation {
     }
 
     /// Until when `key` is banned, if it is at `now_ms`.
-    pub fn banned_until(&mut self, key: ClientKey, now_ms: u64) -> Option<u64> {
+    pub(crate) fn banned_until(&mut self, key: ClientKey, now_ms: u64) -> Option<u64> {
         match self.bans.get(&key) {
             Some(&until) if until > now_ms => Some(until),
             Some(_) => {
@@ -254,17 +180,11 @@ impl Moderation {
             None => None,
         }
     }
-
-    /// How long a stored report can still matter: a ban it helps start lasts until the ban's
-    /// length after a report at most the window younger.
-    pub fn horizon(&self) -> Duration {
-        self.rule.window + self.rule.ban_for
-    }
 }
 
 /// The append-only report file.
 #[derive(Debug)]
-pub struct ReportStore {
+pub(crate) struct ReportStore {
     /// The JSON-lines file.
     path: PathBuf,
     /// Reports older than this are dropped when the file is compacted.
@@ -273,7 +193,7 @@ pub struct ReportStore {
 
 impl ReportStore {
     /// The store at `path`, keeping reports for the default rule's horizon.
-    pub fn new(path: impl Into<PathBuf>) -> ReportStore {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> ReportStore {
         let rule = BanRule::default();
         ReportStore {
             path: path.into(),
@@ -282,13 +202,13 @@ impl ReportStore {
     }
 
     /// The same store keeping reports for `horizon` ([`Moderation::horizon`]).
-    pub fn keeping(self, horizon: Duration) -> ReportStore {
+    pub(crate) fn keeping(self, horizon: Duration) -> ReportStore {
         ReportStore { horizon, ..self }
     }
 
     /// The stored reports that can still matter (lines that do not parse are skipped with a
     /// warning); compacts the file to them when it held more.
-    pub fn load(&self) -> io::Result<Vec<Report>> {
+    pub(crate) fn load(&self) -> io::Result<Vec<Report>> {
         let (reports, lines) = read_live(&self.path, self.horizon)?;
         if reports.len() < lines {
             rewrite(&self.path, &reports)?;
@@ -303,7 +223,7 @@ impl ReportStore {
 
     /// Starts the task that appends reports; the returned log hands them to it. The task
     /// ends once every log handle is dropped and what was queued is written.
-    pub fn spawn_writer(self) -> (ReportLog, tokio::task::JoinHandle<()>) {
+    pub(crate) fn spawn_writer(self) -> (ReportLog, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Report>(1024);
         let task = tokio::spawn(async move {
             let mut appended = 0;
@@ -331,7 +251,7 @@ impl ReportStore {
 
     /// The salt of client keys: kept beside the store (created once, at random), so keys in
     /// the store keep their meaning across restarts.
-    pub fn salt(&self) -> io::Result<Vec<u8>> {
+    pub(crate) fn salt(&self) -> io::Result<Vec<u8>> {
         let path = self.path.with_extension("salt");
         match std::fs::read(&path) {
             Ok(salt) if salt.len() >= 16 => Ok(salt),
@@ -404,18 +324,18 @@ fn rewrite(path: &Path, reports: &[Report]) -> io::Result<()> {
 
 /// Where the lobby sends reports to be stored.
 #[derive(Clone, Debug)]
-pub struct ReportLog {
+pub(crate) struct ReportLog {
     tx: mpsc::Sender<Report>,
 }
 
 impl ReportLog {
     /// A log whose reports go to `tx` (the store's writer task).
-    pub fn new(tx: mpsc::Sender<Report>) -> ReportLog {
+    pub(crate) fn new(tx: mpsc::Sender<Report>) -> ReportLog {
         ReportLog { tx }
     }
 
     /// Queues `report` for the store without waiting.
-    pub fn append(&self, report: Report) {
+    pub(crate) fn append(&self, report: Report) {
         if self.tx.try_send(report).is_err() {
             tracing::error!("report store is not keeping up; a report was not stored");
         }
@@ -441,10 +361,10 @@ mod tests {
 
     #[test]
     fn keys_hide_the_address_and_depend_on_the_salt() {
-        let ip: IpAddr = "203.0.113.7".parse().unwrap();
-        let a = ClientKey::of(ip, b"salt one");
-        assert_eq!(a, ClientKey::of(ip, b"salt one"));
-        assert_ne!(a, ClientKey::of(ip, b"salt two"));
+        let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let a = crate::admission::client_key(ip, b"salt one");
+        assert_eq!(a, crate::admission::client_key(ip, b"salt one"));
+        assert_ne!(a, crate::admission::client_key(ip, b"salt two"));
         assert!(!a.to_string().contains("203"));
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<ClientKey>(&json).unwrap(), a);

@@ -11,7 +11,7 @@ use askama::Template;
 /// The landing page: what this is, how many are online, interests, Start.
 #[derive(Template)]
 #[template(path = "index.html")]
-pub struct IndexPage<'a> {
+pub(crate) struct IndexPage<'a> {
     /// The asset version for cache-busting URLs.
     pub v: &'a str,
     /// Users connected now.
@@ -22,14 +22,14 @@ pub struct IndexPage<'a> {
 /// modules it imports (README.md, "The browser client", says which owns what).
 #[derive(Template)]
 #[template(path = "chat.html")]
-pub struct ChatPage<'a> {
+pub(crate) struct ChatPage<'a> {
     pub v: &'a str,
 }
 
 /// A styled error page (404 and friends).
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage<'a> {
+pub(crate) struct ErrorPage<'a> {
     pub v: &'a str,
     pub status: u16,
     pub title: String,
@@ -38,7 +38,7 @@ pub struct ErrorPage<'a> {
 
 /// A file under `static/`, compiled in.
 #[derive(Debug)]
-pub struct Asset {
+pub(crate) struct Asset {
     /// Its name under `/static/`.
     pub name: &'static str,
     pub body: &'static [u8],
@@ -58,7 +58,7 @@ macro_rules! asset {
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every static file the pages use.
-pub static ASSETS: &[Asset] = &[
+pub(crate) static ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("landing.js", JS),
     asset!("app.js", JS),
@@ -73,12 +73,12 @@ pub static ASSETS: &[Asset] = &[
 ];
 
 /// Finds a static file by name.
-pub fn asset(name: &str) -> Option<&'static Asset> {
+pub(crate) fn asset(name: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.name == name)
 }
 
 /// A short hash of every asset's content: changes whenever any asset does.
-pub fn version() -> &'static str {
+pub(crate) fn version() -> &'static str {
     static VERSION: LazyLock<String> = LazyLock::new(|| {
         // FNV-1a: stable across builds and platforms, unlike std's hasher.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -16,7 +16,7 @@ const EARLY_LIMIT: usize = 32;
 
 /// Where the user is.
 #[derive(Debug)]
-pub enum Status {
+pub(crate) enum Status {
     Idle,
     Waiting,
     InRoom(Room),
@@ -26,7 +26,7 @@ pub enum Status {
 
 /// What the session must ask of the lobby after a client's command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     /// Find a partner (the user was idle).
     Join { seq: u64 },
     /// End the room and find a new partner.
@@ -41,7 +41,7 @@ pub enum Request {
 
 /// The session's view.
 #[derive(Debug)]
-pub struct Presence {
+pub(crate) struct Presence {
     status: Status,
     /// Requests sent to the lobby so far.
     seq: u64,
@@ -64,12 +64,12 @@ impl Default for Presence {
 }
 
 impl Presence {
-    pub fn status(&self) -> &Status {
+    pub(crate) fn status(&self) -> &Status {
         &self.status
     }
 
     /// The room the user is in, if any.
-    pub fn room(&self) -> Option<&Room> {
+    pub(crate) fn room(&self) -> Option<&Room> {
         match &self.status {
             Status::InRoom(room) => Some(room),
             _ => None,
@@ -84,7 +84,7 @@ impl Presence {
     }
 
     /// The client sent `join`: idle users start waiting; others stay as they are.
-    pub fn join(&mut self) -> Option<Request> {
+    pub(crate) fn join(&mut self) -> Option<Request> {
         match self.status {
             Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
             // Rather a new stranger than waiting for the old one to come back.
@@ -94,7 +94,7 @@ impl Presence {
     }
 
     /// The client came back after a server restart and asks for its room: only from idle.
-    pub fn resume(&mut self, room: RoomId) -> Option<Request> {
+    pub(crate) fn resume(&mut self, room: RoomId) -> Option<Request> {
         match self.status {
             Status::Idle => self.request(|seq| Request::Resume { seq }, Status::Resuming(room)),
             _ => None,
@@ -102,7 +102,7 @@ impl Presence {
     }
 
     /// The client sent `next`: leave the room if any and wait for someone new.
-    pub fn skip(&mut self) -> Option<Request> {
+    pub(crate) fn skip(&mut self) -> Option<Request> {
         match self.status {
             Status::Idle => self.request(|seq| Request::Join { seq }, Status::Waiting),
             Status::Waiting => None,
@@ -113,7 +113,7 @@ impl Presence {
     }
 
     /// The client sent `leave`: back to idle.
-    pub fn leave(&mut self) -> Option<Request> {
+    pub(crate) fn leave(&mut self) -> Option<Request> {
         match self.status {
             Status::Idle => None,
             Status::Waiting | Status::InRoom(_) | Status::Resuming(_) => {
@@ -124,7 +124,7 @@ impl Presence {
 
     /// The client reported the stranger in `room`: the room ends and the user is idle. A
     /// report for any other room (a stale one) is ignored.
-    pub fn report(&mut self, room: RoomId) -> Option<Request> {
+    pub(crate) fn report(&mut self, room: RoomId) -> Option<Request> {
         if !self.in_room(room) {
             return None;
         }
@@ -135,7 +135,7 @@ impl Presence {
     /// resume. Returns whether that is still the latest request (the user is idle now and
     /// must be told the stranger is gone). Tagged by request, not by room: a `left` for the
     /// same room from before the restart must not end the wait.
-    pub fn unresumed(&mut self, seq: u64) -> bool {
+    pub(crate) fn unresumed(&mut self, seq: u64) -> bool {
         if seq == self.seq && matches!(self.status, Status::Resuming(_)) {
             self.status = Status::Idle;
             true
@@ -146,7 +146,7 @@ impl Presence {
 
     /// The lobby refused the request numbered `seq` (the user is banned). Returns whether
     /// that is still the latest request, so the user is idle again and must be told.
-    pub fn refused(&mut self, seq: u64) -> bool {
+    pub(crate) fn refused(&mut self, seq: u64) -> bool {
         if seq == self.seq && matches!(self.status, Status::Waiting | Status::Resuming(_)) {
             self.status = Status::Idle;
             true
@@ -157,7 +157,7 @@ impl Presence {
 
     /// The lobby paired the user. Returns the decision if it still stands (the user is
     /// waiting and has sent nothing since); the session then tells its client.
-    pub fn matched(&mut self, m: Box<Matched>) -> Option<Box<Matched>> {
+    pub(crate) fn matched(&mut self, m: Box<Matched>) -> Option<Box<Matched>> {
         let expected = match self.status {
             Status::Waiting => m.role.is_some(),
             Status::Resuming(room) => m.role.is_none() && room == m.room,
@@ -175,7 +175,7 @@ impl Presence {
 
     /// The partner in `room` is reached through `partner` from now on (it came back after
     /// its server restarted).
-    pub fn rerouted(&mut self, room: RoomId, partner: crate::room::Peer) {
+    pub(crate) fn rerouted(&mut self, room: RoomId, partner: crate::room::Peer) {
         if let Status::InRoom(current) = &mut self.status
             && current.id == room
         {
@@ -184,7 +184,7 @@ impl Presence {
     }
 
     /// The partner ended `room`. Returns whether that is the user's room (and it is over).
-    pub fn left(&mut self, room: RoomId) -> bool {
+    pub(crate) fn left(&mut self, room: RoomId) -> bool {
         if self.in_room(room) {
             self.status = Status::Idle;
             self.early.clear();
@@ -197,7 +197,7 @@ impl Presence {
     /// A relayed message for `room` that is not the user's room now. While waiting for a
     /// partner it may be the new partner's first words, ahead of our `matched`: kept (a few)
     /// until `matched` says which room is ours. Otherwise it is stale and dropped.
-    pub fn early(&mut self, room: RoomId, text: String) {
+    pub(crate) fn early(&mut self, room: RoomId, text: String) {
         let waiting = matches!(self.status, Status::Waiting | Status::Resuming(_));
         if waiting && self.early.len() < EARLY_LIMIT {
             self.early.push((room, text));
@@ -206,7 +206,7 @@ impl Presence {
 
     /// The messages kept for `room` (now the user's room), in order of arrival; the rest
     /// are dropped.
-    pub fn take_early(&mut self, room: RoomId) -> Vec<String> {
+    pub(crate) fn take_early(&mut self, room: RoomId) -> Vec<String> {
         std::mem::take(&mut self.early)
             .into_iter()
             .filter(|(r, _)| *r == room)
@@ -215,7 +215,7 @@ impl Presence {
     }
 
     /// Whether the user is in `room` now: relayed messages for any other room are dropped.
-    pub fn in_room(&self, room: RoomId) -> bool {
+    pub(crate) fn in_room(&self, room: RoomId) -> bool {
         self.room().is_some_and(|r| r.id == room)
     }
 }

@@ -22,12 +22,15 @@ use crate::shared::bus::BusMessage;
 /// connected user; the larger payloads are boxed to keep it at 32 bytes (a room id is a
 /// 16-byte-aligned `u128`, so that is the floor).
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// You are in a room now (boxed: rare, and large beside the others).
     Matched(Box<Matched>),
     /// Your partner ended room `room`.
     Left { room: RoomId, reason: LeftReason },
-    /// Your partner's message for `room`, already serialized for the wire.
+    /// Your partner's message for `room`, already serialized for the wire (a `Box<String>`
+    /// on purpose: a thin pointer keeps the event at 32 bytes, where a `String` or a
+    /// `Box<str>` would make it 48).
+    #[expect(clippy::box_collection, reason = "keeps `Event` at 32 bytes")]
     Relay { room: RoomId, text: Box<String> },
     /// Your partner in `room` came back after a restart of its server, and is reached
     /// through `partner` now (the call itself never stopped).
@@ -43,7 +46,7 @@ pub enum Event {
 impl Event {
     /// What the event holds in bytes, as a session's queue counts it: a relayed message's
     /// text, or the size of the event itself.
-    pub fn wire_bytes(&self) -> usize {
+    pub(crate) fn wire_bytes(&self) -> usize {
         match self {
             Event::Relay { text, .. } => text.len(),
             _ => std::mem::size_of::<Event>(),
@@ -53,7 +56,7 @@ impl Event {
 
 /// The lobby's pairing decision as one member sees it.
 #[derive(Debug)]
-pub struct Matched {
+pub(crate) struct Matched {
     /// The session's command counter when the lobby made this decision; a session that has
     /// sent a newer command since (Stop, say) ignores it, and the lobby handles that command
     /// by ending the room.
@@ -74,7 +77,7 @@ pub struct Matched {
 /// A handle to where one user's events go: its session's outbound queue when the user is
 /// connected here, or the bus to the instance that holds its socket.
 #[derive(Clone, Debug)]
-pub struct Peer {
+pub(crate) struct Peer {
     /// Whose queue this is (a session of the instance the route leads to).
     pub id: SessionId,
     route: Route,
@@ -90,7 +93,7 @@ enum Route {
 
 /// Why an event could not be queued for a session.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Undeliverable {
+pub(crate) enum Undeliverable {
     /// Its queue is full: it is not keeping up and must be dropped.
     Full,
     /// The session has ended.
@@ -99,7 +102,7 @@ pub enum Undeliverable {
 
 impl Peer {
     /// A handle that queues into `tx`.
-    pub fn new(id: SessionId, tx: mailbox::Sender<Event>) -> Peer {
+    pub(crate) fn new(id: SessionId, tx: mailbox::Sender<Event>) -> Peer {
         Peer {
             id,
             route: Route::Local(tx),
@@ -107,7 +110,7 @@ impl Peer {
     }
 
     /// A handle to `user`, connected to another instance, reached through `bus`.
-    pub fn remote(user: UserRef, bus: Bus) -> Peer {
+    pub(crate) fn remote(user: UserRef, bus: Bus) -> Peer {
         Peer {
             id: user.session,
             route: Route::Remote {
@@ -121,7 +124,7 @@ impl Peer {
     ///
     /// A remote user is sent relayed messages only; should the bus be full (the shared
     /// engine is stuck), the message is dropped and counted, and the user is not blamed.
-    pub fn send(&self, event: Event) -> Result<(), Undeliverable> {
+    pub(crate) fn send(&self, event: Event) -> Result<(), Undeliverable> {
         match &self.route {
             Route::Local(tx) => tx.try_send(event).map_err(|e| match e {
                 mailbox::TrySendError::Full(_) => Undeliverable::Full,
@@ -145,7 +148,7 @@ impl Peer {
 
     /// Whether the session behind this handle has ended (a remote one is told of by its
     /// own instance).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         match &self.route {
             Route::Local(tx) => tx.is_closed(),
             Route::Remote { .. } => false,
@@ -155,14 +158,14 @@ impl Peer {
 
 /// One member's half of a room.
 #[derive(Debug)]
-pub struct Room {
+pub(crate) struct Room {
     pub id: RoomId,
     pub partner: Peer,
 }
 
 /// What became of a message a client asked to relay.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Relayed {
+pub(crate) enum Relayed {
     /// Queued for the partner.
     Sent,
     /// The message named another room (stale or made up): dropped.
@@ -173,7 +176,7 @@ pub enum Relayed {
 
 impl Room {
     /// Forwards `msg` to the partner if it is addressed to this room.
-    pub fn relay(&self, msg: &Relay) -> Relayed {
+    pub(crate) fn relay(&self, msg: &Relay) -> Relayed {
         if msg.room() != self.id {
             return Relayed::WrongRoom;
         }

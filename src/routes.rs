@@ -29,7 +29,6 @@ use warp::{Filter, Rejection};
 use crate::admission::{self, Admission, Refusal};
 use crate::http::{ConnTicket, PeerAddr};
 use crate::lobby::Lobby;
-use crate::moderation::ClientKey;
 use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
 use crate::session::{self, Settings};
 use crate::telemetry;
@@ -37,7 +36,7 @@ use crate::upgrade::{self, NotAnUpgrade, Upgrade};
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The matchmaking actor.
     pub lobby: Lobby,
     /// Settings every session gets.
@@ -67,7 +66,7 @@ fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Inf
 
 /// Who may read `/metrics` and the counts in `/healthz` on the public address.
 #[derive(Clone, Debug)]
-pub enum Private {
+pub(crate) enum Private {
     /// Requests with `Authorization: Bearer <token>`.
     Token(Arc<str>),
     /// Nobody: they are served on a listen address of their own, or not at all.
@@ -97,7 +96,7 @@ impl Private {
 
 /// The headers every response carries.
 #[derive(Clone, Debug)]
-pub struct SecurityHeaders {
+pub(crate) struct SecurityHeaders {
     /// The Content-Security-Policy.
     csp: HeaderValue,
     /// Whether to send `Strict-Transport-Security` (the site is served over https).
@@ -111,7 +110,7 @@ impl SecurityHeaders {
     /// `MediaStream`s (`srcObject`, no URL), and open the WebSocket on their own host:
     /// `'self'` covers `ws:`/`wss:` there, and a known public URL is named explicitly for
     /// browsers that do not apply `'self'` to WebSockets.
-    pub fn new(public_url: Option<&str>) -> SecurityHeaders {
+    pub(crate) fn new(public_url: Option<&str>) -> SecurityHeaders {
         let mut connect = "'self'".to_string();
         let mut hsts = false;
         if let Some(url) = public_url {
@@ -165,7 +164,7 @@ impl SecurityHeaders {
 }
 
 /// Every route of the public address, with errors turned into proper responses.
-pub fn routes(
+pub(crate) fn routes(
     state: AppState,
     private: Private,
     security: SecurityHeaders,
@@ -190,7 +189,7 @@ pub fn routes(
 }
 
 /// The routes of the private metrics address: `/metrics`, and `/healthz` with its counts.
-pub fn private_routes(
+pub(crate) fn private_routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     healthz(state, Private::Everyone)
@@ -283,7 +282,7 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     lobby: state.lobby.clone(),
                     settings: state.settings.clone(),
                     shutdown: state.shutdown.subscribe(),
-                    client: ip.map(|ip| ClientKey::of(ip, &state.client_salt)),
+                    client: ip.map(|ip| crate::admission::client_key(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
                 upgrade.accept(state.reading.clone(), move |socket| async move {
@@ -314,7 +313,7 @@ fn client_ip(
 }
 
 /// The error page of a connection or upgrade that was refused.
-pub fn refusal(refusal: Refusal) -> Response {
+pub(crate) fn refusal(refusal: Refusal) -> Response {
     refuse(refusal)
 }
 

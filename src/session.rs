@@ -19,10 +19,10 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::ice::IceConfig;
 use crate::ids::SessionId;
+use crate::ids::{ClientKey, now_ms};
 use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
-use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
@@ -32,7 +32,7 @@ use crate::websocket::{self, Incoming, code};
 
 /// Per-connection settings, shared by every session.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Sent in `welcome` (with fresh TURN credentials) so the browser can build its
     /// `RTCPeerConnection`.
     pub ice: IceConfig,
@@ -48,7 +48,7 @@ pub struct Settings {
 }
 
 /// What a session needs from the server besides its socket.
-pub struct Context {
+pub(crate) struct Context {
     pub lobby: Lobby,
     pub settings: Arc<Settings>,
     /// Fires when the server begins to shut down.
@@ -80,10 +80,10 @@ const BATCH: usize = 32;
 /// The most bytes of relayed messages a session's queue holds (one message of any size is
 /// always taken into an empty queue): a partner that does not read is dropped once this much
 /// waits for it, and the sender is never slowed.
-pub const QUEUE_BYTES: usize = 64 * 1024;
+pub(crate) const QUEUE_BYTES: usize = 64 * 1024;
 
 /// Runs the session until the client leaves, fails, or the server shuts down.
-pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
+pub(crate) async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let id = SessionId::next();
     let started = Instant::now();
     let (tx, rx) = mailbox::weighted(ctx.settings.queue, QUEUE_BYTES, Event::wire_bytes);

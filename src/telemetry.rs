@@ -12,7 +12,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::protocol::ErrorCode;
 
 /// Relay message types, in the order of [`Metrics::relayed`].
-pub const RELAY_KINDS: [&str; 6] = ["offer", "answer", "candidate", "chat", "typing", "media"];
+pub(crate) const RELAY_KINDS: [&str; 6] =
+    ["offer", "answer", "candidate", "chat", "typing", "media"];
 
 /// Bucket bounds of the time-to-match histogram, in seconds.
 const MATCH_BUCKETS: [f64; 12] = [
@@ -20,7 +21,7 @@ const MATCH_BUCKETS: [f64; 12] = [
 ];
 
 /// Handles to every metric the server records.
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Renders the text exposition format for `/metrics`.
     handle: PrometheusHandle,
     /// Connected WebSocket sessions.
@@ -113,13 +114,13 @@ fn describe() {
 }
 
 /// The server's metrics (installed as the process's recorder on first use).
-pub fn metrics() -> &'static Metrics {
+pub(crate) fn metrics() -> &'static Metrics {
     &METRICS
 }
 
 impl Metrics {
     /// Counts one refused message.
-    pub fn error(&self, code: ErrorCode) {
+    pub(crate) fn error(&self, code: ErrorCode) {
         let i = match code {
             ErrorCode::BadMessage => 0,
             ErrorCode::TooLarge => 1,
@@ -130,7 +131,7 @@ impl Metrics {
     }
 
     /// Counts one ended session.
-    pub fn closed(&self, reason: CloseReason) {
+    pub(crate) fn closed(&self, reason: CloseReason) {
         let i = CloseReason::ALL
             .iter()
             .position(|r| *r == reason)
@@ -139,32 +140,32 @@ impl Metrics {
     }
 
     /// Counts one relayed message of type `kind`.
-    pub fn relayed(&self, kind: &str) {
+    pub(crate) fn relayed(&self, kind: &str) {
         if let Some(i) = RELAY_KINDS.iter().position(|k| *k == kind) {
             self.relayed[i].increment(1);
         }
     }
 
     /// Records one user's wait.
-    pub fn waited(&self, wait: Duration) {
+    pub(crate) fn waited(&self, wait: Duration) {
         self.time_to_match.record(wait.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.handle.render()
     }
 
     /// Folds recorded histogram samples into their buckets; run periodically so samples do
     /// not pile up between scrapes.
-    pub fn upkeep(&self) {
+    pub(crate) fn upkeep(&self) {
         self.handle.run_upkeep();
     }
 }
 
 /// Why a session ended, for the log line and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The client closed the socket or the TCP connection ended.
     ClientClosed,
     /// No frame from the client for two ping intervals.
@@ -183,7 +184,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for metrics.
-    pub const ALL: [CloseReason; 7] = [
+    pub(crate) const ALL: [CloseReason; 7] = [
         CloseReason::ClientClosed,
         CloseReason::Timeout,
         CloseReason::TooLarge,
@@ -194,7 +195,7 @@ impl CloseReason {
     ];
 
     /// A short label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CloseReason::ClientClosed => "client_closed",
             CloseReason::Timeout => "timeout",

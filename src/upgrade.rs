@@ -23,10 +23,10 @@ use crate::websocket::{self, Reading};
 /// Boxed: the socket is handed from the upgrade task to the session and into its state, and
 /// each async frame it passes through would otherwise keep a copy of it for the whole
 /// session.
-pub type Socket = Box<websocket::Socket<TokioIo<Upgraded>>>;
+pub(crate) type Socket = Box<websocket::Socket<TokioIo<Upgraded>>>;
 
 /// A valid WebSocket upgrade request, ready to be accepted.
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     /// The client's `Sec-WebSocket-Key`, answered in `Sec-WebSocket-Accept`.
     key: String,
     /// hyper's handle to the connection once the 101 response has been written.
@@ -35,13 +35,13 @@ pub struct Upgrade {
 
 /// Why a request to the WebSocket endpoint is not an upgrade we accept.
 #[derive(Debug)]
-pub struct NotAnUpgrade(pub &'static str);
+pub(crate) struct NotAnUpgrade(pub &'static str);
 
 impl warp::reject::Reject for NotAnUpgrade {}
 
 /// Extracts an [`Upgrade`] from a `GET` with the WebSocket upgrade headers, or rejects with
 /// [`NotAnUpgrade`].
-pub fn websocket() -> impl Filter<Extract = (Upgrade,), Error = Rejection> + Clone {
+pub(crate) fn websocket() -> impl Filter<Extract = (Upgrade,), Error = Rejection> + Clone {
     warp::get()
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
@@ -84,7 +84,7 @@ fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, 
 impl Upgrade {
     /// Answers `101` and, once hyper hands over the connection, runs `session` on the socket
     /// in a task of its own. The socket reads under `reading`'s limits and budget.
-    pub fn accept<F, Fut>(self, reading: Arc<Reading>, session: F) -> Response
+    pub(crate) fn accept<F, Fut>(self, reading: Arc<Reading>, session: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,

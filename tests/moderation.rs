@@ -239,7 +239,7 @@ async fn welcome_from(server: &TestServer, ip: &str) -> (serde_json::Value, serd
 #[tokio::test]
 async fn a_large_store_is_replayed_in_linear_time() {
     let log = scratch_file("reports.jsonl");
-    let now = strangers::moderation::now_ms();
+    let now = strangers::ids::now_ms();
     let mut lines = String::new();
     for n in 0..40_000u64 {
         let by = if n % 2 == 0 { "aa" } else { "bb" };

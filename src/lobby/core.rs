@@ -22,28 +22,29 @@ use rand::{RngExt, SeedableRng};
 
 use super::backend::Backend;
 use super::users::{Status, User, Users};
+use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::{Matchmaker, Policy};
-use crate::moderation::{ClientKey, Moderation, Report};
+use crate::moderation::{Moderation, Report};
 use crate::protocol::{LeftReason, MemberProof, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Op, SharedEvent, SharedQueue};
 
 /// How long a user back after a restart waits for its stranger to come back too.
-pub const RESUME_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const RESUME_WAIT: Duration = Duration::from_secs(10);
 
 /// The time of an input: a monotonic instant for waits and deadlines, and the wall clock
 /// for reports and bans (which outlive restarts).
 #[derive(Clone, Copy, Debug)]
-pub struct Time {
+pub(crate) struct Time {
     pub at: Instant,
     pub unix_ms: u64,
 }
 
 /// What the core is told.
 #[derive(Debug)]
-pub enum Input {
+pub(crate) enum Input {
     /// A new connection (idle), known for reports and bans by `client`.
     Register {
         peer: Peer,
@@ -87,7 +88,7 @@ pub enum Input {
 
 /// What the core asks to be done, in order.
 #[derive(Debug)]
-pub enum Output {
+pub(crate) enum Output {
     /// Queue `event` for the session behind `to` without waiting; if it cannot take it,
     /// answer with [`Input::Undeliverable`].
     Deliver { to: Peer, event: Event },
@@ -104,7 +105,7 @@ pub enum Output {
 
 /// Counts read from the core, for `/healthz`, metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Connected users.
     pub online: usize,
     /// Users in the queue.
@@ -118,7 +119,7 @@ pub struct Stats {
 }
 
 /// The lobby's state.
-pub struct Core {
+pub(crate) struct Core {
     /// Every connected user and where it is.
     pub(super) users: Users,
     /// Where waiting users wait.
@@ -149,7 +150,12 @@ pub struct Core {
 
 impl Core {
     /// A lobby whose users wait in this process's own queue, drawn from `rng`.
-    pub fn local(mut rng: StdRng, policy: Policy, moderation: Moderation, now: Time) -> Core {
+    pub(crate) fn local(
+        mut rng: StdRng,
+        policy: Policy,
+        moderation: Moderation,
+        now: Time,
+    ) -> Core {
         let secrets = StdRng::seed_from_u64(rng.random());
         let backend = Backend::Local(Matchmaker::new(rng, policy));
         Core::new(backend, secrets, moderation, now)
@@ -157,7 +163,12 @@ impl Core {
 
     /// A lobby whose users wait in the queue every instance shares; `rng` draws the room
     /// ids and roles of the pairings this instance announces.
-    pub fn shared(queue: SharedQueue, mut rng: StdRng, moderation: Moderation, now: Time) -> Core {
+    pub(crate) fn shared(
+        queue: SharedQueue,
+        mut rng: StdRng,
+        moderation: Moderation,
+        now: Time,
+    ) -> Core {
         let secrets = StdRng::seed_from_u64(rng.random());
         Core::new(Backend::Shared { queue, rng }, secrets, moderation, now)
     }
@@ -179,7 +190,7 @@ impl Core {
     }
 
     /// Handles one input at `now`.
-    pub fn handle(&mut self, now: Time, input: Input) {
+    pub(crate) fn handle(&mut self, now: Time, input: Input) {
         self.now = now;
         match input {
             Input::Register { peer, client } => {
@@ -230,12 +241,12 @@ impl Core {
     }
 
     /// The next thing to do, if any.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }
 
     /// When to call [`handle`](Self::handle) with [`Input::Timeout`] next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [
             self.backend.next_deadline(),
             self.resume_deadlines.front().map(|(at, _)| *at),
@@ -248,7 +259,7 @@ impl Core {
 
     /// The online count to show: every instance's with a shared queue (as of the last
     /// heartbeat, corrected for our own users since), else ours.
-    pub fn online(&self) -> usize {
+    pub(crate) fn online(&self) -> usize {
         let ours = self.users.len();
         match self.pool_online {
             Some((all, ours_then)) => (all + ours).saturating_sub(ours_then),
@@ -257,7 +268,7 @@ impl Core {
     }
 
     /// A snapshot of the counts.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         Stats {
             online: self.users.len(),
             waiting: self.backend.len(),

@@ -16,7 +16,7 @@
 //! a channel of its own, and the shell passes the core's operations back with `try_send`.
 
 mod backend;
-pub mod core;
+pub(crate) mod core;
 mod remote;
 mod reports;
 mod resume;
@@ -32,13 +32,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::ids::SessionId;
-use crate::moderation::{ClientKey, ReportLog, now_ms};
+use crate::ids::{ClientKey, SessionId, now_ms};
+use crate::moderation::ReportLog;
 use crate::protocol::{MemberProof, ReportReason, RoomId};
 use crate::room::Peer;
 use crate::shared::{Health, Link};
 use crate::telemetry;
-pub use core::{Core, Input, Output, RESUME_WAIT, Stats, Time};
+pub(crate) use core::{Core, Input, Output, Stats, Time};
 
 /// How many commands may queue up for the shell before senders wait.
 const MAILBOX: usize = 4096;
@@ -53,7 +53,7 @@ const ONLINE_EVERY: Duration = Duration::from_secs(1);
 const ONLINE_SHARDS: usize = 16;
 
 /// The time now, as the core takes it.
-pub fn now() -> Time {
+pub(crate) fn now() -> Time {
     Time {
         at: Instant::now().into_std(),
         unix_ms: now_ms(),
@@ -62,7 +62,7 @@ pub fn now() -> Time {
 
 /// What a new session learns when it registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Registered {
+pub(crate) struct Registered {
     /// The online count, the new user included.
     pub online: usize,
     /// Whether the user is banned now (it gets no TURN credentials: it will meet nobody).
@@ -71,7 +71,7 @@ pub struct Registered {
 
 /// A cloneable handle to the lobby.
 #[derive(Clone, Debug)]
-pub struct Lobby {
+pub(crate) struct Lobby {
     /// The shell's mailbox; closed once the shell's task has ended (it only ends early by
     /// panicking), which is how `/healthz` tells a dead lobby.
     tx: mpsc::Sender<Command>,
@@ -100,7 +100,7 @@ enum Command {
 impl Lobby {
     /// Runs `core` in a task of its own until every handle is dropped. Reports go to
     /// `log`; with a shared queue, `link` reaches its engine.
-    pub fn start(core: Core, log: Option<ReportLog>, link: Option<Link>) -> Lobby {
+    pub(crate) fn start(core: Core, log: Option<ReportLog>, link: Option<Link>) -> Lobby {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let (online_tx, online): (Vec<_>, Vec<_>) =
             (0..ONLINE_SHARDS).map(|_| watch::channel(0)).unzip();
@@ -137,12 +137,16 @@ impl Lobby {
     }
 
     /// Whether the lobby (and, with a shared queue, its engine) still runs.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         !self.tx.is_closed() && self.engine.as_ref().is_none_or(|health| health.alive())
     }
 
     /// Adds a connected user (idle), known for reports and bans by `client`.
-    pub async fn register(&self, peer: Peer, client: Option<ClientKey>) -> Option<Registered> {
+    pub(crate) async fn register(
+        &self,
+        peer: Peer,
+        client: Option<ClientKey>,
+    ) -> Option<Registered> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Register {
             peer,
@@ -154,7 +158,7 @@ impl Lobby {
     }
 
     /// The user is back after a restart and asks for `room` again, showing `proof`.
-    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId, proof: MemberProof) {
+    pub(crate) async fn resume(&self, id: SessionId, seq: u64, room: RoomId, proof: MemberProof) {
         let input = Input::Resume {
             id,
             seq,
@@ -165,35 +169,35 @@ impl Lobby {
     }
 
     /// The user reports its partner: the room ends and the report is stored.
-    pub async fn report(&self, id: SessionId, seq: u64, reason: ReportReason) {
+    pub(crate) async fn report(&self, id: SessionId, seq: u64, reason: ReportReason) {
         self.input(Input::Report { id, seq, reason }).await
     }
 
     /// The user wants a partner (it was idle).
-    pub async fn join(&self, id: SessionId, seq: u64, interests: Vec<String>) {
+    pub(crate) async fn join(&self, id: SessionId, seq: u64, interests: Vec<String>) {
         self.input(Input::Join { id, seq, interests }).await
     }
 
     /// The user ends its room, if any, and wants a new partner.
-    pub async fn next(&self, id: SessionId, seq: u64) {
+    pub(crate) async fn next(&self, id: SessionId, seq: u64) {
         self.input(Input::Next { id, seq }).await
     }
 
     /// The user leaves its room or the queue and stays connected.
-    pub async fn leave(&self, id: SessionId, seq: u64) {
+    pub(crate) async fn leave(&self, id: SessionId, seq: u64) {
         self.input(Input::Leave { id, seq }).await
     }
 
     /// The user is gone (socket closed) or must be dropped (cannot keep up). `restarting`:
     /// its session ended because this server is restarting; the user will likely come back
     /// (here or to another instance) and ask for its room.
-    pub async fn gone(&self, id: SessionId, restarting: bool) {
+    pub(crate) async fn gone(&self, id: SessionId, restarting: bool) {
         self.input(Input::Gone { id, restarting }).await
     }
 
     /// The same as [`gone`](Self::gone), for a place that cannot wait (a drop guard): sent
     /// at once if the mailbox has room, else by a task of its own.
-    pub fn gone_soon(&self, id: SessionId, restarting: bool) {
+    pub(crate) fn gone_soon(&self, id: SessionId, restarting: bool) {
         let cmd = Command::Input(Input::Gone { id, restarting });
         if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -206,19 +210,19 @@ impl Lobby {
     }
 
     /// A snapshot of the counts (zeros if the lobby has stopped).
-    pub async fn stats(&self) -> Stats {
+    pub(crate) async fn stats(&self) -> Stats {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Stats { reply }).await;
         rx.await.unwrap_or_default()
     }
 
     /// The online count as last published (at most a second old).
-    pub fn online_count(&self) -> usize {
+    pub(crate) fn online_count(&self) -> usize {
         self.online.iter().map(|rx| *rx.borrow()).max().unwrap_or(0)
     }
 
     /// A receiver of the online count for session `id`, updated at most once a second.
-    pub fn online(&self, id: SessionId) -> watch::Receiver<usize> {
+    pub(crate) fn online(&self, id: SessionId) -> watch::Receiver<usize> {
         self.online[id.0 as usize % ONLINE_SHARDS].clone()
     }
 }

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use rand::RngExt;
 
+use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
 use crate::matchmaker::Pairing;
-use crate::moderation::ClientKey;
 use crate::protocol::{LeftReason, Role, RoomId};
 use crate::room::Event;
 use crate::shared::SharedEvent;

@@ -50,7 +50,7 @@ impl Core {
     }
 
     /// Whether `id` is banned now.
-    pub fn is_banned(&mut self, id: SessionId) -> bool {
+    pub(crate) fn is_banned(&mut self, id: SessionId) -> bool {
         self.banned_until(id).is_some()
     }
 

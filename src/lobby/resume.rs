@@ -9,8 +9,8 @@
 
 use std::time::Instant;
 
+use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
-use crate::moderation::ClientKey;
 use crate::protocol::{LeftReason, MemberProof, RoomId};
 use crate::room::Event;
 use crate::shared::bus::BusMessage;

@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 
 use tokio::sync::mpsc;
 
+use super::core::RESUME_WAIT;
 use super::*;
 use crate::matchmaker::Policy;
 use crate::moderation::Moderation;

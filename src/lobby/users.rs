@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
-use crate::moderation::ClientKey;
 use crate::protocol::{MemberProof, RoomId};
 use crate::room::Peer;
 

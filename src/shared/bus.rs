@@ -19,13 +19,13 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
+use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
-use crate::moderation::ClientKey;
 use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]
-pub enum BusMessage {
+pub(crate) enum BusMessage {
     /// The user's partner (on the sending instance) sent this, for `room`.
     Relay {
         to: SessionId,
@@ -69,7 +69,7 @@ pub enum BusMessage {
 
 impl BusMessage {
     /// The user on the receiving instance this is for.
-    pub fn to(&self) -> SessionId {
+    pub(crate) fn to(&self) -> SessionId {
         match self {
             BusMessage::Relay { to, .. }
             | BusMessage::Matched { to, .. }
@@ -81,7 +81,7 @@ impl BusMessage {
     }
 
     /// The line published for this message.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         match self {
             BusMessage::Relay { to, room, text } => {
@@ -136,7 +136,7 @@ impl BusMessage {
     }
 
     /// Reads a published line; `None` if it is not one of ours.
-    pub fn decode(line: &str) -> Option<BusMessage> {
+    pub(crate) fn decode(line: &str) -> Option<BusMessage> {
         let (kind, rest) = line.split_once(' ')?;
         match kind {
             "R" => {

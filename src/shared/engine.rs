@@ -28,8 +28,8 @@ use tokio::time::MissedTickBehavior;
 
 use super::bus::BusMessage;
 use super::{Health, Inbox, Op, SharedConfig, SharedEvent, reports};
+use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
-use crate::moderation::ClientKey;
 use crate::protocol::RoomId;
 use crate::telemetry;
 
@@ -108,7 +108,7 @@ struct Engine {
 /// Starts the engine's tasks on `inbox`; what happens reaches the lobby through the
 /// inbox's event channel. Fails only on a malformed URL; an unreachable Redis is retried
 /// for as long as the server runs.
-pub fn start(config: SharedConfig, inbox: Inbox) -> Result<(), redis::RedisError> {
+pub(crate) fn start(config: SharedConfig, inbox: Inbox) -> Result<(), redis::RedisError> {
     let client = redis::Client::open(config.url.as_str())?;
     let manager = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(config.timeout))
@@ -199,7 +199,7 @@ impl Engine {
         while ops.recv_many(&mut batch, OPS_BATCH).await > 0 {
             let _ = subscribed.wait_for(|up| *up).await;
             let _ = beaten.wait_for(|beaten| *beaten).await;
-            let now = crate::moderation::now_ms();
+            let now = crate::ids::now_ms();
             // A `FuturesOrdered` polls each call first in the order pushed, so the commands
             // go out in order; the results come back in that order too.
             let mut calls: FuturesOrdered<_> = batch
@@ -438,7 +438,7 @@ impl Engine {
                 .call(&self.scripts.beat, self.me.to_string())
                 .arg(self.local_online.load(Ordering::Relaxed))
                 .arg(self.config.ttl.as_millis() as u64)
-                .arg(crate::moderation::now_ms())
+                .arg(crate::ids::now_ms())
                 .invoke_async::<Vec<String>>(&mut conn)
                 .await;
             telemetry::metrics().redis_calls.increment(1);

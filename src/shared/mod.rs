@@ -23,10 +23,10 @@
 //! to browser); `/healthz` says `redis: unreachable`; once it answers again, every local
 //! waiting user is entered into the queue again and matching resumes.
 
-pub mod bus;
+pub(crate) mod bus;
 mod engine;
-pub mod queue;
-pub mod reports;
+pub(crate) mod queue;
+pub(crate) mod reports;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,14 +36,14 @@ use std::time::Duration;
 use rand::{Rng, RngExt};
 use tokio::sync::mpsc;
 
+use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::Policy;
-use crate::moderation::ClientKey;
 use crate::protocol::RoomId;
 use crate::telemetry;
 use bus::BusMessage;
-pub use engine::start;
-pub use queue::{Op, SharedQueue};
+pub(crate) use engine::start;
+pub(crate) use queue::{Op, SharedQueue};
 
 /// How many queue operations may wait for Redis before the lobby's are dropped (and the
 /// queue re-entered once Redis keeps up again).
@@ -56,7 +56,7 @@ const EVENTS_QUEUE: usize = 4096;
 
 /// Where the shared queue is and how instances keep each other honest.
 #[derive(Clone, Debug)]
-pub struct SharedConfig {
+pub(crate) struct SharedConfig {
     /// `redis://[user:password@]host:port[/db]`.
     pub url: String,
     /// Prefix of every key and channel, so several deployments can share one Redis.
@@ -81,7 +81,7 @@ impl SharedConfig {
 
 /// What the engine tells the lobby.
 #[derive(Debug)]
-pub enum SharedEvent {
+pub(crate) enum SharedEvent {
     /// The queue paired our waiting user `joiner` (its wait `ticket`) with `partner` (its
     /// wait `partner_ticket`).
     Paired {
@@ -121,7 +121,7 @@ pub enum SharedEvent {
 
 /// The handle sessions and the lobby use to reach users on other instances.
 #[derive(Clone, Debug)]
-pub struct Bus {
+pub(crate) struct Bus {
     /// Into the engine's publisher, which batches messages into pipelines.
     tx: mpsc::Sender<(InstanceId, BusMessage)>,
 }
@@ -135,7 +135,7 @@ impl Bus {
 
     /// Queues `msg` for `instance` without waiting; drops it (counted) if the publisher is
     /// that far behind.
-    pub fn publish(&self, instance: InstanceId, msg: BusMessage) {
+    pub(crate) fn publish(&self, instance: InstanceId, msg: BusMessage) {
         if self.tx.try_send((instance, msg)).is_err() {
             telemetry::metrics().bus_dropped.increment(1);
         }
@@ -144,7 +144,7 @@ impl Bus {
 
 /// Whether Redis answers, for `/healthz` and the logs.
 #[derive(Debug, Default)]
-pub struct Health {
+pub(crate) struct Health {
     /// Set by the last Redis call's outcome (the heartbeat's, once it recovers).
     reachable: AtomicBool,
     /// Set when one of the engine's tasks has ended: it never should, so it panicked.
@@ -153,12 +153,12 @@ pub struct Health {
 
 impl Health {
     /// Whether the last Redis call succeeded.
-    pub fn reachable(&self) -> bool {
+    pub(crate) fn reachable(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
     }
 
     /// Whether every task of the engine still runs.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         !self.died.load(Ordering::Relaxed)
     }
 
@@ -182,7 +182,7 @@ impl Health {
 /// The lobby shell's end of the engine: where the core's ops and messages go, and what the
 /// engine reports back.
 #[derive(Debug)]
-pub struct Link {
+pub(crate) struct Link {
     /// Into the ops task, which runs them on Redis in this order.
     pub ops: mpsc::Sender<Op>,
     /// Into the publisher.
@@ -201,7 +201,7 @@ pub struct Link {
 impl Link {
     /// Passes `op` on without waiting; if the engine is that far behind, the op is lost
     /// and the queue is entered again from the lobby's view once it catches up.
-    pub fn send(&self, op: Op) {
+    pub(crate) fn send(&self, op: Op) {
         if self.ops.try_send(op).is_err() {
             self.lost_ops.store(true, Ordering::Relaxed);
         }
@@ -210,7 +210,7 @@ impl Link {
 
 /// What the engine's tasks take from [`queue`]: the receiving ends of the lobby's
 /// operations and messages, and the state shared with the lobby's shell.
-pub struct Inbox {
+pub(crate) struct Inbox {
     ops: mpsc::Receiver<Op>,
     bus: mpsc::Receiver<(InstanceId, BusMessage)>,
     events: mpsc::Sender<SharedEvent>,
@@ -222,7 +222,7 @@ pub struct Inbox {
 
 /// Builds the lobby's half of the shared queue (a new instance id drawn from `rng`), the
 /// shell's link to the engine, and the inbox [`start`] runs the engine on.
-pub fn queue(config: &SharedConfig, rng: &mut impl Rng) -> (SharedQueue, Link, Inbox) {
+pub(crate) fn queue(config: &SharedConfig, rng: &mut impl Rng) -> (SharedQueue, Link, Inbox) {
     let (ops, ops_rx) = mpsc::channel(OPS_QUEUE);
     let (bus, bus_rx) = Bus::channel(BUS_QUEUE);
     let (events_tx, events) = mpsc::channel(EVENTS_QUEUE);

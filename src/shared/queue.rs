@@ -9,16 +9,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::Policy;
-use crate::moderation::ClientKey;
 use crate::protocol::{MemberProof, RoomId};
 
 use super::Bus;
 
 /// A queue operation for the engine, in the order the lobby decided it.
 #[derive(Debug)]
-pub enum Op {
+pub(crate) enum Op {
     Join {
         user: SessionId,
         ticket: u64,
@@ -64,7 +64,7 @@ struct Wait {
 
 /// The local half of the shared queue.
 #[derive(Debug)]
-pub struct SharedQueue {
+pub(crate) struct SharedQueue {
     /// This instance: the first half of every local user's global name.
     pub me: InstanceId,
     /// The route to users on other instances, handed to sessions in their rooms (the core
@@ -87,7 +87,7 @@ pub struct SharedQueue {
 
 impl SharedQueue {
     /// The local half of instance `me`'s queue, reaching other instances through `bus`.
-    pub fn new(me: InstanceId, bus: Bus, policy: Policy) -> SharedQueue {
+    pub(crate) fn new(me: InstanceId, bus: Bus, policy: Policy) -> SharedQueue {
         SharedQueue {
             me,
             bus,
@@ -101,13 +101,13 @@ impl SharedQueue {
     }
 
     /// The operations decided since the last call, in order.
-    pub fn take_ops(&mut self) -> impl Iterator<Item = Op> + '_ {
+    pub(crate) fn take_ops(&mut self) -> impl Iterator<Item = Op> + '_ {
         self.ops.drain(..)
     }
 
     /// `id` wants a partner with these interests: it waits under a new ticket, and the
     /// engine answers with a pairing later, if any.
-    pub fn join(&mut self, id: SessionId, tags: &[String], now: Instant) {
+    pub(crate) fn join(&mut self, id: SessionId, tags: &[String], now: Instant) {
         let mut tags = tags.to_vec();
         tags.sort();
         tags.dedup();
@@ -131,7 +131,7 @@ impl SharedQueue {
     }
 
     /// Asks the engine to let waiters whose fallback time has come meet anyone.
-    pub fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, now: Instant) {
         while let Some(&(at, user, ticket)) = self.deadlines.front() {
             if at > now {
                 break;
@@ -144,12 +144,12 @@ impl SharedQueue {
     }
 
     /// When [`expire`](Self::expire) next has something to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.front().map(|(at, _, _)| *at)
     }
 
     /// `a` (local) and `b` just parted: keep them apart for the cool-down.
-    pub fn parted(&mut self, a: SessionId, b: UserRef) {
+    pub(crate) fn parted(&mut self, a: SessionId, b: UserRef) {
         if !self.policy.cooldown.is_zero() {
             let a = self.user(a);
             self.ops.push(Op::Parted { a, b });
@@ -157,13 +157,13 @@ impl SharedQueue {
     }
 
     /// Forgets everything about `id` (it disconnected).
-    pub fn forget(&mut self, id: SessionId) {
+    pub(crate) fn forget(&mut self, id: SessionId) {
         self.remove(id);
         self.clients.remove(&id);
     }
 
     /// Takes `id` out of the queue; whether it was waiting.
-    pub fn remove(&mut self, id: SessionId) -> bool {
+    pub(crate) fn remove(&mut self, id: SessionId) -> bool {
         match self.waiting.remove(&id) {
             Some(wait) => {
                 self.ops.push(Op::Withdraw {
@@ -177,22 +177,18 @@ impl SharedQueue {
     }
 
     /// Whether `id` waits.
-    pub fn is_waiting(&self, id: SessionId) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_waiting(&self, id: SessionId) -> bool {
         self.waiting.contains_key(&id)
     }
 
     /// How many local users wait.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.waiting.len()
     }
 
-    /// Whether no local user waits.
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
-    }
-
     /// Takes `user` out of the local waiting set if it waits under `ticket`.
-    pub fn claim(&mut self, user: SessionId, ticket: u64) -> bool {
+    pub(crate) fn claim(&mut self, user: SessionId, ticket: u64) -> bool {
         let claimed = self.waits_with(user, ticket);
         if claimed {
             self.waiting.remove(&user);
@@ -201,20 +197,20 @@ impl SharedQueue {
     }
 
     /// Whether `user` waits under `ticket`.
-    pub fn waits_with(&self, user: SessionId, ticket: u64) -> bool {
+    pub(crate) fn waits_with(&self, user: SessionId, ticket: u64) -> bool {
         self.waiting.get(&user).is_some_and(|w| w.ticket == ticket)
     }
 
     /// Enters `user` (waiting here) into the shared queue again, under a new ticket: after a
     /// partner fell through, or after Redis lost the queue.
-    pub fn rejoin(&mut self, user: SessionId, now: Instant) {
+    pub(crate) fn rejoin(&mut self, user: SessionId, now: Instant) {
         if let Some(wait) = self.waiting.remove(&user) {
             self.join(user, &wait.tags, now);
         }
     }
 
     /// Enters every local waiter again (Redis may have lost them).
-    pub fn rejoin_all(&mut self, now: Instant) {
+    pub(crate) fn rejoin_all(&mut self, now: Instant) {
         let waiters: Vec<SessionId> = self.waiting.keys().copied().collect();
         for id in waiters {
             self.rejoin(id, now);
@@ -224,7 +220,13 @@ impl SharedQueue {
     /// Asks the shared resume table for `room` on behalf of `user` (back after a restart,
     /// or whose partner's instance is restarting), with its proof of membership; the entry
     /// lasts `wait`.
-    pub fn resume(&mut self, user: SessionId, room: RoomId, proof: MemberProof, wait: Duration) {
+    pub(crate) fn resume(
+        &mut self,
+        user: SessionId,
+        room: RoomId,
+        proof: MemberProof,
+        wait: Duration,
+    ) {
         let client = self.clients.get(&user).copied();
         self.ops.push(Op::Resume {
             user,
@@ -237,14 +239,14 @@ impl SharedQueue {
     }
 
     /// Remembers who `user` is for reports and bans.
-    pub fn register(&mut self, user: SessionId, client: Option<ClientKey>) {
+    pub(crate) fn register(&mut self, user: SessionId, client: Option<ClientKey>) {
         if let Some(client) = client {
             self.clients.insert(user, client);
         }
     }
 
     /// The global name of a local user.
-    pub fn user(&self, session: SessionId) -> UserRef {
+    pub(crate) fn user(&self, session: SessionId) -> UserRef {
         UserRef {
             instance: self.me,
             session,

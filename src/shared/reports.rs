@@ -20,18 +20,18 @@ use crate::moderation::{Report, ReportLog};
 const KEEP: isize = crate::moderation::MAX_KEPT as isize;
 
 /// The channel every instance hears reports on.
-pub fn channel(config: &SharedConfig) -> String {
+pub(crate) fn channel(config: &SharedConfig) -> String {
     format!("{}:reports", config.key_prefix())
 }
 
 /// What an instance reads at start: the shared salt and every stored report.
-pub struct Stored {
+pub(crate) struct Stored {
     pub salt: Vec<u8>,
     pub reports: Vec<Report>,
 }
 
 /// Reads the salt (making it if this is the first instance ever) and the stored reports.
-pub async fn load(config: &SharedConfig) -> Result<Stored, redis::RedisError> {
+pub(crate) async fn load(config: &SharedConfig) -> Result<Stored, redis::RedisError> {
     let mut conn = connect(config).await?;
     let prefix = config.key_prefix();
     let salt_key = format!("{prefix}:salt");
@@ -57,7 +57,10 @@ pub async fn load(config: &SharedConfig) -> Result<Stored, redis::RedisError> {
 }
 
 /// Starts the task that stores this instance's reports in Redis and tells the others.
-pub fn spawn_writer(config: &SharedConfig, me: InstanceId) -> Result<ReportLog, redis::RedisError> {
+pub(crate) fn spawn_writer(
+    config: &SharedConfig,
+    me: InstanceId,
+) -> Result<ReportLog, redis::RedisError> {
     let (tx, mut rx) = mpsc::channel::<Report>(1024);
     let client = redis::Client::open(config.url.as_str())?;
     let manager = redis::aio::ConnectionManagerConfig::new()
@@ -89,7 +92,7 @@ pub fn spawn_writer(config: &SharedConfig, me: InstanceId) -> Result<ReportLog, 
 }
 
 /// Reads a report another instance published; `None` for our own or a malformed one.
-pub fn decode(me: InstanceId, payload: &str) -> Option<Report> {
+pub(crate) fn decode(me: InstanceId, payload: &str) -> Option<Report> {
     let (from, json) = payload.split_once(' ')?;
     if from == me.to_string() {
         return None;

