@@ -188,8 +188,12 @@ pub(crate) struct Admission {
     pub origins: OriginPolicy,
     /// One permit per open connection, upgraded or not: the server-wide cap.
     pub permits: Arc<Semaphore>,
-    /// Open connections per client network.
+    /// WebSockets per client network.
     pub per_ip: Arc<IpLimiter>,
+    /// Connections per client network that have not become WebSockets: counted from the
+    /// moment they are accepted, so idle and half-sent requests cannot pile up, with room
+    /// for the several connections a browser opens to load a page.
+    pub pending_per_ip: Arc<IpLimiter>,
 }
 
 /// What an admitted connection holds until it ends: its place in the server-wide cap and,
@@ -198,8 +202,9 @@ pub(crate) struct Admission {
 pub(crate) struct Ticket {
     /// The place in the server-wide cap.
     _server: OwnedSemaphorePermit,
-    /// The place in the client network's cap; `None` until the client is known (behind a
-    /// proxy, only the request says who it is).
+    /// The place in the client network's cap (for connections not yet upgraded, then for
+    /// WebSockets); `None` until the client is known (behind a proxy, only the request says
+    /// who it is).
     ip: Option<IpPermit>,
 }
 
@@ -213,7 +218,11 @@ impl Admission {
             .try_acquire_owned()
             .map_err(|_| Refusal::Full)?;
         let ip = match peer {
-            Some(ip) => Some(self.per_ip.acquire(ip).ok_or(Refusal::TooManyFromIp)?),
+            Some(ip) => Some(
+                self.pending_per_ip
+                    .acquire(ip)
+                    .ok_or(Refusal::TooManyFromIp)?,
+            ),
             None => None,
         };
         Ok(Ticket {
@@ -239,9 +248,9 @@ impl Admission {
             Some(ticket) => ticket,
             None => self.connect(None).map_err(|r| (r, None))?,
         };
-        if ticket.ip.is_none()
-            && let Some(ip) = ip
-        {
+        // From here on the connection counts as one of its network's WebSockets (its place
+        // among the pending ones is given back).
+        if let Some(ip) = ip {
             match self.per_ip.acquire(ip) {
                 Some(permit) => ticket.ip = Some(permit),
                 None => return Err((Refusal::TooManyFromIp, Some(ticket))),

@@ -58,6 +58,12 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_MAX_PER_IP", default_value_t = 16)]
     pub max_per_ip: u32,
 
+    /// Most connections from one client IP that have not become WebSockets (plain HTTP, or
+    /// a request still arriving). A browser opens up to six at once to load a page, and a
+    /// household or a campus shares one address, so this is larger than --max-per-ip.
+    #[arg(long, env = "STRANGERS_MAX_PENDING_PER_IP", default_value_t = 64)]
+    pub max_pending_per_ip: u32,
+
     /// Relayed messages (offer, answer, candidate, chat, typing) a client may send per
     /// second, sustained.
     #[arg(long, env = "STRANGERS_RELAY_RATE", default_value_t = 50)]
@@ -225,56 +231,67 @@ impl Config {
         config.stun.retain(|url| !url.trim().is_empty());
         config.turn_urls.retain(|url| !url.trim().is_empty());
         config.allowed_origins.retain(|o| !o.trim().is_empty());
-        for url in &config.stun {
+        config.check_urls()?;
+        config.check_redis()?;
+        config.check_numbers()?;
+        Ok(config)
+    }
+
+    /// STUN, TURN, public and origin URLs have the scheme they need, and TURN comes with its
+    /// secret.
+    fn check_urls(&self) -> Result<(), clap::Error> {
+        for url in &self.stun {
             if !(url.starts_with("stun:") || url.starts_with("stuns:")) {
                 return Err(invalid(format!(
                     "--stun: {url:?} is not a stun: or stuns: URL"
                 )));
             }
         }
-        for url in &config.turn_urls {
+        for url in &self.turn_urls {
             if !(url.starts_with("turn:") || url.starts_with("turns:")) {
                 return Err(invalid(format!(
                     "--turn-url: {url:?} is not a turn: or turns: URL"
                 )));
             }
         }
-        match (config.turn_urls.is_empty(), config.turn_secret.is_none()) {
+        match (self.turn_urls.is_empty(), self.turn_secret.is_none()) {
             (false, true) => return Err(invalid("--turn-url needs --turn-secret".into())),
             (true, false) => return Err(invalid("--turn-secret needs --turn-url".into())),
             _ => {}
         }
-        if let Some(url) = &config.public_url
+        if let Some(url) = &self.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
             return Err(invalid(format!(
                 "--public-url: {url:?} is not a URL like https://strangers.example"
             )));
         }
-        if config.max_header_bytes < 1024 {
-            return Err(invalid("--max-header-bytes must be at least 1024".into()));
-        }
-        for origin in &config.allowed_origins {
+        for origin in &self.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid(format!(
                     "--allowed-origins: {origin:?} is not an origin like https://example.com or *"
                 )));
             }
         }
-        if let Some(url) = &config.redis_url
+        Ok(())
+    }
+
+    /// The Redis URL is one the client library takes, and the key prefix is plain.
+    fn check_redis(&self) -> Result<(), clap::Error> {
+        if let Some(url) = &self.redis_url
             && !url.0.starts_with("redis://")
         {
             return Err(invalid(
                 "--redis-url: must be a redis:// URL (TLS is not built in; on Fly.io Upstash is reached over the private network)".into(),
             ));
         }
-        if let Some(url) = &config.redis_url
+        if let Some(url) = &self.redis_url
             && let Err(e) = redis::Client::open(url.0.as_str())
         {
             return Err(invalid(format!("--redis-url: {e}")));
         }
-        if config.redis_prefix.is_empty()
-            || !config
+        if self.redis_prefix.is_empty()
+            || !self
                 .redis_prefix
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -283,21 +300,30 @@ impl Config {
                 "--redis-prefix: letters, digits, '-', '_' and '.' only".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Limits and rates are positive, and the header cap leaves room for a real request.
+    fn check_numbers(&self) -> Result<(), clap::Error> {
+        if self.max_header_bytes < 1024 {
+            return Err(invalid("--max-header-bytes must be at least 1024".into()));
+        }
         let positive = [
-            ("--max-connections", config.max_connections as u64),
-            ("--max-per-ip", config.max_per_ip.into()),
-            ("--relay-rate", config.relay_rate.into()),
-            ("--relay-burst", config.relay_burst.into()),
-            ("--join-rate", config.join_rate.into()),
-            ("--join-burst", config.join_burst.into()),
-            ("--ban-reporters", config.ban_reporters.into()),
+            ("--max-connections", self.max_connections as u64),
+            ("--max-per-ip", self.max_per_ip.into()),
+            ("--max-pending-per-ip", self.max_pending_per_ip.into()),
+            ("--relay-rate", self.relay_rate.into()),
+            ("--relay-burst", self.relay_burst.into()),
+            ("--join-rate", self.join_rate.into()),
+            ("--join-burst", self.join_burst.into()),
+            ("--ban-reporters", self.ban_reporters.into()),
         ];
         for (flag, value) in positive {
             if value == 0 {
                 return Err(invalid(format!("{flag} must be at least 1")));
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     /// Whether pages should send `Strict-Transport-Security`: the site is served over https.

@@ -138,6 +138,7 @@ pub(crate) fn serve_app(
                 origins: OriginPolicy::SameOrigin,
                 permits: Arc::new(Semaphore::new(PRIVATE_CONNECTIONS)),
                 per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
+                pending_per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
             },
             peer_is_client: true,
             limits: server.limits,

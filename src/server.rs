@@ -75,6 +75,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
             origins: OriginPolicy::from_list(&config.allowed_origins),
             permits: Arc::new(Semaphore::new(config.max_connections)),
             per_ip: IpLimiter::new(config.max_per_ip),
+            pending_per_ip: IpLimiter::new(config.max_pending_per_ip),
         },
         client_ip_header: config.client_ip_header.clone(),
         client_salt: client_salt.into(),

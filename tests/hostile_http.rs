@@ -127,7 +127,7 @@ async fn h2c_is_refused() {
 /// address gets 429 for a WebSocket; once they are gone it gets one.
 #[tokio::test]
 async fn connections_not_yet_upgraded_count_per_ip() {
-    let server = TestServer::start(&["--max-per-ip", "3"]).await;
+    let server = TestServer::start(&["--max-pending-per-ip", "3"]).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(server.addr).await.unwrap());
@@ -152,6 +152,27 @@ async fn connections_not_yet_upgraded_count_per_ip() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, 101, "a place is free once those connections closed");
+}
+
+/// A browser opens several connections to load a page, and several people share an
+/// address: twenty page loads in flight from one address leave its WebSockets their own
+/// places (they are capped apart, by `--max-per-ip`).
+#[tokio::test]
+async fn page_loads_from_one_address_leave_room_for_its_websockets() {
+    let server = TestServer::start(&["--max-per-ip", "2"]).await;
+    let mut loading = Vec::new();
+    for _ in 0..20 {
+        loading.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let last = loading.last_mut().unwrap();
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    last.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the 20th connection is served");
+    assert_eq!(upgrade_status(&server, &[]).await, 101);
+    assert_eq!(upgrade_status(&server, &[]).await, 101);
 }
 
 /// Connections that never upgrade take places in the server-wide cap too.
