@@ -332,7 +332,10 @@ async fn a_call_across_instances_survives_a_restart_of_one() {
         json!({"type": "resumed", "room": room}),
         "the room is back"
     );
-    // Relays now reach the stranger's new instance, both ways; b was told nothing else.
+    // b hears its stranger is back (a negotiation sent meanwhile may have been lost), and
+    // nothing else: no `left` came first. Relays now reach the stranger's new instance, both
+    // ways.
+    assert_eq!(b.recv().await, json!({"type": "resumed", "room": room}));
     a.send(json!({"type": "chat", "room": room, "text": "back"}))
         .await;
     assert_eq!(
