@@ -10,6 +10,7 @@
 
 mod browser_harness;
 mod common;
+mod scenarios;
 
 use std::time::{Duration, Instant};
 
@@ -139,109 +140,7 @@ async fn next_moves_on_to_someone_new_without_leaking() {
     let [a, b, c] = &pages[..] else {
         unreachable!()
     };
-    for page in [a, b, c] {
-        page.open("/chat").await;
-        let auto_next = page
-            .eval("document.getElementById('auto-next').checked")
-            .await;
-        assert_eq!(auto_next, true, "{}: Auto-next is on by default", page.name);
-    }
-
-    // The first call: A and B.
-    a.click_button("Start").await;
-    common::wait_waiting(server.addr, 1, "A pressed Start").await;
-    b.click_button("Start").await;
-    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
-    assert_eq!(room_a, room_b);
-
-    // What A's page holds in a settled call: the baseline nothing may grow beyond.
-    let baseline = a
-        .wait_for(
-            "(() => { const d = __strangers.debug(); \
-               return d.remoteTracks === 2 && !document.getElementById('video-frame').classList.contains('flash') && d; })()",
-            "A's first call settling (both remote tracks, the match flash over)",
-            PATIENCE,
-        )
-        .await;
-    assert_eq!(
-        baseline["peerConnections"], 1,
-        "A after the first call: {baseline}"
-    );
-    assert_eq!(
-        baseline["localTracks"], 2,
-        "A after the first call: {baseline}"
-    );
-
-    // C comes online and waits.
-    c.click_button("Start").await;
-    common::wait_waiting(server.addr, 1, "C pressed Start while A and B talk").await;
-
-    // A presses Next once, then ten more times in a row. Before each press exactly one page is waiting (the
-    // server's queue says so); A meets that page, and the one A leaves queues again.
-    let mut partner: &Browser = b;
-    let mut waiting: &Browser = c;
-    let mut room = room_a;
-    for step in 1..=11 {
-        a.click_button("Next").await;
-        let (new_a, new_w, ()) = tokio::join!(
-            a.wait_video(PATIENCE),
-            waiting.wait_video(PATIENCE),
-            partner.wait_log_line(LEFT, PATIENCE),
-        );
-        assert_eq!(
-            new_a, new_w,
-            "Next #{step}: A meets {}, who was waiting",
-            waiting.name
-        );
-        assert_ne!(new_a, room, "Next #{step}: a new room");
-        room = new_a;
-
-        // The one A left behind is looking again by itself (Auto-next).
-        partner
-            .wait_for(
-                "__strangers.state === 'waiting' && !__strangers.pc",
-                &format!("Next #{step}: the skipped page looking again (Auto-next)"),
-                PATIENCE,
-            )
-            .await;
-        common::wait_waiting(
-            server.addr,
-            1,
-            &format!("Next #{step}: {} queued again", partner.name),
-        )
-        .await;
-
-        // Nothing accumulates on A: once the call settles its counts are the first call's.
-        let condition = format!(
-            "(() => {{ const d = __strangers.debug(); \
-               return d.peerConnections <= 1 && d.remoteTracks <= 2 && d.localTracks === 2 \
-                 && d.listeners === {} && d.timers === {} && d; }})()",
-            baseline["listeners"], baseline["timers"]
-        );
-        a.wait_for(
-            &condition,
-            &format!(
-                "Next #{step}: A's debug() counts back at the first call's {baseline} \
-                 (≤1 peer connection, ≤2 remote tracks, 2 local tracks)"
-            ),
-            Duration::from_secs(5),
-        )
-        .await;
-
-        std::mem::swap(&mut partner, &mut waiting);
-    }
-
-    // The other two pages have been skipped and rematched again and again.
-    for page in [b, c] {
-        let d = page.debug_counts().await;
-        assert!(
-            d["peerConnections"].as_u64() <= Some(1)
-                && d["remoteTracks"].as_u64() <= Some(2)
-                && d["localTracks"] == 2,
-            "{}: debug() after many calls: {d}",
-            page.name
-        );
-    }
+    scenarios::next_without_leaking(server.addr, a, b, c).await;
     assert_no_console_errors(&[a, b, c]).await;
 }
 
@@ -504,88 +403,7 @@ async fn phone_screen_shows_everything_without_sideways_scrolling() {
     let [phone, desk] = &pages[..] else {
         unreachable!()
     };
-    phone.emulate_phone(390, 844).await;
-
-    phone.open("/chat?start=1").await;
-    common::wait_waiting(server.addr, 1, "Phone started").await;
-    desk.open("/chat?start=1").await;
-    let (room_p, room_d) = tokio::join!(phone.wait_video(PATIENCE), desk.wait_video(PATIENCE));
-    assert_eq!(room_p, room_d);
-    // A still picture for the screenshot: our own preview playing, the match flash over.
-    phone
-        .wait_for(
-            "document.getElementById('local-video').videoWidth > 0 && \
-               !document.getElementById('video-frame').classList.contains('flash')",
-            "the phone's own camera preview playing",
-            PATIENCE,
-        )
-        .await;
-
-    let layout = phone
-        .eval(
-            r#"(() => {
-  const box = (el) => {
-    const r = el.getBoundingClientRect();
-    const style = getComputedStyle(el);
-    return { left: r.left, right: r.right, width: r.width, height: r.height,
-             shown: style.display !== 'none' && style.visibility !== 'hidden' && Number(style.opacity) > 0 };
-  };
-  const buttons = {};
-  for (const b of document.querySelectorAll('button')) buttons[b.textContent.trim()] = box(b);
-  const items = {
-    'remote video': box(document.getElementById('remote-video')),
-    'local video': box(document.getElementById('local-video')),
-    'Start': buttons['Start'], 'Next': buttons['Next'], 'Stop': buttons['Stop'],
-    'Mute mic': buttons['Mute mic'], 'Camera off': buttons['Camera off'],
-    'chat input': box(document.getElementById('chat-input')),
-  };
-  // Any other control shown next to them (added later) must fit too.
-  for (const el of document.querySelectorAll('.controls button, .controls label, #chat-form button')) {
-    const name = 'control ' + JSON.stringify(el.textContent.trim());
-    const b = box(el);
-    if (!items[el.textContent.trim()] && b.shown && b.width > 0) items[name] = b;
-  }
-  return {
-    innerWidth, innerHeight,
-    scrollWidth: document.documentElement.scrollWidth,
-    items,
-  };
-})()"#,
-        )
-        .await;
-    eprintln!("phone layout: {layout}");
-    let width = layout["innerWidth"].as_f64().unwrap();
-    assert_eq!(width, 390.0, "the emulated phone is 390 CSS pixels wide");
-    assert!(
-        layout["scrollWidth"].as_f64().unwrap() <= width,
-        "the page scrolls sideways on a phone: {layout}"
-    );
-    let items = layout["items"].as_object().unwrap();
-    let mut problems = Vec::new();
-    for (name, b) in items {
-        if b.is_null() {
-            problems.push(format!("{name}: missing"));
-            continue;
-        }
-        let (left, right) = (b["left"].as_f64().unwrap(), b["right"].as_f64().unwrap());
-        if b["shown"] != true
-            || b["width"].as_f64() <= Some(0.0)
-            || b["height"].as_f64() <= Some(0.0)
-        {
-            problems.push(format!("{name}: not shown {b}"));
-        } else if left < 0.0 || right > width + 0.5 {
-            problems.push(format!("{name}: sticks out of the screen {b}"));
-        }
-    }
-    let path = harness::artifact_dir().join("phone-chat.png");
-    phone.screenshot_to(&path).await;
-    eprintln!("screenshot: {}", path.display());
-    assert!(
-        problems.is_empty(),
-        "on a 390 px wide phone:\n  {}",
-        problems.join("\n  ")
-    );
-
+    scenarios::phone_layout(server.addr, phone, desk, "phone-chat.png").await;
     assert_no_console_errors(&[phone, desk]).await;
 }
 
@@ -600,34 +418,5 @@ async fn console_check_catches_errors_and_exceptions() {
     let _turn = harness::exclusive().await;
     let (_server, base) = server().await;
     let page = Browser::launch(&tools, "P", &base, Media::Fake).await;
-    page.open("/chat").await;
-    page.eval(
-        "(() => { console.info('strangers: just so you know'); \
-           console.error('e2e: a console error'); \
-           setTimeout(() => { throw new Error('e2e: an uncaught exception'); }); \
-           Promise.reject(new Error('e2e: an unhandled rejection')); })()",
-    )
-    .await;
-    page.wait_for(
-        "new Promise((resolve) => setTimeout(() => resolve(true), 50))",
-        "the thrown exception to be reported",
-        PATIENCE,
-    )
-    .await;
-    let errors = page.console_errors().await;
-    for needle in [
-        "a console error",
-        "an uncaught exception",
-        "an unhandled rejection",
-    ] {
-        assert!(
-            errors.iter().any(|e| e.contains(needle)),
-            "the console check misses {needle:?}: {errors:#?}"
-        );
-    }
-    assert_eq!(
-        errors.len(),
-        3,
-        "informational messages are not errors: {errors:#?}"
-    );
+    scenarios::console_check_catches(&page).await;
 }

@@ -135,3 +135,78 @@ fn chromium_and_firefox_call_each_other_in_both_roles() {
 fn firefox_and_firefox_call_each_other_in_both_roles() {
     run(|tools| call_in_both_roles(tools, [Firefox, Firefox]));
 }
+
+/// The eleven-Nexts check of `tests/browser.rs` with Firefox pressing Next and meeting a
+/// Chromium and a Firefox page in turn: every call shows video both ways, the one left is
+/// told and queues again, and the Firefox page's peer connections, tracks, listeners and
+/// timers never grow beyond the first call's.
+#[test]
+fn next_in_firefox_moves_on_without_leaking() {
+    run(|tools| async move {
+        let server = TestServer::start(&[]).await;
+        let base = format!("http://{}", server.addr);
+        let pages = Browser::launch_each(
+            &tools,
+            &base,
+            &[
+                (Firefox, "A", Media::Fake),
+                (Chromium, "B", Media::Fake),
+                (Firefox, "C", Media::Fake),
+            ],
+        )
+        .await;
+        let [a, b, c] = &pages[..] else {
+            unreachable!()
+        };
+        scenarios::next_without_leaking(server.addr, a, b, c).await;
+        assert_no_console_errors(&[a, b, c]).await;
+    });
+}
+
+/// The server restarts in the middle of a Chromium–Firefox call (see
+/// `scenarios::restart`): the call goes on, both pages come back to the new server by
+/// themselves, and a Next afterwards meets on the new server.
+#[test]
+fn a_server_restart_mid_call_keeps_a_call_with_firefox() {
+    run(|tools| async move {
+        scenarios::restart::restart_keeps_the_call(&tools, [Chromium, Firefox]).await;
+    });
+}
+
+/// On a 390×844 phone screen in Firefox, in a call with a Chromium desktop: every control
+/// fits across the screen and nothing scrolls sideways (the check of `tests/browser.rs`).
+/// The screenshot is kept as `target/e2e/phone-chat-firefox.png`.
+#[test]
+fn phone_screen_in_firefox_shows_everything_without_sideways_scrolling() {
+    run(|tools| async move {
+        let server = TestServer::start(&[]).await;
+        let base = format!("http://{}", server.addr);
+        let pages = Browser::launch_each(
+            &tools,
+            &base,
+            &[
+                (Firefox, "Phone", Media::Fake),
+                (Chromium, "Desk", Media::Fake),
+            ],
+        )
+        .await;
+        let [phone, desk] = &pages[..] else {
+            unreachable!()
+        };
+        scenarios::phone_layout(server.addr, phone, desk, "phone-chat-firefox.png").await;
+        assert_no_console_errors(&[phone, desk]).await;
+    });
+}
+
+/// The console check on Firefox (its log comes as WebDriver BiDi events): an error, an
+/// uncaught exception and an unhandled rejection are caught, informational messages are
+/// not; so "no console errors" in the other Firefox tests means something.
+#[test]
+fn console_check_catches_errors_and_exceptions_in_firefox() {
+    run(|tools| async move {
+        let server = TestServer::start(&[]).await;
+        let base = format!("http://{}", server.addr);
+        let page = Browser::launch_as(&tools, Firefox, "P", &base, Media::Fake).await;
+        scenarios::console_check_catches(&page).await;
+    });
+}

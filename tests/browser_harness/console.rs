@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::json;
+
 use super::page::Page;
 use super::{Engine, chromium, trace};
 
@@ -20,7 +22,7 @@ impl Page {
     pub async fn collect_log(&self) -> Vec<LogEntry> {
         let fresh = match self.engine {
             Engine::Chromium => chromium::fresh_log(self).await,
-            Engine::Firefox => self.bidi.as_ref().map(|b| b.take_log()).unwrap_or_default(),
+            Engine::Firefox => self.fresh_bidi_log().await,
         };
         let mut log = self.log.lock().unwrap();
         for entry in fresh {
@@ -33,6 +35,26 @@ impl Page {
             log.push(entry);
         }
         log.clone()
+    }
+
+    /// Firefox's log entries gathered since the last call. They come as events, so first a
+    /// script runs in the page and answers: what the page logged before has been sent by
+    /// then.
+    async fn fresh_bidi_log(&self) -> Vec<LogEntry> {
+        let Some(bidi) = &self.bidi else {
+            return Vec::new();
+        };
+        let tree = self.bidi("browsingContext.getTree", json!({})).await;
+        self.bidi(
+            "script.evaluate",
+            json!({
+                "expression": "0",
+                "target": { "context": tree["contexts"][0]["context"] },
+                "awaitPromise": false,
+            }),
+        )
+        .await;
+        bidi.take_log()
     }
 
     /// The console errors and uncaught exceptions seen on this page so far.

@@ -4,9 +4,13 @@
 //! share a step.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod restart;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::browser_harness::{self as harness, Browser, PATIENCE, Page};
+use crate::common;
 use fantoccini::key::Key;
 use serde_json::{Value, json};
 
@@ -158,4 +162,258 @@ pub async fn close_tab_is_seen(closer: &mut Browser, observer: &Page) -> Duratio
         observer.name
     );
     elapsed
+}
+
+/// Three people are online, on the chat page with Auto-next on. A and B start a call; C
+/// waits. A presses Next: A is put with C at once and sees C's video; B sees "Stranger has
+/// disconnected" and, since Auto-next is on, is looking again a second later. A keeps
+/// pressing Next: each time A meets whoever was waiting, sees their video, and the one left
+/// behind is told and queues again. That first Next is followed by ten more in a row; after
+/// each of the eleven new calls A's page holds no more peer connections, tracks, listeners
+/// or timers than after the first call.
+pub async fn next_without_leaking(server: SocketAddr, a: &Page, b: &Page, c: &Page) {
+    for page in [a, b, c] {
+        page.open("/chat").await;
+        let auto_next = page
+            .eval("document.getElementById('auto-next').checked")
+            .await;
+        assert_eq!(auto_next, true, "{}: Auto-next is on by default", page.name);
+    }
+
+    // The first call: A and B.
+    a.click_button("Start").await;
+    common::wait_waiting(server, 1, "A pressed Start").await;
+    b.click_button("Start").await;
+    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
+    assert_eq!(room_a, room_b);
+    let baseline = settled_call(a).await;
+
+    // C comes online and waits.
+    c.click_button("Start").await;
+    common::wait_waiting(server, 1, "C pressed Start while A and B talk").await;
+
+    // A presses Next once, then ten more times in a row. Before each press exactly one page
+    // is waiting (the server's queue says so); A meets that page, and the one A leaves
+    // queues again.
+    let (mut partner, mut waiting) = (b, c);
+    let mut room = room_a;
+    for step in 1..=11 {
+        room = next_meets_the_waiting(server, step, a, partner, waiting, &room).await;
+        assert_back_at_baseline(step, a, &baseline).await;
+        std::mem::swap(&mut partner, &mut waiting);
+    }
+
+    // The other two pages have been skipped and rematched again and again.
+    for page in [b, c] {
+        let d = page.debug_counts().await;
+        assert!(
+            d["peerConnections"].as_u64() <= Some(1)
+                && d["remoteTracks"].as_u64() <= Some(2)
+                && d["localTracks"] == 2,
+            "{}: debug() after many calls: {d}",
+            page.name
+        );
+    }
+}
+
+/// What A's page holds in a settled call (both remote tracks, the match flash over): the
+/// baseline nothing may grow beyond.
+async fn settled_call(a: &Page) -> Value {
+    let baseline = a
+        .wait_for(
+            "(() => { const d = __strangers.debug(); \
+               return d.remoteTracks === 2 && !document.getElementById('video-frame').classList.contains('flash') && d; })()",
+            "A's first call settling (both remote tracks, the match flash over)",
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(
+        baseline["peerConnections"], 1,
+        "A after the first call: {baseline}"
+    );
+    assert_eq!(
+        baseline["localTracks"], 2,
+        "A after the first call: {baseline}"
+    );
+    baseline
+}
+
+/// A presses Next (its `step`th): A meets `waiting` in a new room, `partner` is told and
+/// looks again by itself (Auto-next) until the server has it queued. Returns the new room.
+async fn next_meets_the_waiting(
+    server: SocketAddr,
+    step: u32,
+    a: &Page,
+    partner: &Page,
+    waiting: &Page,
+    room: &str,
+) -> String {
+    a.click_button("Next").await;
+    let (new_a, new_w, ()) = tokio::join!(
+        a.wait_video(PATIENCE),
+        waiting.wait_video(PATIENCE),
+        partner.wait_log_line(LEFT, PATIENCE),
+    );
+    assert_eq!(
+        new_a, new_w,
+        "Next #{step}: A meets {}, who was waiting",
+        waiting.name
+    );
+    assert_ne!(new_a, room, "Next #{step}: a new room");
+    partner
+        .wait_for(
+            "__strangers.state === 'waiting' && !__strangers.pc",
+            &format!("Next #{step}: the skipped page looking again (Auto-next)"),
+            PATIENCE,
+        )
+        .await;
+    common::wait_waiting(
+        server,
+        1,
+        &format!("Next #{step}: {} queued again", partner.name),
+    )
+    .await;
+    new_a
+}
+
+/// Nothing accumulates on A: once the call settles its counts are the first call's.
+async fn assert_back_at_baseline(step: u32, a: &Page, baseline: &Value) {
+    let condition = format!(
+        "(() => {{ const d = __strangers.debug(); \
+           return d.peerConnections <= 1 && d.remoteTracks <= 2 && d.localTracks === 2 \
+             && d.listeners === {} && d.timers === {} && d; }})()",
+        baseline["listeners"], baseline["timers"]
+    );
+    a.wait_for(
+        &condition,
+        &format!(
+            "Next #{step}: A's debug() counts back at the first call's {baseline} \
+             (≤1 peer connection, ≤2 remote tracks, 2 local tracks)"
+        ),
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+/// On the phone page: the size of every control that must fit on the screen, the window's
+/// width and how wide the document is (`scrollWidth`).
+const PHONE_LAYOUT: &str = r#"(() => {
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    return { left: r.left, right: r.right, width: r.width, height: r.height,
+             shown: style.display !== 'none' && style.visibility !== 'hidden' && Number(style.opacity) > 0 };
+  };
+  const buttons = {};
+  for (const b of document.querySelectorAll('button')) buttons[b.textContent.trim()] = box(b);
+  const items = {
+    'remote video': box(document.getElementById('remote-video')),
+    'local video': box(document.getElementById('local-video')),
+    'Start': buttons['Start'], 'Next': buttons['Next'], 'Stop': buttons['Stop'],
+    'Mute mic': buttons['Mute mic'], 'Camera off': buttons['Camera off'],
+    'chat input': box(document.getElementById('chat-input')),
+  };
+  // Any other control shown next to them (added later) must fit too.
+  for (const el of document.querySelectorAll('.controls button, .controls label, #chat-form button')) {
+    const name = 'control ' + JSON.stringify(el.textContent.trim());
+    const b = box(el);
+    if (!items[el.textContent.trim()] && b.shown && b.width > 0) items[name] = b;
+  }
+  return {
+    innerWidth, innerHeight,
+    scrollWidth: document.documentElement.scrollWidth,
+    items,
+  };
+})()"#;
+
+/// On a 390×844 phone screen, in a call with `desk`: both videos, Start, Next, Stop, Mute
+/// mic, Camera off and the message box fit across the screen, and nothing scrolls sideways.
+/// The screenshot is kept as `target/e2e/<screenshot>`.
+pub async fn phone_layout(server: SocketAddr, phone: &Page, desk: &Page, screenshot: &str) {
+    phone.emulate_phone(390, 844).await;
+
+    phone.open("/chat?start=1").await;
+    common::wait_waiting(server, 1, "Phone started").await;
+    desk.open("/chat?start=1").await;
+    let (room_p, room_d) = tokio::join!(phone.wait_video(PATIENCE), desk.wait_video(PATIENCE));
+    assert_eq!(room_p, room_d);
+    // A still picture for the screenshot: our own preview playing, the match flash over.
+    phone
+        .wait_for(
+            "document.getElementById('local-video').videoWidth > 0 && \
+               !document.getElementById('video-frame').classList.contains('flash')",
+            "the phone's own camera preview playing",
+            PATIENCE,
+        )
+        .await;
+
+    let layout = phone.eval(PHONE_LAYOUT).await;
+    eprintln!("phone layout: {layout}");
+    let width = layout["innerWidth"].as_f64().unwrap();
+    assert_eq!(width, 390.0, "the emulated phone is 390 CSS pixels wide");
+    assert!(
+        layout["scrollWidth"].as_f64().unwrap() <= width,
+        "the page scrolls sideways on a phone: {layout}"
+    );
+    let items = layout["items"].as_object().unwrap();
+    let mut problems = Vec::new();
+    for (name, b) in items {
+        if b.is_null() {
+            problems.push(format!("{name}: missing"));
+            continue;
+        }
+        let (left, right) = (b["left"].as_f64().unwrap(), b["right"].as_f64().unwrap());
+        if b["shown"] != true
+            || b["width"].as_f64() <= Some(0.0)
+            || b["height"].as_f64() <= Some(0.0)
+        {
+            problems.push(format!("{name}: not shown {b}"));
+        } else if left < 0.0 || right > width + 0.5 {
+            problems.push(format!("{name}: sticks out of the screen {b}"));
+        }
+    }
+    let path = harness::artifact_dir().join(screenshot);
+    phone.screenshot_to(&path).await;
+    eprintln!("screenshot: {}", path.display());
+    assert!(
+        problems.is_empty(),
+        "on a 390 px wide phone:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The console check itself: an error, an uncaught exception and an unhandled rejection on
+/// a page are all caught (so "no errors" in the other tests means something), while the
+/// app's informational messages are not.
+pub async fn console_check_catches(page: &Page) {
+    page.open("/chat").await;
+    page.eval(
+        "(() => { console.info('strangers: just so you know'); \
+           console.error('e2e: a console error'); \
+           setTimeout(() => { throw new Error('e2e: an uncaught exception'); }); \
+           Promise.reject(new Error('e2e: an unhandled rejection')); })()",
+    )
+    .await;
+    page.wait_for(
+        "new Promise((resolve) => setTimeout(() => resolve(true), 50))",
+        "the thrown exception to be reported",
+        PATIENCE,
+    )
+    .await;
+    let errors = page.console_errors().await;
+    for needle in [
+        "a console error",
+        "an uncaught exception",
+        "an unhandled rejection",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "the console check misses {needle:?}: {errors:#?}"
+        );
+    }
+    assert_eq!(
+        errors.len(),
+        3,
+        "informational messages are not errors: {errors:#?}"
+    );
 }
