@@ -404,6 +404,8 @@ async fn phone_screen_shows_everything_without_sideways_scrolling() {
         unreachable!()
     };
     scenarios::phone_layout(server.addr, phone, desk, "phone-chat.png").await;
+    let refused = scenarios::sound_is_one_tap_away(phone).await;
+    eprintln!("Chromium refused to start the stranger's sound by itself: {refused}");
     assert_no_console_errors(&[phone, desk]).await;
 }
 

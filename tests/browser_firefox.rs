@@ -175,7 +175,9 @@ fn a_server_restart_mid_call_keeps_a_call_with_firefox() {
 
 /// On a 390×844 phone screen in Firefox, in a call with a Chromium desktop: every control
 /// fits across the screen and nothing scrolls sideways (the check of `tests/browser.rs`).
-/// The screenshot is kept as `target/e2e/phone-chat-firefox.png`.
+/// The screenshot is kept as `target/e2e/phone-chat-firefox.png`. Then the sound: Firefox
+/// refuses to start it on this page (nobody clicked on it), the page says so on the video,
+/// and a tap on the video turns it on.
 #[test]
 fn phone_screen_in_firefox_shows_everything_without_sideways_scrolling() {
     run(|tools| async move {
@@ -194,6 +196,11 @@ fn phone_screen_in_firefox_shows_everything_without_sideways_scrolling() {
             unreachable!()
         };
         scenarios::phone_layout(server.addr, phone, desk, "phone-chat-firefox.png").await;
+        // Firefox refuses to start the stranger's sound on a page nobody clicked on.
+        assert!(
+            scenarios::sound_is_one_tap_away(phone).await,
+            "Firefox played the stranger's sound without a tap: the fallback went untested"
+        );
         assert_no_console_errors(&[phone, desk]).await;
     });
 }

@@ -417,3 +417,47 @@ pub async fn console_check_catches(page: &Page) {
         "informational messages are not errors: {errors:#?}"
     );
 }
+
+/// `page` was opened without a click on it (`/chat?start=1`), so the browser may refuse to
+/// play the stranger's sound by itself. If it did (Firefox does; so do Safari and Chromium
+/// on a first visit), the stranger's picture still plays, muted, and says "Sound is off: tap
+/// the video to turn it on"; one tap on the video turns the sound on and the picture keeps
+/// playing. Returns whether autoplay with sound was refused.
+pub async fn sound_is_one_tap_away(page: &Page) -> bool {
+    let state = "(() => { const v = document.getElementById('remote-video'); \
+                  return { playing: !v.paused && v.readyState >= 2, muted: v.muted, \
+                    blocked: document.getElementById('video-frame').classList.contains('sound-blocked'), \
+                    t: v.currentTime }; })()";
+    let before = page
+        .wait_for(
+            &format!("(() => {{ const s = {state}; return s.playing && s; }})()"),
+            "the stranger's video playing",
+            PATIENCE,
+        )
+        .await;
+    let refused = before["blocked"] == true;
+    assert_eq!(
+        before["muted"], before["blocked"],
+        "{}: the video is muted exactly when the page says sound is off: {before}",
+        page.name
+    );
+    if !refused {
+        return false;
+    }
+    page.click_css("#remote-video").await;
+    // Playing on with sound for half a second: a refused play() would have muted it again
+    // at once (and put the notice back).
+    let t0 = before["t"].as_f64().unwrap_or(0.0);
+    let after = page
+        .wait_for(
+            &format!(
+                "(() => {{ const s = {state}; \
+                   return s.playing && !s.muted && !s.blocked && s.t > {t0} + 0.5 && s; }})()"
+            ),
+            "the stranger's video playing with sound after a tap on it",
+            PATIENCE,
+        )
+        .await;
+    harness::trace(&format!("{}: sound on after a tap: {after}", page.name));
+    true
+}
