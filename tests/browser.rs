@@ -18,6 +18,7 @@ use browser_harness as harness;
 use browser_harness::{Browser, Media, PATIENCE, Page, assert_no_console_errors};
 use common::TestServer;
 use fantoccini::key::Key;
+use scenarios::{wait_chat_line, wait_room, wait_typing};
 use serde_json::{Value, json};
 
 const LEFT: &str = "Stranger has disconnected";
@@ -27,48 +28,6 @@ async fn server() -> (TestServer, String) {
     let server = TestServer::start(&[]).await;
     let base = format!("http://{}", server.addr);
     (server, base)
-}
-
-/// Waits until `page` is in a room (matched, chat open); returns the room id.
-async fn wait_room(page: &Page) -> String {
-    let room = page
-        .wait_for(
-            "window.__strangers && window.__strangers.room && !document.getElementById('chat-input').disabled && window.__strangers.room",
-            "being matched with a stranger (chat open)",
-            PATIENCE,
-        )
-        .await;
-    room.as_str().expect("room id").to_string()
-}
-
-/// Waits until `page` shows that the stranger is typing (`visible`) or not.
-async fn wait_typing(page: &Page, visible: bool, timeout: Duration) {
-    let (condition, what) = if visible {
-        (
-            "!document.getElementById('typing').hidden",
-            "the \"Stranger is typing…\" indicator",
-        )
-    } else {
-        (
-            "document.getElementById('typing').hidden",
-            "the typing indicator going away",
-        )
-    };
-    page.wait_for(condition, what, timeout).await;
-}
-
-/// Waits until the chat log shows `who: text` as its own line (the stranger's or ours).
-async fn wait_chat_line(page: &Page, class: &str, text: &str) {
-    let condition = format!(
-        "[...document.querySelectorAll('#chat-log li.msg.{class}')].some((li) => li.textContent.trim().endsWith(': ' + {}))",
-        json!(text)
-    );
-    page.wait_for(
-        &condition,
-        &format!("a {class} chat line {text:?}"),
-        PATIENCE,
-    )
-    .await;
 }
 
 /// Two strangers open the landing page, press Start, and see each other: on both pages the
@@ -197,24 +156,7 @@ async fn stop_and_closing_the_tab_tell_the_stranger() {
     // B closes the tab. A must be told within a second of the close command.
     let b_errors = b.console_errors().await;
     let mut b = b;
-    let t0 = Instant::now();
-    let seen_at = async {
-        a.wait_for(
-            &format!(
-                "[...document.querySelectorAll('#chat-log li')].some((li) => li.textContent.includes({}))",
-                json!(LEFT)
-            ),
-            "\"Stranger has disconnected\" within 1 s of B closing the tab",
-            Duration::from_secs(1),
-        )
-        .await;
-        t0.elapsed()
-    };
-    let ((), elapsed) = tokio::join!(b.close_window(), seen_at);
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "A was told after {elapsed:?}"
-    );
+    let elapsed = scenarios::close_tab_is_seen(&mut b, &a).await;
     eprintln!("A saw \"{LEFT}\" {elapsed:?} after B's tab was closed");
     drop(b);
 
@@ -315,72 +257,7 @@ async fn no_camera_still_gets_matched_for_text_chat() {
     let [nocam, normal] = &pages[..] else {
         unreachable!()
     };
-
-    nocam.open("/chat?start=1").await;
-    let explained = nocam
-        .wait_for(
-            "(() => { const t = document.getElementById('video-notice').textContent + ' ' + \
-                 document.getElementById('status').textContent; \
-               return __strangers.state === 'waiting' && /camera|microphone/i.test(t) \
-                 && /permission denied/i.test(t) && t; })()",
-            "a plain notice that the camera/microphone permission was denied",
-            PATIENCE,
-        )
-        .await;
-    eprintln!("NoCam page says: {explained}");
-    let buttons = nocam
-        .eval(
-            "({ mute: document.getElementById('mute').disabled, \
-                camera: document.getElementById('camera').disabled, \
-                local: __strangers.debug().localTracks })",
-        )
-        .await;
-    assert_eq!(
-        buttons,
-        json!({ "mute": true, "camera": true, "local": 0 }),
-        "nothing to mute without media"
-    );
-    common::wait_waiting(server.addr, 1, "NoCam is looking").await;
-
-    normal.open("/chat?start=1").await;
-    let (room_n, room_c) = tokio::join!(wait_room(normal), wait_room(nocam));
-    assert_eq!(room_n, room_c);
-
-    // No video checks here: without camera/microphone permission Chromium offers only its
-    // default-route address as an ICE candidate (hidden behind an mDNS name). On a normal
-    // network the call still connects, but in CI's loopback-only namespace there is no
-    // default route, so that page gathers no candidate at all and its video never connects.
-    // What this test promises, matching and text chat, does not depend on it.
-
-    // The stranger is told why there is no picture of them (over signaling, so this holds
-    // whether or not the video connection comes up).
-    normal
-        .wait_for(
-            "/camera.*off/i.test(document.getElementById('video-notice').textContent)",
-            "the normal page saying the stranger's camera is off",
-            PATIENCE,
-        )
-        .await;
-
-    // And the page without media keeps saying, for the whole call, that the stranger
-    // cannot see or hear them.
-    nocam
-        .wait_for(
-            "!document.getElementById('self-unseen').hidden",
-            "the no-camera page saying the stranger can't see or hear them",
-            PATIENCE,
-        )
-        .await;
-
-    // Text both ways.
-    nocam
-        .type_into("#chat-input", &format!("no camera here{}", Key::Enter))
-        .await;
-    wait_chat_line(normal, "stranger", "no camera here").await;
-    normal.type_into("#chat-input", "no problem").await;
-    normal.click_button("Send").await;
-    wait_chat_line(nocam, "stranger", "no problem").await;
-
+    scenarios::no_camera_text_chat(server.addr, nocam, normal).await;
     assert_no_console_errors(&[nocam, normal]).await;
 }
 

@@ -217,3 +217,28 @@ fn console_check_catches_errors_and_exceptions_in_firefox() {
         scenarios::console_check_catches(&page).await;
     });
 }
+
+/// Someone in Firefox who refuses camera and microphone still gets matched with a Chromium
+/// user and texts both ways; each side is told what the other cannot see (the check of
+/// `tests/browser.rs`, with Firefox's permission refusal).
+#[test]
+fn no_camera_in_firefox_still_gets_matched_for_text_chat() {
+    run(|tools| async move {
+        let server = TestServer::start(&[]).await;
+        let base = format!("http://{}", server.addr);
+        let pages = Browser::launch_each(
+            &tools,
+            &base,
+            &[
+                (Firefox, "NoCam", Media::Denied),
+                (Chromium, "Normal", Media::Fake),
+            ],
+        )
+        .await;
+        let [nocam, normal] = &pages[..] else {
+            unreachable!()
+        };
+        scenarios::no_camera_text_chat(server.addr, nocam, normal).await;
+        assert_no_console_errors(&[nocam, normal]).await;
+    });
+}

@@ -101,7 +101,7 @@ impl Browser {
             Engine::Chromium => chromium::connect(tools, port, &profile, media)
                 .await
                 .map(|client| (client, None)),
-            Engine::Firefox => firefox::connect(tools, port, &profile, media)
+            Engine::Firefox => firefox::connect(tools, name, port, &profile, media)
                 .await
                 .map(|(client, bidi)| (client, Some(bidi))),
         };

@@ -69,6 +69,7 @@ fn prefs(media: Media) -> Map<String, Value> {
 /// Opens a session: a fresh headless Firefox using `profile`, with its BiDi connection.
 pub(super) async fn connect(
     tools: &Tools,
+    name: &str,
     port: u16,
     profile: &Path,
     media: Media,
@@ -105,7 +106,7 @@ pub(super) async fn connect(
         .set_window_size(1280, 900)
         .await
         .map_err(|e| format!("setting the window size: {e}"))?;
-    let bidi = Bidi::connect(&profile.display().to_string(), &url).await?;
+    let bidi = Bidi::connect(name, &url).await?;
     Ok((client, bidi))
 }
 

@@ -189,6 +189,7 @@ tick();
     state: s ? s.state : null,
     room: s ? s.room : null,
     pc: s && s.pc ? s.pc.connectionState : null,
+    ice: s && s.pc ? [s.pc.signalingState, s.pc.iceGatheringState, s.pc.iceConnectionState] : null,
     status: text('status'),
     notice: text('video-notice'),
     log: text('chat-log'),

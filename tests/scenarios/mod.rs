@@ -36,6 +36,18 @@ pub async fn both_see_video(a: &Page, b: &Page, not_room: Option<&str>) -> (Valu
     (va["role"].clone(), vb["role"].clone())
 }
 
+/// Waits until `page` is in a room (matched, chat open); returns the room id.
+pub async fn wait_room(page: &Page) -> String {
+    let room = page
+        .wait_for(
+            "window.__strangers && window.__strangers.room && !document.getElementById('chat-input').disabled && window.__strangers.room",
+            "being matched with a stranger (chat open)",
+            PATIENCE,
+        )
+        .await;
+    room.as_str().expect("room id").to_string()
+}
+
 /// Waits until `page` shows that the stranger is typing (`visible`) or not.
 pub async fn wait_typing(page: &Page, visible: bool, timeout: Duration) {
     let (condition, what) = if visible {
@@ -460,4 +472,74 @@ pub async fn sound_is_one_tap_away(page: &Page) -> bool {
         .await;
     harness::trace(&format!("{}: sound on after a tap: {after}", page.name));
     true
+}
+
+/// Someone who refuses camera and microphone (`nocam`, launched with `Media::Denied`) can
+/// still press Start, is told plainly why there is no video of them, gets matched with a
+/// normal user and can text both ways; the stranger is told that their camera is off.
+pub async fn no_camera_text_chat(server: SocketAddr, nocam: &Page, normal: &Page) {
+    nocam.open("/chat?start=1").await;
+    let explained = nocam
+        .wait_for(
+            "(() => { const t = document.getElementById('video-notice').textContent + ' ' + \
+                 document.getElementById('status').textContent; \
+               return __strangers.state === 'waiting' && /camera|microphone/i.test(t) \
+                 && /permission denied/i.test(t) && t; })()",
+            "a plain notice that the camera/microphone permission was denied",
+            PATIENCE,
+        )
+        .await;
+    eprintln!("NoCam page says: {explained}");
+    let buttons = nocam
+        .eval(
+            "({ mute: document.getElementById('mute').disabled, \
+                camera: document.getElementById('camera').disabled, \
+                local: __strangers.debug().localTracks })",
+        )
+        .await;
+    assert_eq!(
+        buttons,
+        json!({ "mute": true, "camera": true, "local": 0 }),
+        "nothing to mute without media"
+    );
+    common::wait_waiting(server, 1, "NoCam is looking").await;
+
+    normal.open("/chat?start=1").await;
+    let (room_n, room_c) = tokio::join!(wait_room(normal), wait_room(nocam));
+    assert_eq!(room_n, room_c);
+
+    // No video checks here: without camera/microphone permission a browser offers only its
+    // default-route address as an ICE candidate (Chromium hides it behind an mDNS name). On
+    // a normal network the call still connects, but in CI's loopback-only namespace there is
+    // no default route, so that page gathers no candidate at all and its video never
+    // connects. What this promises, matching and text chat, does not depend on it.
+
+    // The stranger is told why there is no picture of them (over signaling, so this holds
+    // whether or not the video connection comes up).
+    normal
+        .wait_for(
+            "/camera.*off/i.test(document.getElementById('video-notice').textContent)",
+            "the normal page saying the stranger's camera is off",
+            PATIENCE,
+        )
+        .await;
+
+    // And the page without media keeps saying, for the whole call, that the stranger
+    // cannot see or hear them.
+    nocam
+        .wait_for(
+            "!document.getElementById('self-unseen').hidden",
+            "the no-camera page saying the stranger can't see or hear them",
+            PATIENCE,
+        )
+        .await;
+
+    // Text both ways.
+    nocam
+        .type_into("#chat-input", &format!("no camera here{}", Key::Enter))
+        .await;
+    wait_chat_line(normal, "stranger", "no camera here").await;
+    normal.type_into("#chat-input", "no problem").await;
+    normal.click_button("Send").await;
+    wait_chat_line(nocam, "stranger", "no problem").await;
 }
