@@ -15,11 +15,11 @@ mod scenarios;
 use std::time::{Duration, Instant};
 
 use browser_harness as harness;
-use browser_harness::{Browser, Media, PATIENCE, Page, assert_no_console_errors};
+use browser_harness::{Browser, Media, PATIENCE, assert_no_console_errors};
 use common::TestServer;
 use fantoccini::key::Key;
 use scenarios::{wait_chat_line, wait_room, wait_typing};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const LEFT: &str = "Stranger has disconnected";
 
