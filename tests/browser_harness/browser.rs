@@ -135,14 +135,18 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let session = (!self.session_ended).then_some(self.page.session.as_str());
+        // Firefox takes seconds to quit when its session is ended (more on a busy machine);
+        // its profile is thrown away, so it is killed with its driver instead, and its
+        // child processes exit as their parent goes.
+        let graceful = !self.session_ended && self.page.engine == Engine::Chromium;
+        let session = graceful.then_some(self.page.session.as_str());
         cleanup(self.driver.take(), self.driver_port, session, &self.profile);
     }
 }
 
-/// Ends the session (the browser quits and its driver reaps it), stops the driver, kills any
-/// browser process still using the profile (by pid: only processes this browser started),
-/// and deletes the profile. Synchronous so it also runs from Drop during a panic.
+/// Ends the session if given (the browser quits and its driver reaps it), stops the driver,
+/// kills any browser process still using the profile (by pid: only processes this browser
+/// started), and deletes the profile. Synchronous so it also runs from Drop during a panic.
 fn cleanup(driver: Option<Child>, port: u16, session: Option<&str>, profile: &Path) {
     trace(&format!("cleanup {}", profile.display()));
     if let Some(session) = session.filter(|s| !s.is_empty()) {
