@@ -1,6 +1,6 @@
 // WebSocket signaling client, plus the small resource tracker the whole app
-// shares. (The tracker lives here because the server embeds a fixed list of
-// static files; signaling.js is the module every other one already imports.)
+// shares. (The tracker lives here because signaling.js came first; app.js hands it
+// to the call and the view, and wraps it as the session's and the chat's clock.)
 
 /**
  * Counts the event listeners and timers the app registers, so that
@@ -56,9 +56,6 @@ export class Tracker {
   }
 }
 
-const BACKOFF_START_MS = 300;
-const BACKOFF_CAP_MS = 10_000;
-
 /** The ws:/wss: URL of GET /ws on this host. */
 export function signalingUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -78,6 +75,7 @@ export function signalingUrl(loc = window.location) {
 export class Signaling {
   #url;
   #tracker;
+  #retryDelay;
   #ws = null;
   #detach = [];
   #handlers = new Map();
@@ -87,9 +85,16 @@ export class Signaling {
   #everOpened = false;
   #status = 'closed';
 
-  constructor(url, tracker) {
+  /**
+   * @param {string} url
+   * @param {Tracker} tracker
+   * @param {(attempt: number) => number} retryDelay  how long (ms) to wait before reconnect
+   *   attempt `attempt`, 0 the first since the last welcome (the policy is session.js's)
+   */
+  constructor(url, tracker, retryDelay) {
     this.#url = url;
     this.#tracker = tracker;
+    this.#retryDelay = retryDelay;
   }
 
   get status() {
@@ -212,10 +217,9 @@ export class Signaling {
 
   #scheduleReconnect() {
     if (this.#stopped || this.#retryTimer !== null) return;
-    // Exponential backoff with "equal jitter": half fixed, half random, so a whole
-    // crowd dropped by a server restart does not come back in the same instant.
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** this.#attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    // Backoff with jitter, so a whole crowd dropped by a server restart does not come
+    // back in the same instant.
+    const delay = this.#retryDelay(this.#attempt);
     this.#attempt = Math.min(this.#attempt + 1, 16);
     this.#setStatus('reconnecting');
     this.#retryTimer = this.#tracker.timeout(() => {
