@@ -59,6 +59,9 @@ const SAMPLE_SUMMARY: &str = r#"(() => {
            first: samples.length ? samples[0].frames : null, last: samples.length ? samples.at(-1).frames : null };
 })()"#;
 
+/// The servers' flags: the token that lets `common::wait_waiting` read the queue's length.
+const FLAGS: &[&str] = &["--metrics-token", common::METRICS_TOKEN];
+
 /// A and B (in the engines given) are in a call decoding each other's video. The server
 /// restarts: the old one says `bye` and closes every socket with 1012, a new one binds the
 /// same port. Both pages must be back on the signaling channel by themselves (#conn says
@@ -69,7 +72,7 @@ const SAMPLE_SUMMARY: &str = r#"(() => {
 /// The checks are all made and then reported together, so one run shows which of them
 /// hold.
 pub async fn restart_keeps_the_call(tools: &Tools, engines: [Engine; 2]) {
-    let server = LocalServer::start_on("127.0.0.1:0".parse().unwrap(), &[]).await;
+    let server = LocalServer::start_on("127.0.0.1:0".parse().unwrap(), FLAGS).await;
     let addr = server.addr;
     let pages = Browser::launch_each(
         tools,
@@ -103,7 +106,7 @@ pub async fn restart_keeps_the_call(tools: &Tools, engines: [Engine; 2]) {
     let t0 = Instant::now();
     server.shutdown().await;
     let stopped = t0.elapsed();
-    let server = LocalServer::start_on(addr, &[]).await;
+    let server = LocalServer::start_on(addr, FLAGS).await;
     harness::trace(&format!("restarted after {stopped:.2?}"));
 
     for page in [a, b] {
