@@ -1,8 +1,11 @@
 //! How long a user waits for a stranger's picture, in real browsers on loopback:
 //! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10).
 //!
-//! Headless Chromium pages (one browser each, fake camera) talk to the real server on
-//! 127.0.0.1, as in `tests/browser.rs`. Every time is taken inside the pages by the harness's
+//! Headless pages (one browser each, fake camera) talk to the real server on 127.0.0.1, as in
+//! `tests/browser.rs`: first all Chromium (Chromium↔Chromium), then A in Chromium with B and
+//! C in Firefox (Chromium↔Firefox: every call measured is between the two engines), the
+//! latter in a private network namespace (see `harness::netns`; it needs root, and is
+//! skipped loudly without it or without Firefox). Every time is taken inside the pages by the harness's
 //! recorder (`harness::RECORDER`: the click event's own timestamp, the arrival of `matched`,
 //! the `connectionstatechange` to "connected", and the presentation time of the first
 //! picture of the new room on `#remote-video` from `requestVideoFrameCallback`), in epoch
@@ -16,7 +19,7 @@
 //!   (Auto-next, a one second pause) queues again before the next run, and is who A meets
 //!   then; that pause is not in the measured path.
 //!
-//! All Start runs come first, then the Next runs; one warm-up run of each kind is made first
+//! For each mix, all Start runs come first, then the Next runs; one warm-up run of each kind is made first
 //! and not counted. The load average before and after is printed: the figures mean
 //! something only on an otherwise idle machine.
 
@@ -29,7 +32,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use harness::{Browser, Media, PATIENCE, Page};
+use harness::Engine::{self, Chromium, Firefox};
+use harness::{Browser, Media, PATIENCE, Page, Tools};
 use serde_json::{Value, json};
 
 fn main() {
@@ -45,12 +49,26 @@ fn main() {
         }
         // cargo passes --bench; other libtest flags mean nothing here.
     }
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    rt.block_on(bench(runs));
+    rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium]));
+    drop(rt);
+    // Firefox gathers candidates only on a default-route interface: its calls run in a
+    // private network namespace, on a thread of their own (the namespace is the thread's).
+    let Some(tools) = harness::firefox_tools_or_skip() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        harness::netns::block_on_inside(|| bench(&tools, runs, [Chromium, Firefox, Firefox]))
+    })
+    .join()
+    .expect("the Firefox benchmark");
 }
 
 /// The timeline of one call from the page that pressed the button (`clicker`) and from the
@@ -169,22 +187,39 @@ fn span(t: &Value, from: &str, to: &str) -> f64 {
     }
 }
 
+/// `chromium --version` or `firefox-esr --version`, trimmed.
+fn version(tools: &Tools, engine: Engine) -> String {
+    let (browser, _) = tools.programs(engine);
+    String::from_utf8_lossy(
+        &std::process::Command::new(browser)
+            .arg("--version")
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .trim()
+    .to_string()
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
 }
 
-async fn bench(runs: usize) {
-    let Some(tools) = harness::tools_or_skip() else {
-        return;
-    };
+/// All the runs with A, B and C in the engines given: B presses Start (so B's engine is the
+/// fresh page's) and A presses Next, meeting B and C in turn.
+async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
     let server = TestServer::start(&[]).await;
     let base = format!("http://{}", server.addr);
-    let pages = Browser::launch_all(
-        &tools,
+    let pages = Browser::launch_each(
+        tools,
         &base,
-        &[("A", Media::Fake), ("B", Media::Fake), ("C", Media::Fake)],
+        &[
+            (engines[0], "A", Media::Fake),
+            (engines[1], "B", Media::Fake),
+            (engines[2], "C", Media::Fake),
+        ],
     )
     .await;
     let [a, b, c] = &pages[..] else {
@@ -194,20 +229,41 @@ async fn bench(runs: usize) {
         page.install_recorder().await;
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mix = format!(
+        "{}↔{}",
+        engines[0].name(),
+        if engines[1] == engines[0] {
+            engines[0].name()
+        } else {
+            engines[1].name()
+        }
+    );
     println!(
-        "browser bench: {runs} runs (+1 warm-up) of each kind, {cores} cores, {}, load average {}",
-        String::from_utf8_lossy(
-            &std::process::Command::new(&tools.chromium)
-                .arg("--version")
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default()
-        )
-        .trim(),
+        "\n## {mix}\n\nbrowser bench: {runs} runs (+1 warm-up) of each kind, {cores} cores, A {}, B and C {}, load average {}",
+        version(tools, engines[0]),
+        version(tools, engines[1]),
         loadavg()
     );
 
-    // ---------------------------------------------------------------- Start
+    start_runs(&server, runs, &mix, a, b).await;
+    next_runs(&server, runs, &mix, [a, b, c]).await;
+    println!("\nload average at the end: {}", loadavg());
+    let problems: Vec<String> = futures_util::future::join_all(
+        [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
+    )
+    .await
+    .into_iter()
+    .filter(|(_, e)| !e.is_empty())
+    .map(|(n, e)| format!("{n}: {e:?}"))
+    .collect();
+    if !problems.is_empty() {
+        eprintln!("console errors during the bench: {problems:?}");
+    }
+}
+
+/// The Start runs: fresh pages (no camera open yet, nobody waiting); A presses Start, then
+/// B. Prints the figures.
+async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &Page) {
     let mut start = Samples::default();
     let mut start_parts = Samples::default();
     for run in 0..=runs {
@@ -215,9 +271,9 @@ async fn bench(runs: usize) {
         for page in [a, b] {
             fresh_chat(page).await;
         }
-        wait_queue(&server, 0).await;
+        wait_queue(server, 0).await;
         a.click_button("Start").await;
-        wait_queue(&server, 1).await;
+        wait_queue(server, 1).await;
         b.click_button("Start").await;
         let (room, room_a) = tokio::join!(wait_first_frame(b, None), wait_first_frame(a, None));
         assert_eq!(room, room_a);
@@ -255,11 +311,16 @@ async fn bench(runs: usize) {
             at(&tb, "frame")
         );
     }
+    start.print(&format!(
+        "{mix}: Start (B presses Start while A waits; B's page freshly loaded)"
+    ));
+    start_parts.print(&format!("{mix}: Start, B's timeline in parts"));
+}
 
-    // ---------------------------------------------------------------- Next
-    // A and B are in a call from the last Start run. C comes and waits. A presses Next again
-    // and again; each time the one A left looks again after Auto-next's pause, and is the
-    // one A meets next time.
+/// The Next runs. A and B are in a call from the last Start run. C comes and waits. A
+/// presses Next again and again; each time the one A left looks again after Auto-next's
+/// pause, and is the one A meets next time. Prints the figures.
+async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Page; 3]) {
     let mut room = a
         .eval("__strangers.room")
         .await
@@ -268,7 +329,7 @@ async fn bench(runs: usize) {
         .to_string();
     fresh_chat(c).await;
     c.click_button("Start").await;
-    wait_queue(&server, 1).await;
+    wait_queue(server, 1).await;
     let mut next = Samples::default();
     let mut next_parts = Samples::default();
     let (mut partner, mut waiting): (&Page, &Page) = (b, c);
@@ -286,7 +347,7 @@ async fn bench(runs: usize) {
         let ta = timeline(a, Some("next"), &new_room).await;
         let tw = timeline(waiting, None, &new_room).await;
         // The one A left queues again by itself after Auto-next's pause.
-        wait_queue(&server, 1).await;
+        wait_queue(server, 1).await;
         std::mem::swap(&mut partner, &mut waiting);
         room = new_room;
         let click = ta["click"].as_f64().expect("A's click");
@@ -316,23 +377,8 @@ async fn bench(runs: usize) {
             a.eval("__strangers.role").await
         );
     }
-
-    start.print("Start (B presses Start while A waits; B's page freshly loaded)");
-    start_parts.print("Start, B's timeline in parts");
-    next.print("Next (A presses Next while C waits)");
-    next_parts.print("Next, A's timeline in parts");
-    println!("\nload average at the end: {}", loadavg());
-    let problems: Vec<String> = futures_util::future::join_all(
-        [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
-    )
-    .await
-    .into_iter()
-    .filter(|(_, e)| !e.is_empty())
-    .map(|(n, e)| format!("{n}: {e:?}"))
-    .collect();
-    if !problems.is_empty() {
-        eprintln!("console errors during the bench: {problems:?}");
-    }
+    next.print(&format!("{mix}: Next (A presses Next while C waits)"));
+    next_parts.print(&format!("{mix}: Next, A's timeline in parts"));
 }
 
 /// The steps of a call from `matched` to its first picture, on one page.

@@ -180,13 +180,23 @@ function wirePage() {
   document.addEventListener('keydown', onKeyDown);
   window.addEventListener('pagehide', (event) => {
     if (event.persisted) return; // kept in the back/forward cache: pageshow reloads
-    endCall();
-    signaling.close();
+    leavePage();
   });
+  // When its last window closes, Firefox fires pagehide only seconds later (it is quitting),
+  // but beforeunload at once: leave then, so the stranger is told without that wait. Nothing
+  // on this page cancels an unload, so the page is going away (or into the back/forward
+  // cache, from which pageshow reloads it).
+  window.addEventListener('beforeunload', leavePage);
   window.addEventListener('pageshow', (event) => {
     // A page restored from the back/forward cache has dead sockets and calls.
     if (event.persisted) window.location.reload();
   });
+}
+
+/** The page is going away: end the call and close the socket (the server tells the stranger). */
+function leavePage() {
+  endCall();
+  signaling.close();
 }
 
 function exposeTestHook() {

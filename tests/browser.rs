@@ -10,14 +10,16 @@
 
 mod browser_harness;
 mod common;
+mod scenarios;
 
 use std::time::{Duration, Instant};
 
 use browser_harness as harness;
-use browser_harness::{Browser, Media, PATIENCE, Page, assert_no_console_errors};
+use browser_harness::{Browser, Media, PATIENCE, assert_no_console_errors};
 use common::TestServer;
 use fantoccini::key::Key;
-use serde_json::{Value, json};
+use scenarios::{wait_chat_line, wait_room, wait_typing};
+use serde_json::Value;
 
 const LEFT: &str = "Stranger has disconnected";
 
@@ -26,48 +28,6 @@ async fn server() -> (TestServer, String) {
     let server = TestServer::start(&[]).await;
     let base = format!("http://{}", server.addr);
     (server, base)
-}
-
-/// Waits until `page` is in a room (matched, chat open); returns the room id.
-async fn wait_room(page: &Page) -> String {
-    let room = page
-        .wait_for(
-            "window.__strangers && window.__strangers.room && !document.getElementById('chat-input').disabled && window.__strangers.room",
-            "being matched with a stranger (chat open)",
-            PATIENCE,
-        )
-        .await;
-    room.as_str().expect("room id").to_string()
-}
-
-/// Waits until `page` shows that the stranger is typing (`visible`) or not.
-async fn wait_typing(page: &Page, visible: bool, timeout: Duration) {
-    let (condition, what) = if visible {
-        (
-            "!document.getElementById('typing').hidden",
-            "the \"Stranger is typing…\" indicator",
-        )
-    } else {
-        (
-            "document.getElementById('typing').hidden",
-            "the typing indicator going away",
-        )
-    };
-    page.wait_for(condition, what, timeout).await;
-}
-
-/// Waits until the chat log shows `who: text` as its own line (the stranger's or ours).
-async fn wait_chat_line(page: &Page, class: &str, text: &str) {
-    let condition = format!(
-        "[...document.querySelectorAll('#chat-log li.msg.{class}')].some((li) => li.textContent.trim().endsWith(': ' + {}))",
-        json!(text)
-    );
-    page.wait_for(
-        &condition,
-        &format!("a {class} chat line {text:?}"),
-        PATIENCE,
-    )
-    .await;
 }
 
 /// Two strangers open the landing page, press Start, and see each other: on both pages the
@@ -139,109 +99,7 @@ async fn next_moves_on_to_someone_new_without_leaking() {
     let [a, b, c] = &pages[..] else {
         unreachable!()
     };
-    for page in [a, b, c] {
-        page.open("/chat").await;
-        let auto_next = page
-            .eval("document.getElementById('auto-next').checked")
-            .await;
-        assert_eq!(auto_next, true, "{}: Auto-next is on by default", page.name);
-    }
-
-    // The first call: A and B.
-    a.click_button("Start").await;
-    common::wait_waiting(server.addr, 1, "A pressed Start").await;
-    b.click_button("Start").await;
-    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
-    assert_eq!(room_a, room_b);
-
-    // What A's page holds in a settled call: the baseline nothing may grow beyond.
-    let baseline = a
-        .wait_for(
-            "(() => { const d = __strangers.debug(); \
-               return d.remoteTracks === 2 && !document.getElementById('video-frame').classList.contains('flash') && d; })()",
-            "A's first call settling (both remote tracks, the match flash over)",
-            PATIENCE,
-        )
-        .await;
-    assert_eq!(
-        baseline["peerConnections"], 1,
-        "A after the first call: {baseline}"
-    );
-    assert_eq!(
-        baseline["localTracks"], 2,
-        "A after the first call: {baseline}"
-    );
-
-    // C comes online and waits.
-    c.click_button("Start").await;
-    common::wait_waiting(server.addr, 1, "C pressed Start while A and B talk").await;
-
-    // A presses Next once, then ten more times in a row. Before each press exactly one page is waiting (the
-    // server's queue says so); A meets that page, and the one A leaves queues again.
-    let mut partner: &Browser = b;
-    let mut waiting: &Browser = c;
-    let mut room = room_a;
-    for step in 1..=11 {
-        a.click_button("Next").await;
-        let (new_a, new_w, ()) = tokio::join!(
-            a.wait_video(PATIENCE),
-            waiting.wait_video(PATIENCE),
-            partner.wait_log_line(LEFT, PATIENCE),
-        );
-        assert_eq!(
-            new_a, new_w,
-            "Next #{step}: A meets {}, who was waiting",
-            waiting.name
-        );
-        assert_ne!(new_a, room, "Next #{step}: a new room");
-        room = new_a;
-
-        // The one A left behind is looking again by itself (Auto-next).
-        partner
-            .wait_for(
-                "__strangers.state === 'waiting' && !__strangers.pc",
-                &format!("Next #{step}: the skipped page looking again (Auto-next)"),
-                PATIENCE,
-            )
-            .await;
-        common::wait_waiting(
-            server.addr,
-            1,
-            &format!("Next #{step}: {} queued again", partner.name),
-        )
-        .await;
-
-        // Nothing accumulates on A: once the call settles its counts are the first call's.
-        let condition = format!(
-            "(() => {{ const d = __strangers.debug(); \
-               return d.peerConnections <= 1 && d.remoteTracks <= 2 && d.localTracks === 2 \
-                 && d.listeners === {} && d.timers === {} && d; }})()",
-            baseline["listeners"], baseline["timers"]
-        );
-        a.wait_for(
-            &condition,
-            &format!(
-                "Next #{step}: A's debug() counts back at the first call's {baseline} \
-                 (≤1 peer connection, ≤2 remote tracks, 2 local tracks)"
-            ),
-            Duration::from_secs(5),
-        )
-        .await;
-
-        std::mem::swap(&mut partner, &mut waiting);
-    }
-
-    // The other two pages have been skipped and rematched again and again.
-    for page in [b, c] {
-        let d = page.debug_counts().await;
-        assert!(
-            d["peerConnections"].as_u64() <= Some(1)
-                && d["remoteTracks"].as_u64() <= Some(2)
-                && d["localTracks"] == 2,
-            "{}: debug() after many calls: {d}",
-            page.name
-        );
-    }
+    scenarios::next_without_leaking(server.addr, a, b, c).await;
     assert_no_console_errors(&[a, b, c]).await;
 }
 
@@ -298,24 +156,7 @@ async fn stop_and_closing_the_tab_tell_the_stranger() {
     // B closes the tab. A must be told within a second of the close command.
     let b_errors = b.console_errors().await;
     let mut b = b;
-    let t0 = Instant::now();
-    let seen_at = async {
-        a.wait_for(
-            &format!(
-                "[...document.querySelectorAll('#chat-log li')].some((li) => li.textContent.includes({}))",
-                json!(LEFT)
-            ),
-            "\"Stranger has disconnected\" within 1 s of B closing the tab",
-            Duration::from_secs(1),
-        )
-        .await;
-        t0.elapsed()
-    };
-    let ((), elapsed) = tokio::join!(b.close_window(), seen_at);
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "A was told after {elapsed:?}"
-    );
+    let elapsed = scenarios::close_tab_is_seen(&mut b, &a).await;
     eprintln!("A saw \"{LEFT}\" {elapsed:?} after B's tab was closed");
     drop(b);
 
@@ -416,72 +257,7 @@ async fn no_camera_still_gets_matched_for_text_chat() {
     let [nocam, normal] = &pages[..] else {
         unreachable!()
     };
-
-    nocam.open("/chat?start=1").await;
-    let explained = nocam
-        .wait_for(
-            "(() => { const t = document.getElementById('video-notice').textContent + ' ' + \
-                 document.getElementById('status').textContent; \
-               return __strangers.state === 'waiting' && /camera|microphone/i.test(t) \
-                 && /permission denied/i.test(t) && t; })()",
-            "a plain notice that the camera/microphone permission was denied",
-            PATIENCE,
-        )
-        .await;
-    eprintln!("NoCam page says: {explained}");
-    let buttons = nocam
-        .eval(
-            "({ mute: document.getElementById('mute').disabled, \
-                camera: document.getElementById('camera').disabled, \
-                local: __strangers.debug().localTracks })",
-        )
-        .await;
-    assert_eq!(
-        buttons,
-        json!({ "mute": true, "camera": true, "local": 0 }),
-        "nothing to mute without media"
-    );
-    common::wait_waiting(server.addr, 1, "NoCam is looking").await;
-
-    normal.open("/chat?start=1").await;
-    let (room_n, room_c) = tokio::join!(wait_room(normal), wait_room(nocam));
-    assert_eq!(room_n, room_c);
-
-    // No video checks here: without camera/microphone permission Chromium offers only its
-    // default-route address as an ICE candidate (hidden behind an mDNS name). On a normal
-    // network the call still connects, but in CI's loopback-only namespace there is no
-    // default route, so that page gathers no candidate at all and its video never connects.
-    // What this test promises, matching and text chat, does not depend on it.
-
-    // The stranger is told why there is no picture of them (over signaling, so this holds
-    // whether or not the video connection comes up).
-    normal
-        .wait_for(
-            "/camera.*off/i.test(document.getElementById('video-notice').textContent)",
-            "the normal page saying the stranger's camera is off",
-            PATIENCE,
-        )
-        .await;
-
-    // And the page without media keeps saying, for the whole call, that the stranger
-    // cannot see or hear them.
-    nocam
-        .wait_for(
-            "!document.getElementById('self-unseen').hidden",
-            "the no-camera page saying the stranger can't see or hear them",
-            PATIENCE,
-        )
-        .await;
-
-    // Text both ways.
-    nocam
-        .type_into("#chat-input", &format!("no camera here{}", Key::Enter))
-        .await;
-    wait_chat_line(normal, "stranger", "no camera here").await;
-    normal.type_into("#chat-input", "no problem").await;
-    normal.click_button("Send").await;
-    wait_chat_line(nocam, "stranger", "no problem").await;
-
+    scenarios::no_camera_text_chat(server.addr, nocam, normal).await;
     assert_no_console_errors(&[nocam, normal]).await;
 }
 
@@ -504,88 +280,9 @@ async fn phone_screen_shows_everything_without_sideways_scrolling() {
     let [phone, desk] = &pages[..] else {
         unreachable!()
     };
-    phone.emulate_phone(390, 844).await;
-
-    phone.open("/chat?start=1").await;
-    common::wait_waiting(server.addr, 1, "Phone started").await;
-    desk.open("/chat?start=1").await;
-    let (room_p, room_d) = tokio::join!(phone.wait_video(PATIENCE), desk.wait_video(PATIENCE));
-    assert_eq!(room_p, room_d);
-    // A still picture for the screenshot: our own preview playing, the match flash over.
-    phone
-        .wait_for(
-            "document.getElementById('local-video').videoWidth > 0 && \
-               !document.getElementById('video-frame').classList.contains('flash')",
-            "the phone's own camera preview playing",
-            PATIENCE,
-        )
-        .await;
-
-    let layout = phone
-        .eval(
-            r#"(() => {
-  const box = (el) => {
-    const r = el.getBoundingClientRect();
-    const style = getComputedStyle(el);
-    return { left: r.left, right: r.right, width: r.width, height: r.height,
-             shown: style.display !== 'none' && style.visibility !== 'hidden' && Number(style.opacity) > 0 };
-  };
-  const buttons = {};
-  for (const b of document.querySelectorAll('button')) buttons[b.textContent.trim()] = box(b);
-  const items = {
-    'remote video': box(document.getElementById('remote-video')),
-    'local video': box(document.getElementById('local-video')),
-    'Start': buttons['Start'], 'Next': buttons['Next'], 'Stop': buttons['Stop'],
-    'Mute mic': buttons['Mute mic'], 'Camera off': buttons['Camera off'],
-    'chat input': box(document.getElementById('chat-input')),
-  };
-  // Any other control shown next to them (added later) must fit too.
-  for (const el of document.querySelectorAll('.controls button, .controls label, #chat-form button')) {
-    const name = 'control ' + JSON.stringify(el.textContent.trim());
-    const b = box(el);
-    if (!items[el.textContent.trim()] && b.shown && b.width > 0) items[name] = b;
-  }
-  return {
-    innerWidth, innerHeight,
-    scrollWidth: document.documentElement.scrollWidth,
-    items,
-  };
-})()"#,
-        )
-        .await;
-    eprintln!("phone layout: {layout}");
-    let width = layout["innerWidth"].as_f64().unwrap();
-    assert_eq!(width, 390.0, "the emulated phone is 390 CSS pixels wide");
-    assert!(
-        layout["scrollWidth"].as_f64().unwrap() <= width,
-        "the page scrolls sideways on a phone: {layout}"
-    );
-    let items = layout["items"].as_object().unwrap();
-    let mut problems = Vec::new();
-    for (name, b) in items {
-        if b.is_null() {
-            problems.push(format!("{name}: missing"));
-            continue;
-        }
-        let (left, right) = (b["left"].as_f64().unwrap(), b["right"].as_f64().unwrap());
-        if b["shown"] != true
-            || b["width"].as_f64() <= Some(0.0)
-            || b["height"].as_f64() <= Some(0.0)
-        {
-            problems.push(format!("{name}: not shown {b}"));
-        } else if left < 0.0 || right > width + 0.5 {
-            problems.push(format!("{name}: sticks out of the screen {b}"));
-        }
-    }
-    let path = harness::artifact_dir().join("phone-chat.png");
-    phone.screenshot_to(&path).await;
-    eprintln!("screenshot: {}", path.display());
-    assert!(
-        problems.is_empty(),
-        "on a 390 px wide phone:\n  {}",
-        problems.join("\n  ")
-    );
-
+    scenarios::phone_layout(server.addr, phone, desk, "phone-chat.png").await;
+    let refused = scenarios::sound_is_one_tap_away(phone).await;
+    eprintln!("Chromium refused to start the stranger's sound by itself: {refused}");
     assert_no_console_errors(&[phone, desk]).await;
 }
 
@@ -600,34 +297,5 @@ async fn console_check_catches_errors_and_exceptions() {
     let _turn = harness::exclusive().await;
     let (_server, base) = server().await;
     let page = Browser::launch(&tools, "P", &base, Media::Fake).await;
-    page.open("/chat").await;
-    page.eval(
-        "(() => { console.info('strangers: just so you know'); \
-           console.error('e2e: a console error'); \
-           setTimeout(() => { throw new Error('e2e: an uncaught exception'); }); \
-           Promise.reject(new Error('e2e: an unhandled rejection')); })()",
-    )
-    .await;
-    page.wait_for(
-        "new Promise((resolve) => setTimeout(() => resolve(true), 50))",
-        "the thrown exception to be reported",
-        PATIENCE,
-    )
-    .await;
-    let errors = page.console_errors().await;
-    for needle in [
-        "a console error",
-        "an uncaught exception",
-        "an unhandled rejection",
-    ] {
-        assert!(
-            errors.iter().any(|e| e.contains(needle)),
-            "the console check misses {needle:?}: {errors:#?}"
-        );
-    }
-    assert_eq!(
-        errors.len(),
-        3,
-        "informational messages are not errors: {errors:#?}"
-    );
+    scenarios::console_check_catches(&page).await;
 }
