@@ -1,0 +1,155 @@
+//! What the lab's scenarios do on, and read off, the real chat page: open it, press
+//! Start, wait for the stranger's picture, and look at the call's candidates.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::browser_harness::{self as harness, Page};
+
+/// How long a call in the lab may take to show the stranger's picture. A failing ICE takes
+/// about 16 s to give up; a call that works takes a few seconds, so this fails fast.
+pub const CALL_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Opens the chat page (with the harness's recorder installed) and waits for the server's
+/// welcome.
+pub async fn open_chat(page: &Page) {
+    page.install_recorder().await;
+    page.open("/chat").await;
+    wait_welcome(page).await;
+}
+
+/// Waits until the connection indicator says Connected and the welcome has been read.
+pub async fn wait_welcome(page: &Page) {
+    page.wait_for(
+        "document.getElementById('conn').dataset.status === 'connected' && window.__rec.msgs.some((m) => m.type === 'welcome')",
+        "the server's welcome",
+        Duration::from_secs(15),
+    )
+    .await;
+}
+
+/// A presses Start and waits in the queue; then B presses Start; both wait for the
+/// stranger's picture. Returns the room.
+pub async fn meet(a: &Page, b: &Page) -> String {
+    a.click_button("Start").await;
+    a.wait_for(
+        "window.__strangers.state === 'waiting' && window.__rec.msgs.some((m) => m.type === 'waiting')",
+        "A waiting in the queue",
+        Duration::from_secs(10),
+    )
+    .await;
+    b.click_button("Start").await;
+    let (room_a, room_b) = tokio::join!(wait_picture(a), wait_picture(b));
+    assert_eq!(room_a, room_b, "A and B are in the same call");
+    room_a
+}
+
+/// Waits until the page shows the stranger's decoded video in a connected call; returns
+/// the room. A connection "failed" for 3 s in a row ends the wait at once (Chromium may say
+/// "failed" for a moment and then connect).
+pub async fn wait_picture(page: &Page) -> String {
+    let condition = format!(
+        r#"await (async () => {{
+  const pc = window.__strangers && window.__strangers.pc;
+  const now = performance.now();
+  if (pc && pc.connectionState === 'failed') {{
+    window.__labFailedSince = window.__labFailedSince || now;
+    if (now - window.__labFailedSince >= 3000) return {{ failed: true, status: document.getElementById('status').textContent }};
+    return false;
+  }}
+  window.__labFailedSince = 0;
+  return {flowing};
+}})()"#,
+        flowing = harness::VIDEO_FLOWING
+    );
+    let seen = page
+        .wait_for(&condition, "the stranger's picture", CALL_PATIENCE)
+        .await;
+    assert!(
+        seen["failed"] != true,
+        "{}: the call failed for good: {seen}\n  page: {}",
+        page.name,
+        page.describe().await
+    );
+    seen["room"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no room in {seen}", page.name))
+        .to_string()
+}
+
+/// The current call's selected candidate pair, once ICE has one:
+/// `{local: {type, address, port, protocol, relayProtocol}, remote: {…}, policy}`.
+const SELECTED_PAIR: &str = r#"await (async () => {
+  const pc = window.__strangers && window.__strangers.pc;
+  if (!pc || pc.connectionState !== 'connected') return false;
+  const stats = await pc.getStats();
+  let pairId = null;
+  stats.forEach((r) => { if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId; });
+  const pair = pairId && stats.get(pairId);
+  if (!pair) return false;
+  const cand = (id) => {
+    const c = stats.get(id);
+    return c && c.candidateType ? { type: c.candidateType, address: c.address, port: c.port, protocol: c.protocol, relayProtocol: c.relayProtocol || null } : null;
+  };
+  const local = cand(pair.localCandidateId), remote = cand(pair.remoteCandidateId);
+  if (!local || !remote) return false;
+  return { local, remote, policy: pc.getConfiguration().iceTransportPolicy };
+})()"#;
+
+/// The selected candidate pair of the page's call (see [`SELECTED_PAIR`]).
+pub async fn selected_pair(page: &Page) -> Value {
+    page.wait_for(
+        SELECTED_PAIR,
+        "a selected candidate pair",
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+/// Everything this page learned of the stranger's candidates: the candidate lines signaled
+/// (`signaled`), those in SDPs received (`sdp`), and the remote candidates its ICE agent
+/// knows (`seen`: `{type, address, port}`) for every peer connection it made.
+pub async fn learned_candidates(page: &Page) -> Value {
+    page.eval(
+        r#"(async () => {
+  const rec = window.__rec;
+  const lines = (sdp) => sdp.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:'));
+  const signaled = rec.msgs.filter((m) => m.type === 'candidate' && m.candidate).map((m) => m.candidate);
+  const sdp = rec.msgs.filter((m) => m.sdp).flatMap((m) => lines(m.sdp));
+  const added = rec.pcs.flatMap((p) => p.added);
+  const applied = rec.pcs.flatMap((p) => p.sdps).flatMap(lines);
+  const seen = [];
+  for (const pc of window.__recPcs) {
+    if (pc.signalingState === 'closed') continue;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'remote-candidate') seen.push({ type: r.candidateType, address: r.address, port: r.port });
+    });
+  }
+  return { signaled, sdp, added, applied, seen };
+})()"#,
+    )
+    .await
+}
+
+/// `candidate:… <address> <port> typ <type> …` → `(type, address, port)`.
+pub fn parse_candidate(line: &str) -> Option<(String, String, u16)> {
+    let line = line.strip_prefix("a=").unwrap_or(line);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let typ = fields
+        .iter()
+        .position(|f| *f == "typ")
+        .and_then(|i| fields.get(i + 1))?;
+    let address = fields.get(4)?;
+    let port = fields.get(5)?.parse().ok()?;
+    Some((typ.to_string(), address.to_string(), port))
+}
+
+/// The status line under the video.
+pub async fn status(page: &Page) -> String {
+    page.eval("document.getElementById('status').textContent")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
