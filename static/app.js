@@ -52,6 +52,8 @@ const TEXT = {
   reportGone: 'The stranger left before your report was sent.',
   rateLimited: "You're going too fast — slow down a little.",
   banOver: 'You can talk to strangers again. Press Start.',
+  hideIpNoRelay:
+    'Hide my IP is on, but no relay is available right now, so a call would show your address. Turn off Hide my IP to call directly.',
 };
 
 // ---------------------------------------------------------------- elements
@@ -104,6 +106,8 @@ const app = {
   iceServers: [],
   /** The server offers a TURN relay (so "Hide my IP" can work). */
   turnOffered: false,
+  /** A welcome has said whether there is a relay. */
+  welcomed: false,
   /** What the stranger told us of their camera and microphone (true = on). */
   remoteMedia: { video: true, audio: true },
   /** What the idle-but-active pause before auto-next shows on the video. */
@@ -234,7 +238,7 @@ function inRoom() {
 
 function renderControls() {
   // Start: only when not already looking or talking, and not while matching is refused.
-  ui.start.disabled = app.active || app.ban !== null;
+  ui.start.disabled = app.active || app.ban !== null || hidingWithoutRelay();
   // Next: whenever we are looking or talking (it also skips the auto-next pause).
   ui.next.disabled = !app.active || !app.mediaReady;
   ui.stop.disabled = !app.active && !inRoom();
@@ -500,20 +504,49 @@ function offersTurn(iceServers) {
   });
 }
 
-/** The checkbox is only offered when there is a relay to hide behind. */
+/** The checkbox is offered when there is a relay to hide behind, and stays visible while
+ * it is on without one, so it can be turned off. */
 function renderHideIp() {
-  ui.hideIpLabel.hidden = !app.turnOffered;
-  ui.hideIp.hidden = !app.turnOffered;
+  const shown = app.turnOffered || ui.hideIp.checked;
+  ui.hideIpLabel.hidden = !shown;
+  ui.hideIp.hidden = !shown;
 }
 
-/** New calls go through the relay only (iceTransportPolicy "relay"). */
+/** New calls go through the relay only (iceTransportPolicy "relay"). Fails closed: with
+ * Hide my IP on and no relay, a call gathers no candidate at all rather than our own. */
 function relayOnly() {
-  return ui.hideIp.checked && app.turnOffered;
+  return ui.hideIp.checked;
+}
+
+/** Hide my IP is on but the server has no relay: no call may start. */
+function hidingWithoutRelay() {
+  return ui.hideIp.checked && app.welcomed && !app.turnOffered;
+}
+
+/** Called when the relay offer or the checkbox changed: say why calls are off, or undo it. */
+function checkHideIp() {
+  renderHideIp();
+  if (hidingWithoutRelay()) {
+    // Queued before we knew there was no relay: leave the queue (a call already running
+    // is relay-only, so it shows nothing of ours).
+    if (app.active && !inRoom()) {
+      signaling.send({ type: 'leave' });
+      app.active = false;
+      app.startGeneration += 1;
+      clearTimer('autoJoin');
+      setState('idle');
+    }
+    if (!inRoom()) setStatus(TEXT.hideIpNoRelay);
+  } else if (app.baseStatus === TEXT.hideIpNoRelay) {
+    setStatus(TEXT.idle);
+  }
+  renderControls();
 }
 
 function onHideIpChange() {
   const on = ui.hideIp.checked;
   storageSet(HIDE_IP_KEY, on ? '1' : '0');
+  checkHideIp();
   // A running call keeps the route it has; a new peer connection is needed to change it.
   if (inRoom()) flashStatus(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
 }
@@ -620,9 +653,6 @@ function beginCall(room, role, common) {
   // The stranger assumes camera and microphone are on until told otherwise.
   const media = localMediaState();
   if (!media.video || !media.audio) sendMediaState();
-  if (ui.hideIp.checked && !app.turnOffered) {
-    addSystemLine('Hide my IP is unavailable right now (no relay), so this call is direct.');
-  }
 }
 
 function onPeerState(state) {
@@ -649,6 +679,10 @@ function onPeerState(state) {
 function join() {
   clearTimer('autoJoin');
   if (app.ban) return; // the server would only refuse again
+  if (hidingWithoutRelay()) {
+    checkHideIp(); // stop looking, and say why
+    return;
+  }
   setState('waiting');
   if (signaling.send({ type: 'join', interests })) setStatus(TEXT.looking);
   // Not connected yet: the "open" handler joins once the socket is up.
@@ -658,7 +692,7 @@ function join() {
 // ---------------------------------------------------------------- user actions
 
 async function start() {
-  if (app.active || app.ban) return;
+  if (app.active || app.ban || hidingWithoutRelay()) return;
   app.active = true;
   const generation = ++app.startGeneration;
   clearTimer('autoJoin');
@@ -810,7 +844,8 @@ const serverHandlers = {
   welcome(message) {
     if (Array.isArray(message.iceServers)) app.iceServers = message.iceServers;
     app.turnOffered = offersTurn(app.iceServers);
-    renderHideIp();
+    app.welcomed = true;
+    checkHideIp();
     setOnline(message.online);
   },
 

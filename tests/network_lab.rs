@@ -12,7 +12,7 @@ mod lab;
 use std::time::Duration;
 
 use browser_harness as harness;
-use lab::pages::{meet, open_chat, selected_pair};
+use lab::pages::{assert_relayed, chat, meet, next_to, open_chat, selected_pair, start_waiting};
 use lab::services::Offer;
 use lab::topology::router_wan;
 use lab::{Home, Lab, bounded};
@@ -57,6 +57,165 @@ async fn two_homes_behind_eim_nats_connect_directly() {
             );
         }
         harness::assert_no_console_errors(&[a, b]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 2. Behind a symmetric NAT a direct path cannot be punched: the call goes through the
+/// TURN relay with the credentials the server handed out, the user does nothing. First one
+/// symmetric home with an endpoint-independent one, then (B presses Next while C waits)
+/// two symmetric homes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symmetric_nats_connect_through_the_relay() {
+    let _turn = harness::exclusive().await;
+    let homes = [Home::EIM, Home::SYMMETRIC, Home::SYMMETRIC];
+    let Some(lab) = Lab::start(&homes, Offer::Turn) else {
+        return;
+    };
+    bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B"), (2, "C")]).await;
+        let [a, b, c] = &pages[..] else {
+            unreachable!()
+        };
+        for page in [a, b, c] {
+            open_chat(page).await;
+        }
+        let room = meet(a, b).await;
+        for page in [a, b] {
+            let pair = assert_relayed(page).await;
+            eprintln!("EIM + symmetric, {}: {pair}", page.name);
+        }
+        start_waiting(c).await;
+        next_to(b, &room, c).await;
+        for page in [b, c] {
+            let pair = assert_relayed(page).await;
+            eprintln!("symmetric + symmetric, {}: {pair}", page.name);
+        }
+        harness::assert_no_console_errors(&[a, b, c]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 3. A home whose router drops all UDP: no STUN, no UDP relay, no direct path. The server
+/// offers TURN over TCP as well, and the call connects through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_without_udp_connects_over_turn_tcp() {
+    let _turn = harness::exclusive().await;
+    let Some(lab) = Lab::start(&[Home::NO_UDP, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B")]).await;
+        let [a, b] = &pages[..] else { unreachable!() };
+        open_chat(a).await;
+        open_chat(b).await;
+        meet(a, b).await;
+        let pair = selected_pair(a).await;
+        eprintln!("A (no UDP): {pair}");
+        assert_eq!(
+            pair["local"]["type"], "relay",
+            "A's media leaves through its relay: {pair}"
+        );
+        assert_eq!(
+            pair["local"]["relayProtocol"], "tcp",
+            "A reaches the relay over TCP: {pair}"
+        );
+        assert_relayed(b).await;
+        harness::assert_no_console_errors(&[a, b]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 6. A deploy mid-call: the server gets SIGTERM (says `bye` to everyone) and a new process
+/// takes its address. The video, browser to browser, keeps decoding; both pages come back
+/// on signaling, get their room back (`resumed`) and can chat in it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_call_keeps_the_call() {
+    let _turn = harness::exclusive().await;
+    let Some(mut lab) = Lab::start(&[Home::EIM, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    let pages = bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B")]).await;
+        open_chat(&pages[0]).await;
+        open_chat(&pages[1]).await;
+        let room = meet(&pages[0], &pages[1]).await;
+        (pages, room)
+    })
+    .await;
+    lab.restart_server();
+    bounded(SCENARIO_LIMIT, async {
+        let (browsers, room) = &pages;
+        let [a, b] = &browsers[..] else {
+            unreachable!()
+        };
+        for page in [a, b] {
+            let before = page.frames_decoded().await;
+            page.wait_for(
+                &format!(
+                    "window.__rec.msgs.some((m) => m.type === 'resumed' && m.room === {room:?}) \
+                     && document.getElementById('conn').dataset.status === 'connected'"
+                ),
+                "the room back after the restart",
+                Duration::from_secs(15),
+            )
+            .await;
+            assert_eq!(page.eval("window.__strangers.room").await, room.as_str());
+            page.wait_for(
+                &format!("({}) > {before}", harness::FRAMES_DECODED),
+                "frames still decoding",
+                Duration::from_secs(5),
+            )
+            .await;
+        }
+        chat(a, b, "still here after the deploy").await;
+        harness::assert_no_console_errors(&[a, b]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 7. Real-world paths: 40 ms one way on every home's uplink (80 ms between homes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_next_and_chat_work_at_80_ms_rtt() {
+    impaired_calls(Duration::from_millis(40), 0.0).await;
+}
+
+/// 7. Real-world paths: 2 % of every home's uplink packets lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_next_and_chat_work_with_2_percent_loss() {
+    impaired_calls(Duration::ZERO, 0.02).await;
+}
+
+/// With every uplink delayed and lossy as given: A and B meet and chat, then A presses Next
+/// while C waits, meets C, and they chat.
+async fn impaired_calls(delay: Duration, loss: f64) {
+    let _turn = harness::exclusive().await;
+    let Some(lab) = Lab::start(&[Home::EIM, Home::EIM, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    for i in 0..3 {
+        lab.link(i).set_uplink_delay(delay);
+        lab.link(i).set_uplink_loss(loss);
+    }
+    bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B"), (2, "C")]).await;
+        let [a, b, c] = &pages[..] else {
+            unreachable!()
+        };
+        for page in [a, b, c] {
+            open_chat(page).await;
+        }
+        let room = meet(a, b).await;
+        chat(a, b, "hello from A").await;
+        chat(b, a, "hi A, B here").await;
+        start_waiting(c).await;
+        next_to(a, &room, c).await;
+        chat(c, a, "C says hello").await;
+        harness::assert_no_console_errors(&[a, b, c]).await;
     })
     .await;
     lab.assert_contained();

@@ -33,8 +33,25 @@ impl Deref for HomeBrowser {
 }
 
 impl HomeBrowser {
-    /// Starts a Chromium inside `home` (a namespace) whose pages load from `base`.
+    /// Starts a Chromium inside `home` (a namespace) whose pages load from `base`; tries a
+    /// second time if the first browser does not come up.
     pub async fn launch(
+        tools: &Tools,
+        home: &str,
+        name: &str,
+        base: &str,
+        scratch: &Path,
+    ) -> Result<HomeBrowser, String> {
+        match HomeBrowser::try_launch(tools, home, name, base, scratch).await {
+            Ok(browser) => Ok(browser),
+            Err(first) => {
+                eprintln!("lab: {first}; trying once more");
+                HomeBrowser::try_launch(tools, home, name, base, scratch).await
+            }
+        }
+    }
+
+    async fn try_launch(
         tools: &Tools,
         home: &str,
         name: &str,
@@ -45,7 +62,11 @@ impl HomeBrowser {
         std::fs::create_dir_all(dir.join("profile")).map_err(|e| e.to_string())?;
         let wrapper = write_wrapper(tools, home, &dir)?;
         let (mut driver, port) = start_driver(tools, &dir)?;
-        let client = match connect(port, &wrapper, &dir, base).await {
+        let connected = match connect(port, &wrapper, &dir, base).await {
+            Ok(client) => responsive(client).await,
+            Err(e) => Err(e),
+        };
+        let client = match connected {
             Ok(client) => client,
             Err(e) => {
                 let _ = driver.kill();
@@ -179,6 +200,17 @@ async fn connect(
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .map_err(|e| format!("Chromium did not start in its home: {e}"))
+}
+
+/// Checks that the new browser answers a script (a renderer that does not, seen on a busy
+/// machine, would only fail the first step of the scenario after 30 s).
+async fn responsive(client: fantoccini::Client) -> Result<fantoccini::Client, String> {
+    let probe = client.execute("return document.readyState", vec![]);
+    match tokio::time::timeout(Duration::from_secs(10), probe).await {
+        Ok(Ok(_)) => Ok(client),
+        Ok(Err(e)) => Err(format!("the new page does not run scripts: {e}")),
+        Err(_) => Err("the new page did not answer a script within 10 s".into()),
+    }
 }
 
 /// Kills (by pid) every process whose command line names this profile.

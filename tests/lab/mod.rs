@@ -106,23 +106,20 @@ impl Lab {
         format!("http://{PUBLIC_HOST}:{}", services::SERVER_PORT)
     }
 
-    /// Starts one Chromium per `(home, name)`, all at once.
+    /// Starts one Chromium per `(home, name)`, one after the other (two cores starting
+    /// several at once under other load have been seen to time out). If one fails, those
+    /// started are shut down before the panic.
     pub async fn browsers(&self, specs: &[(usize, &str)]) -> Vec<HomeBrowser> {
         let base = self.base();
-        let launched = futures_util::future::join_all(specs.iter().map(|(home, name)| {
-            HomeBrowser::launch(
-                &self.tools,
-                &self.topology.homes[*home],
-                name,
-                &base,
-                &self.scratch.0,
-            )
-        }))
-        .await;
-        launched
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap_or_else(|e| panic!("lab: {e}"))
+        let mut started = Vec::new();
+        for (home, name) in specs {
+            let home = &self.topology.homes[*home];
+            match HomeBrowser::launch(&self.tools, home, name, &base, &self.scratch.0).await {
+                Ok(browser) => started.push(browser),
+                Err(e) => panic!("lab: {e}"),
+            }
+        }
+        started
     }
 
     /// Home `i`'s cable to the public segment.

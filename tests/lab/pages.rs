@@ -153,3 +153,59 @@ pub async fn status(page: &Page) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `page` presses Start and waits until the server has it in the queue.
+pub async fn start_waiting(page: &Page) {
+    page.click_button("Start").await;
+    page.wait_for(
+        "window.__strangers.state === 'waiting' && window.__rec.msgs.some((m) => m.type === 'waiting')",
+        "waiting in the queue",
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+/// `from`, in a call in room `old`, presses Next while `to` waits in the queue: the two
+/// meet and see each other. Returns the new room.
+pub async fn next_to(from: &Page, old: &str, to: &Page) -> String {
+    from.click_button("Next").await;
+    let (room_from, room_to) = tokio::join!(wait_new_picture(from, old), wait_picture(to));
+    assert_eq!(
+        room_from, room_to,
+        "{} and {} are in the same call",
+        from.name, to.name
+    );
+    room_from
+}
+
+/// Like [`wait_picture`], for a call in another room than `old`.
+pub async fn wait_new_picture(page: &Page, old: &str) -> String {
+    page.wait_for(
+        &format!("window.__strangers.room && window.__strangers.room !== {old:?}"),
+        "a new call",
+        CALL_PATIENCE,
+    )
+    .await;
+    let room = wait_picture(page).await;
+    assert_ne!(room, old, "{}: a new stranger", page.name);
+    room
+}
+
+/// `from` types `text` in the chat box and presses Send; it arrives in `to`'s chat log.
+pub async fn chat(from: &Page, to: &Page, text: &str) {
+    from.type_into("#chat-input", text).await;
+    from.click_button("Send").await;
+    to.wait_log_line(text, Duration::from_secs(10)).await;
+}
+
+/// Asserts that the page's call goes through the TURN relay (its own relay candidate or
+/// the stranger's is in the selected pair) and returns the pair.
+pub async fn assert_relayed(page: &Page) -> Value {
+    let pair = selected_pair(page).await;
+    assert!(
+        pair["local"]["type"] == "relay" || pair["remote"]["type"] == "relay",
+        "{}: the call goes through the relay: {pair}",
+        page.name
+    );
+    pair
+}
