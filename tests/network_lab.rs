@@ -12,7 +12,10 @@ mod lab;
 use std::time::Duration;
 
 use browser_harness as harness;
-use lab::pages::{assert_relayed, chat, meet, next_to, open_chat, selected_pair, start_waiting};
+use lab::pages::{
+    self, assert_relayed, chat, meet, next_to, open_chat, selected_pair, start_waiting,
+};
+use lab::privacy;
 use lab::services::Offer;
 use lab::topology::router_wan;
 use lab::{Home, Lab, bounded};
@@ -146,7 +149,7 @@ async fn a_server_restart_mid_call_keeps_the_call() {
         (pages, room)
     })
     .await;
-    lab.restart_server();
+    lab.restart_server(Offer::Turn);
     bounded(SCENARIO_LIMIT, async {
         let (browsers, room) = &pages;
         let [a, b] = &browsers[..] else {
@@ -216,6 +219,124 @@ async fn impaired_calls(delay: Duration, loss: f64) {
         next_to(a, &room, c).await;
         chat(c, a, "C says hello").await;
         harness::assert_no_console_errors(&[a, b, c]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 4. Hide my IP, in both roles: A hides its address, B does not. Over several calls (B
+/// presses Next, A's Auto-next brings them together again) until A has been both offerer
+/// and answerer, B never learns a candidate of A's that is not the relay's: not trickled,
+/// not in an SDP, not known to B's ICE agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hide_my_ip_shows_only_the_relay_in_both_roles() {
+    let _turn = harness::exclusive().await;
+    let Some(lab) = Lab::start(&[Home::EIM, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B")]).await;
+        let [a, b] = &pages[..] else { unreachable!() };
+        open_chat(a).await;
+        a.click_css("#hide-ip").await;
+        assert_eq!(a.eval("window.__strangers.hideIp").await, true);
+        open_chat(b).await;
+        let mut room = meet(a, b).await;
+        let mut roles = Vec::new();
+        // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+        for _call in 0..8 {
+            let pair = selected_pair(a).await;
+            assert_eq!(pair["local"]["type"], "relay", "A's media leaves through the relay: {pair}");
+            let role = a.eval("window.__strangers.role").await;
+            roles.push(role.as_str().unwrap_or_default().to_string());
+            if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
+                break;
+            }
+            b.click_button("Next").await;
+            let (new_a, new_b) = tokio::join!(
+                pages::wait_new_picture(a, &room),
+                pages::wait_new_picture(b, &room)
+            );
+            assert_eq!(new_a, new_b);
+            room = new_a;
+        }
+        assert!(
+            roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer"),
+            "A was offerer and answerer: {roles:?}"
+        );
+        // Let the last trickle end before reading what B learned.
+        b.wait_for(
+            "window.__rec.msgs.some((m) => m.type === 'candidate' && m.candidate === null && m.room === window.__strangers.room)",
+            "the end of A's candidates",
+            Duration::from_secs(10),
+        )
+        .await;
+        let learned = pages::learned_candidates(b).await;
+        let (count, leaks) = privacy::non_relay_candidates(&learned);
+        assert!(count > 0, "B learned A's relay candidates: {learned}");
+        assert!(leaks.is_empty(), "B learned more of A than its relay ({roles:?}):\n{leaks}");
+        eprintln!("over {} calls (A {roles:?}) B learned {count} candidates of A's, all the relay's", roles.len());
+        // The control: the recording does see addresses when they are sent.
+        let from_b = pages::learned_candidates(a).await;
+        assert!(privacy::signaled_any_of_type(&from_b, "host"), "A saw B's host candidates");
+        harness::assert_no_console_errors(&[a, b]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// 4. Hide my IP fails closed. A turned it on during an earlier visit; now the server
+/// offers no relay. Before any call A is told why it cannot call while hiding, Start is
+/// off and no call starts (B, waiting, hears nothing of A). Once A turns Hide my IP off
+/// (and it can no longer be turned on), A calls directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hide_my_ip_without_a_relay_makes_no_call() {
+    let _turn = harness::exclusive().await;
+    let Some(mut lab) = Lab::start(&[Home::EIM, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    let pages = bounded(SCENARIO_LIMIT, async {
+        let pages = lab.browsers(&[(0, "A"), (1, "B")]).await;
+        open_chat(&pages[0]).await;
+        pages[0].click_css("#hide-ip").await;
+        pages
+    })
+    .await;
+    lab.restart_server(Offer::StunOnly);
+    bounded(SCENARIO_LIMIT, async {
+        let [a, b] = &pages[..] else { unreachable!() };
+        open_chat(a).await; // the next visit, with the preference saved
+        open_chat(b).await;
+        let told = a
+            .eval(
+                "({ status: document.getElementById('status').textContent, \
+                    start: document.getElementById('start').disabled, \
+                    hide: document.getElementById('hide-ip').checked })",
+            )
+            .await;
+        assert!(
+            told["status"].as_str().is_some_and(|s| s.contains("Hide my IP is on, but no relay")),
+            "A is told why it cannot call while hiding: {told}"
+        );
+        assert_eq!(told["start"], true, "Start is off while hiding without a relay: {told}");
+        assert_eq!(told["hide"], true, "the saved choice is kept, and shown: {told}");
+        start_waiting(b).await;
+        let heard = b
+            .eval("window.__rec.msgs.filter((m) => ['matched', 'candidate', 'offer', 'answer'].includes(m.type)).length")
+            .await;
+        assert_eq!(heard, 0, "B heard nothing of A");
+
+        a.click_css("#hide-ip").await; // off: calls are direct from now on
+        assert!(!a.is_displayed("#hide-ip").await, "without a relay it cannot be turned on again");
+        a.click_button("Start").await;
+        pages::wait_picture(a).await;
+        pages::wait_picture(b).await;
+        let from_a = pages::learned_candidates(b).await;
+        assert!(
+            privacy::signaled_any_of_type(&from_a, "host") || privacy::signaled_any_of_type(&from_a, "srflx"),
+            "with Hide my IP off, the call is direct: {from_a}"
+        );
+        harness::assert_no_console_errors(&[a, b]).await;
     })
     .await;
     lab.assert_contained();

@@ -72,6 +72,7 @@ impl HomeBrowser {
                 let _ = driver.kill();
                 let _ = driver.wait();
                 kill_profile_users(&dir.join("profile"));
+                let _ = std::fs::remove_dir_all(&dir);
                 return Err(format!("{name}: {e}"));
             }
         };

@@ -27,6 +27,7 @@ pub mod browser;
 pub mod link;
 pub mod netns;
 pub mod pages;
+pub mod privacy;
 pub mod services;
 pub mod topology;
 
@@ -136,8 +137,8 @@ impl Lab {
     }
 
     /// A deploy: SIGTERM to the server (it tells every client `bye` and drains), then a new
-    /// process on the same address.
-    pub fn restart_server(&mut self) {
+    /// process on the same address, offering `offer`.
+    pub fn restart_server(&mut self, offer: Offer) {
         if let Some(old) = self.server.take() {
             old.terminate(Duration::from_secs(10))
                 .unwrap_or_else(|e| panic!("lab: {e}"));
@@ -146,7 +147,7 @@ impl Lab {
             &self.topology.public,
             &self.scratch.0,
             services::SERVER_PORT,
-            Offer::Turn,
+            offer,
         )
         .unwrap_or_else(|e| panic!("lab: {e}"));
         self.server = Some(new);

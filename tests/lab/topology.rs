@@ -114,6 +114,13 @@ impl Topology {
         self.routers.push(router.clone());
         self.add_namespace(&house, false)?;
         self.homes.push(house.clone());
+        // Keep the home's own ports (and so an endpoint-independent NAT's public ones) below
+        // coturn's relay range: a port in that range is then surely a relay address.
+        netns::exec(
+            &house,
+            "sysctl",
+            &["-qw", "net.ipv4.ip_local_port_range=32768 49151"],
+        )?;
 
         // The WAN cable, through the userspace middle.
         let link = Link::create(&router, "wan", &self.public, &format!("up{i}"), "br0")?;
