@@ -96,6 +96,7 @@ enum Command {
         id: SessionId,
         seq: u64,
         room: RoomId,
+        role: Option<Role>,
     },
     /// The session ended, or cannot keep up: forget it.
     Gone {
@@ -156,9 +157,16 @@ impl Lobby {
         rx.await.ok()
     }
 
-    /// The user is back after a restart and asks for `room` again.
-    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId) {
-        self.send(Command::Resume { id, seq, room }).await
+    /// The user is back after a restart, or on a new connection, and asks for `room` (in
+    /// which it had `role`, if it says) again.
+    pub async fn resume(&self, id: SessionId, seq: u64, room: RoomId, role: Option<Role>) {
+        self.send(Command::Resume {
+            id,
+            seq,
+            room,
+            role,
+        })
+        .await
     }
 
     /// The user reports its partner: the room ends and the report is stored.
@@ -246,6 +254,9 @@ struct User {
     asked_at: Instant,
     /// Who this is for reports and bans (a salted hash of the IP), if known.
     client: Option<ClientKey>,
+    /// The role this user was given in its room (local rooms only), which says whose place
+    /// a member back on a new connection takes.
+    role: Option<Role>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -375,6 +386,7 @@ impl Actor {
                         status: Status::Idle,
                         asked_at: Instant::now(),
                         client,
+                        role: None,
                     },
                 );
                 let _ = reply.send(self.online());
@@ -422,13 +434,22 @@ impl Actor {
                     Status::Resuming { .. } => self.stop_resuming(id),
                 }
             }
-            Command::Resume { id, seq, room } => {
+            Command::Resume {
+                id,
+                seq,
+                room,
+                role,
+            } => {
                 let Some(user) = self.users.get_mut(&id) else {
                     return;
                 };
                 user.seq = seq;
-                if user.status == Status::Idle {
-                    self.resume(id, room);
+                if user.status != Status::Idle {
+                    return;
+                }
+                match role.and_then(|r| self.replaced(id, room, r)) {
+                    Some((old, partner)) => self.take_place(old, id, partner, room),
+                    None => self.resume(id, room),
                 }
             }
             Command::Report { id, seq, reason } => {
@@ -538,6 +559,41 @@ impl Actor {
         };
         self.resuming.remove(&room);
         self.relink_local(id, other, room);
+    }
+
+    /// The member of local `room` that had `role`, if a new connection `id` may take its
+    /// place (its own network dropped and the server has not noticed yet), and its partner.
+    fn replaced(&self, id: SessionId, room: RoomId, role: Role) -> Option<(SessionId, SessionId)> {
+        self.users
+            .iter()
+            .find_map(|(&member, user)| match user.status {
+                Status::InRoom {
+                    room: r,
+                    partner: Partner::Here(partner),
+                } if r == room && member != id && partner != id && user.role == Some(role) => {
+                    Some((member, partner))
+                }
+                _ => None,
+            })
+    }
+
+    /// The new connection `id` takes `old`'s place in `room` with `partner`: both are told
+    /// the room works again (`resumed`), and `old` is quietly out of it.
+    fn take_place(&mut self, old: SessionId, id: SessionId, partner: SessionId, room: RoomId) {
+        let role = self.users.get_mut(&old).and_then(|u| {
+            u.status = Status::Idle;
+            u.role.take()
+        });
+        if let Some(u) = self.users.get(&old) {
+            let _ = u.peer.send(Event::Left {
+                room,
+                reason: LeftReason::Left,
+            });
+        }
+        if let Some(u) = self.users.get_mut(&id) {
+            u.role = role;
+        }
+        self.relink_local(id, partner, room);
     }
 
     /// `id` no longer waits to resume (it left, pressed Next, or is gone).
@@ -681,11 +737,13 @@ impl Actor {
             (p.joiner, p.waiter, p.joiner_role),
             (p.waiter, p.joiner, p.joiner_role.other()),
         ];
-        for (me, other, _) in members {
-            self.users.get_mut(&me).expect("paired users exist").status = Status::InRoom {
+        for (me, other, role) in members {
+            let user = self.users.get_mut(&me).expect("paired users exist");
+            user.status = Status::InRoom {
                 room: p.room,
                 partner: Partner::Here(other),
             };
+            user.role = Some(role);
         }
         for (me, other, role) in members {
             let (Some(user), Some(partner)) = (self.users.get(&me), self.users.get(&other)) else {
@@ -1347,7 +1405,7 @@ mod tests {
         let lobby = lobby();
         let mut a = connect(&lobby).await;
         let room = RoomId(42);
-        lobby.resume(a.id, 1, room).await;
+        lobby.resume(a.id, 1, room, None).await;
         tokio::time::advance(RESUME_WAIT - Duration::from_millis(100)).await;
         assert!(a.rx.try_recv().is_err(), "still waiting for the stranger");
         tokio::time::advance(Duration::from_millis(200)).await;
@@ -1594,6 +1652,7 @@ mod tests {
                                         id: sim.id,
                                         seq,
                                         room,
+                                        role: None,
                                     });
                                 }
                             }

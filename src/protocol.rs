@@ -52,7 +52,7 @@ impl Serialize for RoomId {
 
 /// Which side of the call a member plays. The offerer creates the first offer and is the
 /// "impolite" peer of perfect negotiation; the answerer is the "polite" one.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Offerer,
@@ -237,8 +237,13 @@ pub enum ClientMessage {
     Relay(Relay),
     /// Report the partner in `room` and end the room.
     Report { room: RoomId, reason: ReportReason },
-    /// Back after the server restarted mid-call: rejoin `room` with the same stranger.
-    Resume { room: RoomId },
+    /// Back after the server restarted mid-call, or on a new connection after its own
+    /// dropped: rejoin `room` with the same stranger. `role` is the one the user had in it,
+    /// which says whose place a new connection takes.
+    Resume { room: RoomId, role: Option<Role> },
+    /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
+    /// seconds rather than when TCP gives up.
+    Ping,
 }
 
 /// Why a user reported the stranger.
@@ -296,10 +301,13 @@ enum Wire {
     },
     Resume {
         room: String,
+        #[serde(default)]
+        role: Option<Role>,
     },
+    Ping {},
 }
 
-const KNOWN_TYPES: [&str; 11] = [
+const KNOWN_TYPES: [&str; 12] = [
     "join",
     "next",
     "leave",
@@ -311,6 +319,7 @@ const KNOWN_TYPES: [&str; 11] = [
     "media",
     "report",
     "resume",
+    "ping",
 ];
 
 impl ClientMessage {
@@ -374,9 +383,11 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room } => ClientMessage::Resume {
+            Wire::Resume { room, role } => ClientMessage::Resume {
                 room: parse_room(&room)?,
+                role,
             },
+            Wire::Ping {} => ClientMessage::Ping,
         })
     }
 }
@@ -475,6 +486,8 @@ pub enum ServerMessage<'a> {
     Bye {
         reason: &'a str,
     },
+    /// The answer to a client's `ping`.
+    Pong,
 }
 
 impl ServerMessage<'_> {
@@ -502,6 +515,11 @@ mod tests {
 
     #[test]
     fn parses_every_client_message() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"ping"}"#),
+            Ok(ClientMessage::Ping)
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {

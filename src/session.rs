@@ -338,6 +338,7 @@ impl Session {
         {
             return Ok(());
         }
+        let mut resume_role = None;
         let request = match msg {
             ClientMessage::Join { interests } => {
                 if self.presence.room().is_some() {
@@ -349,7 +350,14 @@ impl Session {
             ClientMessage::Next => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
-            ClientMessage::Resume { room } => self.presence.resume(room),
+            ClientMessage::Resume { room, role } => {
+                resume_role = role;
+                self.presence.resume(room)
+            }
+            ClientMessage::Ping => {
+                self.send(&ServerMessage::Pong.to_json());
+                return Ok(());
+            }
             ClientMessage::Report { room, reason } => {
                 if let Some(Request::Report { seq }) = self.presence.report(room) {
                     self.lobby.report(self.id, seq, reason).await;
@@ -367,7 +375,7 @@ impl Session {
             Some(Request::Resume { seq }) => {
                 if let Status::Resuming(room) = self.presence.status() {
                     let room = *room;
-                    self.lobby.resume(self.id, seq, room).await;
+                    self.lobby.resume(self.id, seq, room, resume_role).await;
                 }
             }
             Some(Request::Report { .. }) | None => {}
@@ -415,6 +423,11 @@ impl Session {
                 None => Ok(()), // overtaken by a newer request; the lobby undoes it
             },
             Event::Rerouted { room, partner } => {
+                // The stranger is back on a new connection: say so, so a negotiation lost
+                // on the way to the old one can be made again.
+                if self.presence.in_room(room) {
+                    self.send(&ServerMessage::Resumed { room }.to_json());
+                }
                 self.presence.rerouted(room, *partner);
                 Ok(())
             }

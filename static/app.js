@@ -114,6 +114,8 @@ const app = {
   pauseNotice: TEXT.strangerLeft,
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   resuming: null,
+  /** Why: the server restarted ("restart") or our connection was lost ("network"). */
+  resumeReason: null,
   /** Refused matching: {until: ms since epoch, message: string from the server or ""}. */
   ban: null,
   /** When the last "going too fast" notice was shown. */
@@ -278,7 +280,8 @@ function renderNotice() {
       main = 'Connecting…';
       break;
     case 'connected':
-      if (remoteCameraOff()) main = TEXT.remoteCameraOff;
+      if (app.call && app.call.stalled) main = TEXT.interrupted;
+      else if (remoteCameraOff()) main = TEXT.remoteCameraOff;
       else main = app.call && !app.call.hasRemoteVideo() ? TEXT.noRemoteVideo : '';
       break;
     default:
@@ -638,6 +641,7 @@ function beginCall(room, role, common) {
     remoteVideo: ui.remoteVideo,
     onState: onPeerState,
     onRemoteMedia,
+    onHealth: onCallHealth,
   });
   setState('connecting');
   setStatus(TEXT.found);
@@ -660,7 +664,7 @@ function onPeerState(state) {
     case 'connected':
       clearTimer('connectHint');
       setState('connected');
-      setStatus(TEXT.connected);
+      setStatus(app.call && app.call.stalled ? TEXT.interrupted : TEXT.connected);
       break;
     case 'disconnected':
       setState('connecting');
@@ -668,11 +672,21 @@ function onPeerState(state) {
       break;
     case 'failed':
       setState('connecting');
-      setStatus(TEXT.failed);
+      // A call that was up is recovered for as long as the stranger is there: never "failed".
+      setStatus(app.call && app.call.everConnected ? TEXT.interrupted : TEXT.failed);
       break;
     default:
       break;
   }
+}
+
+/** The stranger's media stalled (the picture froze) or flows again. */
+function onCallHealth() {
+  const call = app.call;
+  if (!call) return;
+  renderNotice();
+  if (call.stalled) setStatus(TEXT.interrupted);
+  else if (call.pc && call.pc.connectionState === 'connected') setStatus(TEXT.connected);
 }
 
 /** Enters (or re-enters) the queue. */
@@ -869,9 +883,15 @@ const serverHandlers = {
   },
 
   resumed(message) {
-    if (!currentRoom(message) || app.resuming !== message.room) return;
+    // Ours after we asked, or the stranger's: back on a new connection.
+    if (!currentRoom(message)) return;
+    // Only a server restart leaves every address as it was.
+    const networkChanged = app.resuming !== message.room || app.resumeReason === 'network';
     app.resuming = null;
-    setStatus(app.state === 'connected' ? TEXT.connected : TEXT.found);
+    signaling.releaseAbandoned();
+    app.call.signalingRestored(networkChanged);
+    const flowing = app.state === 'connected' && !app.call.stalled;
+    setStatus(flowing ? TEXT.connected : app.call.everConnected ? TEXT.interrupted : TEXT.found);
   },
 
   left(message) {
@@ -985,8 +1005,8 @@ function onSocketOpen({ reconnected }) {
   // A call that kept playing through the drop: ask the server for its room back (the
   // stranger does the same); if the call died meanwhile, look for someone new instead.
   if (app.resuming !== null) {
-    if (app.call && app.call.pc && app.call.pc.connectionState === 'connected') {
-      signaling.send({ type: 'resume', room: app.resuming });
+    if (app.call && app.call.everConnected) {
+      signaling.send({ type: 'resume', room: app.resuming, role: app.call.role });
       return;
     }
     endCall();
@@ -997,12 +1017,14 @@ function onSocketOpen({ reconnected }) {
   if (reconnected) flashStatus(TEXT.connectedServer, 2000);
 }
 
-function onSocketDown() {
+function onSocketDown({ code }) {
   // A connected call does not need the server: keep it playing and ask for the room back
   // once signaling is up again (after a restart the stranger does the same).
-  if (inRoom() && app.call.pc && app.call.pc.connectionState === 'connected') {
+  if (inRoom() && app.call.everConnected) {
     app.resuming = app.call.room;
-    setStatus(TEXT.callGoesOn);
+    app.resumeReason = code === 1012 ? 'restart' : 'network';
+    const flowing = app.call.pc.connectionState === 'connected' && !app.call.stalled;
+    setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
     return;
   }
   // The server ended our room when the socket went, and the stranger was told.

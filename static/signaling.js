@@ -58,6 +58,15 @@ export class Tracker {
 
 const BACKOFF_START_MS = 300;
 const BACKOFF_CAP_MS = 10_000;
+// The heartbeat: a ping every 2 s, answered by the server with a pong. A socket that has
+// heard nothing for 5 s is dead (a network outage: TCP would take minutes to say so).
+const HEARTBEAT_MS = 2000;
+const SILENCE_MS = 5000;
+// After such a loss the network may come back at any moment: try again at least every
+// second, and give up on an attempt that has not opened within 1.5 s (its SYN may sit in
+// TCP's retransmission backoff long after the network is back).
+const FAST_RETRY_MS = 1000;
+const CONNECT_TIMEOUT_MS = 1500;
 
 /** The ws:/wss: URL of GET /ws on this host. */
 export function signalingUrl(loc = window.location) {
@@ -71,7 +80,8 @@ export function signalingUrl(loc = window.location) {
  * Events (subscribe with on(type, fn)):
  *   - every server message, by its "type" (welcome, waiting, matched, ...)
  *   - "open"   {reconnected}   a socket is open and ready to send
- *   - "down"   {code, reason}  the socket went away (a reconnect is scheduled)
+ *   - "down"   {code, reason}  the socket went away (a reconnect is scheduled); code 4000:
+ *                               it went silent (no pong within 5 s)
  *   - "status" {status}        "connecting" | "connected" | "reconnecting" | "closed"
  * "bye" is handled here (reconnect) and is not passed on.
  */
@@ -86,6 +96,14 @@ export class Signaling {
   #stopped = false;
   #everOpened = false;
   #status = 'closed';
+  #heartbeat = null;
+  #connectTimer = null;
+  #lastHeard = 0;
+  // The last socket was lost to silence: reconnect fast (see FAST_RETRY_MS).
+  #fast = false;
+  // Sockets given up on without a close: closing them would send a FIN that may reach the
+  // server before our new socket has taken the room back, ending the call for the stranger.
+  #abandoned = [];
 
   constructor(url, tracker) {
     this.#url = url;
@@ -127,6 +145,12 @@ export class Signaling {
     }
     this.#ws = ws;
     const t = this.#tracker;
+    if (this.#fast) {
+      this.#connectTimer = t.timeout(() => {
+        this.#connectTimer = null;
+        if (ws === this.#ws && ws.readyState === WebSocket.CONNECTING) this.#abandon(4000, 'connect timeout');
+      }, CONNECT_TIMEOUT_MS);
+    }
     this.#detach = [
       t.listen(ws, 'open', () => this.#onOpen()),
       t.listen(ws, 'message', (event) => this.#onMessage(event)),
@@ -151,17 +175,61 @@ export class Signaling {
     this.#stopped = true;
     this.#retryTimer = this.#tracker.clear(this.#retryTimer);
     this.#dropSocket(1000);
+    this.releaseAbandoned();
     this.#setStatus('closed');
+  }
+
+  /** Closes the sockets given up on, once nothing can be lost by it (the room is back). */
+  releaseAbandoned() {
+    for (const ws of this.#abandoned.splice(0)) {
+      try {
+        ws.close(1000);
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   #onOpen() {
     const reconnected = this.#everOpened;
     this.#everOpened = true;
+    this.#connectTimer = this.#tracker.clear(this.#connectTimer);
+    this.#lastHeard = performance.now();
+    this.#heartbeat = this.#tracker.interval(() => this.#beat(), HEARTBEAT_MS);
     this.#setStatus('connected');
     this.#emit('open', { reconnected });
   }
 
+  /** Sends a ping; gives the socket up if it has been silent too long. */
+  #beat() {
+    if (performance.now() - this.#lastHeard > SILENCE_MS) {
+      this.#abandon(4000, 'no answer from the server');
+      return;
+    }
+    this.send({ type: 'ping' });
+  }
+
+  /** Forgets the current socket without closing it, and reconnects fast. */
+  #abandon(code, reason) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#dropSocket();
+    if (ws.readyState === WebSocket.CONNECTING) {
+      try {
+        ws.close(); // never opened: nothing to lose
+      } catch {
+        // Already closed.
+      }
+    } else {
+      this.#abandoned.push(ws);
+    }
+    this.#fast = true;
+    this.#emit('down', { code, reason });
+    this.#scheduleReconnect();
+  }
+
   #onMessage(event) {
+    this.#lastHeard = performance.now();
     if (typeof event.data !== 'string') return;
     let message;
     try {
@@ -176,6 +244,7 @@ export class Signaling {
       // Only a welcome proves the server is really serving us: reset the backoff here
       // rather than on "open", so a server that accepts and drops at once is not hammered.
       this.#attempt = 0;
+      this.#fast = false;
     }
     if (message.type === 'bye') {
       // The server is restarting: leave now and come back after a jittered pause.
@@ -190,6 +259,8 @@ export class Signaling {
   #onClose(ws, event) {
     if (ws !== this.#ws) return;
     this.#dropSocket();
+    // Closed without a close frame (1006): the network, not the server, ended it.
+    if (event.code === 1006) this.#fast = true;
     this.#emit('down', { code: event.code, reason: event.reason });
     if (!this.#stopped) this.#scheduleReconnect();
   }
@@ -199,6 +270,8 @@ export class Signaling {
     const ws = this.#ws;
     if (!ws) return;
     this.#ws = null;
+    this.#heartbeat = this.#tracker.clear(this.#heartbeat);
+    this.#connectTimer = this.#tracker.clear(this.#connectTimer);
     for (const off of this.#detach) off();
     this.#detach = [];
     if (code && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
@@ -214,7 +287,8 @@ export class Signaling {
     if (this.#stopped || this.#retryTimer !== null) return;
     // Exponential backoff with "equal jitter": half fixed, half random, so a whole
     // crowd dropped by a server restart does not come back in the same instant.
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** this.#attempt);
+    const cap = this.#fast ? FAST_RETRY_MS : BACKOFF_CAP_MS;
+    const ceiling = Math.min(cap, BACKOFF_START_MS * 2 ** this.#attempt);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.#attempt = Math.min(this.#attempt + 1, 16);
     this.#setStatus('reconnecting');

@@ -109,7 +109,7 @@ fn write_wrapper(tools: &Tools, home: &str, dir: &Path) -> Result<PathBuf, Strin
         &tools.chromium
     };
     let script = format!(
-        "#!/bin/sh\nexec ip netns exec '{home}' sh -c 'mount --bind \"$0\" /etc/resolv.conf && exec \"$1\" \"$@\"' '{}' '{}' \"$@\"\n",
+        "#!/bin/sh\nexec ip netns exec '{home}' sh -c 'b=$1; shift; mount --bind \"$0\" /etc/resolv.conf && exec \"$b\" \"$@\"' '{}' '{}' \"$@\"\n",
         resolv.display(),
         binary.display()
     );

@@ -153,6 +153,29 @@ impl Lab {
         self.server = Some(new);
     }
 
+    /// Home `i`'s router gets a new public address (as after a new DHCP lease): every NAT
+    /// mapping it had is flushed with the old one, so the home's public address and ports
+    /// change under a running call. Returns the new address.
+    pub fn rebind(&self, i: usize) -> String {
+        let router = &self.topology.routers[i];
+        let old = format!("{}/24", topology::router_wan(i));
+        let new = format!("203.0.113.{}", 201 + i);
+        netns::ip(&["-n", router, "addr", "del", &old, "dev", "wan"])
+            .and_then(|()| {
+                netns::ip(&[
+                    "-n",
+                    router,
+                    "addr",
+                    "add",
+                    &format!("{new}/24"),
+                    "dev",
+                    "wan",
+                ])
+            })
+            .unwrap_or_else(|e| panic!("lab: {e}"));
+        new
+    }
+
     /// What coturn logged so far.
     pub fn coturn_log(&self) -> String {
         self.coturn.log()
