@@ -175,7 +175,7 @@ async fn a_server_restart_mid_call_keeps_the_call() {
             .await;
         }
         chat(a, b, "still here after the deploy").await;
-        harness::assert_no_console_errors(&[a, b]).await;
+        pages::assert_no_errors_but_reconnects(&[a, b]).await;
     })
     .await;
     lab.assert_contained();

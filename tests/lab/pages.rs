@@ -209,3 +209,21 @@ pub async fn assert_relayed(page: &Page) -> Value {
     );
     pair
 }
+
+/// Like the harness's `assert_no_console_errors`, except that a failed attempt to open the
+/// signaling socket is expected while the server restarts or the network is out (the
+/// browser logs those itself; the page retries).
+pub async fn assert_no_errors_but_reconnects(pages: &[&Page]) {
+    let mut report = String::new();
+    for page in pages {
+        for line in page.console_errors().await {
+            if !line.contains("WebSocket connection to") {
+                report.push_str(&format!("  {}: {line}\n", page.name));
+            }
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "console errors or uncaught exceptions:\n{report}"
+    );
+}
