@@ -19,7 +19,7 @@ const MAX_ICE_RESTARTS = 3;
 // is presumed lost and made again.
 const WATCH_MS = 500;
 const STALL_MS = 1000;
-const RESTART_AFTER_MS = 2000;
+const RESTART_AFTER_MS = 3000;
 const RESTART_AGAIN_MS = 4000;
 const PC_HANDLERS = [
   'ontrack',
@@ -416,7 +416,28 @@ export class Call {
   #setStalled(stalled) {
     if (stalled === this.#stalled) return;
     this.#stalled = stalled;
+    // The path works again: the stranger's decoder lost our stream meanwhile, and waiting
+    // for it to ask for a keyframe was seen to take 3 s. Restart our video at once instead.
+    if (!stalled) this.#restartVideo();
     if (this.#onHealth) this.#onHealth();
+  }
+
+  /** Turns our video encodings off and on again, which starts them with a keyframe. */
+  #restartVideo() {
+    for (const sender of this.pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== 'video') continue;
+      const toggle = async (active) => {
+        const params = sender.getParameters();
+        if (!params.encodings || params.encodings.length === 0) return;
+        for (const encoding of params.encodings) encoding.active = active;
+        await sender.setParameters(params);
+      };
+      toggle(false)
+        .then(() => toggle(true))
+        .catch((err) => {
+          if (!this.#closed) console.info('strangers: could not restart our video', err);
+        });
+    }
   }
 
   /** The offerer restarts ICE, dropping an earlier restart offer nobody answered. */
