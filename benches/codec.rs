@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use strangers::limits::{Budget, Cost, Rates, Verdict};
-use strangers::protocol::{ClientMessage, IceServer, Role, RoomId, ServerMessage};
+use strangers::protocol::{ClientMessage, IceServer, MemberProof, Role, RoomId, ServerMessage};
 
 const ROOM: &str = "4f1c0a9e7b3d52c8a6e0f1d2c3b4a596";
 
@@ -213,6 +213,8 @@ fn codec(c: &mut Criterion) {
         room,
         role: Role::Offerer,
         common: &common,
+        proof: MemberProof::pair(1, 2).0,
+        ice_servers: &[],
     };
     c.bench_function("server_to_json/matched", |b| {
         b.iter(|| black_box(&matched).to_json())

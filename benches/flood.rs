@@ -3,8 +3,8 @@
 //! send chat as fast as their sockets take it, then alone again; and what the flood costs the
 //! server.
 //!
-//! `cargo bench --bench flood` (loopback only, about 40 s). Needs two cores, `taskset` and
-//! `chrt` (util-linux). So that the server never competes with the load for a CPU, the server
+//! `cargo build --release -p strangers-load && cargo bench --bench flood` (loopback only,
+//! about 40 s). Needs two cores, `taskset` and `chrt` (util-linux). So that the server never competes with the load for a CPU, the server
 //! runs alone on CPU 0 and every client on CPU 1; the flooders run there in the `SCHED_IDLE`
 //! class, so they get only the time the measured clients leave over. What is left to see is
 //! the server's own share of the harm.
@@ -38,6 +38,8 @@ async fn main() {
         cores >= 2,
         "the flood benchmark needs two cores (server and clients apart)"
     );
+    // Before anything runs: the load generator is built apart from this bench.
+    support::load_generator();
     let report = std::env::temp_dir().join(format!("strangers-flood-{}.jsonl", std::process::id()));
     // `taskset` execs the server, so the child's pid is the server's.
     let mut server = Command::new("taskset")
@@ -148,7 +150,8 @@ async fn main() {
 async fn churn(url: &str, server_pid: u32) -> Value {
     let (k0, t0) = (ksoftirqd_seconds(), Instant::now());
     let out = Command::new("taskset")
-        .args(["-c", CLIENT_CPU, env!("CARGO_BIN_EXE_strangers-load")])
+        .args(["-c", CLIENT_CPU])
+        .arg(support::load_generator())
         .args(["--url", url, "--duration", &format!("{SECONDS}s")])
         .args(["--server-pid", &server_pid.to_string(), "--json", "-q"])
         .args(["churn", "-c", "100", "--rate", "2000"])
@@ -195,7 +198,7 @@ async fn flood_owned(url: String, server_pid: u32, duration: Duration) -> Value 
 async fn flood(url: &str, server_pid: u32, duration: Duration) -> Value {
     let out = Command::new("chrt")
         .args(["--idle", "0", "taskset", "-c", CLIENT_CPU])
-        .arg(env!("CARGO_BIN_EXE_strangers-load"))
+        .arg(support::load_generator())
         .args(["--url", url])
         .args(["--duration", &format!("{}ms", duration.as_millis())])
         .args(["--server-pid", &server_pid.to_string(), "--json", "-q"])

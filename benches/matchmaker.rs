@@ -26,7 +26,7 @@
 //!
 //! Probes use fresh session ids and random interest names each time so that hash look-ups land
 //! on different buckets, as real traffic does, rather than on one cached line. Times come from
-//! `tokio::time::Instant::now()` (no runtime needed) and the RNG is seeded, so runs repeat.
+//! `std::time::Instant::now()` and the RNG is seeded, so runs repeat.
 //! Each left user leaves an entry in the matchmaker's deadline queue until its fallback time
 //! (an hour here), so memory grows by about 24 bytes per measured join while the bench runs.
 
@@ -36,8 +36,9 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use strangers::matchmaker::{Matchmaker, Policy, SessionId};
-use tokio::time::Instant;
+use std::time::Instant;
+use strangers::ids::SessionId;
+use strangers::matchmaker::{Matchmaker, Policy};
 
 /// Queue lengths measured, unless `MATCHMAKER_SIZES` (comma-separated) says otherwise.
 const SIZES: [usize; 3] = [10, 10_000, 1_000_000];

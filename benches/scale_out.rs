@@ -2,8 +2,9 @@
 //! and Redis traffic per match, with the load generator's churn mode spreading its clients
 //! over the instances (so with n instances about (n-1)/n of the pairs span two instances).
 //!
-//! `cargo bench --bench scale_out` (loopback only: it starts its own `redis-server` on a free
-//! port, the release-built `strangers` instances and `strangers-load`). The first row is one
+//! `cargo build --release -p strangers-load && cargo bench --bench scale_out` (loopback only:
+//! it starts its own `redis-server` on a free port, the release-built `strangers` instances
+//! and `strangers-load`). The first row is one
 //! instance with its own in-process queue, for comparison. Each row runs `SECONDS` seconds of
 //! churn with `CLIENTS` clients twice: paced at `RATE` relayed messages per second in all (the
 //! latency figures), then as fast as they go (the matches per second).
@@ -23,6 +24,8 @@ const RATE: &str = "20000";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // Before anything runs: the load generator is built apart from this bench.
+    support::load_generator();
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("strangers-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,7 +137,7 @@ async fn start(shared: Option<(&str, &str)>) -> (Child, String) {
 /// Runs the load generator's churn mode over `urls` (paced at `rate` messages/s, or as fast
 /// as it goes) and returns its JSON result.
 async fn churn(urls: &str, rate: Option<&str>) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_strangers-load"))
+    let out = Command::new(support::load_generator())
         .args(["--url", urls, "--duration", &format!("{SECONDS}s")])
         .args(["--json", "-q"])
         .args(["churn", "-c", CLIENTS])

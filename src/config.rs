@@ -39,8 +39,9 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<Secret>,
 
-    /// How long a TURN credential stays valid.
-    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "1h", value_parser = parse_duration)]
+    /// How long a TURN credential stays valid: long enough to set up a call, short enough
+    /// that a leaked one is soon useless.
+    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "10m", value_parser = parse_duration)]
     pub turn_ttl: Duration,
 
     /// Origins allowed to open the WebSocket, comma-separated (`https://example.com`).
@@ -147,6 +148,42 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
+    /// How long a connection may take to send a whole request head (slow-header attacks);
+    /// also the longest a kept-alive connection waits for its next request. At most 10 s
+    /// is sensible.
+    #[arg(long, env = "STRANGERS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A connection that has not upgraded, with no request in progress, is closed after
+    /// sending nothing for this long.
+    #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, env = "STRANGERS_MAX_HEADER_BYTES", default_value_t = 8192)]
+    pub max_header_bytes: usize,
+
+    /// How long one WebSocket message may take to arrive, from its first byte; a client
+    /// that takes longer is closed with 1008. Keep-alive pings do not extend it.
+    #[arg(long, env = "STRANGERS_MESSAGE_DEADLINE", default_value = "5s", value_parser = parse_duration)]
+    pub message_deadline: Duration,
+
+    /// The public `https://` URL of the site (`https://strangers.example`): pages then send
+    /// `Strict-Transport-Security`.
+    #[arg(long, env = "STRANGERS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Serve `/metrics` (and `/healthz` with its counts) on this address of its own, e.g. a
+    /// private one the scraper reaches. Without it and without --metrics-token, `/metrics`
+    /// is not served.
+    #[arg(long, env = "STRANGERS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Serve `/metrics` (and `/healthz` with its counts) on the main address to requests
+    /// with `Authorization: Bearer <token>`. Never printed.
+    #[arg(long, env = "STRANGERS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Seed for the matchmaker's random choices (tests use it to be reproducible); by
     /// default the seed comes from the operating system.
     #[arg(long, env = "STRANGERS_SEED")]
@@ -207,6 +244,16 @@ impl Config {
             (true, false) => return Err(invalid("--turn-secret needs --turn-url".into())),
             _ => {}
         }
+        if let Some(url) = &config.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "--public-url: {url:?} is not a URL like https://strangers.example"
+            )));
+        }
+        if config.max_header_bytes < 1024 {
+            return Err(invalid("--max-header-bytes must be at least 1024".into()));
+        }
         for origin in &config.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid(format!(
@@ -253,20 +300,11 @@ impl Config {
         Ok(config)
     }
 
-    /// The shared queue's settings, when `--redis-url` is given.
-    pub fn shared(&self) -> Option<crate::shared::SharedConfig> {
-        let url = self.redis_url.as_ref()?;
-        Some(crate::shared::SharedConfig {
-            url: url.0.clone(),
-            prefix: self.redis_prefix.clone(),
-            ttl: self.instance_ttl,
-            beat: (self.instance_ttl / 3).max(Duration::from_millis(10)),
-            timeout: self.redis_timeout,
-            policy: crate::matchmaker::Policy {
-                fallback_after: self.fallback_after,
-                cooldown: self.rematch_cooldown,
-            },
-        })
+    /// Whether pages should send `Strict-Transport-Security`: the site is served over https.
+    pub fn hsts(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
     }
 
     /// The STUN and TURN servers browsers are given.
@@ -316,7 +354,12 @@ pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     parse_duration(s)
 }
 
-/// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero.
+/// The longest duration any option takes: a year. Longer ones are refused at start-up
+/// rather than overflowing a deadline (an `Instant` plus a huge wait panics) later.
+const MAX_DURATION_MS: u64 = 365 * 24 * 3_600_000;
+
+/// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero and at
+/// most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -324,20 +367,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{s:?} is not a duration like 500ms, 20s or 5m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    let scale = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    let ms = n.checked_mul(scale).filter(|ms| *ms <= MAX_DURATION_MS);
+    match ms {
+        None => Err(format!("{s:?} is too long (at most 365 days)")),
+        Some(0) => Err("must be greater than zero".to_string()),
+        Some(ms) => Ok(Duration::from_millis(ms)),
     }
-    .and_then(|d| {
-        if d.is_zero() {
-            Err("must be greater than zero".to_string())
-        } else {
-            Ok(d)
-        }
-    })
 }
 
 #[cfg(test)]
@@ -355,10 +397,7 @@ mod tests {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.ping_interval, Duration::from_secs(20));
-        assert_eq!(
-            c.ice().servers_for(crate::matchmaker::SessionId(1)).len(),
-            1
-        );
+        assert_eq!(c.ice().servers().len(), 1);
     }
 
     #[test]
@@ -392,7 +431,7 @@ mod tests {
     #[test]
     fn empty_stun_means_none() {
         let ice = parse(&["--stun", ""], None).unwrap().ice();
-        assert!(ice.servers_for(crate::matchmaker::SessionId(1)).is_empty());
+        assert!(ice.servers().is_empty());
     }
 
     #[test]
@@ -415,7 +454,7 @@ mod tests {
             !format!("{c:?}").contains("s3cret"),
             "the secret is redacted"
         );
-        let servers = c.ice().servers_for(crate::matchmaker::SessionId(9));
+        let servers = c.ice().servers();
         assert!(servers.iter().any(|s| s.credential.is_some()));
     }
 
@@ -434,5 +473,35 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("5d").is_err());
+    }
+
+    /// Operator input that would overflow a deadline later is refused at start-up, with
+    /// the flag's name.
+    #[test]
+    fn durations_that_would_overflow_are_refused() {
+        assert!(
+            parse_duration("18446744073709551615h").is_err(),
+            "the multiply overflows"
+        );
+        assert!(parse_duration("99999999999999999999").is_err(), "not a u64");
+        assert!(parse_duration("366d").is_err());
+        assert_eq!(
+            parse_duration("8760h"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
+        assert!(parse_duration("8761h").is_err(), "over a year");
+        for flag in [
+            "--fallback-after",
+            "--turn-ttl",
+            "--ban-for",
+            "--ping-interval",
+        ] {
+            let mut args = vec![flag, "9999999999999h"];
+            if flag == "--turn-ttl" {
+                args.extend(["--turn-url", "turn:t.example:3478", "--turn-secret", "s"]);
+            }
+            let e = parse(&args, None).unwrap_err().to_string();
+            assert!(e.contains(flag) && e.contains("too long"), "{flag}: {e}");
+        }
     }
 }

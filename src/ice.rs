@@ -2,10 +2,12 @@
 //! credentials.
 //!
 //! TURN credentials follow the TURN REST API scheme that coturn implements with
-//! `use-auth-secret` / `static-auth-secret`: the username is `<expiry unix time>:<session id>`
+//! `use-auth-secret` / `static-auth-secret`: the username is `<expiry unix time>:<nonce>`
 //! and the password is `base64(HMAC-SHA1(secret, username))`. coturn checks the HMAC with the
 //! same shared secret and refuses the username once its time has passed, so a leaked
-//! credential is useless after the TTL and the secret itself never leaves the server.
+//! credential is useless after the TTL (10 minutes by default) and the secret itself never
+//! leaves the server. The nonce is 64 random bits: the username tells nobody how many
+//! connections the server has had, nor which session it belongs to.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 
-use crate::matchmaker::SessionId;
 use crate::protocol::IceServer;
 
 /// A TURN relay shared with coturn.
@@ -38,13 +39,13 @@ impl fmt::Debug for Turn {
 }
 
 impl Turn {
-    /// The username and password for `session`, valid until `now + ttl`.
-    pub fn credentials(&self, session: SessionId, now: SystemTime) -> (String, String) {
+    /// A username and password valid until `now + ttl`; `nonce` makes the username unique.
+    pub fn credentials(&self, nonce: u64, now: SystemTime) -> (String, String) {
         let expiry = (now + self.ttl)
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let username = format!("{expiry}:{}", session.0);
+        let username = format!("{expiry}:{nonce:016x}");
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(self.secret.as_bytes())
             .expect("HMAC takes keys of any length");
         mac.update(username.as_bytes());
@@ -64,8 +65,8 @@ pub struct IceConfig {
 }
 
 impl IceConfig {
-    /// The list for one connection, with fresh TURN credentials.
-    pub fn servers_for(&self, session: SessionId) -> Vec<IceServer> {
+    /// The list for one connection, with fresh TURN credentials of its own.
+    pub fn servers(&self) -> Vec<IceServer> {
         let mut servers = Vec::with_capacity(2);
         if !self.stun.is_empty() {
             servers.push(IceServer {
@@ -75,7 +76,7 @@ impl IceConfig {
             });
         }
         if let Some(turn) = &self.turn {
-            let (username, credential) = turn.credentials(session, SystemTime::now());
+            let (username, credential) = turn.credentials(rand::random(), SystemTime::now());
             servers.push(IceServer {
                 urls: turn.urls.clone(),
                 username: Some(username),
@@ -99,11 +100,11 @@ mod tests {
             ttl: Duration::from_secs(86400),
         };
         let now = UNIX_EPOCH + Duration::from_secs(1_400_000_000);
-        let (user, pass) = turn.credentials(SessionId(42), now);
-        assert_eq!(user, "1400086400:42");
+        let (user, pass) = turn.credentials(0x2a, now);
+        assert_eq!(user, "1400086400:000000000000002a");
         // HMAC-SHA1 over the username, base64: computed independently with
-        // `printf %s 1400086400:42 | openssl dgst -sha1 -hmac north -binary | base64`.
-        assert_eq!(pass, "G+llPRwIZV1pKKBSk4QRKuAXRpo=");
+        // `printf %s 1400086400:000000000000002a | openssl dgst -sha1 -hmac north -binary | base64`.
+        assert_eq!(pass, "4/CJ3Ud4ERgsOXxzxEpdROef73k=");
     }
 
     #[test]
@@ -126,10 +127,11 @@ mod tests {
                 ttl: Duration::from_secs(3600),
             }),
         };
-        let a = ice.servers_for(SessionId(1));
-        let b = ice.servers_for(SessionId(2));
+        let a = ice.servers();
+        let b = ice.servers();
         assert_eq!(a.len(), 2);
         assert_ne!(a[1].username, b[1].username);
-        assert!(a[1].username.as_deref().unwrap().ends_with(":1"));
+        let (_, nonce) = a[1].username.as_deref().unwrap().split_once(':').unwrap();
+        assert_eq!(nonce.len(), 16, "64 random bits, not a counter: {nonce}");
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! The crate, by what each module owns:
 //!
+//! - [`ids`]: names of sessions, instances and users anywhere in the pool.
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
 //! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
-//! - [`lobby`]: the matchmaking actor that knows every user's state and makes each pairing.
+//! - [`lobby`]: every user's state and every pairing decision: a sans-IO core (no clock, no
+//!   tokio) and the thin task that feeds it time and carries out its decisions.
 //! - [`shared`]: the queue many instances share through Redis, and their messages to each
 //!   other (`--redis-url`).
 //! - [`moderation`]: reports, the append-only report store and temporary bans.
@@ -17,6 +19,8 @@
 //! - [`upgrade`]: the WebSocket handshake, completed by hand over hyper's upgrade.
 //! - [`websocket`]: the WebSocket framing, holding no buffer while a connection is idle.
 //! - [`admission`]: who may open a WebSocket: origin allow-list, connection and per-IP caps.
+//! - [`http`]: the HTTP/1.1 server loop: connection admission and the limits of a
+//!   connection until it upgrades (header and idle timeouts, header bytes).
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
 //! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
@@ -28,7 +32,9 @@
 
 pub mod admission;
 pub mod config;
+pub mod http;
 pub mod ice;
+pub mod ids;
 pub mod limits;
 pub mod lobby;
 pub mod mailbox;

@@ -7,7 +7,9 @@
 //! `rate_limited` once per run of drops; after a message dropped for the message bucket the
 //! session reads nothing more from that client until the bucket has room again, so a flood
 //! waits in the flooder's own socket (TCP flow control throttles it) instead of costing us a
-//! read, a parse and a drop per frame. A client that keeps flooding is disconnected.
+//! read, a parse and a drop per frame. A client that keeps flooding is disconnected, and so
+//! is one that keeps sending `join`/`next` past that budget (a skip storm at an allowed
+//! message rate would otherwise be refused forever and never closed).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -21,6 +23,12 @@ use governor::{Quota, RateLimiter};
 /// message is allowed with room to spare in the bucket (the client is back within its rate).
 /// With reading paused after each drop, a flooder gets here about a second after its burst.
 pub const STRIKES_TO_CLOSE: u32 = 50;
+
+/// Refused `join`/`next` messages after which the client is disconnected (close 1008),
+/// counted until one is allowed again. The join bucket refills one a second by default, so
+/// someone pressing Next a few times a second is refused now and then and never gets
+/// here; a storm of 20 a second or more does within about a second.
+pub const JOIN_REFUSALS_TO_CLOSE: u32 = 20;
 
 type Bucket<C> = RateLimiter<NotKeyed, InMemoryState, C, StateInformationMiddleware>;
 
@@ -57,6 +65,8 @@ pub struct Budget<C: Clock = MonotonicClock> {
     joins: Bucket<C>,
     /// Messages dropped since the client was last within its rate.
     strikes: u32,
+    /// `join`/`next` refused since one was last allowed.
+    join_refusals: u32,
 }
 
 /// Which bucket a charge draws on.
@@ -100,6 +110,7 @@ impl<C: Clock + Clone> Budget<C> {
             joins: bucket(joins),
             clock,
             strikes: 0,
+            join_refusals: 0,
         }
     }
 
@@ -117,9 +128,18 @@ impl<C: Clock + Clone> Budget<C> {
                 if cost == Cost::Message && state.remaining_burst_capacity() > 0 {
                     self.strikes = 0;
                 }
+                if cost == Cost::Join {
+                    self.join_refusals = 0;
+                }
                 return Verdict::Allow;
             }
-            Err(_) if cost == Cost::Join => Duration::ZERO,
+            Err(_) if cost == Cost::Join => {
+                self.join_refusals += 1;
+                if self.join_refusals >= JOIN_REFUSALS_TO_CLOSE {
+                    return Verdict::Close;
+                }
+                Duration::ZERO
+            }
             Err(not_until) => not_until.wait_time_from(self.clock.now()),
         };
         self.strikes += 1;
@@ -223,5 +243,27 @@ mod tests {
             Verdict::Allow,
             "other messages still pass"
         );
+    }
+
+    #[test]
+    fn a_join_storm_is_closed_but_an_impatient_user_is_not() {
+        let (mut b, clock) = budget(Rates::new(100, 100, 60, 3));
+        for _ in 0..3 {
+            assert_eq!(b.charge(Cost::Join), Verdict::Allow);
+        }
+        // Someone pressing Next twice a second for a minute: refused at times, never closed.
+        for _ in 0..60 {
+            clock.advance(SECOND / 2);
+            assert_ne!(b.charge(Cost::Join), Verdict::Close);
+        }
+        // A storm: 20 refusals in a row close the connection.
+        let mut last = Verdict::Allow;
+        for _ in 0..JOIN_REFUSALS_TO_CLOSE + 1 {
+            last = b.charge(Cost::Join);
+            if last == Verdict::Close {
+                break;
+            }
+        }
+        assert_eq!(last, Verdict::Close);
     }
 }

@@ -9,6 +9,12 @@
 //! is) and nothing for its items until the first one is sent; once the receiver has
 //! drained a burst, the storage is given back.
 //!
+//! A queue can also be bounded by bytes ([`weighted`]): each item weighs what a function of
+//! the queue says, and a send that would take the queue past its byte bound is refused as
+//! full, unless the queue is empty (one item of any weight always fits, so one large message
+//! is never undeliverable). A reader that stops reading therefore holds at most the bound
+//! plus one item, however small or large the items are.
+//!
 //! The API mirrors `tokio::sync::mpsc` (`channel`, `try_send`, `recv`, `try_recv`,
 //! `TrySendError`, ...) so that it can replace it where only `try_send` is used.
 //! There is deliberately no `async fn send`: senders never wait (the lobby actor must
@@ -44,13 +50,30 @@ const KEEP_STORAGE_UP_TO: usize = 8;
 ///
 /// If `capacity` is 0, like `tokio::sync::mpsc::channel`.
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    weighted(capacity, usize::MAX, |_| 0)
+}
+
+/// Creates a queue holding at most `capacity` items and at most `max_bytes` by `weigh`'s
+/// measure (past an empty queue: one item always fits).
+///
+/// # Panics
+///
+/// If `capacity` is 0.
+pub fn weighted<T>(
+    capacity: usize,
+    max_bytes: usize,
+    weigh: fn(&T) -> usize,
+) -> (Sender<T>, Receiver<T>) {
     assert!(capacity > 0, "mailbox capacity must be greater than 0");
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::new(),
+            bytes: 0,
             receiver_closed: false,
         }),
         capacity,
+        max_bytes,
+        weigh,
         senders: AtomicUsize::new(1),
         receiver_waker: AtomicWaker::new(),
     });
@@ -71,6 +94,11 @@ struct Shared<T> {
     /// The bound given to [`channel`]: a session that does not drain its queue is not
     /// allowed to grow our memory.
     capacity: usize,
+    /// The bound in bytes given to [`weighted`]: what a reader that stops reading may hold
+    /// whatever the size of each item.
+    max_bytes: usize,
+    /// What one item weighs against `max_bytes`.
+    weigh: fn(&T) -> usize,
     /// Live [`Sender`]s. Kept outside the lock because only cloning and dropping a sender
     /// change it; when it reaches 0 the receiver must learn the queue has ended.
     senders: AtomicUsize,
@@ -85,6 +113,8 @@ struct State<T> {
     /// The queued items, oldest first. `VecDeque::new()` does not allocate, which is the
     /// point of this module: an idle queue owns no storage.
     queue: VecDeque<T>,
+    /// What the queued items weigh together, by [`Shared::weigh`].
+    bytes: usize,
     /// The receiver was dropped or closed: later sends fail with `Closed`, so a sender
     /// learns it is talking to nobody instead of filling a queue no one reads.
     receiver_closed: bool,
@@ -120,6 +150,11 @@ impl<T> Sender<T> {
             if state.queue.len() >= self.shared.capacity {
                 return Err(TrySendError::Full(item));
             }
+            let weight = (self.shared.weigh)(&item);
+            if !state.queue.is_empty() && state.bytes + weight > self.shared.max_bytes {
+                return Err(TrySendError::Full(item));
+            }
+            state.bytes += weight;
             let was_empty = state.queue.is_empty();
             // From empty storage, `VecDeque` allocates room for 4 items at once (for items
             // of up to 1 KiB) and doubles from there, so a growing queue reallocates only
@@ -242,6 +277,9 @@ impl<T> Receiver<T> {
         let (next, spare) = {
             let mut state = self.shared.lock();
             let next = state.queue.pop_front();
+            if let Some(item) = &next {
+                state.bytes -= (self.shared.weigh)(item);
+            }
             // Drained: give back storage a burst grew beyond the threshold (freed after
             // unlocking). The next send starts again from 4 slots.
             let spare = (state.queue.is_empty() && state.queue.capacity() > KEEP_STORAGE_UP_TO)
@@ -273,6 +311,7 @@ impl<T> Drop for Receiver<T> {
         let items = {
             let mut state = self.shared.lock();
             state.receiver_closed = true;
+            state.bytes = 0;
             std::mem::take(&mut state.queue)
         };
         drop(items);
@@ -384,6 +423,28 @@ mod tests {
         assert_eq!(rx.storage_capacity(), 0);
         tx.try_send([1; 32]).unwrap();
         assert!(rx.storage_capacity() >= 1);
+    }
+
+    #[test]
+    fn a_weighted_queue_is_bounded_by_bytes_but_always_takes_one() {
+        let (tx, mut rx) = weighted::<Vec<u8>>(1000, 100, Vec::len);
+        tx.try_send(vec![0; 250])
+            .expect("one item fits an empty queue, whatever it weighs");
+        assert!(matches!(
+            tx.try_send(vec![0; 1]),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!(rx.try_recv().unwrap().len(), 250);
+        for _ in 0..10 {
+            tx.try_send(vec![0; 10]).unwrap();
+        }
+        assert!(
+            matches!(tx.try_send(vec![0; 1]), Err(TrySendError::Full(_))),
+            "100 bytes queued: full"
+        );
+        rx.try_recv().unwrap();
+        tx.try_send(vec![0; 10])
+            .expect("room again once one is taken");
     }
 
     #[test]

@@ -18,26 +18,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, RngExt};
-use tokio::time::Instant;
 
+use crate::ids::SessionId;
 use crate::protocol::{Role, RoomId};
-use crate::room::Partner;
-
-/// Identifies one WebSocket connection for as long as the process runs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct SessionId(pub u64);
-
-impl SessionId {
-    /// A process-wide unique id for a new connection.
-    pub fn next() -> SessionId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        SessionId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
 
 /// The tunable parts of the policy.
 #[derive(Clone, Copy, Debug)]
@@ -68,69 +54,6 @@ pub struct Pairing {
     pub waiter: SessionId,
     /// Interests both gave, sorted.
     pub common: Vec<String>,
-}
-
-/// The matchmaking interface the [lobby](crate::lobby) uses: the in-process [`Matchmaker`],
-/// or the queue shared by many instances through Redis
-/// ([`SharedQueue`](crate::shared::SharedQueue)), which answers joins later, as events.
-pub trait Queue: Send {
-    /// `id` wants a partner, with these interests: a pairing made at once, if any; otherwise
-    /// it waits.
-    fn join(&mut self, id: SessionId, tags: &[String], now: Instant) -> Option<Pairing>;
-    /// Lets users whose fallback time has come meet anyone; the pairings made at once.
-    fn expire(&mut self, now: Instant) -> Vec<Pairing>;
-    /// When [`expire`](Self::expire) next has something to do.
-    fn next_deadline(&self) -> Option<Instant>;
-    /// `a` and its partner `b` just parted: keep them apart for the cool-down.
-    fn parted(&mut self, a: SessionId, b: Partner, now: Instant);
-    /// Forgets everything about `id` (it disconnected).
-    fn forget(&mut self, id: SessionId);
-    /// Takes `id` out of the queue; whether it was waiting.
-    fn remove(&mut self, id: SessionId) -> bool;
-    /// Whether `id` waits.
-    fn is_waiting(&self, id: SessionId) -> bool;
-    /// How many (of this instance's users) wait.
-    fn len(&self) -> usize;
-    /// Whether nobody waits.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl<R: Rng + Send> Queue for Matchmaker<R> {
-    fn join(&mut self, id: SessionId, tags: &[String], now: Instant) -> Option<Pairing> {
-        Matchmaker::join(self, id, tags, now)
-    }
-
-    fn expire(&mut self, now: Instant) -> Vec<Pairing> {
-        Matchmaker::expire(self, now)
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        Matchmaker::next_deadline(self)
-    }
-
-    fn parted(&mut self, a: SessionId, b: Partner, now: Instant) {
-        if let Partner::Here(b) = b {
-            Matchmaker::parted(self, a, b, now);
-        }
-    }
-
-    fn forget(&mut self, id: SessionId) {
-        Matchmaker::forget(self, id)
-    }
-
-    fn remove(&mut self, id: SessionId) -> bool {
-        Matchmaker::remove(self, id)
-    }
-
-    fn is_waiting(&self, id: SessionId) -> bool {
-        Matchmaker::is_waiting(self, id)
-    }
-
-    fn len(&self) -> usize {
-        Matchmaker::len(self)
-    }
 }
 
 /// A set with O(1) insert, remove and uniform random pick.

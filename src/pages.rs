@@ -18,7 +18,8 @@ pub struct IndexPage<'a> {
     pub online: usize,
 }
 
-/// The call page: videos, controls and text chat; the client lives in `static/app.js`.
+/// The call page: videos, controls and text chat; the client is `static/app.js` and the
+/// modules it imports (README.md, "The browser client", says which owns what).
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub struct ChatPage<'a> {
@@ -61,6 +62,11 @@ pub static ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("landing.js", JS),
     asset!("app.js", JS),
+    asset!("session.js", JS),
+    asset!("chat.js", JS),
+    asset!("media.js", JS),
+    asset!("view.js", JS),
+    asset!("prefs.js", JS),
     asset!("call.js", JS),
     asset!("signaling.js", JS),
     asset!("favicon.svg", "image/svg+xml"),

@@ -8,8 +8,6 @@
 //! before the latest request is ignored; the lobby handles that request by ending the room.
 //! The lobby's property test drives this same type, so the rule is tested as it runs.
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
 use crate::protocol::RoomId;
 use crate::room::{Matched, Room};
 
@@ -52,7 +50,7 @@ pub struct Presence {
     /// own `matched` before ours is queued, and its first messages must not be lost. Only
     /// the partner of a room holds our queue with that room's id, so whatever is kept for
     /// the room we are then matched into came from that partner.
-    early: Vec<(RoomId, Utf8Bytes)>,
+    early: Vec<(RoomId, String)>,
 }
 
 impl Default for Presence {
@@ -149,7 +147,7 @@ impl Presence {
     /// The lobby refused the request numbered `seq` (the user is banned). Returns whether
     /// that is still the latest request, so the user is idle again and must be told.
     pub fn refused(&mut self, seq: u64) -> bool {
-        if seq == self.seq && matches!(self.status, Status::Waiting) {
+        if seq == self.seq && matches!(self.status, Status::Waiting | Status::Resuming(_)) {
             self.status = Status::Idle;
             true
         } else {
@@ -199,7 +197,7 @@ impl Presence {
     /// A relayed message for `room` that is not the user's room now. While waiting for a
     /// partner it may be the new partner's first words, ahead of our `matched`: kept (a few)
     /// until `matched` says which room is ours. Otherwise it is stale and dropped.
-    pub fn early(&mut self, room: RoomId, text: Utf8Bytes) {
+    pub fn early(&mut self, room: RoomId, text: String) {
         let waiting = matches!(self.status, Status::Waiting | Status::Resuming(_));
         if waiting && self.early.len() < EARLY_LIMIT {
             self.early.push((room, text));
@@ -208,7 +206,7 @@ impl Presence {
 
     /// The messages kept for `room` (now the user's room), in order of arrival; the rest
     /// are dropped.
-    pub fn take_early(&mut self, room: RoomId) -> Vec<Utf8Bytes> {
+    pub fn take_early(&mut self, room: RoomId) -> Vec<String> {
         std::mem::take(&mut self.early)
             .into_iter()
             .filter(|(r, _)| *r == room)
@@ -225,7 +223,7 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matchmaker::SessionId;
+    use crate::ids::SessionId;
     use crate::room::Peer;
 
     fn matched(seq: u64, room: RoomId) -> Box<Matched> {
@@ -235,6 +233,7 @@ mod tests {
             room,
             role: Some(crate::protocol::Role::Answerer),
             common: Vec::new(),
+            proof: None,
             partner: Peer::new(SessionId(2), tx),
         })
     }

@@ -9,9 +9,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Largest text frame a client may send, in bytes. An SDP body is a few KiB; 64 KiB leaves
-/// room for unusual offers while keeping a hostile client from making us buffer megabytes.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest message a client may send, in bytes: what the largest valid message needs, an
+/// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
+/// a few KiB), and no more, so a hostile client holds as little as the protocol allows.
+pub const MAX_MESSAGE_BYTES: usize = 40 * 1024;
+
+/// The most bytes all connections together may hold in unfinished messages (16 MiB, about
+/// 400 messages of the largest size arriving at once); past it the connections holding the
+/// most are not read until bytes are given back ([`websocket::budget`](crate::websocket::budget)).
+pub const READ_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 /// Largest SDP body relayed, in bytes.
 pub const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Largest ICE candidate line relayed, in bytes (real ones are ~100–200 bytes).
@@ -44,6 +50,77 @@ impl FromStr for RoomId {
     }
 }
 
+/// A member's proof that it was in a room, given in `matched` and shown to `resume`: its
+/// own 128-bit secret, and the hash of its partner's. The server keeps neither across a
+/// restart; two users who ask for the same room are put back together only if each holds
+/// the secret whose hash the other holds, so knowing (or guessing) a room id is not enough
+/// to take a member's place. Written as 64 lower-case hex digits: the secret, then the hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MemberProof {
+    /// Known only to this member.
+    pub secret: u128,
+    /// The hash of the partner's secret.
+    pub partner: u128,
+}
+
+impl MemberProof {
+    /// The proofs of two members, from their secrets.
+    pub fn pair(a: u128, b: u128) -> (MemberProof, MemberProof) {
+        let proof = |secret, other| MemberProof {
+            secret,
+            partner: secret_hash(other),
+        };
+        (proof(a, b), proof(b, a))
+    }
+
+    /// The hash of this member's secret, as its partner holds it.
+    pub fn me(&self) -> u128 {
+        secret_hash(self.secret)
+    }
+
+    /// Whether `other` is this member's partner (each holds the hash of the other's secret).
+    pub fn pairs_with(&self, other: &MemberProof) -> bool {
+        self.partner == other.me() && other.partner == self.me()
+    }
+}
+
+/// The first 128 bits of the SHA-1 of a secret's 16 bytes (SHA-1's preimage resistance is
+/// what matters here, and it holds).
+fn secret_hash(secret: u128) -> u128 {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(secret.to_be_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
+impl fmt::Display for MemberProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}{:032x}", self.secret, self.partner)
+    }
+}
+
+impl Serialize for MemberProof {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for MemberProof {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if s.len() != 64 || !s.is_char_boundary(32) {
+            return Err(());
+        }
+        let (secret, partner) = s.split_at(32);
+        Ok(MemberProof {
+            secret: RoomId::from_str(secret)?.0,
+            partner: RoomId::from_str(partner)?.0,
+        })
+    }
+}
+
 impl Serialize for RoomId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -52,7 +129,7 @@ impl Serialize for RoomId {
 
 /// Which side of the call a member plays. The offerer creates the first offer and is the
 /// "impolite" peer of perfect negotiation; the answerer is the "polite" one.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Offerer,
@@ -237,10 +314,10 @@ pub enum ClientMessage {
     Relay(Relay),
     /// Report the partner in `room` and end the room.
     Report { room: RoomId, reason: ReportReason },
-    /// Back after the server restarted mid-call, or on a new connection after its own
-    /// dropped: rejoin `room` with the same stranger. `role` is the one the user had in it,
-    /// which says whose place a new connection takes.
-    Resume { room: RoomId, role: Option<Role> },
+    /// Back after the server restarted mid-call, or on a new connection after its own was
+    /// lost: rejoin `room` with the same stranger, proving membership with what `matched`
+    /// gave.
+    Resume { room: RoomId, proof: MemberProof },
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
@@ -302,7 +379,7 @@ enum Wire {
     Resume {
         room: String,
         #[serde(default)]
-        role: Option<Role>,
+        proof: Option<String>,
     },
     Ping {},
 }
@@ -365,6 +442,11 @@ impl ClientMessage {
                         "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
                     )));
                 }
+                if text.chars().any(rearranges_lines) {
+                    return Err(ProtocolError::bad(
+                        "chat text is one line: no line breaks, control or direction-override characters",
+                    ));
+                }
                 ClientMessage::Relay(Relay::Chat {
                     room: parse_room(&room)?,
                     text,
@@ -383,13 +465,31 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room, role } => ClientMessage::Resume {
+            Wire::Resume { room, proof } => ClientMessage::Resume {
                 room: parse_room(&room)?,
-                role,
+                proof: proof
+                    .as_deref()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| {
+                        ProtocolError::bad(
+                            "resume needs the proof its `matched` gave (64 hex characters)",
+                        )
+                    })?,
             },
             Wire::Ping {} => ClientMessage::Ping,
         })
     }
+}
+
+/// Whether `c` could make a chat line look like more than one line, or reorder what shows:
+/// line breaks and other control characters, and the Unicode direction overrides and
+/// isolates. A stranger's "hi⏎You: …" must not render as a line of your own.
+fn rearranges_lines(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
@@ -464,6 +564,12 @@ pub enum ServerMessage<'a> {
         room: RoomId,
         role: Role,
         common: &'a [String],
+        /// What this member shows to `resume` the room after a restart.
+        proof: MemberProof,
+        /// Fresh STUN/TURN servers for this call's peer connection (TURN credentials are
+        /// short-lived; the ones in `welcome` may have run out by now).
+        #[serde(rename = "iceServers")]
+        ice_servers: &'a [IceServer],
     },
     /// Both members came back after a restart: the room works again.
     Resumed {
@@ -603,6 +709,29 @@ mod tests {
         assert!(ClientMessage::parse(&blank).is_err());
     }
 
+    /// A chat line cannot pass for two: a line break (or any control character, or a
+    /// direction override) followed by "You:" would render as a line of the reader's own.
+    #[test]
+    fn chat_text_cannot_imitate_the_pages_labels() {
+        for text in [
+            r"hi\nYou: I am 12",
+            r"a\rb",
+            r"tab\there",
+            "\u{2028}You: x",
+            "\u{202e}:uoY",
+        ] {
+            let msg = format!(r#"{{"type":"chat","room":"{ROOM}","text":"{text}"}}"#);
+            let err = ClientMessage::parse(&msg).expect_err(text);
+            assert_eq!(err.code, ErrorCode::BadMessage, "{text}");
+            assert!(err.message.contains("one line"), "{}", err.message);
+        }
+        let fine = format!(r#"{{"type":"chat","room":"{ROOM}","text":"You: and me, ☕ çà"}}"#);
+        assert!(
+            ClientMessage::parse(&fine).is_ok(),
+            "labels themselves are just words"
+        );
+    }
+
     #[test]
     fn oversize_text_is_too_large() {
         let big = format!(
@@ -628,6 +757,32 @@ mod tests {
         assert!("".parse::<RoomId>().is_err());
     }
 
+    /// Two members' proofs pair with each other and with nobody else: not with a proof
+    /// made up around the same partner hash, nor with one of another room's pair.
+    #[test]
+    fn member_proofs_pair_only_the_two_members() {
+        let (a, b) = MemberProof::pair(11, 22);
+        assert!(a.pairs_with(&b) && b.pairs_with(&a));
+        assert!(!a.pairs_with(&a), "a member is not its own partner");
+        let forged = MemberProof {
+            secret: 99,
+            partner: a.me(),
+        };
+        assert!(
+            !forged.pairs_with(&a),
+            "knowing a's hash is not knowing b's secret"
+        );
+        let (c, _) = MemberProof::pair(33, 44);
+        assert!(!c.pairs_with(&b));
+        assert_eq!(a.to_string().parse(), Ok(a));
+        assert!("00".repeat(31).parse::<MemberProof>().is_err());
+        let resume = format!(r#"{{"type":"resume","room":"{}"}}"#, "a".repeat(32));
+        assert_eq!(
+            ClientMessage::parse(&resume).unwrap_err().code,
+            ErrorCode::BadMessage
+        );
+    }
+
     #[test]
     fn server_messages_have_the_documented_shape() {
         let room = RoomId(1);
@@ -635,10 +790,15 @@ mod tests {
             ServerMessage::Matched {
                 room,
                 role: Role::Offerer,
-                common: &["chess".to_string()]
+                common: &["chess".to_string()],
+                proof: MemberProof {
+                    secret: 2,
+                    partner: 3
+                },
+                ice_servers: &[],
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"]}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
         assert_eq!(
             ServerMessage::Left {

@@ -11,15 +11,9 @@
 //! of yet, since a fast new partner can overtake our `matched`
 //! ([`Presence::early`](crate::presence)).
 
-use std::fmt;
-use std::str::FromStr;
-
+use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::mailbox;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use crate::matchmaker::SessionId;
-use crate::moderation::ClientKey;
-use crate::protocol::{LeftReason, Relay, Role, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Relay, Role, RoomId};
 use crate::shared::Bus;
 use crate::shared::bus::BusMessage;
 
@@ -34,7 +28,7 @@ pub enum Event {
     /// Your partner ended room `room`.
     Left { room: RoomId, reason: LeftReason },
     /// Your partner's message for `room`, already serialized for the wire.
-    Relay { room: RoomId, text: Box<Utf8Bytes> },
+    Relay { room: RoomId, text: Box<String> },
     /// Your partner in `room` came back after a restart of its server, and is reached
     /// through `partner` now (the call itself never stopped).
     Rerouted { room: RoomId, partner: Box<Peer> },
@@ -44,6 +38,17 @@ pub enum Event {
     /// Your request `seq` to be matched was refused: you are banned until `until_ms` (Unix
     /// time, milliseconds).
     Refused { seq: u64, until_ms: u64 },
+}
+
+impl Event {
+    /// What the event holds in bytes, as a session's queue counts it: a relayed message's
+    /// text, or the size of the event itself.
+    pub fn wire_bytes(&self) -> usize {
+        match self {
+            Event::Relay { text, .. } => text.len(),
+            _ => std::mem::size_of::<Event>(),
+        }
+    }
 }
 
 /// The lobby's pairing decision as one member sees it.
@@ -59,66 +64,11 @@ pub struct Matched {
     pub role: Option<Role>,
     /// Interests both members gave.
     pub common: Vec<String>,
+    /// This member's proof of membership for a later `resume`; `None` when a call resumed
+    /// (the browser keeps the one it has).
+    pub proof: Option<MemberProof>,
     /// Where this member's relayed messages go.
     pub partner: Peer,
-}
-
-/// One server process among those sharing a queue (see [`shared`](crate::shared)); a
-/// process on its own is [`InstanceId::SOLO`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct InstanceId(pub u64);
-
-impl InstanceId {
-    /// The id of a process that shares its queue with nobody.
-    pub const SOLO: InstanceId = InstanceId(0);
-}
-
-impl fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-/// A user anywhere in the pool: the instance holding its socket, and its session there.
-/// Written `<instance as 16 hex digits>.<session>`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct UserRef {
-    pub instance: InstanceId,
-    pub session: SessionId,
-}
-
-impl fmt::Display for UserRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.instance, self.session.0)
-    }
-}
-
-impl FromStr for UserRef {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const BAD: &str = "a user is <16 hex digits>.<number>";
-        let (instance, session) = s.split_once('.').ok_or(BAD)?;
-        if instance.len() != 16 {
-            return Err(BAD);
-        }
-        Ok(UserRef {
-            instance: InstanceId(u64::from_str_radix(instance, 16).map_err(|_| BAD)?),
-            session: SessionId(session.parse().map_err(|_| BAD)?),
-        })
-    }
-}
-
-/// Who a user's partner in a room is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Partner {
-    /// A session of this instance.
-    Here(SessionId),
-    /// A user connected to another instance, and who it is for reports and bans.
-    There {
-        user: UserRef,
-        client: Option<ClientKey>,
-    },
 }
 
 /// A handle to where one user's events go: its session's outbound queue when the user is
@@ -229,7 +179,7 @@ impl Room {
         }
         let event = Event::Relay {
             room: self.id,
-            text: Box::new(msg.to_json().into()),
+            text: Box::new(msg.to_json()),
         };
         match self.partner.send(event) {
             Ok(()) => Relayed::Sent,

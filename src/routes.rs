@@ -7,22 +7,27 @@
 //! | `GET /chat` | call page |
 //! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session::run) |
 //! | `GET /static/<file>` | compiled-in assets |
-//! | `GET /healthz` | liveness and draining state, JSON |
-//! | `GET /metrics` | Prometheus metrics |
+//! | `GET /healthz` | liveness and draining state, JSON; the live counts only to [`Private`] callers |
+//! | `GET /metrics` | Prometheus metrics, to [`Private`] callers only |
+//!
+//! Every response carries the [security headers](SecurityHeaders): a Content-Security-Policy
+//! that allows only this origin's scripts and styles and no framing, `nosniff`, no referrer,
+//! camera and microphone for this origin only, and HSTS when the site is served over https.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use askama::Template;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use tokio::sync::{broadcast, mpsc};
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
-use crate::admission::{Admission, Refusal};
+use crate::admission::{self, Admission, Refusal};
+use crate::http::{ConnTicket, PeerAddr};
 use crate::lobby::Lobby;
 use crate::moderation::ClientKey;
 use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
@@ -37,11 +42,13 @@ pub struct AppState {
     pub lobby: Lobby,
     /// Settings every session gets.
     pub settings: Arc<Settings>,
-    /// The largest message a WebSocket client may send, in bytes.
-    pub max_message: usize,
+    /// How WebSocket messages may arrive (size, deadline) and the budget of bytes all
+    /// unfinished ones may hold.
+    pub reading: Arc<crate::websocket::Reading>,
     /// Origin check and connection caps for `/ws`.
     pub admission: Admission,
-    /// Read the client's IP from this header (behind a trusted proxy) instead of the peer.
+    /// Read the client's IP from this header (behind a trusted proxy) instead of the peer;
+    /// a WebSocket request without a usable one is refused.
     pub client_ip_header: Option<String>,
     /// Salt of the client keys used for reports and bans (never the raw IP).
     pub client_salt: Arc<[u8]>,
@@ -58,16 +65,145 @@ fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Inf
     warp::any().map(move || state.clone())
 }
 
-/// Every route, with errors turned into proper responses.
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+/// Who may read `/metrics` and the counts in `/healthz` on the public address.
+#[derive(Clone, Debug)]
+pub enum Private {
+    /// Requests with `Authorization: Bearer <token>`.
+    Token(Arc<str>),
+    /// Nobody: they are served on a listen address of their own, or not at all.
+    Nobody,
+    /// Everyone: this is the private listen address.
+    Everyone,
+}
+
+impl Private {
+    /// Whether a request with this `Authorization` header may see private data.
+    fn allows(&self, authorization: Option<&str>) -> bool {
+        match (self, authorization.and_then(|a| a.strip_prefix("Bearer "))) {
+            (Private::Token(token), Some(given)) => {
+                // Compared in constant time: the token is a secret.
+                given.len() == token.len()
+                    && given
+                        .bytes()
+                        .zip(token.bytes())
+                        .fold(0, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+            (Private::Everyone, _) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The headers every response carries.
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders {
+    /// The Content-Security-Policy.
+    csp: HeaderValue,
+    /// Whether to send `Strict-Transport-Security` (the site is served over https).
+    hsts: bool,
+}
+
+impl SecurityHeaders {
+    /// The headers for a site served at `public_url` (`None`: not known, as in development).
+    ///
+    /// The pages run only this origin's scripts and styles (no inline ones), show videos from
+    /// `MediaStream`s (`srcObject`, no URL), and open the WebSocket on their own host:
+    /// `'self'` covers `ws:`/`wss:` there, and a known public URL is named explicitly for
+    /// browsers that do not apply `'self'` to WebSockets.
+    pub fn new(public_url: Option<&str>) -> SecurityHeaders {
+        let mut connect = "'self'".to_string();
+        let mut hsts = false;
+        if let Some(url) = public_url {
+            let (ws, rest) = match url.strip_prefix("https://") {
+                Some(rest) => ("wss://", rest),
+                None => ("ws://", url.trim_start_matches("http://")),
+            };
+            hsts = ws == "wss://";
+            let host = rest.split('/').next().unwrap_or_default();
+            if !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic() && b != b';') {
+                connect = format!("'self' {ws}{host}");
+            }
+        }
+        let csp = format!(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             media-src 'self' blob: mediastream:; connect-src {connect}; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        SecurityHeaders {
+            csp: HeaderValue::from_str(&csp).expect("the policy is ASCII"),
+            hsts,
+        }
+    }
+
+    /// `reply` with the headers.
+    fn secure(&self, reply: impl Reply) -> Response {
+        let mut res = reply.into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            "permissions-policy",
+            HeaderValue::from_static("camera=(self), microphone=(self)"),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        if self.hsts {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
+        }
+        res
+    }
+}
+
+/// Every route of the public address, with errors turned into proper responses.
+pub fn routes(
+    state: AppState,
+    private: Private,
+    security: SecurityHeaders,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     index(state.clone())
         .or(chat())
         .or(websocket(state.clone()))
         .or(assets())
-        .or(healthz(state))
+        .or(healthz(state, private.clone()))
+        .or(authorized(private)
+            .and_then(|ok: bool| async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            })
+            .untuple_one()
+            .and(metrics()))
+        .recover(recover)
+        .map(move |reply| security.secure(reply))
+}
+
+/// The routes of the private metrics address: `/metrics`, and `/healthz` with its counts.
+pub fn private_routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    healthz(state, Private::Everyone)
         .or(metrics())
         .recover(recover)
-        .map(|reply| warp::reply::with_header(reply, "x-content-type-options", "nosniff"))
+}
+
+/// Whether the request may see private data.
+fn authorized(private: Private) -> impl Filter<Extract = (bool,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("authorization")
+        .or(warp::any().map(|| None))
+        .unify()
+        .map(move |auth: Option<String>| private.allows(auth.as_deref()))
 }
 
 fn html(body: Result<String, askama::Error>) -> Response {
@@ -82,14 +218,6 @@ fn html(body: Result<String, askama::Error>) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(self), microphone=(self)"),
-    );
     res
 }
 
@@ -124,18 +252,32 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
     warp::path!("ws")
         .and(upgrade::websocket())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(warp::ext::optional::<PeerAddr>())
+        .and(warp::ext::optional::<ConnTicket>())
         .and(with_state(state))
         .map(
-            |upgrade: Upgrade, headers: HeaderMap, peer: Option<SocketAddr>, state: AppState| {
-                let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                let ip = match &state.client_ip_header {
-                    Some(name) => text(name).and_then(|v| v.trim().parse::<IpAddr>().ok()),
-                    None => peer.map(|p| p.ip()),
-                };
-                let ticket = match state.admission.admit(text("origin"), text("host"), ip) {
-                    Ok(ticket) => ticket,
+            |upgrade: Upgrade,
+             headers: HeaderMap,
+             peer: Option<PeerAddr>,
+             slot: Option<ConnTicket>,
+             state: AppState| {
+                let ip = match client_ip(&state, &headers, peer) {
+                    Ok(ip) => ip,
                     Err(refusal) => return refuse(refusal),
+                };
+                let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let held = slot.as_ref().and_then(ConnTicket::take);
+                let ticket = match state
+                    .admission
+                    .upgrade(held, text("origin"), text("host"), ip)
+                {
+                    Ok(ticket) => ticket,
+                    Err((refusal, held)) => {
+                        if let Some(slot) = &slot {
+                            slot.put_back(held);
+                        }
+                        return refuse(refusal);
+                    }
                 };
                 let ctx = session::Context {
                     lobby: state.lobby.clone(),
@@ -144,12 +286,36 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     client: ip.map(|ip| ClientKey::of(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
-                upgrade.accept(state.max_message, move |socket| async move {
+                upgrade.accept(state.reading.clone(), move |socket| async move {
                     session::run(socket, ctx).await;
                     drop((ticket, done));
                 })
             },
         )
+}
+
+/// Who the client is: the TCP peer, or behind a trusted proxy the address its header names
+/// (refused when it names none).
+fn client_ip(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+) -> Result<Option<IpAddr>, Refusal> {
+    let Some(name) = &state.client_ip_header else {
+        return Ok(peer.map(|PeerAddr(p)| p.ip()));
+    };
+    // Several lines of the header: the last one is the proxy's.
+    let value = headers.get_all(name.as_str()).iter().next_back();
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(admission::ip_from_header)
+        .map(Some)
+        .ok_or(Refusal::NoClientIp)
+}
+
+/// The error page of a connection or upgrade that was refused.
+pub fn refusal(refusal: Refusal) -> Response {
+    refuse(refusal)
 }
 
 fn refuse(refusal: Refusal) -> Response {
@@ -168,6 +334,11 @@ fn refuse(refusal: Refusal) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             "Too many connections",
             "Too many chats are open from your network. Close some tabs and try again.",
+        ),
+        Refusal::NoClientIp => (
+            StatusCode::BAD_REQUEST,
+            "No client address",
+            "The proxy in front of this server did not say who you are.",
         ),
     };
     error_response(status, title, message)
@@ -210,27 +381,37 @@ fn assets() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
         )
 }
 
-fn healthz(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+fn healthz(
+    state: AppState,
+    private: Private,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("healthz")
         .and(warp::get())
         .and(with_state(state))
-        .then(|state: AppState| async move {
+        .and(authorized(private))
+        .then(|state: AppState, private: bool| async move {
+            // A lobby (or shared-queue engine) that died would close every new session:
+            // the instance must fail its health check and be replaced.
+            let alive = state.lobby.alive();
             let stats = state.lobby.stats().await;
             let draining = state.draining.load(Ordering::Relaxed);
             let mut body = serde_json::json!({
-                "status": if draining { "draining" } else { "ok" },
-                "online": stats.online,
-                "waiting": stats.waiting,
-                "rooms": stats.rooms,
-                "matches": stats.matches,
+                "status": if !alive { "failed" } else if draining { "draining" } else { "ok" },
                 "queue": if stats.redis.is_some() { "shared" } else { "local" },
             });
+            // The live counts tell an attacker how well an attack works: private only.
+            if private {
+                body["online"] = stats.online.into();
+                body["waiting"] = stats.waiting.into();
+                body["rooms"] = stats.rooms.into();
+                body["matches"] = stats.matches.into();
+            }
             // Still 200 while Redis is away: this instance serves its own users, and a
             // restart would not bring Redis back.
             if let Some(reachable) = stats.redis {
                 body["redis"] = (if reachable { "ok" } else { "unreachable" }).into();
             }
-            let status = if draining {
+            let status = if draining || !alive {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::OK

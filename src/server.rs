@@ -20,12 +20,13 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use crate::admission::{Admission, IpLimiter, OriginPolicy};
 use crate::config::Config;
 use crate::limits::Rates;
-use crate::lobby::Lobby;
+use crate::lobby::{self, Core, Lobby};
 use crate::matchmaker::Policy;
-use crate::moderation::{BanRule, Moderation, ReportStore};
+use crate::moderation::{BanRule, Moderation, ReportLog, ReportStore};
 use crate::protocol::MAX_MESSAGE_BYTES;
-use crate::routes::{self, AppState};
+use crate::routes::AppState;
 use crate::session::Settings;
+use crate::shared::{Inbox, SharedConfig, SharedQueue};
 use crate::telemetry;
 
 /// Listen backlog. warp's own `bind` uses 128, which overflows when hundreds of browsers
@@ -48,91 +49,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Serves on `listener` until `shutdown` completes, then drains sessions (at most
 /// `config.drain`) and returns.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
-    // A fixed seed makes one process reproducible; instances sharing a queue draw room ids
-    // each from its own generator, so theirs must differ whatever the seed.
-    let rng = match config.seed {
-        Some(seed) if config.redis_url.is_none() => StdRng::seed_from_u64(seed),
-        _ => rand::make_rng(),
-    };
-    let shared = config.shared().map(|shared| {
-        // The instance id must differ between processes even when tests fix the seed.
-        let (queue, inbox) = crate::shared::queue(&shared, &mut rand::rng());
-        (shared, queue, inbox)
-    });
-    let store = ReportStore::new(&config.report_log);
-    let mut moderation = Moderation::new(BanRule {
-        reporters: config.ban_reporters as usize,
-        window: config.ban_window,
-        ban_for: config.ban_for,
-    });
-    // With a shared queue, reports live in Redis beside it (one store, one salt, bans on
-    // every instance); if Redis cannot be read at start, the local file serves instead.
-    let from_redis = match &shared {
-        Some((config, queue, _)) => {
-            let wait = config.timeout * 5;
-            match tokio::time::timeout(wait, crate::shared::reports::load(config)).await {
-                Ok(Ok(stored)) => match crate::shared::reports::spawn_writer(config, queue.me) {
-                    Ok(log) => Some((stored, log)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "report store in redis unavailable; using the local file");
-                        None
-                    }
-                },
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "report store in redis unavailable; using the local file");
-                    None
-                }
-                Err(_) => {
-                    tracing::error!(
-                        "redis did not answer in {wait:?}; reports go to the local file"
-                    );
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let (client_salt, report_log) = if let Some((stored, log)) = from_redis {
-        for report in &stored.reports {
-            moderation.record(report);
-        }
-        tracing::info!(
-            reports = stored.reports.len(),
-            "report store loaded from redis"
-        );
-        (stored.salt, Some(log))
-    } else {
-        match (store.load(), store.salt()) {
-            (Ok(reports), Ok(salt)) => {
-                for report in &reports {
-                    moderation.record(report);
-                }
-                tracing::info!(reports = reports.len(), path = %config.report_log.display(), "report store loaded");
-                (salt, Some(store.spawn_writer().0))
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                // Serving without a store beats not serving; say so loudly.
-                tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
-                (rand::random::<[u8; 32]>().to_vec(), None)
-            }
-        }
-    };
-    let (shared_queue, shared_engine) = match shared {
-        Some((shared, queue, inbox)) => (Some(queue), Some((shared, inbox))),
-        None => (None, None),
-    };
-    let lobby = Lobby::start(
-        rng,
-        Policy {
-            fallback_after: config.fallback_after,
-            cooldown: config.rematch_cooldown,
-        },
-        moderation,
-        report_log,
-        shared_queue,
-    );
-    if let Some((shared, inbox)) = shared_engine
-        && let Err(e) = crate::shared::start(shared, inbox, lobby.clone())
+    let Started {
+        lobby,
+        client_salt,
+        engine,
+    } = start_lobby(&config).await;
+    if let Some((shared, inbox)) = engine
+        && let Err(e) = crate::shared::start(shared, inbox)
     {
         // Validated at start-up; only a URL the client library rejects gets here.
         tracing::error!(error = %e, "cannot use the shared queue: this instance matches nobody");
@@ -142,21 +65,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState {
         lobby,
-        settings: Arc::new(Settings {
-            ice: config.ice(),
-            ping_interval: config.ping_interval,
-            write_timeout: config.write_timeout,
-            // Room for a whole allowed burst from the partner plus the lobby's few events, so
-            // only a client that really stops draining fills it.
-            queue: config.relay_burst as usize + 64,
-            rates: Rates::new(
-                config.relay_rate,
-                config.relay_burst,
-                config.join_rate,
-                config.join_burst,
-            ),
-        }),
-        max_message: MAX_MESSAGE_BYTES,
+        settings: Arc::new(settings(&config)),
+        reading: crate::websocket::Reading::new(
+            MAX_MESSAGE_BYTES,
+            config.message_deadline,
+            crate::protocol::READ_BUDGET_BYTES,
+        ),
         admission: Admission {
             origins: OriginPolicy::from_list(&config.allowed_origins),
             permits: Arc::new(Semaphore::new(config.max_connections)),
@@ -180,14 +94,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     });
 
     let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(
-        warp::serve(routes::routes(state))
-            .incoming(listener)
-            .graceful(async {
-                let _ = http_stopped.await;
-            })
-            .run(),
-    );
+    let http = tokio::spawn(crate::http::serve_app(listener, &config, state, async {
+        let _ = http_stopped.await;
+    }));
 
     shutdown.await;
     tracing::info!("shutting down: closing the listener and saying goodbye to every session");
@@ -208,4 +117,146 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         tracing::warn!("sessions still open at the drain deadline");
     }
     upkeep.abort();
+}
+
+/// The shared queue's settings, when `--redis-url` is given.
+fn shared_config(config: &Config) -> Option<SharedConfig> {
+    let url = config.redis_url.as_ref()?;
+    Some(SharedConfig {
+        url: url.0.clone(),
+        prefix: config.redis_prefix.clone(),
+        ttl: config.instance_ttl,
+        beat: (config.instance_ttl / 3).max(std::time::Duration::from_millis(10)),
+        timeout: config.redis_timeout,
+        policy: policy(config),
+    })
+}
+
+fn policy(config: &Config) -> Policy {
+    Policy {
+        fallback_after: config.fallback_after,
+        cooldown: config.rematch_cooldown,
+    }
+}
+
+/// Per-connection settings every session shares.
+fn settings(config: &Config) -> Settings {
+    Settings {
+        ice: config.ice(),
+        ping_interval: config.ping_interval,
+        write_timeout: config.write_timeout,
+        // Room for a whole allowed burst from the partner plus the lobby's few events, so
+        // only a client that really stops draining fills it.
+        queue: config.relay_burst as usize + 64,
+        rates: Rates::new(
+            config.relay_rate,
+            config.relay_burst,
+            config.join_rate,
+            config.join_burst,
+        ),
+    }
+}
+
+/// What [`start_lobby`] makes.
+struct Started {
+    /// The running lobby, its reports replayed.
+    lobby: Lobby,
+    /// The salt of client keys (from the report store, so keys outlive restarts).
+    client_salt: Vec<u8>,
+    /// With `--redis-url`: the engine to start, and the inbox it runs on.
+    engine: Option<(SharedConfig, Inbox)>,
+}
+
+/// The lobby, with its reports loaded, and (with `--redis-url`) the engine it needs.
+async fn start_lobby(config: &Config) -> Started {
+    // A fixed seed makes one process reproducible; instances sharing a queue draw room ids
+    // each from its own generator, so theirs must differ whatever the seed.
+    let rng = match config.seed {
+        Some(seed) if config.redis_url.is_none() => StdRng::seed_from_u64(seed),
+        _ => rand::make_rng(),
+    };
+    let mut moderation = Moderation::new(BanRule {
+        reporters: config.ban_reporters as usize,
+        window: config.ban_window,
+        ban_for: config.ban_for,
+    });
+    let now = lobby::now();
+    let Some(shared) = shared_config(config) else {
+        let (client_salt, log) = local_reports(config, &mut moderation);
+        let core = Core::local(rng, policy(config), moderation, now);
+        let lobby = Lobby::start(core, log, None);
+        return Started {
+            lobby,
+            client_salt,
+            engine: None,
+        };
+    };
+    // The instance id must differ between processes even when tests fix the seed.
+    let (queue, link, inbox) = crate::shared::queue(&shared, &mut rand::rng());
+    let (client_salt, log) = match redis_reports(&shared, &queue, &mut moderation).await {
+        Some(found) => found,
+        None => local_reports(config, &mut moderation),
+    };
+    let core = Core::shared(queue, rng, moderation, now);
+    Started {
+        lobby: Lobby::start(core, log, Some(link)),
+        client_salt,
+        engine: Some((shared, inbox)),
+    }
+}
+
+/// With a shared queue, reports live in Redis beside it (one store, one salt, bans on every
+/// instance). `None` if Redis cannot be read at start: the local file serves instead.
+async fn redis_reports(
+    shared: &SharedConfig,
+    queue: &SharedQueue,
+    moderation: &mut Moderation,
+) -> Option<(Vec<u8>, Option<ReportLog>)> {
+    let wait = shared.timeout * 5;
+    let loaded = tokio::time::timeout(wait, crate::shared::reports::load(shared)).await;
+    let stored = match loaded {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "report store in redis unavailable; using the local file");
+            return None;
+        }
+        Err(_) => {
+            tracing::error!("redis did not answer in {wait:?}; reports go to the local file");
+            return None;
+        }
+    };
+    let log = match crate::shared::reports::spawn_writer(shared, queue.me) {
+        Ok(log) => log,
+        Err(e) => {
+            tracing::error!(error = %e, "report store in redis unavailable; using the local file");
+            return None;
+        }
+    };
+    for report in &stored.reports {
+        moderation.record(report);
+    }
+    tracing::info!(
+        reports = stored.reports.len(),
+        "report store loaded from redis"
+    );
+    Some((stored.salt, Some(log)))
+}
+
+/// The report file: replayed into `moderation`, then appended to. Serving without a store
+/// beats not serving, so a store that cannot be read is said loudly and skipped.
+fn local_reports(config: &Config, moderation: &mut Moderation) -> (Vec<u8>, Option<ReportLog>) {
+    let store = ReportStore::new(&config.report_log).keeping(config.ban_window + config.ban_for);
+    match (store.load(), store.salt()) {
+        (Ok(reports), Ok(salt)) => {
+            for report in &reports {
+                moderation.record(report);
+            }
+            tracing::info!(reports = reports.len(), path = %config.report_log.display(), "report store loaded");
+            (salt, Some(store.spawn_writer().0))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
+            (rand::random::<[u8; 32]>().to_vec(), None)
+        }
+    }
 }

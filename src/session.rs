@@ -14,19 +14,19 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
-use tokio::sync::broadcast;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::ice::IceConfig;
+use crate::ids::SessionId;
 use crate::limits::{Budget, Cost, Rates, Verdict};
-use crate::lobby::Lobby;
+use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
-use crate::matchmaker::SessionId;
 use crate::moderation::{ClientKey, now_ms};
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
-use crate::telemetry;
+use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
 use crate::websocket::{self, Incoming, code};
 
@@ -57,51 +57,6 @@ pub struct Context {
     pub client: Option<ClientKey>,
 }
 
-/// Why a session ended, for the log line and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed the socket or the TCP connection ended.
-    ClientClosed,
-    /// No frame from the client for two ping intervals.
-    Timeout,
-    /// A message over the size limit.
-    TooLarge,
-    /// The client did not read what we sent.
-    SlowConsumer,
-    /// The client kept sending over its rate limit.
-    Flooding,
-    /// The server is shutting down.
-    Shutdown,
-    /// A protocol or I/O error on the socket.
-    Error,
-}
-
-impl CloseReason {
-    /// Every reason, for metrics.
-    pub const ALL: [CloseReason; 7] = [
-        CloseReason::ClientClosed,
-        CloseReason::Timeout,
-        CloseReason::TooLarge,
-        CloseReason::SlowConsumer,
-        CloseReason::Flooding,
-        CloseReason::Shutdown,
-        CloseReason::Error,
-    ];
-
-    /// A short label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::Timeout => "timeout",
-            CloseReason::TooLarge => "too_large",
-            CloseReason::SlowConsumer => "slow_consumer",
-            CloseReason::Flooding => "flooding",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::Error => "error",
-        }
-    }
-}
-
 struct Session {
     id: SessionId,
     socket: Socket,
@@ -122,22 +77,35 @@ struct Session {
 /// (an offer, its candidates, a chat line) goes out in one `write`, not one per frame.
 const BATCH: usize = 32;
 
+/// The most bytes of relayed messages a session's queue holds (one message of any size is
+/// always taken into an empty queue): a partner that does not read is dropped once this much
+/// waits for it, and the sender is never slowed.
+pub const QUEUE_BYTES: usize = 64 * 1024;
+
 /// Runs the session until the client leaves, fails, or the server shuts down.
 pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     let id = SessionId::next();
     let started = Instant::now();
-    let (tx, rx) = mailbox::channel(ctx.settings.queue);
+    let (tx, rx) = mailbox::weighted(ctx.settings.queue, QUEUE_BYTES, Event::wire_bytes);
     // The session keeps no sender to its own queue: once the lobby and the partner have
     // dropped theirs, `rx` ends and so does the session.
-    let Some(online) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
+    let Some(registered) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
         return CloseReason::Shutdown;
+    };
+    // From here on the lobby knows us: whatever ends this task (a panic included), the
+    // guard tells the lobby, so no ghost is left waiting or in a room.
+    let mut leaving = Leaving {
+        lobby: ctx.lobby.clone(),
+        id,
+        restarting: false,
+        told: false,
     };
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
         paused_until: None,
         id,
         socket,
-        lobby: ctx.lobby.clone(),
+        lobby: ctx.lobby,
         settings: ctx.settings,
         presence: Presence::default(),
         interests: Vec::new(),
@@ -145,16 +113,13 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     tracing::debug!(session = id.0, "session start");
     let metrics = telemetry::metrics();
     metrics.sessions.increment(1.0);
-    let reason = session.serve(online, rx, ctx.shutdown).await;
+    let reason = session.serve(registered, rx, ctx.shutdown).await;
     // Counted before the lobby hears of it, so whoever learns of the departure from the
     // lobby also sees it in the metrics.
     metrics.sessions.decrement(1.0);
     metrics.closed(reason);
-    if reason == CloseReason::Shutdown {
-        ctx.lobby.restarting(id).await;
-    } else {
-        ctx.lobby.gone(id).await;
-    }
+    leaving.restarting = reason == CloseReason::Shutdown;
+    leaving.tell().await;
     tracing::info!(
         session = id.0,
         duration_ms = started.elapsed().as_millis() as u64,
@@ -164,21 +129,54 @@ pub async fn run(socket: Socket, ctx: Context) -> CloseReason {
     reason
 }
 
+/// Tells the lobby that a registered session is gone: awaited on the way out, or from
+/// `drop` if the session never got there (it panicked, or its task was cancelled).
+struct Leaving {
+    /// Who to tell.
+    lobby: Lobby,
+    /// The session to forget.
+    id: SessionId,
+    /// Whether the session ended for a restart (a partner elsewhere expects it back).
+    restarting: bool,
+    /// Set once the lobby has been told, so `drop` does nothing.
+    told: bool,
+}
+
+impl Leaving {
+    async fn tell(&mut self) {
+        self.lobby.gone(self.id, self.restarting).await;
+        self.told = true;
+    }
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        if !self.told {
+            self.lobby.gone_soon(self.id, self.restarting);
+        }
+    }
+}
+
 /// The session's verdict on one step: keep going or close.
 type Step = Result<(), CloseReason>;
 
 impl Session {
     async fn serve(
         &mut self,
-        online: usize,
+        registered: Registered,
         mut rx: mailbox::Receiver<Event>,
         mut shutdown: broadcast::Receiver<()>,
     ) -> CloseReason {
         let mut online_rx = self.lobby.online(self.id);
         online_rx.mark_unchanged();
+        let mut ice_servers = self.settings.ice.servers();
+        if registered.banned {
+            // It will meet nobody: no relay of ours for it to use.
+            ice_servers.retain(|server| server.credential.is_none());
+        }
         let welcome = ServerMessage::Welcome {
-            online,
-            ice_servers: &self.settings.ice.servers_for(self.id),
+            online: registered.online,
+            ice_servers: &ice_servers,
         };
         self.send(&welcome.to_json());
         if let Err(reason) = self.flush().await {
@@ -190,49 +188,15 @@ impl Session {
         let mut last_heard = Instant::now();
 
         loop {
-            let paused_until = self.paused_until;
-            // Biased, shutdown first: once the server says goodbye, a session must not
-            // pass on anything the goodbye caused elsewhere (a partner whose session closed
-            // first would otherwise be told `left`, and end a call that can resume).
-            let step = tokio::select! {
-                biased;
-                // The one handler that awaits (it may ask the lobby) is boxed: this loop's
-                // future is what every idle session keeps, and it would otherwise be as
-                // large as that handler's.
-                _ = shutdown.recv() => self.goodbye(),
-                event = rx.recv() => match event {
-                    Some(event) => self.on_event(event),
-                    None => {
-                        // The lobby dropped us: our queue overflowed.
-                        self.close(code::ERROR, "too slow");
-                        Err(CloseReason::SlowConsumer)
-                    }
-                },
-                frame = self.socket.recv(), if paused_until.is_none() => {
-                    last_heard = Instant::now();
-                    Box::pin(self.on_frame(frame)).await
-                }
-                // Boxed, and only made while paused: a timer is large, and rarely needed.
-                _ = OptionFuture::from(paused_until.map(|at| Box::pin(tokio::time::sleep_until(at)))),
-                    if paused_until.is_some() =>
-                {
-                    self.paused_until = None;
-                    Ok(())
-                }
-                Ok(()) = online_rx.changed() => {
-                    let count = *online_rx.borrow_and_update();
-                    self.send(&ServerMessage::Online { count }.to_json());
-                    Ok(())
-                }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() >= 2 * every {
-                        Err(CloseReason::Timeout)
-                    } else {
-                        self.socket.feed_ping();
-                        Ok(())
-                    }
-                }
-            };
+            let step = self
+                .next_step(
+                    &mut rx,
+                    &mut shutdown,
+                    &mut online_rx,
+                    &mut ping,
+                    &mut last_heard,
+                )
+                .await;
             // Whatever else is already queued goes out in the same write.
             let step = step.and_then(|()| {
                 for _ in 0..BATCH {
@@ -257,6 +221,62 @@ impl Session {
         }
     }
 
+    /// Waits for the next thing to do (shutdown, an event, a frame, the end of a pause, the
+    /// online count, a ping) and does it.
+    async fn next_step(
+        &mut self,
+        rx: &mut mailbox::Receiver<Event>,
+        shutdown: &mut broadcast::Receiver<()>,
+        online_rx: &mut watch::Receiver<usize>,
+        ping: &mut Interval,
+        last_heard: &mut Instant,
+    ) -> Step {
+        let every = self.settings.ping_interval;
+        let paused_until = self.paused_until;
+        // Biased, shutdown first: once the server says goodbye, a session must not pass on
+        // anything the goodbye caused elsewhere (a partner whose session closed first would
+        // otherwise be told `left`, and end a call that can resume).
+        tokio::select! {
+            biased;
+            // The one handler that awaits (it may ask the lobby) is boxed: this loop's
+            // future is what every idle session keeps, and it would otherwise be as large
+            // as that handler's.
+            _ = shutdown.recv() => self.goodbye(),
+            event = rx.recv() => match event {
+                Some(event) => self.on_event(event),
+                None => {
+                    // The lobby dropped us: our queue overflowed.
+                    self.close(code::ERROR, "too slow");
+                    Err(CloseReason::SlowConsumer)
+                }
+            },
+            frame = self.socket.recv(), if paused_until.is_none() => {
+                *last_heard = Instant::now();
+                Box::pin(self.on_frame(frame)).await
+            }
+            // Boxed, and only made while paused: a timer is large, and rarely needed.
+            _ = OptionFuture::from(paused_until.map(|at| Box::pin(tokio::time::sleep_until(at)))),
+                if paused_until.is_some() =>
+            {
+                self.paused_until = None;
+                Ok(())
+            }
+            Ok(()) = online_rx.changed() => {
+                let count = *online_rx.borrow_and_update();
+                self.send(&ServerMessage::Online { count }.to_json());
+                Ok(())
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= 2 * every {
+                    Err(CloseReason::Timeout)
+                } else {
+                    self.socket.feed_ping();
+                    Ok(())
+                }
+            }
+        }
+    }
+
     /// The server is shutting down: say so, and close with 1012 (the client reconnects).
     fn goodbye(&mut self) -> Step {
         self.send(&ServerMessage::Bye { reason: "restart" }.to_json());
@@ -273,7 +293,8 @@ impl Session {
                 }
                 Ok(())
             }
-            Ok(Incoming::Ping | Incoming::Pong) => Ok(()),
+            // Control frames cost like any message: a ping flood is a flood.
+            Ok(Incoming::Ping | Incoming::Pong) => self.charge(Cost::Message).map(|_| ()),
             // Our answering close frame is queued; `serve` sends it.
             Ok(Incoming::Close(_)) => Err(CloseReason::ClientClosed),
             Err(websocket::Error::TooLarge) => {
@@ -283,6 +304,10 @@ impl Session {
             }
             Err(websocket::Error::Utf8) => {
                 self.close(code::INVALID, "text frames must be UTF-8");
+                Err(CloseReason::Error)
+            }
+            Err(websocket::Error::Policy(why)) => {
+                self.close(code::POLICY, why);
                 Err(CloseReason::Error)
             }
             Err(websocket::Error::Protocol(why)) => {
@@ -333,12 +358,15 @@ impl Session {
                 return Ok(());
             }
         };
-        if matches!(msg, ClientMessage::Join { .. } | ClientMessage::Next)
-            && !self.charge(Cost::Join)?
+        // A resume asks for a partner as a join does, and is charged the same.
+        if matches!(
+            msg,
+            ClientMessage::Join { .. } | ClientMessage::Next | ClientMessage::Resume { .. }
+        ) && !self.charge(Cost::Join)?
         {
             return Ok(());
         }
-        let mut resume_role = None;
+        let mut shown = None;
         let request = match msg {
             ClientMessage::Join { interests } => {
                 if self.presence.room().is_some() {
@@ -350,8 +378,8 @@ impl Session {
             ClientMessage::Next => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
-            ClientMessage::Resume { room, role } => {
-                resume_role = role;
+            ClientMessage::Resume { room, proof } => {
+                shown = Some(proof);
                 self.presence.resume(room)
             }
             ClientMessage::Ping => {
@@ -373,9 +401,9 @@ impl Session {
             Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
             Some(Request::Resume { seq }) => {
-                if let Status::Resuming(room) = self.presence.status() {
+                if let (Status::Resuming(room), Some(proof)) = (self.presence.status(), shown) {
                     let room = *room;
-                    self.lobby.resume(self.id, seq, room, resume_role).await;
+                    self.lobby.resume(self.id, seq, room, proof).await;
                 }
             }
             Some(Request::Report { .. }) | None => {}
@@ -395,7 +423,7 @@ impl Session {
             Relayed::Undeliverable(Undeliverable::Full) => {
                 // The partner is not reading; the lobby drops it and tells us `left`.
                 let partner = room.partner.id;
-                self.lobby.gone(partner).await;
+                self.lobby.gone(partner, false).await;
             }
             Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
         }
@@ -406,13 +434,16 @@ impl Session {
         match event {
             Event::Matched(m) => match self.presence.matched(m) {
                 Some(m) => {
-                    let msg = match m.role {
-                        Some(role) => ServerMessage::Matched {
+                    let ice_servers = self.settings.ice.servers();
+                    let msg = match (m.role, m.proof) {
+                        (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,
                             role,
                             common: &m.common,
+                            proof,
+                            ice_servers: &ice_servers,
                         },
-                        None => ServerMessage::Resumed { room: m.room },
+                        _ => ServerMessage::Resumed { room: m.room },
                     };
                     self.send(&msg.to_json());
                     for text in self.presence.take_early(m.room) {
@@ -424,7 +455,7 @@ impl Session {
             },
             Event::Rerouted { room, partner } => {
                 // The stranger is back on a new connection: say so, so a negotiation lost
-                // on the way to the old one can be made again.
+                // on the way to its old one can be made again.
                 if self.presence.in_room(room) {
                     self.send(&ServerMessage::Resumed { room }.to_json());
                 }

@@ -10,7 +10,6 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::protocol::ErrorCode;
-use crate::session::CloseReason;
 
 /// Relay message types, in the order of [`Metrics::relayed`].
 pub const RELAY_KINDS: [&str; 6] = ["offer", "answer", "candidate", "chat", "typing", "media"];
@@ -160,5 +159,50 @@ impl Metrics {
     /// not pile up between scrapes.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+}
+
+/// Why a session ended, for the log line and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the socket or the TCP connection ended.
+    ClientClosed,
+    /// No frame from the client for two ping intervals.
+    Timeout,
+    /// A message over the size limit.
+    TooLarge,
+    /// The client did not read what we sent.
+    SlowConsumer,
+    /// The client kept sending over its rate limit.
+    Flooding,
+    /// The server is shutting down.
+    Shutdown,
+    /// A protocol or I/O error on the socket.
+    Error,
+}
+
+impl CloseReason {
+    /// Every reason, for metrics.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::ClientClosed,
+        CloseReason::Timeout,
+        CloseReason::TooLarge,
+        CloseReason::SlowConsumer,
+        CloseReason::Flooding,
+        CloseReason::Shutdown,
+        CloseReason::Error,
+    ];
+
+    /// A short label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Timeout => "timeout",
+            CloseReason::TooLarge => "too_large",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Flooding => "flooding",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Error => "error",
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! own [framing](crate::websocket), which holds no buffer while the connection is idle.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -15,7 +16,7 @@ use warp::http::{HeaderMap, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use crate::websocket;
+use crate::websocket::{self, Reading};
 
 /// The socket a session gets.
 ///
@@ -82,8 +83,8 @@ fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, 
 
 impl Upgrade {
     /// Answers `101` and, once hyper hands over the connection, runs `session` on the socket
-    /// in a task of its own. The socket refuses messages over `max_message` bytes.
-    pub fn accept<F, Fut>(self, max_message: usize, session: F) -> Response
+    /// in a task of its own. The socket reads under `reading`'s limits and budget.
+    pub fn accept<F, Fut>(self, reading: Arc<Reading>, session: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -93,7 +94,7 @@ impl Upgrade {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
-                    session(Box::new(websocket::Socket::new(io, max_message))).await;
+                    session(Box::new(websocket::Socket::with_reading(io, reading))).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }

@@ -46,7 +46,7 @@ export class Call {
 
   #send;
   #tracker;
-  #remoteVideo;
+  #onRemoteStream;
   #onState;
   #onRemoteMedia;
   #onHealth;
@@ -80,19 +80,20 @@ export class Call {
    * @param {MediaStream|null} o.localStream
    * @param {(msg: object) => void} o.send  sends one signaling message
    * @param {import('./signaling.js').Tracker} o.tracker
-   * @param {HTMLVideoElement} o.remoteVideo
+   * @param {(stream: MediaStream) => void} [o.onRemoteStream]  a track of the stranger's
+   *   arrived: `stream` (this.remoteStream, kept up to date by the call) is for the view to show
    * @param {(state: string) => void} [o.onState]  pc.connectionState changes
    * @param {() => void} [o.onRemoteMedia]  remote tracks appeared, muted, unmuted or ended
    * @param {() => void} [o.onHealth]  the stranger's media stalled or flows again
    */
-  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, remoteVideo, onState, onRemoteMedia, onHealth }) {
+  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, onRemoteStream, onState, onRemoteMedia, onHealth }) {
     this.room = room;
     this.role = role;
     this.polite = role === 'answerer';
     this.relayOnly = Boolean(relayOnly);
     this.#send = send;
     this.#tracker = tracker;
-    this.#remoteVideo = remoteVideo;
+    this.#onRemoteStream = onRemoteStream;
     this.#onState = onState;
     this.#onRemoteMedia = onRemoteMedia;
     this.#onHealth = onHealth;
@@ -175,7 +176,6 @@ export class Call {
       track.stop();
       this.remoteStream.removeTrack(track);
     }
-    if (this.#remoteVideo.srcObject === this.remoteStream) this.#remoteVideo.srcObject = null;
     this.#pendingCandidates = [];
   }
 
@@ -333,7 +333,7 @@ export class Call {
         t.listen(track, 'ended', ended),
       ]);
     }
-    if (this.#remoteVideo.srcObject !== this.remoteStream) this.#remoteVideo.srcObject = this.remoteStream;
+    if (this.#onRemoteStream) this.#onRemoteStream(this.remoteStream);
     this.#remoteChanged();
   }
 

@@ -1,6 +1,6 @@
 // WebSocket signaling client, plus the small resource tracker the whole app
-// shares. (The tracker lives here because the server embeds a fixed list of
-// static files; signaling.js is the module every other one already imports.)
+// shares. (The tracker lives here because signaling.js came first; app.js hands it
+// to the call and the view, and wraps it as the session's and the chat's clock.)
 
 /**
  * Counts the event listeners and timers the app registers, so that
@@ -56,8 +56,6 @@ export class Tracker {
   }
 }
 
-const BACKOFF_START_MS = 300;
-const BACKOFF_CAP_MS = 10_000;
 // The heartbeat: a ping every 2 s, answered by the server with a pong. A socket that has
 // heard nothing for 5 s is dead (a network outage: TCP would take minutes to say so).
 const HEARTBEAT_MS = 2000;
@@ -88,6 +86,7 @@ export function signalingUrl(loc = window.location) {
 export class Signaling {
   #url;
   #tracker;
+  #retryDelay;
   #ws = null;
   #detach = [];
   #handlers = new Map();
@@ -105,9 +104,16 @@ export class Signaling {
   // server before our new socket has taken the room back, ending the call for the stranger.
   #abandoned = [];
 
-  constructor(url, tracker) {
+  /**
+   * @param {string} url
+   * @param {Tracker} tracker
+   * @param {(attempt: number) => number} retryDelay  how long (ms) to wait before reconnect
+   *   attempt `attempt`, 0 the first since the last welcome (the policy is session.js's)
+   */
+  constructor(url, tracker, retryDelay) {
     this.#url = url;
     this.#tracker = tracker;
+    this.#retryDelay = retryDelay;
   }
 
   get status() {
@@ -194,19 +200,26 @@ export class Signaling {
     const reconnected = this.#everOpened;
     this.#everOpened = true;
     this.#connectTimer = this.#tracker.clear(this.#connectTimer);
-    this.#lastHeard = performance.now();
-    this.#heartbeat = this.#tracker.interval(() => this.#beat(), HEARTBEAT_MS);
+    this.#lastHeard = this.#now();
+    this.#heartbeat = this.#tracker.timeout(() => this.#beat(), HEARTBEAT_MS);
     this.#setStatus('connected');
     this.#emit('open', { reconnected });
   }
 
   /** Sends a ping; gives the socket up if it has been silent too long. */
   #beat() {
-    if (performance.now() - this.#lastHeard > SILENCE_MS) {
+    this.#heartbeat = null;
+    if (this.#now() - this.#lastHeard > SILENCE_MS) {
       this.#abandon(4000, 'no answer from the server');
       return;
     }
     this.send({ type: 'ping' });
+    this.#heartbeat = this.#tracker.timeout(() => this.#beat(), HEARTBEAT_MS);
+  }
+
+  /** Milliseconds, from the tracker's clock when it has one (tests give it a fake). */
+  #now() {
+    return typeof this.#tracker.now === 'function' ? this.#tracker.now() : performance.now();
   }
 
   /** Forgets the current socket without closing it, and reconnects fast. */
@@ -229,7 +242,7 @@ export class Signaling {
   }
 
   #onMessage(event) {
-    this.#lastHeard = performance.now();
+    this.#lastHeard = this.#now();
     if (typeof event.data !== 'string') return;
     let message;
     try {
@@ -285,11 +298,10 @@ export class Signaling {
 
   #scheduleReconnect() {
     if (this.#stopped || this.#retryTimer !== null) return;
-    // Exponential backoff with "equal jitter": half fixed, half random, so a whole
-    // crowd dropped by a server restart does not come back in the same instant.
-    const cap = this.#fast ? FAST_RETRY_MS : BACKOFF_CAP_MS;
-    const ceiling = Math.min(cap, BACKOFF_START_MS * 2 ** this.#attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    // Backoff with jitter, so a whole crowd dropped by a server restart does not come
+    // back in the same instant; after a loss to the network, at most about a second.
+    let delay = this.#retryDelay(this.#attempt);
+    if (this.#fast) delay = Math.min(delay, FAST_RETRY_MS * (0.5 + Math.random() / 2));
     this.#attempt = Math.min(this.#attempt + 1, 16);
     this.#setStatus('reconnecting');
     this.#retryTimer = this.#tracker.timeout(() => {

@@ -39,6 +39,7 @@ async fn start_server() -> (Child, std::net::SocketAddr) {
             "100000",
         ])
         .args(["--max-connections", "19000"])
+        .args(["--metrics-token", common::METRICS_TOKEN])
         .arg("--report-log")
         .arg(common::scratch_file("reports.jsonl"))
         // These clients act far faster than people; the soak is about consistency, so the

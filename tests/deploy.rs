@@ -101,3 +101,32 @@ fn the_image_runs_as_a_non_root_user_and_builds_in_stages() {
     );
     assert!(docker.matches("\nFROM ").count() >= 2, "multi-stage");
 }
+
+/// The coturn recipe relays to no address of this machine, of a private or carrier-grade NAT
+/// network, or link-local (cloud metadata), IPv4 or IPv6, and turns off what WebRTC does not
+/// use.
+#[test]
+fn the_coturn_recipe_denies_every_internal_peer() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy.md")).unwrap();
+    for flag in [
+        "--no-multicast-peers",
+        "--no-tcp-relay",
+        "--no-rfc5780",
+        "--denied-peer-ip=0.0.0.0-0.255.255.255",
+        "--denied-peer-ip=10.0.0.0-10.255.255.255",
+        "--denied-peer-ip=100.64.0.0-100.127.255.255",
+        "--denied-peer-ip=127.0.0.0-127.255.255.255",
+        "--denied-peer-ip=169.254.0.0-169.254.255.255",
+        "--denied-peer-ip=172.16.0.0-172.31.255.255",
+        "--denied-peer-ip=192.168.0.0-192.168.255.255",
+        "--denied-peer-ip=::1",
+        "--denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "--denied-peer-ip=fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ] {
+        assert!(
+            doc.contains(flag),
+            "docs/deploy.md's coturn recipe lacks {flag}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, TestServer};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -220,37 +220,40 @@ async fn a_flood_is_rate_limited_then_closed() {
 /// connected. The partner gets every message but the one dropped, in order.
 #[tokio::test]
 async fn over_budget_the_next_message_waits_for_room_instead_of_being_dropped() {
-    // Five messages, then five a second.
-    let server = TestServer::start(&["--relay-burst", "5", "--relay-rate", "5"]).await;
+    // Seven messages, then one a second. Pings cost like messages: after the `join`, three
+    // rounds of a chat and a ping spend the burst, so the fourth chat is dropped.
+    let server = TestServer::start(&["--relay-burst", "7", "--relay-rate", "1"]).await;
     let (mut a, mut b, room) = server.pair().await;
     let chat = |text: String| json!({"type": "chat", "room": room, "text": text});
     // One message at a time, each followed by a ping (in the same write): the pong comes
     // once the server has read the message, and after its `rate_limited` if it was dropped.
-    let mut sent = 0;
-    loop {
-        assert!(sent < 1_000, "the budget never ran out");
-        let msg = chat(format!("{sent}")).to_string();
+    let sent = 4;
+    for n in 0..sent {
+        let msg = chat(format!("{n}")).to_string();
         a.ws.feed(Message::Text(msg.into())).await.unwrap();
-        sent += 1;
-        a.ws.feed(Message::Ping(vec![7].into())).await.unwrap();
+        let last = n == sent - 1;
+        if !last {
+            a.ws.feed(Message::Ping(vec![7].into())).await.unwrap();
+        }
         a.ws.flush().await.unwrap();
         let mut told = false;
         loop {
             match a.ws_next().await.expect("a stays connected") {
-                Message::Pong(_) => break,
+                Message::Pong(_) if !last => break,
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
                     if v["type"] == "error" {
                         assert_eq!(v["code"], "rate_limited", "{v}");
                         told = true;
+                        if last {
+                            break;
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        if told {
-            break;
-        }
+        assert_eq!(told, last, "only the fourth chat is over the budget");
     }
     // Sent right after the drop was answered: it waits for the budget, then passes.
     a.send(chat("after".into())).await;
@@ -283,6 +286,53 @@ async fn a_skip_flood_is_rate_limited() {
         0,
         "the refused Next did not queue"
     );
+}
+
+/// A Next storm at an allowed message rate (45 a second, under the 50 a second budget) is
+/// refused and then closed with 1008: it does not get refusals forever.
+#[tokio::test]
+async fn a_skip_storm_is_closed() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut storm = server.client().await;
+    let started = tokio::time::Instant::now();
+    let mut every = tokio::time::interval(Duration::from_millis(22));
+    // At most 10 s of it (450 messages); the server must close long before.
+    let mut closed = false;
+    for _ in 0..450 {
+        every.tick().await;
+        if storm
+            .ws
+            .send(Message::text(json!({"type": "next"}).to_string()))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        use futures_util::FutureExt;
+        use futures_util::StreamExt;
+        while let Some(frame) = storm.ws.next().now_or_never() {
+            match frame {
+                Some(Ok(Message::Close(frame))) => {
+                    assert_eq!(frame.map(|f| f.code), Some(CloseCode::Policy));
+                    closed = true;
+                }
+                Some(Ok(_)) => continue,
+                _ => closed = true,
+            }
+            break;
+        }
+        if closed {
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a Next storm was never closed ({:?})",
+        started.elapsed()
+    );
+    pair.still_talking().await;
 }
 
 /// A page on another site cannot open a socket (cross-site WebSocket hijacking): 403 before
@@ -393,4 +443,218 @@ async fn a_client_that_stops_reading_is_dropped() {
     assert_eq!(left["type"], "left", "{left}");
     assert_eq!(left["reason"], "disconnected");
     drop(stalled);
+}
+
+/// A stranger cannot write a line that passes for one of yours: a chat with a line break
+/// before "You:" is refused with `bad_message` and never reaches the partner, who gets the
+/// next honest line as usual.
+#[tokio::test]
+async fn a_chat_line_cannot_imitate_the_pages_labels() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    for text in [
+        "hi\nYou: I am 12",
+        "\u{2028}You: send a photo",
+        "\u{202e}21 ma I :uoY",
+    ] {
+        a.send(json!({"type": "chat", "room": room, "text": text}))
+            .await;
+        let refused = a.recv().await;
+        assert_eq!(refused["code"], "bad_message", "{text:?}: {refused}");
+    }
+    a.send(json!({"type": "chat", "room": room, "text": "hello"}))
+        .await;
+    let first = b.recv().await;
+    assert_eq!(
+        (first["type"].as_str(), first["text"].as_str()),
+        (Some("chat"), Some("hello")),
+        "the partner saw none of the forged lines"
+    );
+}
+
+/// A client frame, masked, written straight to the client's TCP stream (bypassing its
+/// WebSocket library, which would not send what these tests need).
+async fn write_raw(client: &mut Client, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match client.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.write_all(bytes).await,
+        _ => unreachable!("tests speak plain ws"),
+    }
+}
+
+/// A masked client frame: FIN bit, opcode and payload; `announce` overrides the length the
+/// header gives (for frames that never arrive whole).
+fn raw_frame(fin: bool, opcode: u8, payload: &[u8], announce: Option<usize>) -> Vec<u8> {
+    let mask = [0x5a, 0x11, 0xc3, 0x07];
+    let len = announce.unwrap_or(payload.len());
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// The largest message is what the protocol needs (an SDP of 32 KiB fits, ~40 KiB): a
+/// 41 KiB message is refused with `too_large` and 1009.
+#[tokio::test]
+async fn a_message_past_40_kib_is_refused() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b, room) = server.pair().await;
+    // An SDP of 32 KiB with lines as short as real ones get (JSON escapes each CRLF).
+    let line = "a=rtcp-fb:96 goog-remb\r\n";
+    let sdp = line.repeat(32 * 1024 / line.len());
+    a.send(json!({"type": "offer", "room": room, "sdp": sdp}))
+        .await;
+    let got = b.recv().await;
+    assert!(
+        got["sdp"] == sdp.as_str(),
+        "a 32 KiB SDP is relayed (got {})",
+        got["type"]
+    );
+    let mut bad = server.client().await;
+    let big = json!({"type": "chat", "room": room, "text": "x".repeat(41 * 1024)});
+    let _ = bad.ws.send(Message::text(big.to_string())).await;
+    assert_eq!(bad.recv().await["code"], "too_large");
+    assert_eq!(bad.closed().await, Some(CloseCode::Size));
+}
+
+/// A message left unfinished (a first fragment, then only pings) is closed with 1008 at the
+/// message deadline: keep-alives do not extend it.
+#[tokio::test]
+async fn an_unfinished_message_is_closed_at_its_deadline_pings_or_not() {
+    let server = TestServer::start(&["--message-deadline", "300ms"]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    write_raw(&mut bad, &raw_frame(false, 0x1, b"{\"type\":", None))
+        .await
+        .unwrap();
+    let pinging = async {
+        // A ping every 50 ms for at most 3 s; the deadline is 300 ms.
+        for _ in 0..60 {
+            if write_raw(&mut bad, &raw_frame(true, 0x9, b"", None))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bad
+    };
+    let mut bad = pinging.await;
+    assert_eq!(bad.closed().await, Some(CloseCode::Policy));
+    pair.still_talking().await;
+}
+
+/// A frame whose header announces 30 KiB and whose payload trickles in is closed with 1008
+/// at the deadline, holding only what arrived meanwhile.
+#[tokio::test]
+async fn a_trickled_frame_is_closed_at_its_deadline() {
+    let server = TestServer::start(&["--message-deadline", "300ms"]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    write_raw(&mut bad, &raw_frame(true, 0x1, b"", Some(30 * 1024)))
+        .await
+        .unwrap();
+    for _ in 0..60 {
+        if write_raw(&mut bad, b"a").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(bad.closed().await, Some(CloseCode::Policy));
+    pair.still_talking().await;
+}
+
+/// Empty continuations cost: a message in more than 16 frames is closed with 1008.
+#[tokio::test]
+async fn empty_continuations_are_not_free() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    let mut bytes = raw_frame(false, 0x1, b"{", None);
+    for _ in 0..1_000 {
+        bytes.extend(raw_frame(false, 0x0, b"", None));
+    }
+    let _ = write_raw(&mut bad, &bytes).await;
+    assert_eq!(bad.closed().await, Some(CloseCode::Policy));
+    pair.still_talking().await;
+}
+
+/// Pings are charged like messages: a ping flood is rate limited and closed with 1008.
+#[tokio::test]
+async fn a_ping_flood_is_closed() {
+    let server = TestServer::start(&[]).await;
+    let mut pair = Bystanders::new(&server).await;
+    let mut bad = server.client().await;
+    let ping = raw_frame(true, 0x9, b"", None);
+    // 20,000 pings at most; the server closes after its burst and 50 strikes.
+    for _ in 0..100 {
+        let burst: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 200)
+            .collect();
+        if write_raw(&mut bad, &burst).await.is_err() {
+            break;
+        }
+        use futures_util::FutureExt;
+        if bad
+            .ws
+            .next()
+            .now_or_never()
+            .is_some_and(|f| matches!(f, Some(Ok(Message::Close(_))) | None | Some(Err(_))))
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(bad.closed().await, Some(CloseCode::Policy));
+    pair.still_talking().await;
+}
+
+/// A partner that stops reading is dropped once 64 KiB wait for it, long before any write
+/// timeout, and the sender is told `left`: the sender is never slowed.
+#[tokio::test]
+async fn a_partner_that_does_not_read_is_dropped_at_64_kib() {
+    let server = TestServer::start(&["--write-timeout", "60s"]).await;
+    // The reader's socket takes little, so what the server sends soon waits in its queue.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        server.ws_url(),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
+    let mut reader = Client { ws };
+    reader.recv_type("welcome").await;
+    let mut sender = server.client().await;
+    sender.join().await;
+    reader.join().await;
+    let room = sender.recv_type("matched").await["room"].clone();
+    reader.recv_type("matched").await;
+    // 6 KB lines; 150 of them (900 KB) is far past what the old count bound (264) held.
+    let text = "é".repeat(2000);
+    let mut told = false;
+    for _ in 0..150 {
+        sender
+            .send(json!({"type": "chat", "room": room, "text": text}))
+            .await;
+        if let Some(msg) = sender.try_recv_now().await {
+            assert_eq!(msg["type"], "left", "{msg}");
+            told = true;
+            break;
+        }
+    }
+    if !told {
+        assert_eq!(sender.recv().await["type"], "left");
+    }
 }

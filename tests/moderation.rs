@@ -180,3 +180,133 @@ async fn reports_in_redis_ban_on_every_instance_and_outlive_them() {
     assert_eq!(stored.matches("nudity").count(), 3, "{stored}");
     assert!(!stored.contains("203.0.113.77"), "no raw address in redis");
 }
+
+/// A banned client is given no TURN credentials (it will meet nobody, so our relay is not
+/// its to use); everyone else gets them in `welcome`, and fresh ones in each `matched`.
+#[tokio::test]
+async fn a_banned_client_gets_no_relay_credentials() {
+    let log = scratch_file("reports.jsonl");
+    let turn = [
+        "--client-ip-header",
+        IP_HEADER,
+        "--turn-url",
+        "turn:127.0.0.1:3478",
+        "--turn-secret",
+        "s3cret",
+    ];
+    let server = TestServer::start_with_report_log(&turn, &log).await;
+    let turn_in = |welcome: &serde_json::Value| {
+        welcome["iceServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["credential"].is_string())
+    };
+    let mut troll = client_from(&server, "203.0.113.77").await;
+    for n in 1..=3 {
+        let mut reporter = client_from(&server, &format!("198.51.100.7{n}")).await;
+        reporter.join().await;
+        troll.join().await;
+        let matched = reporter.recv_type("matched").await;
+        assert!(turn_in(&matched), "matched brings relay credentials");
+        let room = troll.recv_type("matched").await["room"].clone();
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "spam"}))
+            .await;
+        troll.recv_type("left").await;
+    }
+    let (welcome, banned) = welcome_from(&server, "203.0.113.77").await;
+    assert!(!turn_in(&banned), "no relay for the banned: {banned}");
+    assert!(turn_in(&welcome), "the others' welcome has it: {welcome}");
+}
+
+/// The `welcome` of a client at 192.0.2.200 and of one at `ip`.
+async fn welcome_from(server: &TestServer, ip: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut welcomes = Vec::new();
+    for from in ["192.0.2.200", ip] {
+        let mut req = server.ws_url().into_client_request().unwrap();
+        req.headers_mut().insert(IP_HEADER, from.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut client = Client { ws };
+        welcomes.push(client.recv_type("welcome").await);
+    }
+    let banned = welcomes.pop().unwrap();
+    (welcomes.pop().unwrap(), banned)
+}
+
+/// A store of 40,000 reports against one client (from two people, never enough for a ban)
+/// is replayed at once: the server answers well within two seconds of starting.
+#[tokio::test]
+async fn a_large_store_is_replayed_in_linear_time() {
+    let log = scratch_file("reports.jsonl");
+    let now = strangers::moderation::now_ms();
+    let mut lines = String::new();
+    for n in 0..40_000u64 {
+        let by = if n % 2 == 0 { "aa" } else { "bb" };
+        lines.push_str(&format!(
+            "{{\"at_ms\":{},\"reporter\":\"{}\",\"reported\":\"{}\",\"reason\":\"spam\"}}\n",
+            now - 40_000 + n,
+            by.repeat(16),
+            "cc".repeat(16)
+        ));
+    }
+    std::fs::write(&log, lines).unwrap();
+    let started = std::time::Instant::now();
+    let server = start(&log).await;
+    let health = server.health().await;
+    let took = started.elapsed();
+    assert_eq!(health["status"], "ok");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the server answered only after {took:?}"
+    );
+    let kept = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(
+        kept, 40_000,
+        "recent reports are all kept (repeats filtered on arrival)"
+    );
+}
+
+/// Reports of oneself and repeats of one's own report are not stored: only reports that
+/// count reach the store.
+#[tokio::test]
+async fn self_reports_and_repeats_are_not_stored() {
+    let log = scratch_file("reports.jsonl");
+    let server = start(&log).await;
+    let mut target = client_from(&server, "203.0.113.60").await;
+    let mut reporter = client_from(&server, "198.51.100.60").await;
+    for _ in 0..4 {
+        let room = meet(&mut target, &mut reporter).await;
+        reporter
+            .send(json!({"type": "report", "room": room, "reason": "spam"}))
+            .await;
+        target.recv_type("left").await;
+    }
+    // Two tabs behind one address report each other.
+    let mut twin_a = client_from(&server, "192.0.2.70").await;
+    let mut twin_b = client_from(&server, "192.0.2.70").await;
+    let room = meet(&mut twin_a, &mut twin_b).await;
+    twin_a
+        .send(json!({"type": "report", "room": room, "reason": "spam"}))
+        .await;
+    twin_b.recv_type("left").await;
+    // A report that counts, as a marker: the store is written in order.
+    let mut other = client_from(&server, "198.51.100.61").await;
+    let room = meet(&mut target, &mut other).await;
+    other
+        .send(json!({"type": "report", "room": room, "reason": "spam"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let stored = loop {
+        let stored = std::fs::read_to_string(&log).unwrap_or_default();
+        if stored.lines().count() >= 2 || tokio::time::Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        stored.lines().count(),
+        2,
+        "one report per reporter and target, none of oneself:\n{stored}"
+    );
+}

@@ -73,12 +73,14 @@ async fn pages_render_and_their_assets_are_served() {
 }
 
 /// JavaScript modules imported by other modules (without a version) are served too, and
-/// revalidated rather than cached blindly.
+/// revalidated rather than cached blindly (so a new build never runs against an old
+/// module); the chat page preloads each at the URL its import asks for.
 #[tokio::test]
 async fn modules_imported_by_the_client_are_served() {
     let server = TestServer::start(&[]).await;
     let (status, _, app) = http_get(server.addr, "/static/app.js").await;
     assert_eq!(status, 200);
+    let (_, _, chat) = http_get(server.addr, "/chat").await;
     for import in app.split("from ").skip(1) {
         let quoted = import.trim_start();
         let Some(path) = quoted
@@ -94,6 +96,11 @@ async fn modules_imported_by_the_client_are_served() {
         assert!(
             head.to_lowercase().contains("text/javascript"),
             "{name}: {head}"
+        );
+        let plain = format!("/static/{name}");
+        assert!(
+            chat.contains(&format!("<link rel=\"modulepreload\" href=\"{plain}\">")),
+            "the chat page preloads {plain}"
         );
     }
     let (_, head, _) = http_get(server.addr, "/static/app.js").await;

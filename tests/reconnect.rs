@@ -19,15 +19,22 @@ async fn a_ping_is_answered_with_a_pong() {
     server.shutdown().await;
 }
 
-/// The offerer comes back on a new connection with `resume` and its role: both it and the
-/// stranger get `resumed`, the old connection is out of the room, relaying reaches the new
-/// one, and when the old connection finally closes the stranger hears nothing of it.
+/// A member comes back on a new connection with `resume` and its proof of membership:
+/// both it and the stranger get `resumed`, the old connection is out of the room, relaying
+/// reaches the new one, and when the old connection finally closes the stranger hears
+/// nothing of it.
 #[tokio::test]
 async fn a_new_connection_takes_the_old_ones_place_in_the_room() {
     let server = TestServer::start(&[]).await;
-    let (mut old, mut b, room) = server.pair().await;
+    let mut old = server.client().await;
+    let mut b = server.client().await;
+    old.join().await;
+    b.join().await;
+    let matched = old.recv_type("matched").await;
+    b.recv_type("matched").await;
+    let room = matched["room"].as_str().unwrap().to_string();
     let mut new = server.client().await;
-    new.send(json!({"type": "resume", "room": room, "role": "offerer"}))
+    new.send(json!({"type": "resume", "room": room, "proof": matched["proof"]}))
         .await;
     let back = json!({"type": "resumed", "room": room});
     assert_eq!(new.recv().await, back, "the new connection has the room");

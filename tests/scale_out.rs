@@ -317,14 +317,16 @@ async fn a_call_across_instances_survives_a_restart_of_one() {
     a.join().await;
     wait_waiting(one.addr, 1, "a waits").await;
     b.join().await;
-    let room = a.recv_type("matched").await["room"].clone();
+    let matched = a.recv_type("matched").await;
+    let (room, proof) = (matched["room"].clone(), matched["proof"].clone());
     b.recv_type("matched").await;
 
     one.shutdown().await;
     assert_eq!(a.recv().await["type"], "bye");
     let three = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
     let mut a = three.client().await;
-    a.send(json!({"type": "resume", "room": room})).await;
+    a.send(json!({"type": "resume", "room": room, "proof": proof}))
+        .await;
     assert_eq!(
         a.recv().await,
         json!({"type": "resumed", "room": room}),
@@ -352,7 +354,7 @@ async fn both_members_resume_on_different_instances() {
     let redis = RedisServer::start();
     let prefix = fresh_prefix();
     let old = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
-    let (a, b, room) = old.pair().await;
+    let ((a, proof_a), (b, proof_b), room) = old.pair_with_proofs().await;
     old.shutdown().await;
     drop((a, b));
 
@@ -360,8 +362,10 @@ async fn both_members_resume_on_different_instances() {
     let three = TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await;
     let mut a = two.client().await;
     let mut b = three.client().await;
-    a.send(json!({"type": "resume", "room": room})).await;
-    b.send(json!({"type": "resume", "room": room})).await;
+    a.send(json!({"type": "resume", "room": room, "proof": proof_a}))
+        .await;
+    b.send(json!({"type": "resume", "room": room, "proof": proof_b}))
+        .await;
     let back = json!({"type": "resumed", "room": room});
     assert_eq!(a.recv().await, back);
     assert_eq!(b.recv().await, back);

@@ -7,7 +7,7 @@
 //! | message | form |
 //! | --- | --- |
 //! | relay | `R <to> <room> <json>` |
-//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <common tags, \x1f-separated, or ->` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <common tags, \x1f-separated, or ->` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
 //! | restarting | `X <to> <room>` |
@@ -19,12 +19,9 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use crate::matchmaker::SessionId;
+use crate::ids::{SessionId, UserRef};
 use crate::moderation::ClientKey;
-use crate::protocol::{LeftReason, Role, RoomId};
-use crate::room::UserRef;
+use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +30,7 @@ pub enum BusMessage {
     Relay {
         to: SessionId,
         room: RoomId,
-        text: Utf8Bytes,
+        text: String,
     },
     /// The shared queue paired the user (waiting with `ticket`) with `from`, in `room`.
     Matched {
@@ -46,6 +43,8 @@ pub enum BusMessage {
         /// Who `from` is for reports and bans.
         client: Option<ClientKey>,
         common: Vec<String>,
+        /// The receiving user's proof of membership (the sender drew both members').
+        proof: MemberProof,
     },
     /// The user's partner ended `room`.
     Left {
@@ -86,7 +85,7 @@ impl BusMessage {
         let mut out = String::new();
         match self {
             BusMessage::Relay { to, room, text } => {
-                let _ = write!(out, "R {} {room} {}", to.0, text.as_str());
+                let _ = write!(out, "R {} {room} {}", to.0, text);
             }
             BusMessage::Matched {
                 to,
@@ -96,6 +95,7 @@ impl BusMessage {
                 from,
                 client,
                 common,
+                proof,
             } => {
                 let role = match role {
                     Role::Offerer => "offerer",
@@ -109,7 +109,7 @@ impl BusMessage {
                 };
                 let _ = write!(
                     out,
-                    "M {} {ticket} {room} {role} {from} {client} {common}",
+                    "M {} {ticket} {room} {role} {from} {client} {proof} {common}",
                     to.0
                 );
             }
@@ -143,35 +143,10 @@ impl BusMessage {
                 let mut parts = rest.splitn(3, ' ');
                 let to = session(parts.next()?)?;
                 let room = RoomId::from_str(parts.next()?).ok()?;
-                let text = Utf8Bytes::from(parts.next()?.to_string());
+                let text = parts.next()?.to_string();
                 Some(BusMessage::Relay { to, room, text })
             }
-            "M" => {
-                // Tags may hold spaces: the last field takes the rest of the line.
-                let parts: Vec<&str> = rest.splitn(7, ' ').collect();
-                let [to, ticket, room, role, from, client, common] = parts[..] else {
-                    return None;
-                };
-                Some(BusMessage::Matched {
-                    to: session(to)?,
-                    ticket: ticket.parse().ok()?,
-                    room: RoomId::from_str(room).ok()?,
-                    role: match role {
-                        "offerer" => Role::Offerer,
-                        "answerer" => Role::Answerer,
-                        _ => return None,
-                    },
-                    from: UserRef::from_str(from).ok()?,
-                    client: match client {
-                        "-" => None,
-                        hex => Some(ClientKey::from_str(hex).ok()?),
-                    },
-                    common: match common {
-                        "-" => Vec::new(),
-                        tags => tags.split('\u{1f}').map(str::to_string).collect(),
-                    },
-                })
-            }
+            "M" => decode_matched(rest),
             "L" => {
                 let parts: Vec<&str> = rest.split(' ').collect();
                 let [to, room, reason] = parts[..] else {
@@ -222,6 +197,35 @@ impl BusMessage {
     }
 }
 
+/// Reads the fields of a `matched` line (after its `M`).
+fn decode_matched(rest: &str) -> Option<BusMessage> {
+    // Tags may hold spaces: the last field takes the rest of the line.
+    let parts: Vec<&str> = rest.splitn(8, ' ').collect();
+    let [to, ticket, room, role, from, client, proof, common] = parts[..] else {
+        return None;
+    };
+    Some(BusMessage::Matched {
+        to: session(to)?,
+        ticket: ticket.parse().ok()?,
+        room: RoomId::from_str(room).ok()?,
+        role: match role {
+            "offerer" => Role::Offerer,
+            "answerer" => Role::Answerer,
+            _ => return None,
+        },
+        from: UserRef::from_str(from).ok()?,
+        client: match client {
+            "-" => None,
+            hex => Some(ClientKey::from_str(hex).ok()?),
+        },
+        common: match common {
+            "-" => Vec::new(),
+            tags => tags.split('\u{1f}').map(str::to_string).collect(),
+        },
+        proof: MemberProof::from_str(proof).ok()?,
+    })
+}
+
 fn session(s: &str) -> Option<SessionId> {
     s.parse().ok().map(SessionId)
 }
@@ -237,7 +241,7 @@ fn reason_str(reason: LeftReason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::InstanceId;
+    use crate::ids::InstanceId;
 
     fn round_trip(msg: BusMessage) {
         let line = msg.encode();
@@ -263,6 +267,7 @@ mod tests {
             from,
             client: Some(ClientKey([3; 16])),
             common: vec!["chess".into(), "jazz music".into()],
+            proof: MemberProof::pair(5, 6).0,
         });
         round_trip(BusMessage::Matched {
             to: SessionId(2),
@@ -272,6 +277,7 @@ mod tests {
             from,
             client: None,
             common: Vec::new(),
+            proof: MemberProof::pair(7, 8).1,
         });
         for reason in [
             LeftReason::Skipped,

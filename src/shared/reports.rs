@@ -12,11 +12,12 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use super::SharedConfig;
+use crate::ids::InstanceId;
 use crate::moderation::{Report, ReportLog};
-use crate::room::InstanceId;
 
-/// How many reports the list keeps (bans only look back one window; this is ample).
-const KEEP: isize = 100_000;
+/// How many reports the list keeps (bans only look back one window plus the ban's length;
+/// this is ample), as the file store keeps at most [`MAX_KEPT`](crate::moderation::MAX_KEPT).
+const KEEP: isize = crate::moderation::MAX_KEPT as isize;
 
 /// The channel every instance hears reports on.
 pub fn channel(config: &SharedConfig) -> String {

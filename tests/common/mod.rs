@@ -19,6 +19,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub mod process;
 pub mod redis;
 
+/// The `--metrics-token` every test server gets; [`http_get`] sends it, so tests see
+/// `/metrics` and the counts in `/healthz`.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
 /// How long a test waits for something that should happen at once before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -61,6 +65,7 @@ impl TestServer {
         let args = ["strangers", "--stun", "", "--seed", "1"]
             .into_iter()
             .chain(["--rematch-cooldown", "0s", "--report-log", log])
+            .chain(["--metrics-token", METRICS_TOKEN])
             .chain(extra.iter().copied());
         let matches = Config::command()
             .try_get_matches_from(args)
@@ -101,6 +106,30 @@ impl TestServer {
         let welcome = client.recv().await;
         assert_eq!(welcome["type"], "welcome", "first message is welcome");
         (client, welcome)
+    }
+
+    /// Two clients matched with each other, each with the proof of membership its
+    /// `matched` gave (to `resume` the room after a restart); and the room.
+    pub async fn pair_with_proofs(&self) -> ((Client, String), (Client, String), String) {
+        let mut a = self.client().await;
+        let mut b = self.client().await;
+        a.join().await;
+        b.join().await;
+        let ma = a.recv_type("matched").await;
+        let mb = b.recv_type("matched").await;
+        assert_eq!(ma["room"], mb["room"]);
+        assert_ne!(
+            ma["proof"], mb["proof"],
+            "each member has a proof of its own"
+        );
+        let proof = |m: &Value| {
+            m["proof"]
+                .as_str()
+                .expect("matched has a proof")
+                .to_string()
+        };
+        let room = ma["room"].as_str().unwrap().to_string();
+        ((a, proof(&ma)), (b, proof(&mb)), room)
     }
 
     /// Two clients matched with each other; returns (offerer, answerer, room).
@@ -267,8 +296,20 @@ pub fn scratch_file(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-/// A plain HTTP/1.1 GET; returns status, raw headers and body.
+/// A plain HTTP/1.1 GET with the test servers' metrics token; returns status, raw headers
+/// and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    http_request(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {METRICS_TOKEN}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await
+}
+
+/// A plain HTTP/1.1 GET as the public sends it (no token).
+pub async fn public_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     http_request(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),

@@ -20,6 +20,7 @@ impl Process {
     pub async fn start(listen: &str, extra: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_strangers"))
             .args(["--listen", listen, "--stun", ""])
+            .args(["--metrics-token", super::METRICS_TOKEN])
             .args(extra)
             .arg("--report-log")
             .arg(super::scratch_file("reports.jsonl"))

@@ -355,15 +355,17 @@ async fn shutdown_never_tells_a_partner_left() {
 #[tokio::test]
 async fn both_members_resume_their_room_after_a_restart() {
     let old = start(&[]).await;
-    let (a, b, room) = old.pair().await;
+    let ((a, proof_a), (b, proof_b), room) = old.pair_with_proofs().await;
     old.shutdown().await;
     drop((a, b));
 
     let server = start(&[]).await;
     let mut a = server.client().await;
     let mut b = server.client().await;
-    a.send(json!({"type": "resume", "room": room})).await;
-    b.send(json!({"type": "resume", "room": room})).await;
+    a.send(json!({"type": "resume", "room": room, "proof": proof_a}))
+        .await;
+    b.send(json!({"type": "resume", "room": room, "proof": proof_b}))
+        .await;
     let back = json!({"type": "resumed", "room": room});
     assert_eq!(a.recv().await, back);
     assert_eq!(b.recv().await, back);
@@ -377,9 +379,45 @@ async fn both_members_resume_their_room_after_a_restart() {
     // A room id nobody else asks for opens nothing; joining instead finds a new stranger
     // (b, who pressed Next, is waiting).
     let mut c = server.client().await;
-    c.send(json!({"type": "resume", "room": "ab".repeat(16)}))
+    c.send(json!({"type": "resume", "room": "ab".repeat(16), "proof": "cd".repeat(32)}))
         .await;
     c.join().await;
     c.recv_type("matched").await;
     b.recv_type("matched").await;
+}
+
+/// After a restart a room is bound to its members, not to its id: a stranger who knows the
+/// id and asks first, with a proof it made up, does not become anyone's partner (the two
+/// members still find each other), and a `resume` with no proof is refused.
+#[tokio::test]
+async fn a_room_id_alone_does_not_resume_a_room() {
+    let old = start(&[]).await;
+    let ((a, proof_a), (b, proof_b), room) = old.pair_with_proofs().await;
+    old.shutdown().await;
+    drop((a, b));
+
+    let server = start(&[]).await;
+    let mut thief = server.client().await;
+    thief
+        .send(json!({"type": "resume", "room": room}))
+        .await;
+    assert_eq!(thief.recv().await["code"], "bad_message", "no proof, no resume");
+    let forged = format!("{}{}", "ab".repeat(16), &proof_a[32..]);
+    thief
+        .send(json!({"type": "resume", "room": room, "proof": forged}))
+        .await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    b.send(json!({"type": "resume", "room": room, "proof": proof_b}))
+        .await;
+    a.send(json!({"type": "resume", "room": room, "proof": proof_a}))
+        .await;
+    let back = json!({"type": "resumed", "room": room});
+    assert_eq!(a.recv().await, back);
+    assert_eq!(b.recv().await, back);
+    a.send(json!({"type": "chat", "room": room, "text": "only you"}))
+        .await;
+    assert_eq!(b.recv().await["text"], "only you");
+    // The thief was never let in: the next thing it hears answers its own join.
+    thief.join().await;
 }

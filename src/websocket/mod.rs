@@ -14,6 +14,10 @@
 //!   [`Socket::feed_text`] several frames, then one [`Socket::flush`], which is one `write`
 //!   for all of them.
 //!
+//! Every read goes onto the stack first, so a frame that trickles in holds only the bytes that
+//! have arrived, never what its header announced; and what connections hold in unfinished
+//! messages is bounded per message (size, time, frames) and in total ([`budget`]).
+//!
 //! An idle connection is therefore its I/O object plus a few words. What is supported is what
 //! a browser's `WebSocket` sends: masked text and binary frames, fragmentation, ping, pong and
 //! close; no extensions and no subprotocols (the handshake in [`upgrade`](crate::upgrade)
@@ -24,9 +28,16 @@ use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::futures::OwnedNotified;
+use tokio::time::Sleep;
+
+pub mod budget;
+
+pub use budget::Reading;
 
 /// Bytes read per `read` call, on the reading poll's stack. Our frames are small: a whole
 /// burst of candidates and chat lines fits; a larger SDP takes a second read.
@@ -74,6 +85,9 @@ pub enum Error {
     Utf8,
     /// The client broke the framing rules (close with [`code::PROTOCOL`]).
     Protocol(&'static str),
+    /// The client broke a limit on how a message arrives: too slowly, or in too many frames
+    /// (close with [`code::POLICY`]).
+    Policy(&'static str),
     /// The connection ended without a close frame, or failed.
     Io(io::Error),
 }
@@ -84,6 +98,7 @@ impl fmt::Display for Error {
             Error::TooLarge => f.write_str("message over the size limit"),
             Error::Utf8 => f.write_str("text message is not UTF-8"),
             Error::Protocol(why) => write!(f, "protocol violation: {why}"),
+            Error::Policy(why) => write!(f, "policy violation: {why}"),
             Error::Io(e) => write!(f, "i/o: {e}"),
         }
     }
@@ -123,9 +138,21 @@ pub struct Socket<S> {
     out: Vec<u8>,
     /// How much of `out` has been written (a write may take only part).
     written: usize,
-    /// The largest message accepted, in bytes; a frame that announces more is refused before
-    /// its payload is read, so a client cannot make us buffer more than this.
-    max_message: usize,
+    /// The limits every connection shares (the largest message accepted: a frame that
+    /// announces more is refused before its payload is read), and the budget of bytes all
+    /// of them hold in unfinished messages.
+    reading: Arc<Reading>,
+    /// Bytes this connection has counted in the budget (its buffers' capacity).
+    held: usize,
+    /// Frames of the message being assembled so far, control frames between them included.
+    frames: u32,
+    /// When the unfinished message must be done; made with its first byte, dropped when a
+    /// data message is handed out (boxed: a timer is large, and only unfinished messages
+    /// need one).
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// While the budget is spent and this connection holds more than its share: what wakes
+    /// it when bytes are given back.
+    waiting: Option<Pin<Box<OwnedNotified>>>,
     /// Set once we have queued a close frame: nothing may be sent after it.
     closing: bool,
 }
@@ -244,8 +271,13 @@ fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
 
 impl<S> Socket<S> {
     /// Wraps an upgraded connection (the `101` already sent) whose largest accepted message
-    /// is `max_message` bytes.
+    /// is `max_message` bytes, with no deadline or budget (for the framing alone).
     pub fn new(io: S, max_message: usize) -> Self {
+        Socket::with_reading(io, Reading::unbounded(max_message))
+    }
+
+    /// Wraps an upgraded connection that reads under `reading`'s limits and budget.
+    pub fn with_reading(io: S, reading: Arc<Reading>) -> Self {
         Socket {
             io,
             pending: Vec::new(),
@@ -253,7 +285,11 @@ impl<S> Socket<S> {
             fragments: None,
             out: Vec::new(),
             written: 0,
-            max_message,
+            reading,
+            held: 0,
+            frames: 0,
+            deadline: None,
+            waiting: None,
             closing: false,
         }
     }
@@ -310,7 +346,7 @@ impl<S> Socket<S> {
     /// Parses the next frame of `buf` (which starts at a frame boundary). Returns how many
     /// bytes it took and the message it completed, or `None` if the frame is not all there.
     fn parse_frame(&mut self, buf: &mut [u8]) -> Result<Option<(usize, Option<Incoming>)>, Error> {
-        let Some(header) = parse_header(buf, self.max_message)? else {
+        let Some(header) = parse_header(buf, self.reading.max_message)? else {
             return Ok(None);
         };
         let end = header.len + header.payload;
@@ -319,6 +355,12 @@ impl<S> Socket<S> {
         }
         let payload = &mut buf[header.len..end];
         unmask(payload, header.mask);
+        if self.fragments.is_some() || !header.fin {
+            self.frames += 1;
+            if self.frames > budget::MAX_FRAMES {
+                return Err(Error::Policy("a message in too many frames"));
+            }
+        }
         let message = match header.opcode {
             OP_TEXT | OP_BINARY => {
                 if self.fragments.is_some() {
@@ -332,6 +374,9 @@ impl<S> Socket<S> {
                 if header.fin {
                     Some(complete(kind, payload.to_vec())?)
                 } else {
+                    if kind == Kind::Text {
+                        check_utf8_prefix(payload)?;
+                    }
                     self.fragments = Some((kind, payload.to_vec()));
                     None
                 }
@@ -340,13 +385,17 @@ impl<S> Socket<S> {
                 let Some((kind, so_far)) = self.fragments.as_mut() else {
                     return Err(Error::Protocol("continuation without a message"));
                 };
-                if so_far.len() + payload.len() > self.max_message {
+                if so_far.len() + payload.len() > self.reading.max_message {
                     return Err(Error::TooLarge);
                 }
                 so_far.extend_from_slice(payload);
                 let kind = *kind;
+                if kind == Kind::Text && !header.fin {
+                    check_utf8_prefix(so_far)?;
+                }
                 if header.fin {
                     let (_, whole) = self.fragments.take().expect("checked above");
+                    self.frames = 0;
                     Some(complete(kind, whole)?)
                 } else {
                     None
@@ -365,12 +414,18 @@ impl<S> Socket<S> {
                         if std::str::from_utf8(&payload[2..]).is_err() {
                             return Err(Error::Utf8);
                         }
-                        Some(u16::from_be_bytes([payload[0], payload[1]]))
+                        // A code no endpoint may send is a protocol error (RFC 6455 §7.4).
+                        let code = u16::from_be_bytes([payload[0], payload[1]]);
+                        Some(if may_send(code) { code } else { code::PROTOCOL })
                     }
                 };
                 if !self.closing {
-                    // Answer with the same code (or none), as the RFC asks.
-                    let echo = code.map(u16::to_be_bytes);
+                    // Answer with the same code (or none), as the RFC asks; a code that may
+                    // not appear on the wire (1005, 1006, 1015, reserved ones) is answered
+                    // with a protocol error instead of being echoed.
+                    let echo = code
+                        .map(|c| if may_be_sent(c) { c } else { code::PROTOCOL })
+                        .map(u16::to_be_bytes);
                     encode(
                         &mut self.out,
                         OP_CLOSE,
@@ -419,13 +474,71 @@ impl<S> Socket<S> {
         }
     }
 
-    /// Bytes still missing from the frame at the front of `pending`, if its header says.
-    fn missing(&self) -> usize {
-        let buf = &self.pending[self.parsed..];
-        match parse_header(buf, self.max_message) {
-            Ok(Some(h)) => (h.len + h.payload).saturating_sub(buf.len()),
-            _ => 0,
+    /// Whether part of a message (or of a frame) is held.
+    fn unfinished(&self) -> bool {
+        self.parsed < self.pending.len() || self.fragments.is_some()
+    }
+
+    /// Brings this connection's count in the budget up to date with its buffers.
+    fn account(&mut self) {
+        let now =
+            self.pending.capacity() + self.fragments.as_ref().map_or(0, |(_, f)| f.capacity());
+        if now != self.held {
+            self.reading.account(self.held, now);
+            self.held = now;
         }
+    }
+
+    /// Called with each message handed out: a data message ends the unfinished one's clock.
+    fn handed_out(&mut self, message: &Incoming) {
+        if matches!(message, Incoming::Text(_) | Incoming::Binary) {
+            self.deadline = None;
+        }
+        self.account();
+    }
+
+    /// `Ready(Err)` once the unfinished message is past its deadline; arms the deadline for
+    /// one that has just begun, and drops it when nothing is unfinished.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        if !self.unfinished() {
+            self.deadline = None;
+            return Poll::Pending;
+        }
+        let reading = &self.reading;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(reading.deadline)));
+        ready!(deadline.as_mut().poll(cx));
+        Poll::Ready(Error::Policy("a message did not arrive in time"))
+    }
+
+    /// `Pending` (to be woken when bytes are given back) while the budget is spent and this
+    /// connection holds more than its share.
+    fn poll_budget(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.held <= budget::FAIR_SHARE || !self.reading.exhausted() {
+                self.waiting = None;
+                return Poll::Ready(());
+            }
+            match &mut self.waiting {
+                Some(waiting) => {
+                    ready!(waiting.as_mut().poll(cx));
+                    self.waiting = None;
+                }
+                None => {
+                    // Made before the next look at the budget, so no release is missed.
+                    let mut waiting = Box::pin(self.reading.freed().notified_owned());
+                    waiting.as_mut().enable();
+                    self.waiting = Some(waiting);
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for Socket<S> {
+    fn drop(&mut self) {
+        self.reading.account(self.held, 0);
     }
 }
 
@@ -441,25 +554,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, Error>> {
         loop {
-            if let Some(message) = self.next_pending()? {
+            let next = self.next_pending();
+            self.account();
+            if let Some(message) = next? {
+                self.handed_out(&message);
                 return Poll::Ready(Ok(message));
             }
-            if !self.pending.is_empty() {
-                // Part of a frame is here: read the rest straight into `pending`.
-                let want = self.missing().min(self.max_message + 14).max(READ_CHUNK);
-                let old = self.pending.len();
-                self.pending.resize(old + want, 0);
-                let mut read = ReadBuf::new(&mut self.pending[old..]);
-                let polled = Pin::new(&mut self.io).poll_read(cx, &mut read);
-                let n = read.filled().len();
-                self.pending.truncate(old + n);
-                ready!(polled)?;
-                if n == 0 {
-                    return Poll::Ready(Err(eof()));
-                }
-                continue;
+            if let Poll::Ready(e) = self.poll_deadline(cx) {
+                return Poll::Ready(Err(e));
             }
-            // Nothing pending: read onto the stack and keep only what is not handed out now.
+            ready!(self.poll_budget(cx));
+            // Read onto the stack: only what arrived is kept, never what a header announced.
             let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             let mut read = ReadBuf::uninit(&mut chunk);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
@@ -467,20 +572,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
             if buf.is_empty() {
                 return Poll::Ready(Err(eof()));
             }
+            if !self.pending.is_empty() {
+                // Part of a frame is here already: the rest joins it, then it is parsed.
+                self.pending.extend_from_slice(buf);
+                continue;
+            }
+            // Nothing pending: parse straight from the stack and keep only the rest.
             let mut at = 0;
             while at < buf.len() {
-                match self.parse_frame(&mut buf[at..])? {
-                    None => break,
-                    Some((used, message)) => {
+                match self.parse_frame(&mut buf[at..]) {
+                    Err(e) => {
+                        self.account();
+                        return Poll::Ready(Err(e));
+                    }
+                    Ok(None) => break,
+                    Ok(Some((used, message))) => {
                         at += used;
                         if let Some(message) = message {
                             self.pending.extend_from_slice(&buf[at..]);
+                            self.handed_out(&message);
                             return Poll::Ready(Ok(message));
                         }
                     }
                 }
             }
             self.pending.extend_from_slice(&buf[at..]);
+            self.account();
         }
     }
 
@@ -503,6 +620,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
     }
 }
 
+/// Whether a client may close with `code`: the codes RFC 6455 §7.4 defines for endpoints to
+/// send, and those for libraries and applications.
+fn may_send(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
+}
+
+/// Refuses the unfinished text of a fragmented message as soon as it cannot become UTF-8 (an
+/// incomplete character at its end may still be finished by the next fragment).
+fn check_utf8_prefix(text: &[u8]) -> Result<(), Error> {
+    match std::str::from_utf8(text) {
+        Err(e) if e.error_len().is_some() => Err(Error::Utf8),
+        _ => Ok(()),
+    }
+}
+
 /// A whole data message.
 fn complete(kind: Kind, payload: Vec<u8>) -> Result<Incoming, Error> {
     match kind {
@@ -517,6 +649,13 @@ fn eof() -> Error {
     Error::Io(io::ErrorKind::UnexpectedEof.into())
 }
 
+/// Whether a close frame may carry `code` (RFC 6455, 7.4): the defined codes but 1005, 1006
+/// and 1015 (which only describe a connection that has no close frame), and the ranges
+/// registered for libraries and applications.
+fn may_be_sent(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +664,8 @@ mod tests {
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use std::time::Duration;
 
     const MAX: usize = 64 * 1024;
 
@@ -684,6 +825,24 @@ mod tests {
         assert_eq!(reply, [0x80 | OP_CLOSE, 2, 0x03, 0xE9]);
     }
 
+    /// 1005, 1006 and 1015 describe a connection without a close frame and may never be
+    /// sent: a client that sends one is answered with a protocol error, not an echo.
+    #[tokio::test]
+    async fn a_close_code_that_may_not_be_sent_is_not_echoed() {
+        for sent in [1005u16, 1006, 1015, 1004, 999, 2000] {
+            let (mut server, mut client) = pair();
+            client
+                .write_all(&frame(true, OP_CLOSE, &sent.to_be_bytes()))
+                .await
+                .unwrap();
+            assert_eq!(server.recv().await.unwrap(), Incoming::Close(Some(sent)));
+            server.flush().await.unwrap();
+            let mut reply = [0u8; 4];
+            client.read_exact(&mut reply).await.unwrap();
+            assert_eq!(reply, [0x80 | OP_CLOSE, 2, 0x03, 0xEA], "1002 for {sent}");
+        }
+    }
+
     #[tokio::test]
     async fn our_close_frame_carries_code_and_reason() {
         let (mut server, mut client) = tungstenite_pair().await;
@@ -771,6 +930,128 @@ mod tests {
             server.recv().await.unwrap(),
             Incoming::Text("z".repeat(20_000))
         );
+    }
+
+    fn pair_under(reading: &Arc<Reading>) -> (Socket<DuplexStream>, DuplexStream) {
+        let (server, client) = duplex(256 * 1024);
+        (Socket::with_reading(server, reading.clone()), client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_message_meets_its_deadline_whatever_else_arrives() {
+        let reading = Reading::new(MAX, Duration::from_secs(5), usize::MAX);
+        let (mut server, mut client) = pair_under(&reading);
+        client
+            .write_all(&frame(false, OP_TEXT, b"part"))
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        loop {
+            // A ping a second: answered, and no help to the unfinished message.
+            client.write_all(&frame(true, OP_PING, b"")).await.unwrap();
+            match tokio::time::timeout(Duration::from_secs(1), server.recv()).await {
+                Ok(Ok(Incoming::Ping)) => tokio::time::sleep(Duration::from_secs(1)).await,
+                Ok(Err(Error::Policy(_))) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(7), "never closed");
+        }
+        assert!(started.elapsed() >= Duration::from_secs(5));
+
+        // A header that announces a large frame, then a trickle: the same.
+        let (mut server, mut client) = pair_under(&reading);
+        let whole = frame(true, OP_TEXT, &[b'a'; 30_000]);
+        client.write_all(&whole[..100]).await.unwrap();
+        let trickle = async {
+            for b in &whole[100..200] {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                client.write_all(&[*b]).await.unwrap();
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            got = server.recv() => assert!(matches!(got, Err(Error::Policy(_))), "{got:?}"),
+            () = trickle => unreachable!(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn whole_messages_reset_the_deadline() {
+        let reading = Reading::new(MAX, Duration::from_secs(5), usize::MAX);
+        let (mut server, mut client) = pair_under(&reading);
+        // Ten seconds of messages, each split across two writes a second apart.
+        for i in 0..10 {
+            let bytes = frame(true, OP_TEXT, format!("message {i}").as_bytes());
+            client.write_all(&bytes[..3]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            client.write_all(&bytes[3..]).await.unwrap();
+            assert_eq!(
+                server.recv().await.unwrap(),
+                Incoming::Text(format!("message {i}"))
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_in_too_many_frames_is_refused() {
+        let mut bytes = frame(false, OP_TEXT, b"a");
+        for _ in 0..budget::MAX_FRAMES {
+            bytes.extend(frame(false, OP_CONTINUATION, b""));
+        }
+        assert!(matches!(refused(bytes).await, Error::Policy(_)));
+    }
+
+    #[tokio::test]
+    async fn a_trickled_frame_holds_what_arrived_not_what_it_announced() {
+        let reading = Reading::unbounded(MAX);
+        let (mut server, mut client) = pair_under(&reading);
+        let whole = frame(true, OP_TEXT, &[b'a'; 60_000]);
+        client.write_all(&whole[..1000]).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), server.recv())
+                .await
+                .is_err()
+        );
+        assert!(server.buffered() < 4096, "holds {}", server.buffered());
+        assert_eq!(reading.held(), server.buffered());
+        client.write_all(&whole[1000..]).await.unwrap();
+        assert!(matches!(server.recv().await, Ok(Incoming::Text(_))));
+        assert_eq!(reading.held(), 0, "given back");
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_the_heaviest_holders_wait_and_others_go_on() {
+        let reading = Reading::new(MAX, Duration::from_secs(60), 70_000);
+        let mut heavy = Vec::new();
+        let big = frame(true, OP_TEXT, &[b'h'; 40_000]);
+        for _ in 0..3 {
+            let (mut server, mut client) = pair_under(&reading);
+            client.write_all(&big[..30_000]).await.unwrap();
+            let _ = tokio::time::timeout(Duration::from_millis(20), server.recv()).await;
+            heavy.push((server, client));
+        }
+        assert!(reading.exhausted(), "held {}", reading.held());
+        // A heavy holder whose message is all there is still not read while over budget.
+        let (server, client) = &mut heavy[0];
+        client.write_all(&big[30_000..]).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), server.recv())
+                .await
+                .is_err(),
+            "a heavy holder was read past the budget"
+        );
+        // Someone sending small whole messages is not held up.
+        let (mut light, mut light_client) = pair_under(&reading);
+        light_client
+            .write_all(&frame(true, OP_TEXT, b"hi"))
+            .await
+            .unwrap();
+        assert_eq!(light.recv().await.unwrap(), Incoming::Text("hi".into()));
+        // Once the other heavy holders go away, the waiting one is read again.
+        heavy.truncate(1);
+        let (server, _client) = &mut heavy[0];
+        assert!(matches!(server.recv().await, Ok(Incoming::Text(_))));
     }
 
     #[test]

@@ -3,19 +3,77 @@
 //! here is a pass/fail threshold (the machine running CI is shared); only that the tool
 //! opened sessions, saw matches, timed relayed messages, and met no error.
 
-mod common;
-
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::CommandFactory;
 use serde_json::Value;
+use strangers::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use common::TestServer;
+/// A server running in this process on a free loopback port.
+struct TestServer {
+    /// Where it listens, for the generator's `--url`.
+    addr: SocketAddr,
+    /// Tells the server to shut down.
+    stop: oneshot::Sender<()>,
+    /// The server, to wait for its shutdown.
+    task: JoinHandle<()>,
+    /// The directory of its report log, removed after shutdown.
+    dir: std::path::PathBuf,
+}
+
+impl TestServer {
+    /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown and the extra
+    /// flags given, keeping its report log in a scratch directory of its own.
+    async fn start(extra: &[&str]) -> TestServer {
+        let dir = std::env::temp_dir().join(format!("strangers-load-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("reports.jsonl");
+        let log = log.to_str().unwrap();
+        let args = ["strangers", "--stun", "", "--seed", "1"]
+            .into_iter()
+            .chain(["--rematch-cooldown", "0s", "--report-log", log])
+            .chain(extra.iter().copied());
+        let matches = Config::command()
+            .try_get_matches_from(args)
+            .expect("test flags are valid");
+        let config = Config::from_matches(&matches, None).expect("test config is valid");
+        let listener = strangers::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(strangers::server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop,
+            task,
+            dir,
+        }
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Signals shutdown and waits (bounded) for the server to stop.
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("server stops within its drain time")
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 /// Server flags for a load run: the abuse limits (per-IP cap, message and join rates) are
 /// lifted, since one client here does in a second what a person does in an hour. (The
-/// harness already turns off the re-match cooldown, without which 20 clients would run out
-/// of strangers they have not met within a second.)
+/// server is already started without the re-match cooldown, without which 20 clients would
+/// run out of strangers they have not met within a second.)
 const UNLIMITED: &[&str] = &[
     "--max-per-ip",
     "10000",

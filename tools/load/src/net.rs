@@ -149,26 +149,36 @@ fn io_kind(stage: &str, e: &std::io::Error) -> String {
 /// be, so a 6 KB `sdp` is checked but not copied.
 #[derive(Deserialize, Debug)]
 pub struct Incoming<'a> {
+    /// What the message is (`welcome`, `matched`, `offer`, ...): what the client does next.
     #[serde(rename = "type", borrow)]
     pub ty: Cow<'a, str>,
+    /// The room of `matched`, `left` and relayed messages, checked against the client's own.
     #[serde(default, borrow)]
     pub room: Option<Cow<'a, str>>,
+    /// `offerer` or `answerer` in `matched`: who sends the offer.
     #[serde(default, borrow)]
     pub role: Option<Cow<'a, str>>,
+    /// An offer's or answer's body, which carries the sender's timestamp.
     #[serde(default, borrow)]
     pub sdp: Option<Cow<'a, str>>,
+    /// A chat message's text, which carries the sender's timestamp.
     #[serde(default, borrow)]
     pub text: Option<Cow<'a, str>>,
+    /// A relayed ICE candidate, which carries the sender's timestamp.
     #[serde(default, borrow)]
     pub candidate: Option<CandidateIn<'a>>,
+    /// An error's code (`rate_limited`, ...), tallied by kind.
     #[serde(default, borrow)]
     pub code: Option<Cow<'a, str>>,
+    /// Why a partner left, tallied by kind.
     #[serde(default, borrow)]
     pub reason: Option<Cow<'a, str>>,
 }
 
+/// The part of a relayed ICE candidate the generator reads.
 #[derive(Deserialize, Debug)]
 pub struct CandidateIn<'a> {
+    /// The candidate line, which carries the sender's timestamp.
     #[serde(borrow)]
     pub candidate: Cow<'a, str>,
 }

@@ -22,7 +22,7 @@ pub fn init_clock() {
     LazyLock::force(&EPOCH);
 }
 
-/// A relaxed event counter.
+/// A relaxed event counter (the count, read for reports and progress lines).
 #[derive(Default)]
 pub struct Counter(AtomicU64);
 
@@ -38,7 +38,7 @@ impl Counter {
     }
 }
 
-/// Errors by kind. Errors are rare, so one lock is fine.
+/// Errors by kind (the tally, under one lock: errors are rare).
 #[derive(Default)]
 pub struct Errors(Mutex<BTreeMap<String, u64>>);
 
@@ -67,7 +67,9 @@ fn histogram() -> Histogram<u64> {
 /// Latency of relayed messages, in nanoseconds: sharded live histograms that the progress
 /// ticker folds into a cumulative one (and an interval one for the progress line).
 pub struct Latency {
+    /// Where clients record, [`SHARDS`] of them so that clients rarely wait on one lock.
     shards: Vec<Mutex<Histogram<u64>>>,
+    /// Everything folded so far: the run's figures.
     total: Mutex<Histogram<u64>>,
 }
 
@@ -123,12 +125,19 @@ impl Latency {
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Clone, Debug, Default)]
 pub struct LatencySummary {
+    /// Messages timed: a percentile of few samples means little.
     pub samples: u64,
+    /// The median.
     pub p50_us: f64,
+    /// The 90th percentile.
     pub p90_us: f64,
+    /// The 99th percentile: the tail a user in a hundred meets.
     pub p99_us: f64,
+    /// The 99.9th percentile.
     pub p999_us: f64,
+    /// The slowest message.
     pub max_us: f64,
+    /// The mean, which the tail pulls up.
     pub mean_us: f64,
 }
 
@@ -211,16 +220,22 @@ pub fn machine_busy_seconds() -> Option<(f64, f64)> {
 /// processes competing for the same cores make the figures worse).
 #[derive(Clone, Copy, Debug)]
 pub struct CpuMark {
+    /// When the mark was taken, to turn CPU seconds into cores.
     at: Instant,
+    /// The server's CPU seconds so far (with `--server-pid`).
     server: Option<f64>,
+    /// This generator's CPU seconds so far.
     generator: Option<f64>,
+    /// The machine's busy seconds so far: processes, interrupts.
     machine: Option<(f64, f64)>,
 }
 
 /// Cores used over an interval (1.0 = one core busy throughout).
 #[derive(Serialize, Clone, Copy, Debug, Default)]
 pub struct CpuUse {
+    /// The server's share (with `--server-pid`): what the figures cost it.
     pub server_cores: Option<f64>,
+    /// The generator's own share: a saturated generator limits the figures.
     pub generator_cores: Option<f64>,
     /// Every other process on the machine.
     pub other_cores: Option<f64>,

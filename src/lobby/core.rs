@@ -1,0 +1,331 @@
+//! The lobby's state machine, with no I/O: every connected user's state and every pairing
+//! decision, driven by [`Input`]s and the time the caller passes in, answered with
+//! [`Output`]s the caller carries out.
+//!
+//! Sans-IO, as str0m's `Rtc` is: the core never reads a clock, never awaits and never sends.
+//! [`Core::handle`] takes one input with the current time; [`Core::poll_output`] hands out
+//! what must happen as a result (events for sessions, messages for other instances,
+//! operations for the shared queue, reports to store), in order; [`Core::poll_timeout`]
+//! says when to call again with [`Input::Timeout`]. The shell ([`super`]) does the I/O, and
+//! tests drive the core faster than real time.
+//!
+//! The work is split by concern, each an `impl Core` in its own file: [`rooms`](super::rooms)
+//! (pairing, entering and leaving rooms, delivering), [`resume`](super::resume) (rooms that
+//! survive a restart), [`remote`](super::remote) (the shared queue's pairings and other
+//! instances' messages) and [`reports`](super::reports) (reports and bans).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::backend::Backend;
+use super::users::{Status, User, Users};
+use crate::ids::{InstanceId, SessionId, UserRef};
+use crate::matchmaker::{Matchmaker, Policy};
+use crate::moderation::{ClientKey, Moderation, Report};
+use crate::protocol::{LeftReason, MemberProof, ReportReason, RoomId};
+use crate::room::{Event, Peer};
+use crate::shared::bus::BusMessage;
+use crate::shared::{Op, SharedEvent, SharedQueue};
+
+/// How long a user back after a restart waits for its stranger to come back too.
+pub const RESUME_WAIT: Duration = Duration::from_secs(10);
+
+/// The time of an input: a monotonic instant for waits and deadlines, and the wall clock
+/// for reports and bans (which outlive restarts).
+#[derive(Clone, Copy, Debug)]
+pub struct Time {
+    pub at: Instant,
+    pub unix_ms: u64,
+}
+
+/// What the core is told.
+#[derive(Debug)]
+pub enum Input {
+    /// A new connection (idle), known for reports and bans by `client`.
+    Register {
+        peer: Peer,
+        client: Option<ClientKey>,
+    },
+    /// The user wants a partner (it was idle).
+    Join {
+        id: SessionId,
+        seq: u64,
+        interests: Vec<String>,
+    },
+    /// The user ends its room, if any, and wants a new partner.
+    Next { id: SessionId, seq: u64 },
+    /// The user leaves its room or the queue and stays connected.
+    Leave { id: SessionId, seq: u64 },
+    /// The user reports its partner: the room ends and the report is stored.
+    Report {
+        id: SessionId,
+        seq: u64,
+        reason: ReportReason,
+    },
+    /// The user is back after a restart and asks for `room` again, with the proof of
+    /// membership its `matched` gave.
+    Resume {
+        id: SessionId,
+        seq: u64,
+        room: RoomId,
+        proof: MemberProof,
+    },
+    /// The session ended. `restarting`: because this server is restarting, so a partner
+    /// on another instance is told to expect the user back, not that it left.
+    Gone { id: SessionId, restarting: bool },
+    /// An event for `id` could not be queued (its queue is full, or it has ended): it
+    /// cannot keep up, and is dropped.
+    Undeliverable(SessionId),
+    /// News from the shared queue's engine.
+    Shared(SharedEvent),
+    /// The time of [`Core::poll_timeout`] has come.
+    Timeout,
+}
+
+/// What the core asks to be done, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Queue `event` for the session behind `to` without waiting; if it cannot take it,
+    /// answer with [`Input::Undeliverable`].
+    Deliver { to: Peer, event: Event },
+    /// Send `msg` to `instance` over the bus.
+    Publish {
+        instance: InstanceId,
+        msg: BusMessage,
+    },
+    /// Run `op` on the shared queue.
+    Queue(Op),
+    /// Store this report.
+    Store(Report),
+}
+
+/// Counts read from the core, for `/healthz`, metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connected users.
+    pub online: usize,
+    /// Users in the queue.
+    pub waiting: usize,
+    /// Rooms with a member here.
+    pub rooms: usize,
+    /// Pairings made since start.
+    pub matches: u64,
+    /// With a shared queue, whether Redis answers (filled in by the shell).
+    pub redis: Option<bool>,
+}
+
+/// The lobby's state.
+pub struct Core {
+    /// Every connected user and where it is.
+    pub(super) users: Users,
+    /// Where waiting users wait.
+    pub(super) backend: Backend,
+    /// The time of the input being handled.
+    pub(super) now: Time,
+    /// With a shared queue: the global online count at the last heartbeat, and ours then.
+    pub(super) pool_online: Option<(usize, usize)>,
+    /// Pairings made since start.
+    pub(super) matches: u64,
+    /// Recent reports and bans in force.
+    pub(super) moderation: Moderation,
+    /// Users back after a restart who wait for their stranger, by room, with the proof
+    /// each showed (in process; with a shared queue this table is in Redis). A few per room
+    /// at most: whoever knows a room id can ask for it, but only the member whose proof
+    /// pairs with the other's gets in.
+    pub(super) resuming: HashMap<RoomId, Vec<(SessionId, MemberProof)>>,
+    /// Draws the secrets of each new room's proofs of membership.
+    pub(super) secrets: StdRng,
+    /// When each resuming user stops waiting, earliest first (the wait is the same for all).
+    pub(super) resume_deadlines: VecDeque<(Instant, SessionId)>,
+    /// Users whose partner's instance is restarting, with the partner they had: told the
+    /// stranger left if it has not come back by then.
+    pub(super) awaiting: VecDeque<(Instant, SessionId, UserRef)>,
+    /// What must be done, oldest first.
+    pub(super) out: VecDeque<Output>,
+}
+
+impl Core {
+    /// A lobby whose users wait in this process's own queue, drawn from `rng`.
+    pub fn local(mut rng: StdRng, policy: Policy, moderation: Moderation, now: Time) -> Core {
+        let secrets = StdRng::seed_from_u64(rng.random());
+        let backend = Backend::Local(Matchmaker::new(rng, policy));
+        Core::new(backend, secrets, moderation, now)
+    }
+
+    /// A lobby whose users wait in the queue every instance shares; `rng` draws the room
+    /// ids and roles of the pairings this instance announces.
+    pub fn shared(queue: SharedQueue, mut rng: StdRng, moderation: Moderation, now: Time) -> Core {
+        let secrets = StdRng::seed_from_u64(rng.random());
+        Core::new(Backend::Shared { queue, rng }, secrets, moderation, now)
+    }
+
+    fn new(backend: Backend, secrets: StdRng, moderation: Moderation, now: Time) -> Core {
+        Core {
+            secrets,
+            users: Users::default(),
+            backend,
+            now,
+            pool_online: None,
+            matches: 0,
+            moderation,
+            resuming: HashMap::new(),
+            resume_deadlines: VecDeque::new(),
+            awaiting: VecDeque::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Handles one input at `now`.
+    pub fn handle(&mut self, now: Time, input: Input) {
+        self.now = now;
+        match input {
+            Input::Register { peer, client } => {
+                let id = peer.id;
+                if let Some(queue) = self.backend.shared() {
+                    queue.register(id, client);
+                }
+                self.users.insert(id, User::new(peer, client, now.at));
+            }
+            Input::Join { id, seq, interests } => {
+                if let Some(user) = self.command(id, seq) {
+                    user.interests = interests;
+                    if self.users.status(id) == Some(Status::Idle) {
+                        self.pair_or_queue(id);
+                    }
+                }
+            }
+            Input::Next { id, seq } => self.next(id, seq),
+            Input::Leave { id, seq } => self.leave(id, seq),
+            Input::Resume {
+                id,
+                seq,
+                room,
+                proof,
+            } => {
+                if self.command(id, seq).is_some() && self.users.status(id) == Some(Status::Idle) {
+                    self.resume(id, room, proof);
+                }
+            }
+            Input::Report { id, seq, reason } => {
+                if self.command(id, seq).is_some() {
+                    self.report(id, reason);
+                }
+            }
+            Input::Gone { id, restarting } => {
+                if restarting {
+                    self.keep_remote_partner(id);
+                }
+                self.drop_user(id);
+            }
+            Input::Undeliverable(id) => self.drop_user(id),
+            Input::Shared(event) => self.on_shared(event),
+            Input::Timeout => self.timeout(),
+        }
+        if let Some(queue) = self.backend.shared() {
+            self.out.extend(queue.take_ops().map(Output::Queue));
+        }
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to call [`handle`](Self::handle) with [`Input::Timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.backend.next_deadline(),
+            self.resume_deadlines.front().map(|(at, _)| *at),
+            self.awaiting.front().map(|(at, _, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The online count to show: every instance's with a shared queue (as of the last
+    /// heartbeat, corrected for our own users since), else ours.
+    pub fn online(&self) -> usize {
+        let ours = self.users.len();
+        match self.pool_online {
+            Some((all, ours_then)) => (all + ours).saturating_sub(ours_then),
+            None => ours,
+        }
+    }
+
+    /// A snapshot of the counts.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            online: self.users.len(),
+            waiting: self.backend.len(),
+            rooms: self.users.rooms(),
+            matches: self.matches,
+            redis: None,
+        }
+    }
+
+    /// Records `seq` as `id`'s latest command; the user, if connected.
+    fn command(&mut self, id: SessionId, seq: u64) -> Option<&mut User> {
+        let user = self.users.get_mut(id)?;
+        user.seq = seq;
+        Some(user)
+    }
+
+    fn next(&mut self, id: SessionId, seq: u64) {
+        if self.command(id, seq).is_none() {
+            return;
+        }
+        match self.users.status(id) {
+            Some(Status::Idle) => self.pair_or_queue(id),
+            Some(Status::InRoom { .. }) => {
+                self.end_room(id, LeftReason::Skipped);
+                self.pair_or_queue(id);
+            }
+            Some(Status::Resuming { .. }) => {
+                self.stop_resuming(id);
+                self.pair_or_queue(id);
+            }
+            Some(Status::Waiting) | None => {}
+        }
+    }
+
+    fn leave(&mut self, id: SessionId, seq: u64) {
+        if self.command(id, seq).is_none() {
+            return;
+        }
+        match self.users.status(id) {
+            Some(Status::Waiting) => {
+                self.backend.remove(id);
+                self.users.set_status(id, Status::Idle);
+            }
+            Some(Status::InRoom { .. }) => self.end_room(id, LeftReason::Left),
+            Some(Status::Resuming { .. }) => self.stop_resuming(id),
+            Some(Status::Idle) | None => {}
+        }
+    }
+
+    /// Whatever was due by now: fallbacks, resumes nobody answered, partners who did not
+    /// come back from a restart.
+    fn timeout(&mut self) {
+        let now = self.now.at;
+        for pairing in self.backend.expire(now) {
+            self.open_room(pairing);
+        }
+        self.expire_resumes(now);
+        self.expire_awaiting(now);
+    }
+
+    /// Forgets `id`; a partner it had is told `disconnected`.
+    pub(super) fn drop_user(&mut self, id: SessionId) {
+        if !self.users.contains(id) {
+            return;
+        }
+        self.stop_resuming(id);
+        self.end_room(id, LeftReason::Disconnected);
+        self.backend.forget(id);
+        self.users.remove(id);
+    }
+}

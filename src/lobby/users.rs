@@ -1,0 +1,192 @@
+//! The lobby's registry of connected users: where each one's events go, what it last asked
+//! for, and where it is (idle, waiting, in a room, resuming), with the room count kept in
+//! step by the one method that changes where a user is.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::ids::{SessionId, UserRef};
+use crate::moderation::ClientKey;
+use crate::protocol::{MemberProof, RoomId};
+use crate::room::Peer;
+
+/// Who a user's partner in a room is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Partner {
+    /// A session of this instance.
+    Here(SessionId),
+    /// A user connected to another instance, and who it is for reports and bans.
+    There {
+        user: UserRef,
+        client: Option<ClientKey>,
+    },
+}
+
+/// Where a user is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Idle,
+    Waiting,
+    InRoom {
+        room: RoomId,
+        partner: Partner,
+    },
+    /// Back after a restart, waiting (until the deadline) for the other member of `room`.
+    Resuming {
+        room: RoomId,
+        until: Instant,
+    },
+}
+
+/// One connected user as the lobby knows it.
+#[derive(Debug)]
+pub(crate) struct User {
+    /// Where this user's events go (handed out in `matched`, never sent on by the core).
+    pub(crate) peer: Peer,
+    /// The counter of the user's latest command, echoed in `Matched` so the session can tell
+    /// a decision it has since overridden.
+    pub(crate) seq: u64,
+    /// Interests from the last join, kept for `next` and for `common`.
+    pub(crate) interests: Vec<String>,
+    /// When the user last asked for a partner, for the time-to-match histogram.
+    pub(crate) asked_at: Instant,
+    /// Who this is for reports and bans (a salted hash of the IP), if known.
+    pub(crate) client: Option<ClientKey>,
+    /// Private: the proof of membership of the user's current (or last) room, which the
+    /// lobby shows the resume table on the user's behalf when its partner's instance
+    /// restarts; changed through [`Users::set_proof`], which keeps the index by secret.
+    proof: Option<MemberProof>,
+    /// Private: changed only through [`Users::set_status`], which keeps the room count.
+    status: Status,
+}
+
+impl User {
+    /// A user who has just connected: idle.
+    pub(crate) fn new(peer: Peer, client: Option<ClientKey>, now: Instant) -> User {
+        User {
+            peer,
+            seq: 0,
+            interests: Vec::new(),
+            asked_at: now,
+            client,
+            proof: None,
+            status: Status::Idle,
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.status
+    }
+
+    pub(crate) fn proof(&self) -> Option<MemberProof> {
+        self.proof
+    }
+}
+
+/// Every connected user, keyed by session.
+#[derive(Debug, Default)]
+pub(crate) struct Users {
+    /// The users themselves.
+    map: HashMap<SessionId, User>,
+    /// Users in a room with a partner here (two per room).
+    with_here: usize,
+    /// Users in a room with a partner on another instance (one per room, here).
+    with_there: usize,
+    /// Who holds each proof's secret, so a member back on a new connection finds its old
+    /// one in O(1).
+    by_secret: HashMap<u128, SessionId>,
+}
+
+impl Users {
+    pub(crate) fn insert(&mut self, id: SessionId, user: User) {
+        self.count(user.status, 1);
+        if let Some(old) = self.map.insert(id, user) {
+            self.count(old.status, -1);
+        }
+    }
+
+    pub(crate) fn get(&self, id: SessionId) -> Option<&User> {
+        self.map.get(&id)
+    }
+
+    /// The user's fields but its status (see [`set_status`](Self::set_status)).
+    pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<&mut User> {
+        self.map.get_mut(&id)
+    }
+
+    pub(crate) fn status(&self, id: SessionId) -> Option<Status> {
+        self.map.get(&id).map(|u| u.status)
+    }
+
+    /// Moves `id` to `status`; the room count follows.
+    pub(crate) fn set_status(&mut self, id: SessionId, status: Status) {
+        let Some(user) = self.map.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut user.status, status);
+        self.count(old, -1);
+        self.count(status, 1);
+    }
+
+    pub(crate) fn remove(&mut self, id: SessionId) -> Option<User> {
+        self.set_proof(id, None);
+        let user = self.map.remove(&id)?;
+        self.count(user.status, -1);
+        Some(user)
+    }
+
+    /// Gives `id` the proof of its room (or none).
+    pub(crate) fn set_proof(&mut self, id: SessionId, proof: Option<MemberProof>) {
+        let Some(user) = self.map.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = std::mem::replace(&mut user.proof, proof)
+            && self.by_secret.get(&old.secret) == Some(&id)
+        {
+            self.by_secret.remove(&old.secret);
+        }
+        if let Some(new) = proof {
+            self.by_secret.insert(new.secret, id);
+        }
+    }
+
+    /// The user that holds `proof` (its secret, and the same partner hash), if any.
+    pub(crate) fn holder(&self, proof: MemberProof) -> Option<SessionId> {
+        let id = *self.by_secret.get(&proof.secret)?;
+        (self.map.get(&id)?.proof == Some(proof)).then_some(id)
+    }
+
+    pub(crate) fn contains(&self, id: SessionId) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SessionId, &User)> {
+        self.map.iter().map(|(id, user)| (*id, user))
+    }
+
+    /// Rooms that have a member here.
+    pub(crate) fn rooms(&self) -> usize {
+        self.with_here / 2 + self.with_there
+    }
+
+    fn count(&mut self, status: Status, by: isize) {
+        let counter = match status {
+            Status::InRoom {
+                partner: Partner::Here(_),
+                ..
+            } => &mut self.with_here,
+            Status::InRoom {
+                partner: Partner::There { .. },
+                ..
+            } => &mut self.with_there,
+            _ => return,
+        };
+        *counter = counter
+            .checked_add_signed(by)
+            .expect("counts follow statuses");
+    }
+}
