@@ -65,6 +65,9 @@ const SILENCE_MS = 5000;
 // TCP's retransmission backoff long after the network is back).
 const FAST_RETRY_MS = 1000;
 const CONNECT_TIMEOUT_MS = 1500;
+// Sockets given up on are closed at the latest this long after a new socket's welcome (by
+// then a call has had its room back, or there was none): they must not pile up.
+const RELEASE_AFTER_MS = 10_000;
 
 /** The ws:/wss: URL of GET /ws on this host. */
 export function signalingUrl(loc = window.location) {
@@ -103,6 +106,7 @@ export class Signaling {
   // Sockets given up on without a close: closing them would send a FIN that may reach the
   // server before our new socket has taken the room back, ending the call for the stranger.
   #abandoned = [];
+  #releaseTimer = null;
 
   /**
    * @param {string} url
@@ -187,6 +191,7 @@ export class Signaling {
 
   /** Closes the sockets given up on, once nothing can be lost by it (the room is back). */
   releaseAbandoned() {
+    this.#releaseTimer = this.#tracker.clear(this.#releaseTimer);
     for (const ws of this.#abandoned.splice(0)) {
       try {
         ws.close(1000);
@@ -258,6 +263,12 @@ export class Signaling {
       // rather than on "open", so a server that accepts and drops at once is not hammered.
       this.#attempt = 0;
       this.#fast = false;
+      if (this.#abandoned.length > 0 && this.#releaseTimer === null) {
+        this.#releaseTimer = this.#tracker.timeout(() => {
+          this.#releaseTimer = null;
+          this.releaseAbandoned();
+        }, RELEASE_AFTER_MS);
+      }
     }
     if (message.type === 'bye') {
       // The server is restarting: leave now and come back after a jittered pause.
