@@ -57,6 +57,10 @@ function perform(command) {
     case 'endCall':
       endCall();
       break;
+    case 'signalingRestored':
+      signaling.releaseAbandoned();
+      if (call) call.signalingRestored(command.networkChanged);
+      break;
     case 'clearLog':
       view.clearLog();
       break;
@@ -89,6 +93,9 @@ function beginCall({ room, role, common, iceServers, relayOnly }) {
       if (thisCall.remoteStream.getTracks().length) view.playRemote();
       session.remoteVideo(thisCall.hasRemoteVideo());
     },
+    onHealth: () => {
+      if (call === thisCall) session.callHealth(thisCall.stalled);
+    },
   });
   call = thisCall;
   chat.setRoom(room);
@@ -117,7 +124,7 @@ function wireSignaling() {
   }
   for (const type of ['chat', 'typing']) signaling.on(type, (message) => chat.receive(message));
   signaling.on('open', (event) => session.socketOpen(event));
-  signaling.on('down', () => session.socketDown());
+  signaling.on('down', (event) => session.socketDown(event));
   signaling.on('status', ({ status }) => session.socketStatus(status));
 }
 

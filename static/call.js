@@ -13,6 +13,14 @@ export function openPeerConnectionCount() {
 }
 
 const MAX_ICE_RESTARTS = 3;
+// Watching a call that has connected once: how often, how long without a single incoming
+// packet counts as stalled, how long a lost connection waits for ICE to find its way back
+// before the offerer restarts it, and how long a restart offer may go unanswered before it
+// is presumed lost and made again.
+const WATCH_MS = 500;
+const STALL_MS = 1000;
+const RESTART_AFTER_MS = 3000;
+const RESTART_AGAIN_MS = 4000;
 const PC_HANDLERS = [
   'ontrack',
   'onicecandidate',
@@ -41,7 +49,15 @@ export class Call {
   #onRemoteStream;
   #onState;
   #onRemoteMedia;
+  #onHealth;
   #closed = false;
+  #everConnected = false;
+  #stalled = false;
+  #watchTimer = null;
+  #received = -1;
+  #progressAt = 0;
+  #lostAt = 0;
+  #restartedAt = -Infinity;
   #makingOffer = false;
   #ignoreOffer = false;
   #settingRemoteAnswerPending = false;
@@ -68,8 +84,9 @@ export class Call {
    *   arrived: `stream` (this.remoteStream, kept up to date by the call) is for the view to show
    * @param {(state: string) => void} [o.onState]  pc.connectionState changes
    * @param {() => void} [o.onRemoteMedia]  remote tracks appeared, muted, unmuted or ended
+   * @param {() => void} [o.onHealth]  the stranger's media stalled or flows again
    */
-  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, onRemoteStream, onState, onRemoteMedia }) {
+  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, onRemoteStream, onState, onRemoteMedia, onHealth }) {
     this.room = room;
     this.role = role;
     this.polite = role === 'answerer';
@@ -79,6 +96,7 @@ export class Call {
     this.#onRemoteStream = onRemoteStream;
     this.#onState = onState;
     this.#onRemoteMedia = onRemoteMedia;
+    this.#onHealth = onHealth;
 
     this.pc = createPeerConnection(iceServers, relayOnly);
     if (!this.pc) return; // No WebRTC here: the call is text only.
@@ -91,6 +109,27 @@ export class Call {
 
   get closed() {
     return this.#closed;
+  }
+
+  /** The call has been connected once: from then on it is recovered, never given up. */
+  get everConnected() {
+    return this.#everConnected;
+  }
+
+  /** Nothing has come from the stranger for a while, whatever connectionState says. */
+  get stalled() {
+    return this.#stalled;
+  }
+
+  /**
+   * Signaling reaches the stranger again (`resumed`): a restart offer sent meanwhile may
+   * have been lost on the way, so the offerer makes a fresh one at once if the media is
+   * not flowing, or always when `networkChanged` (our connection or the stranger's was
+   * lost to the network, so addresses may have changed).
+   */
+  signalingRestored(networkChanged) {
+    if (this.#closed || !this.pc || !this.#everConnected) return;
+    if (networkChanged || this.pc.connectionState !== 'connected' || this.#stalled) this.#recover();
   }
 
   /** The number of live remote tracks this call holds. */
@@ -117,6 +156,7 @@ export class Call {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watchTimer = this.#tracker.clear(this.#watchTimer);
 
     for (const offs of this.#trackListeners.values()) offs.forEach((off) => off());
     this.#trackListeners.clear();
@@ -151,7 +191,10 @@ export class Call {
     pc.onnegotiationneeded = () => this.#negotiate();
     pc.onconnectionstatechange = () => this.#onConnectionState();
     pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === 'failed') this.#restartIce();
+      const state = pc.iceConnectionState;
+      if (state === 'connected' || state === 'completed') this.#lostAt = 0;
+      else if ((state === 'disconnected' || state === 'failed') && !this.#lostAt) this.#lostAt = performance.now();
+      if (state === 'failed' && !this.#everConnected) this.#restartIce();
     };
   }
 
@@ -307,8 +350,11 @@ export class Call {
 
   #onConnectionState() {
     const state = this.pc.connectionState;
-    if (state === 'failed') this.#restartIce();
-    else if (state === 'connected') this.#restarts = 0;
+    if (state === 'failed' && !this.#everConnected) this.#restartIce();
+    else if (state === 'connected') {
+      this.#restarts = 0;
+      if (!this.#everConnected) this.#startWatching();
+    }
     // A new failure after the last restart got going may restart again.
     if (state !== 'failed') this.#restartPending = false;
     if (this.#onState) this.#onState(state);
@@ -326,6 +372,90 @@ export class Call {
     } catch (err) {
       console.info('strangers: ICE restart failed', err);
     }
+  }
+
+  // ------------------------------------------------------------ recovery
+  //
+  // Once connected, a call is watched: incoming packets that stop for STALL_MS mark it
+  // stalled (the picture froze, whatever connectionState says), and a connection that stays
+  // lost is restarted by the offerer every RESTART_AGAIN_MS for as long as the call lasts:
+  // the network may come back at any time, and the stranger is there until the server says
+  // otherwise.
+
+  #startWatching() {
+    this.#everConnected = true;
+    this.#progressAt = performance.now();
+    this.#watchTimer = this.#tracker.interval(() => {
+      this.#watch().catch((err) => console.info('strangers: could not read call stats', err));
+    }, WATCH_MS);
+  }
+
+  async #watch() {
+    if (this.#closed) return;
+    let received = 0;
+    (await this.pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp') received += (r.packetsReceived || 0) + (r.framesDecoded || 0);
+    });
+    if (this.#closed) return;
+    const now = performance.now();
+    if (received !== this.#received) {
+      // The first reading, or something arrived.
+      if (this.#received >= 0 || received > 0) this.#progressAt = now;
+      this.#received = received;
+      this.#setStalled(false);
+    } else if (received > 0 && now - this.#progressAt >= STALL_MS) {
+      this.#setStalled(true);
+    }
+    const lostFor = this.#lostAt ? now - this.#lostAt : 0;
+    const stalledFor = this.#stalled ? now - this.#progressAt : 0;
+    if (Math.max(lostFor, stalledFor) >= RESTART_AFTER_MS && now - this.#restartedAt >= RESTART_AGAIN_MS) {
+      this.#recover();
+    }
+  }
+
+  #setStalled(stalled) {
+    if (stalled === this.#stalled) return;
+    this.#stalled = stalled;
+    // The path works again: the stranger's decoder lost our stream meanwhile, and waiting
+    // for it to ask for a keyframe was seen to take 3 s. Restart our video at once instead.
+    if (!stalled) this.#restartVideo();
+    if (this.#onHealth) this.#onHealth();
+  }
+
+  /** Turns our video encodings off and on again, which starts them with a keyframe. */
+  #restartVideo() {
+    for (const sender of this.pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== 'video') continue;
+      const toggle = async (active) => {
+        const params = sender.getParameters();
+        if (!params.encodings || params.encodings.length === 0) return;
+        for (const encoding of params.encodings) encoding.active = active;
+        await sender.setParameters(params);
+      };
+      toggle(false)
+        .then(() => toggle(true))
+        .catch((err) => {
+          if (!this.#closed) console.info('strangers: could not restart our video', err);
+        });
+    }
+  }
+
+  /** The offerer restarts ICE, dropping an earlier restart offer nobody answered. */
+  #recover() {
+    if (this.polite || this.#closed) return;
+    this.#restartedAt = performance.now();
+    const pc = this.pc;
+    const restart = async () => {
+      if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+      if (this.#closed || pc.signalingState !== 'stable') return;
+      pc.restartIce(); // negotiationneeded makes and sends the offer
+    };
+    // In line with incoming signaling, so a rollback never cuts into an answer being applied.
+    this.#inbox = this.#inbox
+      .then(restart)
+      .catch((err) => {
+        if (!this.#closed) console.info('strangers: ICE restart failed', err);
+      });
   }
 }
 

@@ -46,7 +46,8 @@ const TEXT = {
   noRemoteVideo: "Stranger's camera is off",
   remoteCameraOff: 'Stranger turned their camera off',
   noVideoCalls: 'Video calls are not supported in this browser. You can still text chat.',
-  noRelay: 'Hide my IP is unavailable right now (no relay), so this call is direct.',
+  hideIpNoRelay:
+    'Hide my IP is on, but no relay is available right now, so a call would show your address. Turn off Hide my IP to call directly.',
   reported: 'Thanks — the stranger was reported.',
   reportedIdle: 'You reported the stranger. Press Start to talk to someone new.',
   reportGone: 'The stranger left before your report was sent.',
@@ -91,6 +92,8 @@ export function offersTurn(iceServers) {
  *   {type: 'askMedia', generation}   get camera and microphone, then call mediaReady()
  *   {type: 'beginCall', room, role, common, iceServers, relayOnly}   open a call
  *   {type: 'endCall'}                close the current call
+ *   {type: 'signalingRestored', networkChanged}   the room is back on signaling: re-make
+ *                                    an ICE restart that may have been lost (call.js)
  *   {type: 'clearLog'}               empty the chat log
  *   {type: 'line', text}             a system line in the chat log
  *   {type: 'log', text}              a diagnostic for the console
@@ -132,7 +135,11 @@ export class Session {
   #online = '';
   #iceServers = [];
   #turnOffered = false;
+  /** A welcome has said whether there is a relay. */
+  #welcomed = false;
   #hideIp;
+  /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
+  #resumeReason = null;
   #autoNext;
 
   /**
@@ -173,7 +180,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban) return;
+      if (this.#active || this.#ban || this.#hidingWithoutRelay()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -261,6 +268,7 @@ export class Session {
   setHideIp(on) {
     this.#run(() => {
       this.#hideIp = Boolean(on);
+      this.#checkHideIp();
       // A running call keeps the route it has; a new peer connection is needed to change it.
       if (this.#call) this.#flash(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
     });
@@ -290,12 +298,25 @@ export class Session {
       this.#call.peer = state;
       if (state === 'connected') {
         this.#clearTimer('connectHint');
+        this.#call.everConnected = true;
         this.#phase = 'connected';
-        this.#setStatus(TEXT.connected);
+        this.#setStatus(this.#call.stalled ? TEXT.interrupted : TEXT.connected);
       } else if (state === 'disconnected' || state === 'failed') {
         this.#phase = 'connecting';
-        this.#setStatus(state === 'failed' ? TEXT.failed : TEXT.interrupted);
+        // A call that was up is recovered for as long as the stranger is there: never "failed".
+        const final = state === 'failed' && !this.#call.everConnected;
+        this.#setStatus(final ? TEXT.failed : TEXT.interrupted);
       }
+    });
+  }
+
+  /** Nothing has come from the stranger for a while (`stalled`), or it flows again. */
+  callHealth(stalled) {
+    this.#run(() => {
+      if (!this.#call) return;
+      this.#call.stalled = Boolean(stalled);
+      if (stalled) this.#setStatus(TEXT.interrupted);
+      else if (this.#call.peer === 'connected') this.#setStatus(TEXT.connected);
     });
   }
 
@@ -320,7 +341,8 @@ export class Session {
       // A call that kept playing through the drop: ask the server for its room back (the
       // stranger does the same); if the call died meanwhile, look for someone new instead.
       if (this.#resuming !== null) {
-        if (this.#call && this.#call.peer === 'connected') {
+        // Also a call that is recovering from an outage: the stranger is still there.
+        if (this.#call && this.#call.everConnected) {
           this.#send({ type: 'resume', room: this.#resuming, proof: this.#call.proof });
           return;
         }
@@ -333,13 +355,16 @@ export class Session {
     });
   }
 
-  socketDown() {
+  /** The socket went away; `code` 1012 is a server restart, anything else the network. */
+  socketDown({ code } = {}) {
     this.#run(() => {
-      // A connected call does not need the server: keep it playing and ask for the room back
+      // A call that was up does not need the server: keep it going and ask for the room back
       // once signaling is up again (after a restart the stranger does the same).
-      if (this.#call && this.#call.peer === 'connected') {
+      if (this.#call && this.#call.everConnected) {
         this.#resuming = this.#call.room;
-        this.#setStatus(TEXT.callGoesOn);
+        this.#resumeReason = code === 1012 ? 'restart' : 'network';
+        const flowing = this.#call.peer === 'connected' && !this.#call.stalled;
+        this.#setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
         return;
       }
       // The server ended our room when the socket went, and the stranger was told.
@@ -373,7 +398,9 @@ export class Session {
   #onWelcome(message) {
     if (Array.isArray(message.iceServers)) this.#iceServers = message.iceServers;
     this.#turnOffered = offersTurn(this.#iceServers);
+    this.#welcomed = true;
     this.#onOnline(message.online);
+    this.#checkHideIp();
   }
 
   #onOnline(count) {
@@ -403,9 +430,15 @@ export class Session {
   }
 
   #onResumed(message) {
-    if (!this.#isCurrent(message) || this.#resuming !== message.room) return;
+    // Ours after we asked, or the stranger's: back on a new connection.
+    if (!this.#isCurrent(message)) return;
+    // Only a server restart leaves every address as it was.
+    const networkChanged = this.#resuming !== message.room || this.#resumeReason === 'network';
     this.#resuming = null;
-    this.#setStatus(this.#phase === 'connected' ? TEXT.connected : TEXT.found);
+    this.#emit({ type: 'signalingRestored', networkChanged });
+    const call = this.#call;
+    const flowing = this.#phase === 'connected' && !call.stalled;
+    this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
   }
 
   #onLeft(message) {
@@ -455,8 +488,9 @@ export class Session {
       // the whole call, even once their picture covers the notice.
       selfUnseen: inRoom && this.#mediaProblem !== '',
       controls: {
-        // Start: only when not already looking or talking, and not while matching is refused.
-        start: !this.#active && this.#ban === null,
+        // Start: only when not already looking or talking, not while matching is refused,
+        // and not while Hide my IP is on with no relay to hide behind.
+        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
         // Next: whenever we are looking or talking (it also skips the auto-next pause).
         next: this.#active && this.#mediaReady,
         stop: this.#active || inRoom,
@@ -464,7 +498,8 @@ export class Session {
         chat: inRoom,
       },
       reporting: this.#reporting,
-      hideIpOffered: this.#turnOffered,
+      // Offered with a relay; and kept visible while it is on without one, to turn it off.
+      hideIpOffered: this.#turnOffered || this.#hideIp,
       connection: { status: this.#socket, label: CONNECTION_LABELS[this.#socket] || '' },
       online: this.#online,
     };
@@ -483,6 +518,8 @@ export class Session {
       main = this.#mediaReady ? TEXT.looking : TEXT.starting;
     } else if (this.#phase === 'connecting') {
       main = TEXT.connecting;
+    } else if (call && call.stalled) {
+      main = TEXT.interrupted;
     } else if (cameraOff) {
       main = TEXT.remoteCameraOff;
     } else if (call && !call.remoteVideo) {
@@ -513,6 +550,10 @@ export class Session {
   #join() {
     this.#clearTimer('autoJoin');
     if (this.#ban) return; // the server would only refuse again
+    if (this.#hidingWithoutRelay()) {
+      this.#checkHideIp(); // stop looking, and say why
+      return;
+    }
     this.#phase = 'waiting';
     if (this.#send({ type: 'join', interests: this.#interests })) this.#setStatus(TEXT.looking);
     // Not connected yet: socketOpen joins once the socket is up.
@@ -522,12 +563,18 @@ export class Session {
   #beginCall(room, role, common) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
-    const relayOnly = this.#hideIp && this.#turnOffered;
+    // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
+    // rather than our own addresses.
+    const relayOnly = this.#hideIp;
     this.#call = {
       room,
       role,
       relayOnly,
       peer: 'new',
+      /** Connected once: from then on it is recovered, never given up. */
+      everConnected: false,
+      /** Nothing comes from the stranger (call.js watches the incoming packets). */
+      stalled: false,
       remoteVideo: false,
       /** What the stranger told us of their camera and microphone (true = on). */
       remoteMedia: { video: true, audio: true },
@@ -546,7 +593,23 @@ export class Session {
     // The stranger assumes camera and microphone are on until told otherwise.
     const media = this.#localMedia();
     if (!media.video || !media.audio) this.#sendMediaState();
-    if (this.#hideIp && !this.#turnOffered) this.#line(TEXT.noRelay);
+  }
+
+  /** Hide my IP is on but the server has no relay: no call may start. */
+  #hidingWithoutRelay() {
+    return this.#hideIp && this.#welcomed && !this.#turnOffered;
+  }
+
+  /** The relay offer or the checkbox changed: say why calls are off, or undo it. */
+  #checkHideIp() {
+    if (this.#hidingWithoutRelay()) {
+      // Queued before we knew there was no relay: leave the queue (a call already running
+      // is relay-only, so it shows nothing of ours).
+      if (this.#active && !this.#call) this.#deactivate(true);
+      if (!this.#call) this.#setStatus(TEXT.hideIpNoRelay);
+    } else if (this.#baseStatus === TEXT.hideIpNoRelay) {
+      this.#setStatus(TEXT.idle);
+    }
   }
 
   /** Closes the current call (if any) and forgets everything that belonged to it. */

@@ -56,6 +56,19 @@ export class Tracker {
   }
 }
 
+// The heartbeat: a ping every 2 s, answered by the server with a pong. A socket that has
+// heard nothing for 5 s is dead (a network outage: TCP would take minutes to say so).
+const HEARTBEAT_MS = 2000;
+const SILENCE_MS = 5000;
+// After such a loss the network may come back at any moment: try again at least every
+// second, and give up on an attempt that has not opened within 1.5 s (its SYN may sit in
+// TCP's retransmission backoff long after the network is back).
+const FAST_RETRY_MS = 1000;
+const CONNECT_TIMEOUT_MS = 1500;
+// Sockets given up on are closed at the latest this long after a new socket's welcome (by
+// then a call has had its room back, or there was none): they must not pile up.
+const RELEASE_AFTER_MS = 10_000;
+
 /** The ws:/wss: URL of GET /ws on this host. */
 export function signalingUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -68,7 +81,8 @@ export function signalingUrl(loc = window.location) {
  * Events (subscribe with on(type, fn)):
  *   - every server message, by its "type" (welcome, waiting, matched, ...)
  *   - "open"   {reconnected}   a socket is open and ready to send
- *   - "down"   {code, reason}  the socket went away (a reconnect is scheduled)
+ *   - "down"   {code, reason}  the socket went away (a reconnect is scheduled); code 4000:
+ *                               it went silent (no pong within 5 s)
  *   - "status" {status}        "connecting" | "connected" | "reconnecting" | "closed"
  * "bye" is handled here (reconnect) and is not passed on.
  */
@@ -84,6 +98,15 @@ export class Signaling {
   #stopped = false;
   #everOpened = false;
   #status = 'closed';
+  #heartbeat = null;
+  #connectTimer = null;
+  #lastHeard = 0;
+  // The last socket was lost to silence: reconnect fast (see FAST_RETRY_MS).
+  #fast = false;
+  // Sockets given up on without a close: closing them would send a FIN that may reach the
+  // server before our new socket has taken the room back, ending the call for the stranger.
+  #abandoned = [];
+  #releaseTimer = null;
 
   /**
    * @param {string} url
@@ -132,6 +155,12 @@ export class Signaling {
     }
     this.#ws = ws;
     const t = this.#tracker;
+    if (this.#fast) {
+      this.#connectTimer = t.timeout(() => {
+        this.#connectTimer = null;
+        if (ws === this.#ws && ws.readyState === WebSocket.CONNECTING) this.#abandon(4000, 'connect timeout');
+      }, CONNECT_TIMEOUT_MS);
+    }
     this.#detach = [
       t.listen(ws, 'open', () => this.#onOpen()),
       t.listen(ws, 'message', (event) => this.#onMessage(event)),
@@ -156,17 +185,69 @@ export class Signaling {
     this.#stopped = true;
     this.#retryTimer = this.#tracker.clear(this.#retryTimer);
     this.#dropSocket(1000);
+    this.releaseAbandoned();
     this.#setStatus('closed');
+  }
+
+  /** Closes the sockets given up on, once nothing can be lost by it (the room is back). */
+  releaseAbandoned() {
+    this.#releaseTimer = this.#tracker.clear(this.#releaseTimer);
+    for (const ws of this.#abandoned.splice(0)) {
+      try {
+        ws.close(1000);
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   #onOpen() {
     const reconnected = this.#everOpened;
     this.#everOpened = true;
+    this.#connectTimer = this.#tracker.clear(this.#connectTimer);
+    this.#lastHeard = this.#now();
+    this.#heartbeat = this.#tracker.timeout(() => this.#beat(), HEARTBEAT_MS);
     this.#setStatus('connected');
     this.#emit('open', { reconnected });
   }
 
+  /** Sends a ping; gives the socket up if it has been silent too long. */
+  #beat() {
+    this.#heartbeat = null;
+    if (this.#now() - this.#lastHeard > SILENCE_MS) {
+      this.#abandon(4000, 'no answer from the server');
+      return;
+    }
+    this.send({ type: 'ping' });
+    this.#heartbeat = this.#tracker.timeout(() => this.#beat(), HEARTBEAT_MS);
+  }
+
+  /** Milliseconds, from the tracker's clock when it has one (tests give it a fake). */
+  #now() {
+    return typeof this.#tracker.now === 'function' ? this.#tracker.now() : performance.now();
+  }
+
+  /** Forgets the current socket without closing it, and reconnects fast. */
+  #abandon(code, reason) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#dropSocket();
+    if (ws.readyState === WebSocket.CONNECTING) {
+      try {
+        ws.close(); // never opened: nothing to lose
+      } catch {
+        // Already closed.
+      }
+    } else {
+      this.#abandoned.push(ws);
+    }
+    this.#fast = true;
+    this.#emit('down', { code, reason });
+    this.#scheduleReconnect();
+  }
+
   #onMessage(event) {
+    this.#lastHeard = this.#now();
     if (typeof event.data !== 'string') return;
     let message;
     try {
@@ -181,6 +262,13 @@ export class Signaling {
       // Only a welcome proves the server is really serving us: reset the backoff here
       // rather than on "open", so a server that accepts and drops at once is not hammered.
       this.#attempt = 0;
+      this.#fast = false;
+      if (this.#abandoned.length > 0 && this.#releaseTimer === null) {
+        this.#releaseTimer = this.#tracker.timeout(() => {
+          this.#releaseTimer = null;
+          this.releaseAbandoned();
+        }, RELEASE_AFTER_MS);
+      }
     }
     if (message.type === 'bye') {
       // The server is restarting: leave now and come back after a jittered pause.
@@ -195,6 +283,8 @@ export class Signaling {
   #onClose(ws, event) {
     if (ws !== this.#ws) return;
     this.#dropSocket();
+    // Closed without a close frame (1006): the network, not the server, ended it.
+    if (event.code === 1006) this.#fast = true;
     this.#emit('down', { code: event.code, reason: event.reason });
     if (!this.#stopped) this.#scheduleReconnect();
   }
@@ -204,6 +294,8 @@ export class Signaling {
     const ws = this.#ws;
     if (!ws) return;
     this.#ws = null;
+    this.#heartbeat = this.#tracker.clear(this.#heartbeat);
+    this.#connectTimer = this.#tracker.clear(this.#connectTimer);
     for (const off of this.#detach) off();
     this.#detach = [];
     if (code && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
@@ -218,8 +310,9 @@ export class Signaling {
   #scheduleReconnect() {
     if (this.#stopped || this.#retryTimer !== null) return;
     // Backoff with jitter, so a whole crowd dropped by a server restart does not come
-    // back in the same instant.
-    const delay = this.#retryDelay(this.#attempt);
+    // back in the same instant; after a loss to the network, at most about a second.
+    let delay = this.#retryDelay(this.#attempt);
+    if (this.#fast) delay = Math.min(delay, FAST_RETRY_MS * (0.5 + Math.random() / 2));
     this.#attempt = Math.min(this.#attempt + 1, 16);
     this.#setStatus('reconnecting');
     this.#retryTimer = this.#tracker.timeout(() => {

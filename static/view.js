@@ -79,7 +79,7 @@ export class View {
     this.#renderNotice(view.notice);
     ui.remoteMuted.hidden = !view.remoteMuted;
     ui.selfUnseen.hidden = !view.selfUnseen;
-    // The checkbox is only offered when there is a relay to hide behind.
+    // The checkbox is offered when there is a relay to hide behind (or while it is on without one).
     ui.hideIpLabel.hidden = !view.hideIpOffered;
     ui.hideIp.hidden = !view.hideIpOffered;
     setText(ui.conn, view.connection.label);

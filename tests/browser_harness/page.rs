@@ -69,6 +69,21 @@ fn xpath_literal(s: &str) -> String {
 }
 
 impl Page {
+    /// A page of a Chromium started by other code (the network lab starts its own, inside a
+    /// network namespace); `base` is the origin [`Page::open`] loads paths from.
+    pub async fn attach(name: &str, client: Client, base: &str) -> Page {
+        let session = client.session_id().await.ok().flatten().unwrap_or_default();
+        Page {
+            name: name.to_string(),
+            engine: Engine::Chromium,
+            client,
+            session,
+            base: base.trim_end_matches('/').to_string(),
+            log: Mutex::new(Vec::new()),
+            bidi: None,
+        }
+    }
+
     pub(super) async fn new(
         name: &str,
         engine: Engine,

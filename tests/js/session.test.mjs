@@ -139,8 +139,9 @@ describe('Start, matching and the call', () => {
     session.peerState('disconnected');
     assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
     assert.equal(page.shown.state, 'connecting');
+    // The call was up: it is being recovered, so it has not failed.
     session.peerState('failed');
-    assert.equal(page.shown.status, 'The video connection failed. Press Next to try someone else.');
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
     session.peerState('connected');
     assert.equal(page.shown.status, 'Connected to a stranger. Say hi!');
   });
@@ -389,19 +390,22 @@ describe('socket drops and server restarts', () => {
     session.receive({ type: 'resumed', room: 'room-1' });
     assert.equal(page.shown.status, 'Connected to a stranger. Say hi!');
     assert.equal(session.room, 'room-1');
-    assert.deepEqual(page.takeCommands(), []);
+    // The call is told signaling is back; a restart changed no address, so no ICE restart.
+    assert.deepEqual(page.takeCommands(), [{ type: 'signalingRestored', networkChanged: false }]);
   });
 
-  test('a call that died while the server was away is ended and we look again', () => {
+  test('a call that failed while the server was away is still asked back', () => {
     const { session, page } = inCall();
     page.connected = false;
     session.socketDown({ code: 1012 });
     session.peerState('failed');
     page.connected = true;
     online(session, { reconnected: true });
-    assert.deepEqual(types(page.takeSent()), ['join']);
-    assert.deepEqual(types(page.takeCommands()), ['endCall']);
-    assert.equal(page.shown.state, 'waiting');
+    // It was up, and the stranger is there until the server says otherwise: recover it.
+    assert.deepEqual(types(page.takeSent()), ['resume']);
+    assert.deepEqual(types(page.takeCommands()), []);
+    assert.equal(page.shown.state, 'connecting');
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
   });
 
   test('unresumed: the stranger never came back, so the call ends and Auto-next looks again', () => {
@@ -653,16 +657,42 @@ describe('Hide my IP and the server welcome', () => {
     assert.equal(page.shown.online, '5 online');
   });
 
-  test('checked without a relay: the call is direct, and the log says so', () => {
+  test('checked without a relay: no call starts, and the user is told why first', () => {
     const { session, page } = setup({ hideIp: true });
     online(session);
+    assert.match(page.shown.status, /^Hide my IP is on, but no relay is available/);
+    assert.equal(page.shown.controls.start, false, 'Start is off');
+    assert.equal(page.shown.hideIpOffered, true, 'the checkbox stays, to be turned off');
+    session.start();
+    assert.equal(page.commands.filter((c) => c.type === 'askMedia').length, 0, 'Start does nothing');
+    assert.deepEqual(page.sent, []);
+    session.setHideIp(false);
+    assert.equal(page.shown.controls.start, true);
+    assert.equal(page.shown.hideIpOffered, false, 'without a relay it cannot be turned on again');
+    assert.equal(page.shown.status, 'Press Start to talk to a random stranger.');
+  });
+
+  test('queued before the welcome said there is no relay: leaves the queue, never calls direct', () => {
+    const { session, page } = setup({ hideIp: true });
+    session.socketStatus('connected');
+    session.socketOpen({ reconnected: false });
+    start(session, page);
+    assert.deepEqual(types(page.takeSent()), ['join']);
+    session.receive({ type: 'welcome', online: 3, iceServers: [] });
+    assert.deepEqual(types(page.takeSent()), ['leave']);
+    assert.equal(page.shown.state, 'idle');
+    // A matched that crossed the leave is ignored (we are no longer looking).
+    session.receive({ type: 'matched', room: 'r1', role: 'offerer' });
+    assert.equal(page.commands.filter((c) => c.type === 'beginCall').length, 0);
+  });
+
+  test('a call made while hiding is relay-only even with no relay: nothing of ours leaks', () => {
+    const { session, page } = setup({ hideIp: true });
+    session.socketStatus('connected');
+    session.socketOpen({ reconnected: false });
     start(session, page);
     session.receive({ type: 'matched', room: 'r1', role: 'offerer' });
-    assert.equal(page.commands.find((c) => c.type === 'beginCall').relayOnly, false);
-    assert.deepEqual(page.lines(), [
-      "You're now talking to a random stranger. Say hi!",
-      'Hide my IP is unavailable right now (no relay), so this call is direct.',
-    ]);
+    assert.equal(page.commands.find((c) => c.type === 'beginCall').relayOnly, true);
   });
 
   test('changed during a call: applies from the next call', () => {
@@ -672,5 +702,64 @@ describe('Hide my IP and the server welcome', () => {
     session.next();
     session.receive({ type: 'matched', room: 'room-2', role: 'offerer' });
     assert.equal(page.commands.find((c) => c.type === 'beginCall').relayOnly, true);
+  });
+});
+
+describe('Recovering a call that was up', () => {
+  test('a stalled picture says so, and never that the call failed', () => {
+    const { session, page } = inCall();
+    session.callHealth(true);
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
+    assert.equal(page.shown.notice.main, 'Connection interrupted, trying to recover…');
+    session.peerState('disconnected');
+    session.peerState('failed');
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
+    session.peerState('connected');
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…', 'still no picture');
+    session.callHealth(false);
+    assert.equal(page.shown.status, 'Connected to a stranger. Say hi!');
+  });
+
+  test('a call that never connected does fail', () => {
+    const { session, page } = setup();
+    online(session);
+    start(session, page);
+    session.receive({ type: 'matched', room: 'r1', role: 'offerer' });
+    session.peerState('failed');
+    assert.equal(page.shown.status, 'The video connection failed. Press Next to try someone else.');
+  });
+
+  test('the socket lost to the network mid-outage: the room is asked back, and ICE re-made', () => {
+    const { session, page } = inCall();
+    session.peerState('disconnected');
+    session.socketDown({ code: 4000 });
+    assert.equal(page.shown.status, 'Connection interrupted, trying to recover…');
+    online(session, { reconnected: true });
+    assert.deepEqual(page.takeSent(), [{ type: 'resume', room: 'room-1', proof: PROOF }]);
+    page.takeCommands();
+    session.receive({ type: 'resumed', room: 'room-1' });
+    assert.deepEqual(page.takeCommands().filter((c) => c.type === 'signalingRestored'), [
+      { type: 'signalingRestored', networkChanged: true },
+    ]);
+  });
+
+  test('the stranger back on a new connection: resumed unasked, ICE re-made', () => {
+    const { session, page } = inCall();
+    session.receive({ type: 'resumed', room: 'room-1' });
+    assert.deepEqual(page.takeCommands().filter((c) => c.type === 'signalingRestored'), [
+      { type: 'signalingRestored', networkChanged: true },
+    ]);
+    assert.equal(page.shown.status, 'Connected to a stranger. Say hi!');
+  });
+
+  test('after a server restart both asked: nothing changed on the network', () => {
+    const { session, page } = inCall();
+    session.socketDown({ code: 1012 });
+    online(session, { reconnected: true });
+    page.takeCommands();
+    session.receive({ type: 'resumed', room: 'room-1' });
+    assert.deepEqual(page.takeCommands().filter((c) => c.type === 'signalingRestored'), [
+      { type: 'signalingRestored', networkChanged: false },
+    ]);
   });
 });

@@ -58,6 +58,7 @@ function setup() {
       return () => target.removeEventListener(type, fn);
     },
     timeout: (fn, ms) => clock.setTimeout(fn, ms),
+    now: () => clock.now(),
     clear: (id) => {
       if (id != null) clock.clearTimeout(id);
       return null;
@@ -129,4 +130,31 @@ test('bye (a server restart) drops the socket and reconnects; close() is for goo
   assert.equal(signaling.status, 'closed');
   clock.advance(60_000);
   assert.equal(FakeSocket.made.length, 2, 'no reconnect after close()');
+});
+
+test('a socket that hears nothing for 5 s is given up (not closed) and replaced fast', () => {
+  const { signaling, clock, events, socket } = setup();
+  signaling.connect();
+  socket().serverOpens();
+  socket().serverSays({ type: 'welcome', online: 1 });
+  const dead = socket();
+  clock.advance(2_000);
+  assert.deepEqual(dead.sent, [{ type: 'ping' }], 'a heartbeat every 2 s');
+  dead.serverSays({ type: 'pong' });
+  clock.advance(4_000);
+  assert.equal(events.some(([type]) => type === 'down'), false, 'heard 4 s ago: still alive');
+  clock.advance(2_000);
+  assert.deepEqual(events.find(([type]) => type === 'down'), ['down', { code: 4000, reason: 'no answer from the server' }]);
+  assert.equal(dead.closedWith, null, 'not closed: its FIN could end the call before the room is back');
+  assert.ok(clock.delays[0] <= 1_000, `retried within a second: ${clock.delays}`);
+  clock.advance(1_000);
+  const attempt = socket();
+  assert.notEqual(attempt, dead);
+  clock.advance(1_500);
+  assert.equal(attempt.closedWith !== null, true, 'an attempt that does not open in 1.5 s is dropped');
+  clock.advance(1_000);
+  socket().serverOpens();
+  socket().serverSays({ type: 'welcome', online: 1 });
+  signaling.releaseAbandoned();
+  assert.equal(dead.closedWith, 1000, 'closed once the room is back');
 });

@@ -1,0 +1,249 @@
+//! Time to a stranger's face on a network with real latency and loss:
+//! `cargo bench --bench network` (`-- --runs N` for more than the default 10 runs), as root.
+//!
+//! Runs in the network lab of `tests/lab` (homes behind NAT routers, coturn and the release
+//! binary on a public segment, one headless Chromium per home). For every network (RTT 0,
+//! 80 and 200 ms between homes, and 80 ms with 2 % loss: each home's uplink holds every
+//! packet for half the RTT) and both NAT setups (all endpoint-independent, so calls go
+//! browser to browser; all symmetric, so every call goes through TURN), it measures:
+//!
+//! - **Start**: A waits in the queue; B, freshly loaded, presses Start. From B's click to
+//!   the first picture of A presented on B's `#remote-video`.
+//! - **Next**: A is talking to one stranger while another waits; A presses Next. From A's
+//!   click to the first picture of the new stranger on A's page.
+//!
+//! Times come from the pages' own clocks (the harness's recorder: the click event's
+//! timestamp, `requestVideoFrameCallback`'s presentation time), never WebDriver round
+//! trips. The floor printed for each RTT is 4.25 RTT: matched ½, offer ½ + ½, ICE 1,
+//! DTLS 2, first packet ½. The load average before and after is printed: the figures mean
+//! something only on a quiet machine.
+
+#[path = "../tests/browser_harness/mod.rs"]
+mod browser_harness;
+
+#[path = "../tests/lab/mod.rs"]
+mod lab;
+
+use std::time::Duration;
+
+use browser_harness::Page;
+use lab::pages::{open_chat, start_waiting, wait_new_picture, wait_picture};
+use lab::services::Offer;
+use lab::{Home, Lab};
+
+/// One network: RTT between two homes and uplink loss.
+struct Network {
+    name: &'static str,
+    rtt_ms: u64,
+    loss: f64,
+}
+
+const NETWORKS: [Network; 4] = [
+    Network {
+        name: "RTT 0",
+        rtt_ms: 0,
+        loss: 0.0,
+    },
+    Network {
+        name: "RTT 80 ms",
+        rtt_ms: 80,
+        loss: 0.0,
+    },
+    Network {
+        name: "RTT 200 ms",
+        rtt_ms: 200,
+        loss: 0.0,
+    },
+    Network {
+        name: "RTT 80 ms, 2 % loss",
+        rtt_ms: 80,
+        loss: 0.02,
+    },
+];
+
+fn main() {
+    let mut runs = 10usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--runs" {
+            runs = args
+                .next()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n >= 1)
+                .expect("--runs takes a positive number");
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(bench(runs));
+}
+
+async fn bench(runs: usize) {
+    println!("load average before: {}", load_average());
+    let mut rows = Vec::new();
+    for (setup, home) in [("EIM/EIM", Home::EIM), ("symmetric+TURN", Home::SYMMETRIC)] {
+        for network in &NETWORKS {
+            let Some(lab) = Lab::start(&[home, home, home], Offer::Turn) else {
+                eprintln!("the network benchmark needs the lab (root); nothing measured");
+                return;
+            };
+            for i in 0..3 {
+                lab.link(i)
+                    .set_uplink_delay(Duration::from_millis(network.rtt_ms / 2));
+                lab.link(i).set_uplink_loss(network.loss);
+            }
+            let (start, next) = measure(&lab, runs).await;
+            lab.assert_contained();
+            for (kind, times) in [("Start", start), ("Next", next)] {
+                let row = Row::new(setup, network, kind, times);
+                println!("{}", row.line());
+                rows.push(row);
+            }
+        }
+    }
+    println!("\nload average after: {}\n", load_average());
+    println!(
+        "| NATs | network | from | median | p10–p90 | runs | floor 4.25 RTT | median − floor |"
+    );
+    println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in &rows {
+        println!("{}", row.markdown());
+    }
+}
+
+/// `runs` Start runs, then `runs` Next runs (one warm-up of each, not counted): the
+/// times in milliseconds.
+async fn measure(lab: &Lab, runs: usize) -> (Vec<f64>, Vec<f64>) {
+    let pages = lab.browsers(&[(0, "A"), (1, "B"), (2, "C")]).await;
+    let [a, b, c] = &pages[..] else {
+        unreachable!()
+    };
+    let mut start = Vec::new();
+    for run in 0..=runs {
+        open_chat(a).await;
+        open_chat(b).await;
+        start_waiting(a).await;
+        b.click_button("Start").await;
+        let room = wait_picture(b).await;
+        wait_picture(a).await;
+        let ms = since_click(b, "start", &room).await;
+        if run > 0 {
+            start.push(ms);
+        }
+    }
+    // A talks to B; C waits. Each Next, A meets whoever waits; the one left behind queues
+    // again by Auto-next and is who A meets the time after.
+    open_chat(c).await;
+    start_waiting(c).await;
+    let mut room = a
+        .eval("window.__strangers.room")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut waiting = c;
+    let mut talking = b;
+    let mut next = Vec::new();
+    for run in 0..=runs {
+        a.click_button("Next").await;
+        let (new_room, _) = tokio::join!(wait_new_picture(a, &room), wait_picture(waiting));
+        let ms = since_click(a, "next", &new_room).await;
+        if run > 0 {
+            next.push(ms);
+        }
+        room = new_room;
+        std::mem::swap(&mut waiting, &mut talking);
+        waiting
+            .wait_for(
+                "window.__strangers.state === 'waiting' && !window.__strangers.room",
+                "the one left behind waiting again",
+                Duration::from_secs(15),
+            )
+            .await;
+    }
+    (start, next)
+}
+
+/// Milliseconds from the page's last click on `#button` to its first picture in `room`.
+async fn since_click(page: &Page, button: &str, room: &str) -> f64 {
+    let expr = format!(
+        "(() => {{ const rec = window.__rec; \
+           const click = rec.clicks.filter((c) => c.id === {button:?}).at(-1); \
+           const frame = rec.frames.find((f) => f.room === {room:?}); \
+           return click && frame ? frame.t - click.t : null; }})()"
+    );
+    page.wait_for(&expr, "the first picture's time", Duration::from_secs(5))
+        .await
+        .as_f64()
+        .unwrap_or_else(|| panic!("{}: no time from {button} to the picture", page.name))
+}
+
+/// One line of results.
+struct Row {
+    setup: &'static str,
+    network: &'static str,
+    kind: &'static str,
+    rtt_ms: u64,
+    times: Vec<f64>,
+}
+
+impl Row {
+    fn new(setup: &'static str, network: &Network, kind: &'static str, mut times: Vec<f64>) -> Row {
+        times.sort_by(f64::total_cmp);
+        Row {
+            setup,
+            network: network.name,
+            kind,
+            rtt_ms: network.rtt_ms,
+            times,
+        }
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        let i = ((self.times.len() - 1) as f64 * q).round() as usize;
+        self.times[i]
+    }
+
+    fn floor(&self) -> f64 {
+        4.25 * self.rtt_ms as f64
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<15} {:<20} {:<5} median {:>5.0} ms  p10 {:>5.0}  p90 {:>5.0}  floor {:>4.0}  runs {}",
+            self.setup,
+            self.network,
+            self.kind,
+            self.quantile(0.5),
+            self.quantile(0.1),
+            self.quantile(0.9),
+            self.floor(),
+            self.times.len()
+        )
+    }
+
+    fn markdown(&self) -> String {
+        let median = self.quantile(0.5);
+        format!(
+            "| {} | {} | {} | {:.0} ms | {:.0}–{:.0} ms | {} | {:.0} ms | +{:.0} ms |",
+            self.setup,
+            self.network,
+            self.kind,
+            median,
+            self.quantile(0.1),
+            self.quantile(0.9),
+            self.times.len(),
+            self.floor(),
+            median - self.floor()
+        )
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
