@@ -63,6 +63,7 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("landing.js", JS),
     asset!("app.js", JS),
     asset!("session.js", JS),
+    asset!("words.js", JS),
     asset!("chat.js", JS),
     asset!("media.js", JS),
     asset!("view.js", JS),

@@ -8,6 +8,8 @@
 //    ▲                 ▲                      │                          │
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
+import { CONNECTION_LABELS, TEXT } from './words.js';
+
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
 const TRANSIENT_STATUS_MS = 4000;
@@ -22,47 +24,6 @@ const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
 const BACKOFF_START_MS = 300;
 const BACKOFF_CAP_MS = 10_000;
 
-const TEXT = {
-  idle: 'Press Start to talk to a random stranger.',
-  starting: 'Starting your camera…',
-  looking: 'Looking for a stranger…',
-  found: 'Stranger found, connecting…',
-  connecting: 'Connecting…',
-  connected: 'Connected to a stranger. Say hi!',
-  stillConnecting: 'Still connecting… Press Next to try someone else.',
-  stillConnectingRelay: 'Still connecting through the relay… Press Next to try someone else, or turn off Hide my IP.',
-  interrupted: 'Connection interrupted, trying to recover…',
-  failed: 'The video connection failed. Press Next to try someone else.',
-  left: 'You left. Press Start to talk to someone new.',
-  strangerLeft: 'Stranger has disconnected.',
-  talking: "You're now talking to a random stranger. Say hi!",
-  connectingServer: 'Connecting to the server…',
-  reconnecting: 'Reconnecting…',
-  connectedServer: 'Connected',
-  offline: 'Offline',
-  lostServer: 'Lost the connection to the server. Reconnecting…',
-  lostServerLine: 'Lost the connection to the server.',
-  callGoesOn: 'Reconnecting to the server… your call goes on.',
-  noRemoteVideo: "Stranger's camera is off",
-  remoteCameraOff: 'Stranger turned their camera off',
-  noVideoCalls: 'Video calls are not supported in this browser. You can still text chat.',
-  hideIpNoRelay:
-    'Hide my IP is on, but no relay is available right now, so a call would show your address. Turn off Hide my IP to call directly.',
-  reported: 'Thanks — the stranger was reported.',
-  reportedIdle: 'You reported the stranger. Press Start to talk to someone new.',
-  reportGone: 'The stranger left before your report was sent.',
-  reportNotSent: 'Not connected to the server; the report was not sent.',
-  rateLimited: "You're going too fast — slow down a little.",
-  banned: "You can't be matched right now: other users reported you.",
-  banOver: 'You can talk to strangers again. Press Start.',
-};
-
-const CONNECTION_LABELS = {
-  connecting: TEXT.connecting,
-  connected: TEXT.connectedServer,
-  reconnecting: TEXT.reconnecting,
-  closed: TEXT.offline,
-};
 
 /**
  * How long to wait before reconnect attempt `attempt` (0 for the first after a drop):

@@ -406,35 +406,38 @@ impl<S> Socket<S> {
                 Some(Incoming::Ping)
             }
             OP_PONG => Some(Incoming::Pong),
-            OP_CLOSE => {
-                let code = match payload.len() {
-                    0 => None,
-                    1 => return Err(Error::Protocol("close frame with a one-byte payload")),
-                    _ => {
-                        if std::str::from_utf8(&payload[2..]).is_err() {
-                            return Err(Error::Utf8);
-                        }
-                        // A code no endpoint may send is a protocol error (RFC 6455 §7.4).
-                        let code = u16::from_be_bytes([payload[0], payload[1]]);
-                        Some(if may_send(code) { code } else { code::PROTOCOL })
-                    }
-                };
-                if !self.closing {
-                    // Answer with the same code (or none), as the RFC asks: never one that
-                    // may not appear on the wire, which was read as a protocol error above.
-                    let echo = code.map(u16::to_be_bytes);
-                    encode(
-                        &mut self.out,
-                        OP_CLOSE,
-                        echo.as_ref().map_or(&[], |c| &c[..]),
-                    );
-                    self.closing = true;
-                }
-                Some(Incoming::Close(code))
-            }
+            OP_CLOSE => Some(self.on_close(payload)?),
             _ => unreachable!("parse_header refuses other opcodes"),
         };
         Ok(Some((end, message)))
+    }
+
+    /// A close frame from the client: its code (a code no endpoint may send is read as a
+    /// protocol error, RFC 6455 §7.4), and our answering close frame queued, as the RFC asks.
+    fn on_close(&mut self, payload: &[u8]) -> Result<Incoming, Error> {
+        let code = match payload.len() {
+            0 => None,
+            1 => return Err(Error::Protocol("close frame with a one-byte payload")),
+            _ => {
+                if std::str::from_utf8(&payload[2..]).is_err() {
+                    return Err(Error::Utf8);
+                }
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                Some(if may_send(code) { code } else { code::PROTOCOL })
+            }
+        };
+        if !self.closing {
+            // The same code (or none); never one that may not appear on the wire, which was
+            // read as a protocol error above.
+            let echo = code.map(u16::to_be_bytes);
+            encode(
+                &mut self.out,
+                OP_CLOSE,
+                echo.as_ref().map_or(&[], |c| &c[..]),
+            );
+            self.closing = true;
+        }
+        Ok(Incoming::Close(code))
     }
 
     /// Hands out the next whole message from `pending`, if it holds one.
