@@ -316,6 +316,9 @@ fn print_memory(phases: &[Phase]) {
     }
 }
 
+/// The lifetimes (s) of one kind of end, and what a non-reader's partner had sent (KiB).
+type Lives = (Vec<f64>, Vec<u64>);
+
 /// How the hostile connections ended, per phase and pattern, from the client's side and in
 /// the server's log.
 fn print_ends(phases: &[Phase]) {
@@ -325,16 +328,21 @@ fn print_ends(phases: &[Phase]) {
             "{}: how hostile connections ended (client side), lifetime median / max (s)",
             p.name
         );
-        let mut by: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+        let mut by: BTreeMap<(&str, &str), Lives> = BTreeMap::new();
         for o in &p.outcomes {
-            by.entry((o.pattern.name(), o.end.as_str()))
-                .or_default()
-                .push(o.lived.as_secs_f64());
+            let (lived, sent) = by.entry((o.pattern.name(), o.end.as_str())).or_default();
+            lived.push(o.lived.as_secs_f64());
+            sent.extend(o.sent_kib);
         }
-        for ((pattern, end), mut lived) in by {
+        for ((pattern, end), (mut lived, mut sent)) in by {
             lived.sort_by(f64::total_cmp);
+            sent.sort_unstable();
+            let sent = match sent.len() {
+                0 => String::new(),
+                n => format!("; partner had sent {} / {} KiB", sent[n / 2], sent[n - 1]),
+            };
             println!(
-                "  {pattern:<18} {:>6} × {end:<60} {:>6.1} / {:>6.1}",
+                "  {pattern:<18} {:>6} × {end:<52} {:>5.1} / {:>5.1}{sent}",
                 lived.len(),
                 lived[lived.len() / 2],
                 lived[lived.len() - 1]

@@ -79,6 +79,8 @@ pub struct Outcome {
     pub lived: Duration,
     /// What ended it: a close frame, an HTTP answer, EOF, a reset, or the end of the attack.
     pub end: String,
+    /// For a non-reader: what its partner had sent it by then, in KiB.
+    pub sent_kib: Option<u64>,
 }
 
 /// One attack on one server: where, until when, and what it has seen so far.
@@ -110,10 +112,15 @@ impl Attack {
     }
 
     fn record(&self, pattern: Pattern, lived: Duration, end: String) {
+        self.record_sent(pattern, lived, end, None);
+    }
+
+    fn record_sent(&self, pattern: Pattern, lived: Duration, end: String, sent_kib: Option<u64>) {
         let outcome = Outcome {
             pattern,
             lived,
             end,
+            sent_kib,
         };
         self.outcomes.lock().unwrap().push(outcome);
     }
@@ -371,11 +378,12 @@ async fn non_reader_pair(attack: &Arc<Attack>, i: usize) {
         Err(_) => return attack.record(p, started.elapsed(), "never paired".into()),
     };
     let since = Instant::now();
-    let mut end = send_until_left(attack, &mut frames, &mut rd, &mut wr, &room).await;
+    let (mut end, sent) = send_until_left(attack, &mut frames, &mut rd, &mut wr, &room).await;
     if !own {
         end.push_str(" (paired with another pair's member)");
     }
-    attack.record(p, since.elapsed(), end);
+    let kib = (sent * SDP_BYTES / 1024) as u64;
+    attack.record_sent(p, since.elapsed(), end, Some(kib));
     drop((rd, wr));
     let linger = tokio::time::sleep(NON_READER_LINGER);
     let _ = tokio::time::timeout_at(attack.until.into(), linger).await;
@@ -397,49 +405,51 @@ async fn matched(frames: &mut Frames, rd: &mut OwnedReadHalf) -> Result<(String,
     }
 }
 
-/// The sender's half of pattern 5: offers until the server says the partner `left`.
+/// The sender's half of pattern 5: offers until the server says the partner `left`. Says
+/// how it ended, and how many offers were sent.
 async fn send_until_left(
     attack: &Arc<Attack>,
     frames: &mut Frames,
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
     room: &str,
-) -> String {
+) -> (String, usize) {
     let sdp = "x".repeat(SDP_BYTES);
     let line = net::text(&format!(
         r#"{{"type":"offer","room":"{room}","sdp":"{sdp}"}}"#
     ));
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / SENDER_RATE));
     let mut sent = 0usize;
-    let kib = |sent: usize| sent * SDP_BYTES / 1024;
     loop {
-        tokio::select! {
+        let end = tokio::select! {
             frame = frames.next(rd) => match frame {
                 Ok(Some((net::OP_TEXT, payload))) => {
                     let v: Value = serde_json::from_slice(&payload).unwrap_or_default();
                     match v["type"].as_str() {
-                        Some("left") => {
-                            let why = v["reason"].as_str().unwrap_or("?");
-                            return format!("taken out of the room (partner told left/{why}) after {} KiB sent", kib(sent));
-                        }
-                        Some("error") => return format!("sender refused: {}", v["code"]),
-                        _ => {}
+                        Some("left") => format!(
+                            "taken out of the room (partner told left/{})",
+                            v["reason"].as_str().unwrap_or("?")
+                        ),
+                        Some("error") => format!("sender refused: {}", v["code"]),
+                        _ => continue,
                     }
                 }
-                Ok(Some((net::OP_CLOSE, payload))) => return format!("sender {}", net::close_label(&payload)),
-                Ok(Some(_)) => {}
-                Ok(None) => return "sender closed without a close frame".into(),
-                Err(e) => return format!("sender {}", net::error_label(&e)),
+                Ok(Some((net::OP_CLOSE, payload))) => format!("sender {}", net::close_label(&payload)),
+                Ok(Some(_)) => continue,
+                Ok(None) => "sender closed without a close frame".into(),
+                Err(e) => format!("sender {}", net::error_label(&e)),
             },
             _ = tokio::time::sleep_until(attack.until.into()) => {
-                return format!("{HELD} (still in the room after {} KiB)", kib(sent));
+                format!("{HELD} (still in the room)")
             }
-            _ = tick.tick() => {
-                if let Err(e) = wr.write_all(&line).await {
-                    return format!("sender {}", net::error_label(&e));
+            _ = tick.tick() => match wr.write_all(&line).await {
+                Ok(()) => {
+                    sent += 1;
+                    continue;
                 }
-                sent += 1;
-            }
-        }
+                Err(e) => format!("sender {}", net::error_label(&e)),
+            },
+        };
+        return (end, sent);
     }
 }
