@@ -24,7 +24,15 @@ pub struct Window {
     /// Lines sent and received.
     pub sent: u64,
     pub received: u64,
+    /// Lines slower than [`SLOW_US`]: when received (ms since the pair started) and their
+    /// latency (µs), at most [`SLOW_KEPT`] of them.
+    pub slow: Vec<(u64, u64)>,
 }
+
+/// A relay slower than this is kept in [`Window::slow`], to see whether slow lines come
+/// together (a stall of everything) or alone.
+pub const SLOW_US: u64 = 20_000;
+const SLOW_KEPT: usize = 200;
 
 impl Window {
     fn new() -> Window {
@@ -32,6 +40,7 @@ impl Window {
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             sent: 0,
             received: 0,
+            slow: Vec::new(),
         }
     }
 }
@@ -64,6 +73,7 @@ impl Pair {
         let (stop, stopped) = watch::channel(false);
         let inner = shared.clone();
         let thread = std::thread::spawn(move || {
+            crate::hostile::server::raise_this_thread();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -185,6 +195,10 @@ fn received(payload: &[u8], origin: Instant, shared: &Mutex<Shared>) {
             if let Some(sent) = sent {
                 let latency = origin.elapsed().as_micros().saturating_sub(sent) as u64;
                 shared.window.latency.saturating_record(latency.max(1));
+                if latency > SLOW_US && shared.window.slow.len() < SLOW_KEPT {
+                    let at = origin.elapsed().as_millis() as u64;
+                    shared.window.slow.push((at, latency));
+                }
                 shared.window.received += 1;
             }
         }
