@@ -33,6 +33,11 @@ use crate::telemetry;
 /// reconnect at once (after a deploy, say); the kernel caps this at `net.core.somaxconn`.
 const BACKLOG: u32 = 4096;
 
+/// The kernel send buffer of every connection (Linux doubles it for its own bookkeeping):
+/// room for a whole largest message and then some, so a reader's queue is bounded by
+/// the session's own 64 KiB, not by the kernel's.
+const SEND_BUFFER: u32 = 64 * 1024;
+
 /// Binds `addr` with a backlog large enough for bursts of handshakes.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
@@ -42,6 +47,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
+    // Accepted sockets inherit this: a client that stops reading may hold this much of our
+    // kernel memory, not the up to 4 MiB the kernel's autotuning would grow it to (with a
+    // few hundred such clients, more than a small VM has). Signaling needs far less.
+    socket.set_send_buffer_size(SEND_BUFFER)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
@@ -259,5 +268,28 @@ fn local_reports(config: &Config, moderation: &mut Moderation) -> (Vec<u8>, Opti
             tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
             (rand::random::<[u8; 32]>().to_vec(), None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's kernel send buffer is set, not left to the kernel's autotuning (which
+    /// starts small and grows to 4 MiB for a client that stops reading): Linux reports a
+    /// set size doubled, an autotuned one as its current value.
+    #[tokio::test]
+    async fn accepted_connections_have_a_small_send_buffer() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let socket = TcpSocket::from_std_stream(accepted.into_std().unwrap());
+        let size = socket.send_buffer_size().unwrap();
+        assert_eq!(
+            size,
+            2 * SEND_BUFFER,
+            "the send buffer is fixed at our size"
+        );
     }
 }
