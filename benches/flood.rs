@@ -51,6 +51,8 @@ async fn main() {
             "",
             "--max-per-ip",
             "100000",
+            "--max-pending-per-ip",
+            "100000",
         ])
         .args(["--join-rate", "1000000", "--join-burst", "1000000"])
         .args(["--rematch-cooldown", "0s"])

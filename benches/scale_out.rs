@@ -116,6 +116,7 @@ async fn start(shared: Option<(&str, &str)>) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strangers"));
     cmd.args(["--listen", "127.0.0.1:0", "--stun", ""])
         .args(["--max-per-ip", "100000", "--max-connections", "19000"])
+        .args(["--max-pending-per-ip", "100000"])
         .args(["--relay-rate", "1000000", "--relay-burst", "1000000"])
         .args(["--join-rate", "100000000", "--join-burst", "1000000"])
         .args(["--rematch-cooldown", "0s"])

@@ -37,6 +37,8 @@ async fn start_server() -> (Child, std::net::SocketAddr) {
             "",
             "--max-per-ip",
             "100000",
+            "--max-pending-per-ip",
+            "100000",
         ])
         .args(["--max-connections", "19000"])
         .args(["--metrics-token", common::METRICS_TOKEN])

@@ -77,6 +77,7 @@ pub async fn start(phase: &str) -> Server {
         .args(["-n", &NICE.to_string(), env!("CARGO_BIN_EXE_strangers")])
         .args(["--listen", "127.0.0.1:0", "--stun", ""])
         .args(["--max-connections", "15000", "--max-per-ip", "15000"])
+        .args(["--max-pending-per-ip", "15000"])
         .args(["--join-rate", "1000000", "--join-burst", "1000000"])
         .args(["--rematch-cooldown", "0s", "--log-format", "json"])
         .args(["--header-timeout", "10s", "--idle-timeout", "5s"])

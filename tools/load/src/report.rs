@@ -300,7 +300,7 @@ pub fn hints(errors: &BTreeMap<String, u64>) -> Vec<&'static str> {
     if errors.keys().any(|k| k.contains("429")) {
         hints.push(
             "the server refused connections per IP (429): start it with a larger --max-per-ip \
-             or give the generator more --source-addrs",
+             and --max-pending-per-ip, or give the generator more --source-addrs",
         );
     }
     if errors.keys().any(|k| k.contains("503")) {

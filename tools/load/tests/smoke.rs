@@ -77,6 +77,8 @@ impl TestServer {
 const UNLIMITED: &[&str] = &[
     "--max-per-ip",
     "10000",
+    "--max-pending-per-ip",
+    "10000",
     "--relay-rate",
     "1000000",
     "--relay-burst",
