@@ -169,16 +169,20 @@ impl Session {
     ) -> CloseReason {
         let mut online_rx = self.lobby.online(self.id);
         online_rx.mark_unchanged();
-        let mut ice_servers = self.settings.ice.servers();
-        if registered.banned {
-            // It will meet nobody: no relay of ours for it to use.
-            ice_servers.retain(|server| server.credential.is_none());
+        {
+            // Scoped: the list is sent once and must not stay in this future for the whole
+            // session (every idle user holds it).
+            let mut ice_servers = self.settings.ice.servers();
+            if registered.banned {
+                // It will meet nobody: no relay of ours for it to use.
+                ice_servers.retain(|server| server.credential.is_none());
+            }
+            let welcome = ServerMessage::Welcome {
+                online: registered.online,
+                ice_servers: &ice_servers,
+            };
+            self.send(&welcome.to_json());
         }
-        let welcome = ServerMessage::Welcome {
-            online: registered.online,
-            ice_servers: &ice_servers,
-        };
-        self.send(&welcome.to_json());
         if let Err(reason) = self.flush().await {
             return reason;
         }
