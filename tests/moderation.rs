@@ -12,12 +12,17 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const IP_HEADER: &str = "x-test-client-ip";
 
 async fn client_from(server: &TestServer, ip: &str) -> Client {
+    connect_from(server, ip).await.0
+}
+
+/// A client at `ip` that has read its `welcome`, and that `welcome`.
+async fn connect_from(server: &TestServer, ip: &str) -> (Client, serde_json::Value) {
     let mut req = server.ws_url().into_client_request().unwrap();
     req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut client = Client { ws };
-    client.recv_type("welcome").await;
-    client
+    let welcome = client.recv_type("welcome").await;
+    (client, welcome)
 }
 
 async fn start(log: &std::path::Path) -> TestServer {
@@ -222,16 +227,9 @@ async fn a_banned_client_gets_no_relay_credentials() {
 
 /// The `welcome` of a client at 192.0.2.200 and of one at `ip`.
 async fn welcome_from(server: &TestServer, ip: &str) -> (serde_json::Value, serde_json::Value) {
-    let mut welcomes = Vec::new();
-    for from in ["192.0.2.200", ip] {
-        let mut req = server.ws_url().into_client_request().unwrap();
-        req.headers_mut().insert(IP_HEADER, from.parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        let mut client = Client { ws };
-        welcomes.push(client.recv_type("welcome").await);
-    }
-    let banned = welcomes.pop().unwrap();
-    (welcomes.pop().unwrap(), banned)
+    let (_, other) = connect_from(server, "192.0.2.200").await;
+    let (_, banned) = connect_from(server, ip).await;
+    (other, banned)
 }
 
 /// A store of 40,000 reports against one client (from two people, never enough for a ban)
