@@ -298,8 +298,8 @@ fn builder(limits: HttpLimits) -> http1::Builder {
 /// Answers a connection refused at accept with its error page and closes it; the same
 /// timeouts hold it as any other connection.
 async fn answer_refusal(stream: TcpStream, refusal: Refusal, limits: HttpLimits) {
-    let service = service_fn(move |_req: hyper::Request<Incoming>| async move {
-        Ok::<_, std::convert::Infallible>(crate::routes::refusal(refusal))
+    let service = service_fn(move |req: hyper::Request<Incoming>| async move {
+        Ok::<_, std::convert::Infallible>(crate::routes::refusal(refusal, req.headers()))
     });
     let mut builder = builder(limits);
     builder.keep_alive(false);

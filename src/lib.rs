@@ -24,6 +24,8 @@
 //!   connection until it upgrades (header and idle timeouts, header bytes).
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
+//! - [`i18n`]: the languages of the pages, which one a request gets, and their message
+//!   catalogs (`i18n/*.json`).
 //! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
 //! - [`telemetry`]: Prometheus metrics and the `/metrics` text.
 //! - [`config`]: command-line flags and environment variables.
@@ -40,6 +42,7 @@
 pub(crate) mod admission;
 pub mod config;
 pub(crate) mod http;
+pub(crate) mod i18n;
 pub(crate) mod ice;
 pub mod ids;
 pub mod limits;
