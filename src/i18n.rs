@@ -307,6 +307,25 @@ mod tests {
     }
 
     #[test]
+    fn every_catalog_file_is_a_language_we_serve() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("i18n");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut ours: Vec<String> = Lang::ALL
+            .iter()
+            .map(|l| format!("{}.json", l.code()))
+            .collect();
+        ours.sort();
+        assert_eq!(
+            files, ours,
+            "a catalog in i18n/ must be listed in Lang, and each Lang has one"
+        );
+    }
+
+    #[test]
     fn every_catalog_has_exactly_the_keys_english_has() {
         let english = keys(Lang::En);
         assert!(english.len() > 50, "the English catalog is loaded");

@@ -9,6 +9,7 @@
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
 import { CONNECTION_LABELS, TEXT } from './words.js';
+import { t } from './i18n.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -79,7 +80,7 @@ export class Session {
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
-  /** Refused matching: {until: ms, timed, message from the server or ""}. */
+  /** Refused matching: {until: ms, timed}. */
   #ban = null;
   #rateLimitShownAt = -Infinity;
   #mediaReady = false;
@@ -231,7 +232,7 @@ export class Session {
       this.#hideIp = Boolean(on);
       this.#checkHideIp();
       // A running call keeps the route it has; a new peer connection is needed to change it.
-      if (this.#call) this.#flash(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
+      if (this.#call) this.#flash(on ? t('client.hide_ip_on_next_call') : t('client.hide_ip_off_next_call'));
     });
   }
 
@@ -365,7 +366,7 @@ export class Session {
   }
 
   #onOnline(count) {
-    if (Number.isInteger(count) && count >= 0) this.#online = `${count} online`;
+    if (Number.isInteger(count) && count >= 0) this.#online = t('client.online', { count });
   }
 
   #onWaiting() {
@@ -419,7 +420,7 @@ export class Session {
   }
 
   #onError(message) {
-    const text = typeof message.message === 'string' && message.message ? message.message : 'Request refused.';
+    const text = typeof message.message === 'string' && message.message ? message.message : t('client.request_refused');
     if (message.code === 'banned') {
       this.#banned(message);
     } else if (message.code === 'rate_limited') {
@@ -430,7 +431,7 @@ export class Session {
       this.#flash(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
     } else {
       this.#emit({ type: 'log', text: `strangers: server refused a message: ${message.code} ${text}` });
-      this.#flash(`Server: ${text}`);
+      this.#flash(t('client.server_refused', { reason: text }));
     }
   }
 
@@ -496,13 +497,13 @@ export class Session {
     };
   }
 
-  /** "Try again in about N minutes", counted from now; or the server's words. */
+  /** "Try again in about N minutes", counted from now (the server's words go to the console). */
   #banText() {
     const ban = this.#ban;
     if (!ban) return '';
-    if (!ban.timed) return ban.message || TEXT.banned;
+    if (!ban.timed) return TEXT.banned;
     const minutes = Math.max(1, Math.ceil((ban.until - this.#clock.now()) / 60000));
-    return `${TEXT.banned} Try again in about ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+    return t('client.banned_for', { count: minutes });
   }
 
   // ------------------------------------------------------------ transitions
@@ -616,8 +617,12 @@ export class Session {
     this.#ban = {
       until: this.#clock.now() + (seconds ?? BAN_FALLBACK_S) * 1000,
       timed: seconds !== null,
-      message: typeof message.message === 'string' ? message.message.trim() : '',
     };
+    // Without a time the page says only that matching is refused, in its language; the
+    // server's reason (in English) goes to the console.
+    if (seconds === null && typeof message.message === 'string') {
+      this.#emit({ type: 'log', text: `strangers: banned: ${message.message}` });
+    }
     // Stop looking, and stop every automatic way back into the queue (auto-next, a
     // reconnect) until the ban is over; Start stays off until then too.
     this.#deactivate(this.#call !== null);

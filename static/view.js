@@ -2,6 +2,8 @@
 // over the video, the controls, the chat log and typing line, the call clock and the
 // stranger's video. It shows what the session and the chat decided; it decides nothing.
 
+import { t } from './i18n.js';
+
 const FLASH_MS = 900;
 
 function formatClock(ms) {
@@ -176,7 +178,7 @@ export class View {
 
   #showCommon(common) {
     const list = Array.isArray(common) ? common.filter((c) => typeof c === 'string' && c) : [];
-    this.ui.common.textContent = list.length ? `You both like: ${list.join(', ')}` : '';
+    this.ui.common.textContent = list.length ? t('client.common', { interests: list.join(', ') }) : '';
     this.ui.common.hidden = list.length === 0;
   }
 

@@ -166,3 +166,110 @@ async fn healthz_reports_ok_and_counts() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["online"], 1);
 }
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+async fn get_with(server: &TestServer, path: &str, headers: &str) -> (u16, String, String) {
+    http_request(
+        server.addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// A browser that asks for Spanish gets the landing page in Spanish, says so in
+/// `<html lang>`, and its client gets the Spanish words; one that asks for nothing we
+/// speak, or for nothing, gets English.
+#[tokio::test]
+async fn the_landing_page_speaks_the_language_the_browser_asks_for() {
+    let server = TestServer::start(&[]).await;
+    let (status, head, body) = get_with(&server, "/", "Accept-Language: es-MX,es;q=0.9\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html lang=\"es\">"), "{body}");
+    assert!(body.contains(">Empezar<"), "the Start button is in Spanish");
+    assert!(body.contains("Habla con un desconocido al azar"), "{body}");
+    assert!(!body.contains(">Start<"), "no English button left");
+    assert!(
+        body.contains("\"client.looking\":\"Buscando a un desconocido…\""),
+        "the client's catalog is Spanish"
+    );
+    let head = head.to_lowercase();
+    assert!(head.contains("content-language: es"), "{head}");
+    assert!(head.contains("vary: accept-language, cookie"), "{head}");
+
+    let (_, _, body) = get_with(&server, "/", "Accept-Language: de-CH;q=0.4, fr;q=0.8\r\n").await;
+    assert!(body.contains("<html lang=\"fr\">") && body.contains(">Démarrer<"));
+
+    for asked in [
+        "",
+        "Accept-Language: ja, zh;q=0.5\r\n",
+        "Accept-Language: en-US,en;q=0.9\r\n",
+    ] {
+        let (_, _, body) = get_with(&server, "/", asked).await;
+        assert!(body.contains("<html lang=\"en\">"), "{asked:?}");
+        assert!(body.contains(">Start<"), "{asked:?}");
+    }
+}
+
+/// The switcher's choice (`?lang=`) is the page's language and is remembered in a cookie,
+/// which wins over `Accept-Language` on later visits, on every page.
+#[tokio::test]
+async fn the_switcher_choice_is_remembered_and_overrides_the_browser() {
+    let server = TestServer::start(&[]).await;
+    let (status, head, body) = get_with(&server, "/?lang=de", "Accept-Language: es\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html lang=\"de\">"), "{body}");
+    assert!(body.contains("<option value=\"de\" lang=\"de\" selected>Deutsch</option>"));
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("the choice is remembered");
+    assert!(
+        cookie.starts_with("lang=de;") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("Max-Age=31536000"), "{cookie}");
+
+    let (_, head, chat) = get_with(
+        &server,
+        "/chat",
+        "Accept-Language: es\r\nCookie: lang=de\r\n",
+    )
+    .await;
+    assert!(
+        chat.contains("<html lang=\"de\">"),
+        "the cookie wins over Accept-Language"
+    );
+    assert!(
+        chat.contains(">Weiter<") && chat.contains(">Stopp<"),
+        "{chat}"
+    );
+    assert!(
+        !head.to_lowercase().contains("set-cookie"),
+        "only a new choice sets it"
+    );
+    let (status, _, missing) = get_with(&server, "/nope", "Cookie: theme=dark; lang=pt\r\n").await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("<html lang=\"pt\">") && missing.contains("Página não encontrada"));
+}
+
+/// A garbage `Accept-Language`, cookie or `?lang=` gets English, and the page is served as
+/// usual.
+#[tokio::test]
+async fn garbage_language_headers_get_english() {
+    let server = TestServer::start(&[]).await;
+    for (path, headers) in [
+        ("/", "Accept-Language: ;;q=x,,*;q=2\r\n"),
+        ("/", "Accept-Language: \u{e9}s, \u{ff}de\r\n"),
+        ("/", "Cookie: lang=<script>; lang\r\n"),
+        ("/?lang=xx", "Cookie: =;;=\r\n"),
+        ("/chat?lang=%00&lang", "Accept-Language: *\r\n"),
+    ] {
+        let (status, head, body) = get_with(&server, path, headers).await;
+        assert_eq!(status, 200, "{path} {headers:?}");
+        assert!(body.contains("<html lang=\"en\">"), "{path} {headers:?}");
+        assert!(
+            !head.to_lowercase().contains("set-cookie"),
+            "{path} {headers:?}"
+        );
+    }
+}
