@@ -76,6 +76,20 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A Chromium like [`Browser::launch`] whose user prefers `accept_language` (e.g. `"es"`)
+    /// to the `en-US` every other browser of the harness asks for.
+    pub async fn launch_speaking(
+        tools: &Tools,
+        name: &str,
+        base: &str,
+        media: Media,
+        accept_language: &str,
+    ) -> Browser {
+        Browser::try_launch_speaking(tools, Engine::Chromium, name, base, media, accept_language)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Like [`Browser::launch_as`], without panicking, so a failure can clean up after
     /// itself (and does not cancel other launches halfway, which would leak their processes).
     pub async fn try_launch(
@@ -84,6 +98,19 @@ impl Browser {
         name: &str,
         base: &str,
         media: Media,
+    ) -> Result<Browser, String> {
+        Browser::try_launch_speaking(tools, engine, name, base, media, "en-US").await
+    }
+
+    /// Like [`Browser::try_launch`], asking for pages in `accept_language` (Chromium only:
+    /// Firefox always asks for English).
+    async fn try_launch_speaking(
+        tools: &Tools,
+        engine: Engine,
+        name: &str,
+        base: &str,
+        media: Media,
+        accept_language: &str,
     ) -> Result<Browser, String> {
         trace(&format!("{name}: launching {}", engine.name()));
         let profile = temp_dir(name);
@@ -98,7 +125,7 @@ impl Browser {
             }
         };
         let connected = match engine {
-            Engine::Chromium => chromium::connect(tools, port, &profile, media)
+            Engine::Chromium => chromium::connect(tools, port, &profile, media, accept_language)
                 .await
                 .map(|client| (client, None)),
             Engine::Firefox => firefox::connect(tools, name, port, &profile, media)

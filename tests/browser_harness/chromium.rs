@@ -16,12 +16,14 @@ pub(super) fn driver_args(port: u16) -> Vec<String> {
     vec![format!("--port={port}")]
 }
 
-/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`.
+/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`, whose
+/// requests ask for `accept_language` (`Accept-Language`, `navigator.languages`).
 pub(super) async fn connect(
     tools: &Tools,
     port: u16,
     profile: &Path,
     media: Media,
+    accept_language: &str,
 ) -> Result<Client, String> {
     let mut args = vec![
         "--headless=new".to_string(),
@@ -39,6 +41,8 @@ pub(super) async fn connect(
         "--use-fake-device-for-media-stream".into(),
         "--allow-loopback-in-peer-connection".into(),
         "--window-size=1280,900".into(),
+        // Whatever the machine's locale: the pages are in the language a test asks for.
+        format!("--accept-lang={accept_language}"),
         format!("--user-data-dir={}", profile.display()),
     ];
     match media {
