@@ -67,8 +67,9 @@ async fn pages_speak_the_browser_language_and_the_switcher_choice_is_remembered(
     let _turn = harness::exclusive().await;
     let server = TestServer::start(&[]).await;
     let base = format!("http://{}", server.addr);
+    let spanish = ["--accept-lang=es".to_string()];
     let (a, b) = tokio::join!(
-        Browser::launch_speaking(&tools, "ES", &base, Media::Fake, "es"),
+        Browser::launch_chromium_with(&tools, "ES", &base, Media::Fake, &spanish),
         Browser::launch(&tools, "EN", &base, Media::Fake),
     );
 

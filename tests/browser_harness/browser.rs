@@ -76,20 +76,6 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// A Chromium like [`Browser::launch`] whose user prefers `accept_language` (e.g. `"es"`)
-    /// to the `en-US` every other browser of the harness asks for.
-    pub async fn launch_speaking(
-        tools: &Tools,
-        name: &str,
-        base: &str,
-        media: Media,
-        accept_language: &str,
-    ) -> Browser {
-        Browser::try_launch_speaking(tools, Engine::Chromium, name, base, media, accept_language)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
     /// Like [`Browser::launch_as`], without panicking, so a failure can clean up after
     /// itself (and does not cancel other launches halfway, which would leak their processes).
     pub async fn try_launch(
@@ -99,18 +85,30 @@ impl Browser {
         base: &str,
         media: Media,
     ) -> Result<Browser, String> {
-        Browser::try_launch_speaking(tools, engine, name, base, media, "en-US").await
+        Browser::try_launch_with(tools, engine, name, base, media, &[]).await
     }
 
-    /// Like [`Browser::try_launch`], asking for pages in `accept_language` (Chromium only:
-    /// Firefox always asks for English).
-    async fn try_launch_speaking(
+    /// Starts a Chromium with extra command-line switches (`--accept-lang=es` for a user
+    /// who prefers Spanish, say).
+    pub async fn launch_chromium_with(
+        tools: &Tools,
+        name: &str,
+        base: &str,
+        media: Media,
+        switches: &[String],
+    ) -> Browser {
+        Browser::try_launch_with(tools, Engine::Chromium, name, base, media, switches)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_launch_with(
         tools: &Tools,
         engine: Engine,
         name: &str,
         base: &str,
         media: Media,
-        accept_language: &str,
+        switches: &[String],
     ) -> Result<Browser, String> {
         trace(&format!("{name}: launching {}", engine.name()));
         let profile = temp_dir(name);
@@ -125,7 +123,7 @@ impl Browser {
             }
         };
         let connected = match engine {
-            Engine::Chromium => chromium::connect(tools, port, &profile, media, accept_language)
+            Engine::Chromium => chromium::connect(tools, port, &profile, media, switches)
                 .await
                 .map(|client| (client, None)),
             Engine::Firefox => firefox::connect(tools, name, port, &profile, media)

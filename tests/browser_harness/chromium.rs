@@ -16,14 +16,14 @@ pub(super) fn driver_args(port: u16) -> Vec<String> {
     vec![format!("--port={port}")]
 }
 
-/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`, whose
-/// requests ask for `accept_language` (`Accept-Language`, `navigator.languages`).
+/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`, with
+/// `switches` added to its command line.
 pub(super) async fn connect(
     tools: &Tools,
     port: u16,
     profile: &Path,
     media: Media,
-    accept_language: &str,
+    switches: &[String],
 ) -> Result<Client, String> {
     let mut args = vec![
         "--headless=new".to_string(),
@@ -41,8 +41,9 @@ pub(super) async fn connect(
         "--use-fake-device-for-media-stream".into(),
         "--allow-loopback-in-peer-connection".into(),
         "--window-size=1280,900".into(),
-        // Whatever the machine's locale: the pages are in the language a test asks for.
-        format!("--accept-lang={accept_language}"),
+        // English pages whatever the machine's locale (tests find controls by their words);
+        // a test may ask for another language with its own `--accept-lang` (the last wins).
+        "--accept-lang=en-US".into(),
         format!("--user-data-dir={}", profile.display()),
     ];
     match media {
@@ -52,6 +53,7 @@ pub(super) async fn connect(
         // NotAllowedError ("Permission denied"), as when a user clicks Block.
         Media::Denied => args.push("--deny-permission-prompts".into()),
     }
+    args.extend_from_slice(switches);
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
