@@ -273,3 +273,35 @@ async fn garbage_language_headers_get_english() {
         );
     }
 }
+
+/// A refused WebSocket upgrade and a connection refused at the door (the server is full)
+/// get their error pages in the language the request asks for.
+#[tokio::test]
+async fn refusals_speak_the_request_language() {
+    let server = TestServer::start(&["--max-connections", "2"]).await;
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade, close\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let (status, _, body) = get_with(
+        &server,
+        "/ws",
+        &format!("{upgrade}Origin: http://elsewhere.example\r\nAccept-Language: de\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<html lang=\"de\">") && body.contains("Nicht erlaubt"),
+        "{body}"
+    );
+
+    // Two connections that say nothing fill the server; the next is turned away at once.
+    let _idle = [
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    let (status, _, body) = get_with(&server, "/", "Accept-Language: es\r\n").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("<html lang=\"es\">") && body.contains("Demasiada gente"),
+        "{body}"
+    );
+}
