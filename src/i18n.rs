@@ -119,10 +119,14 @@ pub(crate) fn from_accept_language(header: &str) -> Option<Lang> {
     for range in header.split(',').take(MAX_RANGES) {
         let mut parts = range.split(';');
         let tag = parts.next().unwrap_or_default().trim();
-        let Some(q) = parts.map(str::trim).try_fold(1000, |q, param| match param {
-            p if p.starts_with("q=") || p.starts_with("Q=") => parse_q(&p[2..]),
-            _ => Some(q),
-        }) else {
+        // Weight 1 unless a q parameter says otherwise; an unreadable one spoils the entry.
+        let mut q = Some(1000);
+        for param in parts.map(str::trim) {
+            if let Some(value) = param.strip_prefix("q=").or(param.strip_prefix("Q=")) {
+                q = q.and(parse_q(value));
+            }
+        }
+        let Some(q) = q else {
             continue;
         };
         let well_formed = !tag.is_empty()
