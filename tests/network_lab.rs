@@ -341,3 +341,106 @@ async fn hide_my_ip_without_a_relay_makes_no_call() {
     .await;
     lab.assert_contained();
 }
+
+/// 8. Firefox in the lab: F, a Firefox behind a symmetric NAT, meets C, a Chromium in
+/// another home. The call goes through the TURN relay (F's selected pair, which Firefox
+/// marks `selected` on the pair itself, and C's) with video both ways, and chat works.
+/// Without Hide my IP, C learns F's own addresses (host and server-reflexive), so the
+/// recording sees them when they are sent. Then F turns Hide my IP on, and over the next
+/// calls (until F has been offerer and answerer) C never learns a candidate of F's that is
+/// not the relay's: not trickled, not in an SDP, not known to C's ICE agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip() {
+    let _turn = harness::exclusive().await;
+    if harness::firefox_tools_or_skip().is_none() {
+        return;
+    }
+    let Some(lab) = Lab::start(&[Home::SYMMETRIC, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    bounded(SCENARIO_LIMIT, async {
+        let f = lab.firefox(0, "F").await;
+        let chromium = lab.browsers(&[(1, "C")]).await;
+        let (f, c) = (&*f, &*chromium[0]);
+        open_chat(f).await;
+        open_chat(c).await;
+        let room = meet(f, c).await;
+        for page in [f, c] {
+            let pair = assert_relayed(page).await;
+            eprintln!("Firefox behind a symmetric NAT, {}: {pair}", page.name);
+        }
+        chat(f, c, "hello from Firefox").await;
+        chat(c, f, "hi, Chromium here").await;
+        let open = pages::learned_candidates(c).await;
+        for typ in ["host", "srflx"] {
+            assert!(
+                privacy::signaled_any_of_type(&open, typ),
+                "without Hide my IP, C learns F's {typ} candidates: {open}"
+            );
+        }
+
+        f.click_css("#hide-ip").await;
+        assert_eq!(f.eval("window.__strangers.hideIp").await, true);
+        // C comes back with a fresh page (and recording); F, left, looks again by itself.
+        open_chat(c).await;
+        c.click_button("Start").await;
+        let (room_f, room_c) =
+            tokio::join!(pages::wait_new_picture(f, &room), pages::wait_picture(c));
+        assert_eq!(room_f, room_c, "F and C meet again");
+        let roles = hidden_calls(f, c, room_f).await;
+        let learned = pages::learned_candidates(c).await;
+        let (count, leaks) = privacy::non_relay_candidates(&learned);
+        assert!(count > 0, "C learned F's relay candidates: {learned}");
+        assert!(
+            leaks.is_empty(),
+            "C learned more of Firefox than its relay ({roles:?}):\n{leaks}"
+        );
+        eprintln!(
+            "over {} calls (F {roles:?}) C learned {count} candidates of F's, all the relay's",
+            roles.len()
+        );
+        harness::assert_no_console_errors(&[f, c]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// F (hiding its address) and C in a call in `room`: C presses Next (F's Auto-next brings
+/// them together again) until F has been offerer and answerer; in every call F's media
+/// leaves through the relay. Waits for the end of F's candidates in the last call; returns
+/// F's roles.
+async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
+    let mut roles = Vec::new();
+    // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+    for _call in 0..8 {
+        let pair = selected_pair(f).await;
+        eprintln!("F hiding: {pair}");
+        assert_eq!(
+            pair["local"]["type"], "relay",
+            "F's media leaves through the relay: {pair}"
+        );
+        let role = f.eval("window.__strangers.role").await;
+        roles.push(role.as_str().unwrap_or_default().to_string());
+        if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
+            break;
+        }
+        c.click_button("Next").await;
+        let (new_f, new_c) = tokio::join!(
+            pages::wait_new_picture(f, &room),
+            pages::wait_new_picture(c, &room)
+        );
+        assert_eq!(new_f, new_c);
+        room = new_f;
+    }
+    assert!(
+        roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer"),
+        "F was offerer and answerer: {roles:?}"
+    );
+    c.wait_for(
+        "window.__rec.msgs.some((m) => m.type === 'candidate' && m.candidate === null && m.room === window.__strangers.room)",
+        "the end of F's candidates",
+        Duration::from_secs(10),
+    )
+    .await;
+    roles
+}

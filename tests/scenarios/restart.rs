@@ -3,7 +3,7 @@
 //! goes browser to browser, so it must not notice, and both pages get back on the
 //! signaling channel by themselves; a Next afterwards works on the new server. Run by
 //! `tests/browser_restart.rs` (two Chromiums) and `tests/browser_firefox.rs` (Chromium and
-//! Firefox).
+//! Firefox, and two Firefoxes).
 
 use std::time::Instant;
 
