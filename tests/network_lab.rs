@@ -1,5 +1,6 @@
 //! The product in a small real-world Internet (see `tests/lab`): homes behind NATs and
-//! firewalls, a TURN relay, latency, loss and outages, on the real pages in real Chromium.
+//! firewalls, a TURN relay, latency, loss and outages, on the real pages in real Chromium
+//! (and, in scenario 8, Firefox).
 //! Every scenario presses the real Start / Next / Stop buttons, and ends by checking that
 //! no packet was meant for anywhere outside the lab.
 //!

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::forward::Forward;
 use super::topology::PUBLIC_HOST;
 use super::{Lab, netns};
-use crate::browser_harness::{Engine, ExternalFirefox, Page, Tools};
+use crate::browser_harness::{Engine, ExternalFirefox, Page, Tools, trace};
 
 /// Firefox's Marionette port (geckodriver's way to Firefox) on the home's loopback, set
 /// so that it cannot take a port meant for a forward (those are ephemeral ones).
@@ -63,6 +63,7 @@ impl HomeFirefox {
         base: &str,
         scratch: &Path,
     ) -> Result<HomeFirefox, String> {
+        trace(&format!("{name}: launching Firefox in {home}"));
         let dir = scratch.join(format!("firefox-{}", name.to_ascii_lowercase()));
         let profile = dir.join("profile");
         std::fs::create_dir_all(&profile).map_err(|e| e.to_string())?;
@@ -87,6 +88,7 @@ impl HomeFirefox {
         let page = Page::attach_firefox(name, &external, base)
             .await
             .map_err(|e| format!("{name}: Firefox did not start in its home: {e}"))?;
+        trace(&format!("{name}: Firefox up in {home}"));
         Ok(HomeFirefox {
             page,
             forwards,
