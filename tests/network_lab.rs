@@ -445,3 +445,29 @@ async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) ->
     .await;
     roles
 }
+
+/// The Hide my IP check itself, on candidate lines as the two engines write them: a relay
+/// candidate passes only when its related address is blank or the relay's own (Chromium
+/// hiding, Firefox); one naming the home's public address (Chromium not hiding) is a leak,
+/// as are host and server-reflexive candidates.
+#[test]
+fn the_hide_my_ip_check_flags_related_addresses() {
+    let learned = |line: &str| serde_json::json!({ "signaled": [line] });
+    for hidden in [
+        "candidate:1 1 udp 41885439 203.0.113.10 49160 typ relay raddr 0.0.0.0 rport 0 generation 0",
+        "candidate:0 1 UDP 92217343 203.0.113.10 49199 typ relay raddr 203.0.113.10 rport 49199",
+        "candidate:0 1 UDP 92217343 203.0.113.10 49199 typ relay",
+    ] {
+        let (count, leaks) = privacy::non_relay_candidates(&learned(hidden));
+        assert_eq!((count, leaks.as_str()), (1, ""), "{hidden}");
+    }
+    for leak in [
+        "candidate:2 1 udp 58663167 203.0.113.10 49239 typ relay raddr 203.0.113.102 rport 47582",
+        "candidate:1 1 UDP 1686052863 203.0.113.101 5749 typ srflx raddr 192.168.10.2 rport 33691",
+        "candidate:0 1 UDP 2122252543 192.168.10.2 33691 typ host",
+    ] {
+        let (count, leaks) = privacy::non_relay_candidates(&learned(leak));
+        assert_eq!(count, 1, "{leak}");
+        assert!(leaks.contains(leak), "{leak} is flagged: {leaks:?}");
+    }
+}

@@ -107,8 +107,11 @@ impl Drop for HomeFirefox {
 
 /// What is started before the page exists: cleaned up if the launch fails half-way.
 struct Starting {
+    /// geckodriver, until the launch succeeds and [`HomeFirefox`] takes it.
     driver: Option<Child>,
+    /// The home whose processes are killed if the launch fails.
     home: String,
+    /// The browser's scratch directory, removed if the launch fails.
     dir: PathBuf,
 }
 
