@@ -349,7 +349,8 @@ async fn hide_my_ip_without_a_relay_makes_no_call() {
 /// Without Hide my IP, C learns F's own addresses (host and server-reflexive), so the
 /// recording sees them when they are sent. Then F turns Hide my IP on, and over the next
 /// calls (until F has been offerer and answerer) C never learns a candidate of F's that is
-/// not the relay's: not trickled, not in an SDP, not known to C's ICE agent.
+/// not the relay's: not trickled, not in an SDP, not known to C's ICE agent, and no
+/// candidate line names another address of F's as its related address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip() {
     let _turn = harness::exclusive().await;

@@ -23,7 +23,8 @@
 //! the lab, and [`Lab::assert_contained`] checks that count is zero.
 //!
 //! It needs root (network namespaces) and `ip`, `nft`, `turnserver`, Chromium and
-//! chromedriver (and Firefox and geckodriver for a Firefox in a home). Without them it says so loudly and skips, except in CI, where that fails.
+//! chromedriver (and Firefox and geckodriver for a Firefox in a home). Without them it says
+//! so loudly and skips, except in CI, where that fails.
 #![allow(dead_code)] // the tests and the benchmark use different parts
 
 pub mod browser;
