@@ -85,6 +85,31 @@ impl Browser {
         base: &str,
         media: Media,
     ) -> Result<Browser, String> {
+        Browser::try_launch_with(tools, engine, name, base, media, &[]).await
+    }
+
+    /// Starts a Chromium with extra command-line switches (a video file as the fake camera,
+    /// a JavaScript engine without WebAssembly).
+    pub async fn launch_chromium_with(
+        tools: &Tools,
+        name: &str,
+        base: &str,
+        media: Media,
+        switches: &[String],
+    ) -> Browser {
+        Browser::try_launch_with(tools, Engine::Chromium, name, base, media, switches)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_launch_with(
+        tools: &Tools,
+        engine: Engine,
+        name: &str,
+        base: &str,
+        media: Media,
+        switches: &[String],
+    ) -> Result<Browser, String> {
         trace(&format!("{name}: launching {}", engine.name()));
         let profile = temp_dir(name);
         let (driver, port) = match start_driver(tools, engine, &profile).await {
@@ -98,7 +123,7 @@ impl Browser {
             }
         };
         let connected = match engine {
-            Engine::Chromium => chromium::connect(tools, port, &profile, media)
+            Engine::Chromium => chromium::connect(tools, port, &profile, media, switches)
                 .await
                 .map(|client| (client, None)),
             Engine::Firefox => firefox::connect(tools, name, port, &profile, media)
