@@ -158,6 +158,25 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The CPU time (user + system, in clock ticks) all of this browser's processes have used
+    /// so far: every process whose command line names its profile (for benchmarks).
+    pub fn cpu_ticks(&self) -> u64 {
+        processes_using(&self.profile)
+            .into_iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .filter_map(|stat| {
+                // Fields after the command name, which is in parentheses and may hold spaces.
+                let rest = stat.rsplit_once(')')?.1;
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                let utime: u64 = fields.get(11)?.parse().ok()?;
+                let stime: u64 = fields.get(12)?.parse().ok()?;
+                Some(utime + stime)
+            })
+            .sum()
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         // Firefox takes seconds to quit when its session is ended (more on a busy machine);
@@ -232,14 +251,26 @@ fn response_complete(raw: &[u8]) -> bool {
 /// Kills every process whose command line names `profile` (Chromium's
 /// `--user-data-dir=PROFILE`, Firefox's `-profile PROFILE`).
 fn kill_processes_using(profile: &Path) {
+    for pid in processes_using(profile) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The pids of every process whose command line names `profile`.
+fn processes_using(profile: &Path) -> Vec<u32> {
     let Some(profile) = profile.to_str() else {
-        return;
+        return Vec::new();
     };
     let suffix = format!("={profile}");
     let names_profile = |arg: &[u8]| arg == profile.as_bytes() || arg.ends_with(suffix.as_bytes());
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut pids = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -252,13 +283,10 @@ fn kill_processes_using(profile: &Path) {
             continue;
         };
         if cmdline.split(|&b| b == 0).any(names_profile) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            pids.push(pid);
         }
     }
+    pids
 }
 
 /// Starts the engine's driver on a free loopback port and waits until it accepts
