@@ -308,7 +308,10 @@ function main() {
   view.render(session.view());
   showSafety();
   signaling.connect();
-  if (prefs.startAtOnce()) session.start();
+  if (prefs.startAtOnce()) {
+    loadSafetyModel(); // Start was pressed on the landing page
+    session.start();
+  }
 }
 
 main();

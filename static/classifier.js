@@ -1,7 +1,8 @@
 // The stranger's frames to the on-device classifier and its answers back: starts the worker
 // (static/safety-worker.js, which loads the vendored model) the first time a call needs it,
-// takes a frame of the remote video as soon as the call's first one is shown and then about
-// once a second, one at a time, and hands each frame's class probabilities to the page.
+// takes a frame of the remote video as soon as the call's first one is shown (or the model is
+// ready) and then once a second, one at a time, and hands each frame's class probabilities to
+// the page.
 // Frames stay in this browser: they go to the worker and nowhere else.
 
 const INPUT_SIZE = 224; // the model's input; frames are scaled to it here, off the worker
@@ -70,11 +71,16 @@ export class Classifier {
     this.#onState('loading');
   }
 
-  /** Checks the current call's frames: the first as soon as it is shown, then every second. */
+  /**
+   * Checks the current call's frames: the first as soon as it is shown, then once a second
+   * (one timer for the whole call, so the page's timer count stays level), one frame in
+   * flight at most; checks wait for the model.
+   */
   start() {
     this.stop();
     this.#running = true;
     this.#callFirstId = this.#nextId + 1;
+    this.#timer = this.#tracker.interval(() => this.#check(), CHECK_EVERY_MS);
     const video = this.#video;
     if (typeof video.requestVideoFrameCallback === 'function') {
       this.#frameRequest = video.requestVideoFrameCallback(() => {
@@ -82,8 +88,6 @@ export class Classifier {
         if (this.stats.firstFrame === null) this.stats.firstFrame = performance.now();
         this.#check();
       });
-    } else {
-      this.#schedule(100); // poll until a frame is there (no frame callbacks in this browser)
     }
   }
 
@@ -97,25 +101,11 @@ export class Classifier {
     this.#frameRequest = null;
   }
 
-  #schedule(ms) {
-    this.#timer = this.#tracker.clear(this.#timer);
-    if (this.#running) this.#timer = this.#tracker.timeout(() => this.#check(), ms);
-  }
-
   #check() {
-    this.#timer = null;
-    if (!this.#running) return;
     const video = this.#video;
-    // One frame in flight at most, and only once the model is there and the video has one.
-    if (!this.#ready || this.#busy || video.readyState < 2 || !video.videoWidth) {
-      this.#schedule(this.#ready ? 100 : CHECK_EVERY_MS / 4);
-      return;
-    }
+    if (!this.#running || !this.#ready || this.#busy || video.readyState < 2 || !video.videoWidth) return;
     const pixels = this.#grab(video);
-    if (!pixels) {
-      this.#schedule(CHECK_EVERY_MS);
-      return;
-    }
+    if (!pixels) return;
     this.#busy = true;
     this.#nextId += 1;
     this.#worker.postMessage(
@@ -149,6 +139,7 @@ export class Classifier {
       this.stats.loadMs = data.loadMs;
       this.stats.backend = data.backend;
       this.#onState('ready');
+      this.#check(); // a frame may be waiting already
     } else if (data.type === 'failed') {
       this.#fail(data.reason);
     } else if (data.type === 'result' || data.type === 'error') {
@@ -158,7 +149,6 @@ export class Classifier {
         if (this.stats.runs.length < 1000) this.stats.runs.push(data.ms);
         this.#onResult(data.classes);
       }
-      this.#schedule(CHECK_EVERY_MS);
     }
   }
 

@@ -85,9 +85,9 @@ export class SafetyGate {
     return this.#enabled;
   }
 
-  /** Whether frames should be classified now. */
+  /** Whether this call's frames are to be classified (as soon as the model is there). */
   get checking() {
-    return this.#enabled && this.#inCall && this.#model === 'ready' && this.#verdict !== 'unsafe';
+    return this.#enabled && this.#inCall && this.#model !== 'failed' && this.#verdict !== 'unsafe';
   }
 
   /** Whether the model is needed (the gate is on; loading starts with the first call). */

@@ -49,7 +49,7 @@ test('the video is blurred from the start of a call until a safe verdict', () =>
   assert.equal(g.view().blurred, true);
   assert.equal(g.view().notice.kind, 'checking');
   assert.equal(g.view().notice.text, SAFETY_TEXT.checking);
-  assert.equal(g.checking, false, 'no checks before the model is there');
+  assert.equal(g.checking, true, 'checks wait for the model');
   assert.equal(g.tap(), false, 'a tap does not reveal an unchecked video');
   g.modelReady();
   assert.equal(g.checking, true);
@@ -127,8 +127,8 @@ test('turned off, nothing is blurred or checked; turned on mid-call, the strange
   g.setEnabled(true);
   assert.equal(g.wantsModel, true);
   assert.equal(g.view().blurred, true);
-  g.modelReady();
   assert.equal(g.checking, true);
+  g.modelReady();
   g.verdictIs(false);
   g.setEnabled(false);
   g.setEnabled(true);
