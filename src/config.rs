@@ -522,7 +522,7 @@ mod tests {
         assert_eq!(c.unsafe_threshold, 0.001);
         assert_eq!(parse_threshold("1"), Ok(1.0));
         for bad in ["0", "-0.1", "1.5", "NaN", "inf", "half", ""] {
-            let err = parse(&["--unsafe-threshold", bad], None).unwrap_err();
+            let err = parse(&[&format!("--unsafe-threshold={bad}")], None).unwrap_err();
             assert!(
                 err.to_string().contains("--unsafe-threshold"),
                 "{bad}: {err}"
