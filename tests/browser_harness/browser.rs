@@ -159,20 +159,46 @@ impl Browser {
 }
 
 impl Browser {
-    /// The CPU time (user + system, in clock ticks) all of this browser's processes have used
-    /// so far: every process whose command line names its profile (for benchmarks).
+    /// The CPU time (user + system, in clock ticks) this browser's processes have used so
+    /// far: every process whose command line names its profile, and their descendants (the
+    /// renderers, GPU and utility processes), for benchmarks.
     pub fn cpu_ticks(&self) -> u64 {
-        processes_using(&self.profile)
+        let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
             .into_iter()
-            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .filter_map(|stat| {
-                // Fields after the command name, which is in parentheses and may hold spaces.
-                let rest = stat.rsplit_once(')')?.1;
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                let utime: u64 = fields.get(11)?.parse().ok()?;
-                let stime: u64 = fields.get(12)?.parse().ok()?;
-                Some(utime + stime)
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // The fields after the command name, which is in parentheses and may hold
+                // spaces: state, ppid, ... utime (12th), stime (13th).
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ppid = fields.get(1)?.parse().ok()?;
+                let ticks =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Some((pid, ppid, ticks))
             })
+            .collect();
+        let mut ours: std::collections::HashSet<u32> =
+            processes_using(&self.profile).into_iter().collect();
+        // Bounded: each pass adds at least one process or ends.
+        for _ in 0..stats.len() {
+            let before = ours.len();
+            ours.extend(
+                stats
+                    .iter()
+                    .filter(|s| ours.contains(&s.1))
+                    .map(|s| s.0)
+                    .collect::<Vec<_>>(),
+            );
+            if ours.len() == before {
+                break;
+            }
+        }
+        stats
+            .iter()
+            .filter(|s| ours.contains(&s.0))
+            .map(|s| s.2)
             .sum()
     }
 }
