@@ -89,6 +89,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         },
         client_ip_header: config.client_ip_header.clone(),
         client_salt: client_salt.into(),
+        unsafe_threshold: config.unsafe_threshold,
         shutdown: notify_shutdown.clone(),
         done: done_tx,
         draining: draining.clone(),
