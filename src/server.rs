@@ -89,6 +89,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         },
         client_ip_header: config.client_ip_header.clone(),
         client_salt: client_salt.into(),
+        unsafe_threshold: config.unsafe_threshold,
         shutdown: notify_shutdown.clone(),
         done: done_tx,
         draining: draining.clone(),
@@ -272,29 +273,6 @@ fn local_reports(config: &Config, moderation: &mut Moderation) -> (Vec<u8>, Opti
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A connection's kernel send buffer is set, not left to the kernel's autotuning (which
-    /// starts small and grows to 4 MiB for a client that stops reading): Linux reports a
-    /// set size doubled, an autotuned one as its current value.
-    #[tokio::test]
-    async fn accepted_connections_have_a_small_send_buffer() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (accepted, _) = listener.accept().await.unwrap();
-        let socket = TcpSocket::from_std_stream(accepted.into_std().unwrap());
-        let size = socket.send_buffer_size().unwrap();
-        assert_eq!(
-            size,
-            2 * SEND_BUFFER,
-            "the send buffer is fixed at our size"
-        );
-    }
-}
-
 /// Connections the private metrics address takes at once (a scraper or two).
 const PRIVATE_CONNECTIONS: usize = 16;
 
@@ -352,5 +330,28 @@ fn serve_app(
     async move {
         serve(listener, routes, server, shutdown).await;
         let _ = stop_private.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's kernel send buffer is set, not left to the kernel's autotuning (which
+    /// starts small and grows to 4 MiB for a client that stops reading): Linux reports a
+    /// set size doubled, an autotuned one as its current value.
+    #[tokio::test]
+    async fn accepted_connections_have_a_small_send_buffer() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let socket = TcpSocket::from_std_stream(accepted.into_std().unwrap());
+        let size = socket.send_buffer_size().unwrap();
+        assert_eq!(
+            size,
+            2 * SEND_BUFFER,
+            "the send buffer is fixed at our size"
+        );
     }
 }
