@@ -38,7 +38,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 use strangers::ids::SessionId;
-use strangers::matchmaker::{Matchmaker, Policy};
+use strangers::matchmaker::{Matchmaker, Policy, Want};
 
 /// Queue lengths measured, unless `MATCHMAKER_SIZES` (comma-separated) says otherwise.
 const SIZES: [usize; 3] = [10, 10_000, 1_000_000];
@@ -62,7 +62,10 @@ impl Queue {
         let mut mm = Matchmaker::new(StdRng::seed_from_u64(1), policy);
         let now = Instant::now();
         for (i, t) in tags.iter().enumerate() {
-            assert!(mm.join(SessionId(i as u64), t, now).is_none());
+            assert!(
+                mm.join(SessionId(i as u64), &Want::interests(t), now)
+                    .is_none()
+            );
         }
         assert_eq!(mm.len(), n);
         eprintln!(
@@ -127,7 +130,7 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), probes.tags(2), Instant::now()),
             |(id, tags, now)| {
-                let paired = q.mm.join(id, &tags, now);
+                let paired = q.mm.join(id, &Want::interests(&tags), now);
                 debug_assert!(paired.is_none());
                 black_box(paired);
                 black_box(q.mm.remove(id));
@@ -148,10 +151,10 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
             },
             |(id, tags, waiter, now)| {
                 let p =
-                    q.mm.join(id, &tags, now)
+                    q.mm.join(id, &Want::interests(&tags), now)
                         .expect("one waiting user shares a tag");
                 debug_assert_eq!(p.waiter, SessionId(waiter as u64));
-                let requeued = q.mm.join(p.waiter, &q.tags[waiter], now);
+                let requeued = q.mm.join(p.waiter, &Want::interests(&q.tags[waiter]), now);
                 debug_assert!(requeued.is_none());
                 (tags, p)
             },
@@ -164,7 +167,7 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), probes.tags(8), Instant::now()),
             |(id, tags, now)| {
-                let paired = q.mm.join(id, &tags, now);
+                let paired = q.mm.join(id, &Want::interests(&tags), now);
                 debug_assert!(paired.is_none());
                 black_box(paired);
                 black_box(q.mm.remove(id));
@@ -188,9 +191,11 @@ fn bench_open_queue(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), Instant::now()),
             |(id, now)| {
-                let p = q.mm.join(id, &[], now).expect("open users wait");
+                let p =
+                    q.mm.join(id, &Want::interests(&[]), now)
+                        .expect("open users wait");
                 let waiter = p.waiter.0 as usize;
-                let requeued = q.mm.join(p.waiter, &q.tags[waiter], now);
+                let requeued = q.mm.join(p.waiter, &Want::interests(&q.tags[waiter]), now);
                 debug_assert!(requeued.is_none());
                 p
             },

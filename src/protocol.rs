@@ -127,6 +127,94 @@ impl Serialize for RoomId {
     }
 }
 
+/// Which kind of chat a user looks for: a video call (with text chat beside it) or text
+/// alone. Users of one mode only ever meet users of the same mode.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Camera and microphone, WebRTC between the browsers, and chat: what a `join` without
+    /// a mode asks for.
+    #[default]
+    Video,
+    /// Chat and typing only: the room relays nothing else.
+    Text,
+}
+
+impl Mode {
+    /// Both modes, in the order the online counts and pools list them.
+    pub const ALL: [Mode; 2] = [Mode::Video, Mode::Text];
+
+    /// The mode's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Video => "video",
+            Mode::Text => "text",
+        }
+    }
+
+    /// Where this mode sits in [`ALL`](Self::ALL).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether a room of this mode relays `relay`: a text room passes chat and typing only.
+    pub fn relays(self, relay: &Relay) -> bool {
+        match self {
+            Mode::Video => true,
+            Mode::Text => matches!(relay, Relay::Chat { .. } | Relay::Typing { .. }),
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "video" => Ok(Mode::Video),
+            "text" => Ok(Mode::Text),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A user's language, as the BCP 47 primary language subtag its browser gives (`de` of
+/// `de-AT`): two or three ASCII letters, lower-cased. Matching prefers a stranger with the
+/// same language; the stranger only ever learns whether the two share it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Lang([u8; 3]);
+
+impl Lang {
+    /// The subtag as text.
+    pub fn as_str(&self) -> &str {
+        let len = if self.0[2] == 0 { 2 } else { 3 };
+        std::str::from_utf8(&self.0[..len]).expect("ASCII letters")
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Lang {
+    type Err = ();
+
+    /// Two or three ASCII letters, in any case; anything else (a region, a script, a
+    /// private-use or "i-" tag, digits) is refused.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if !(2..=3).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(());
+        }
+        let mut code = [0u8; 3];
+        for (slot, b) in code.iter_mut().zip(s.bytes()) {
+            *slot = b.to_ascii_lowercase();
+        }
+        Ok(Lang(code))
+    }
+}
+
 /// Which side of the call a member plays. The offerer creates the first offer and is the
 /// "impolite" peer of perfect negotiation; the answerer is the "polite" one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
@@ -213,6 +301,13 @@ impl ProtocolError {
             code: ErrorCode::RateLimited,
             message: "too many messages; slow down (this one was dropped)".into(),
         }
+    }
+
+    /// The refusal of a call's signaling (`kind`) in a text room: nothing is delivered.
+    pub fn not_in_text_room(kind: &str) -> Self {
+        Self::bad(format!(
+            "`{kind}` is not relayed in a text chat: a text room carries only `chat` and `typing`"
+        ))
     }
 
     /// The refusal of a binary frame.
@@ -304,10 +399,16 @@ impl Relay {
 /// A checked message from a client.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
-    /// Enter the queue with these (normalised) interests.
-    Join { interests: Vec<String> },
-    /// End the room if any and queue again.
-    Next,
+    /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
+    /// who speak `lang`.
+    Join {
+        interests: Vec<String>,
+        mode: Mode,
+        lang: Option<Lang>,
+    },
+    /// End the room if any and queue again, in `mode` if given (else the mode of the last
+    /// join).
+    Next { mode: Option<Mode> },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -317,7 +418,12 @@ pub enum ClientMessage {
     /// Back after the server restarted mid-call, or on a new connection after its own was
     /// lost: rejoin `room` with the same stranger, proving membership with what `matched`
     /// gave.
-    Resume { room: RoomId, proof: MemberProof },
+    /// `mode` is the room's (a video call, unless the client says text).
+    Resume {
+        room: RoomId,
+        proof: MemberProof,
+        mode: Mode,
+    },
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
@@ -344,8 +450,15 @@ enum Wire {
     Join {
         #[serde(default)]
         interests: Option<Vec<String>>,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        lang: Option<String>,
     },
-    Next {},
+    Next {
+        #[serde(default)]
+        mode: Option<String>,
+    },
     Leave {},
     Offer {
         room: String,
@@ -380,6 +493,8 @@ enum Wire {
         room: String,
         #[serde(default)]
         proof: Option<String>,
+        #[serde(default)]
+        mode: Option<String>,
     },
     Ping {},
 }
@@ -407,10 +522,18 @@ impl ClientMessage {
         }
         let wire: Wire = serde_json::from_str(text).map_err(|e| describe_json_error(text, e))?;
         Ok(match wire {
-            Wire::Join { interests } => ClientMessage::Join {
+            Wire::Join {
+                interests,
+                mode,
+                lang,
+            } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
+                lang: parse_lang(lang.as_deref())?,
             },
-            Wire::Next {} => ClientMessage::Next,
+            Wire::Next { mode } => ClientMessage::Next {
+                mode: parse_mode(mode.as_deref())?,
+            },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
                 room: parse_room(&room)?,
@@ -465,7 +588,8 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room, proof } => ClientMessage::Resume {
+            Wire::Resume { room, proof, mode } => ClientMessage::Resume {
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 room: parse_room(&room)?,
                 proof: proof
                     .as_deref()
@@ -495,6 +619,25 @@ fn rearranges_lines(c: char) -> bool {
 fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
     room.parse()
         .map_err(|()| ProtocolError::bad("room must be 32 lower-case hex characters"))
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>, ProtocolError> {
+    mode.map(|m| {
+        m.parse()
+            .map_err(|()| ProtocolError::bad(r#"mode must be "video" or "text""#))
+    })
+    .transpose()
+}
+
+fn parse_lang(lang: Option<&str>) -> Result<Option<Lang>, ProtocolError> {
+    lang.map(|l| {
+        l.parse().map_err(|()| {
+            ProtocolError::bad(
+                r#"lang must be a language's 2–3 letter code (a BCP 47 primary subtag, such as "de")"#,
+            )
+        })
+    })
+    .transpose()
 }
 
 fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
@@ -563,7 +706,11 @@ pub enum ServerMessage<'a> {
     Matched {
         room: RoomId,
         role: Role,
+        /// The pool both members were in: what the room relays.
+        mode: Mode,
         common: &'a [String],
+        /// Whether the two gave the same language (never which one the stranger gave).
+        same_lang: bool,
         /// What this member shows to `resume` the room after a restart.
         proof: MemberProof,
         /// Fresh STUN/TURN servers for this call's peer connection (TURN credentials are
@@ -629,16 +776,36 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {
-                interests: vec!["music".into(), "chess".into()]
+                interests: vec!["music".into(), "chess".into()],
+                mode: Mode::Video,
+                lang: None,
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join"}"#),
-            Ok(ClientMessage::Join { interests: vec![] })
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Video,
+                lang: None
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","mode":"text","lang":"DE"}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Text,
+                lang: Some("de".parse().unwrap()),
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
-            Ok(ClientMessage::Next)
+            Ok(ClientMessage::Next { mode: None })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
+            Ok(ClientMessage::Next {
+                mode: Some(Mode::Text)
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"leave"}"#),
@@ -681,6 +848,20 @@ mod tests {
                 "at most 8",
             ),
             (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+            (
+                r#"{"type":"join","mode":"audio"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (
+                r#"{"type":"next","mode":"TEXT"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (r#"{"type":"join","mode":7}"#, "invalid message"),
+            (r#"{"type":"join","lang":"de-AT"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"x"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"germ"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"d1"}"#, "lang must be"),
+            (r#"{"type":"join","lang":""}"#, "lang must be"),
         ];
         for (input, expected) in cases {
             let err = ClientMessage::parse(input).unwrap_err();
@@ -690,6 +871,54 @@ mod tests {
                 "{input}: {:?} should mention {expected:?}",
                 err.message
             );
+        }
+    }
+
+    /// Languages are compared by their primary subtag, whatever the case; the text form
+    /// is the lower-cased code.
+    #[test]
+    fn languages_are_two_or_three_letters_in_any_case() {
+        let de: Lang = "De".parse().unwrap();
+        assert_eq!(de, "de".parse().unwrap());
+        assert_eq!(de.to_string(), "de");
+        assert_eq!("FIL".parse::<Lang>().unwrap().as_str(), "fil");
+        for bad in ["", "d", "deu1", "de-", "dé", "12", "de_AT"] {
+            assert!(bad.parse::<Lang>().is_err(), "{bad:?}");
+        }
+    }
+
+    /// A text room passes chat and typing and nothing that sets up a call.
+    #[test]
+    fn a_text_room_relays_chat_and_typing_only() {
+        let room = RoomId(1);
+        let chat = Relay::Chat {
+            room,
+            text: "hi".into(),
+        };
+        let typing = Relay::Typing { room, active: true };
+        let media = Relay::Media {
+            room,
+            video: true,
+            audio: true,
+        };
+        let offer = Relay::Offer {
+            room,
+            sdp: "v=0".into(),
+        };
+        let answer = Relay::Answer {
+            room,
+            sdp: "v=0".into(),
+        };
+        let candidate = Relay::Candidate {
+            room,
+            candidate: None,
+        };
+        for relay in [&chat, &typing] {
+            assert!(Mode::Text.relays(relay) && Mode::Video.relays(relay));
+        }
+        for relay in [&media, &offer, &answer, &candidate] {
+            assert!(!Mode::Text.relays(relay), "{relay:?}");
+            assert!(Mode::Video.relays(relay));
         }
     }
 
@@ -790,7 +1019,9 @@ mod tests {
             ServerMessage::Matched {
                 room,
                 role: Role::Offerer,
+                mode: Mode::Text,
                 common: &["chess".to_string()],
+                same_lang: true,
                 proof: MemberProof {
                     secret: 2,
                     partner: 3
@@ -798,7 +1029,7 @@ mod tests {
                 ice_servers: &[],
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","mode":"text","common":["chess"],"same_lang":true,"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
         assert_eq!(
             ServerMessage::Left {
