@@ -19,11 +19,14 @@ pub(crate) struct IndexPage<'a> {
 }
 
 /// The call page: videos, controls and text chat; the client is `static/app.js` and the
-/// modules it imports (README.md, "The browser client", says which owns what).
+/// modules it imports (README.md, "The browser client", says which owns what). In text
+/// mode it has no video elements, and the client never asks for the camera.
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub(crate) struct ChatPage<'a> {
     pub v: &'a str,
+    /// A text chat (`/chat?mode=text`): no videos, no camera, chat only.
+    pub text: bool,
 }
 
 /// A styled error page (404 and friends).

@@ -4,7 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /` | landing page |
-//! | `GET /chat` | call page |
+//! | `GET /chat` | call page (`?mode=text`: the text chat page, with no video) |
 //! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session::run) |
 //! | `GET /static/<file>` | compiled-in assets |
 //! | `GET /healthz` | liveness and draining state, JSON; the live counts only to [`Private`] callers |
@@ -237,14 +237,20 @@ fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reject
 }
 
 fn chat() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    warp::path!("chat").and(warp::get()).map(|| {
-        html(
-            ChatPage {
-                v: pages::version(),
-            }
-            .render(),
-        )
-    })
+    warp::path!("chat")
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(|query: String| {
+            // Any other mode, or none, is the video page (the client says so to the server).
+            let text = query.split('&').any(|pair| pair == "mode=text");
+            html(
+                ChatPage {
+                    v: pages::version(),
+                    text,
+                }
+                .render(),
+            )
+        })
 }
 
 fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {

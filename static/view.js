@@ -4,6 +4,13 @@
 
 const FLASH_MS = 900;
 
+// What the line over the chat says the two strangers share.
+const SHARED = {
+  language: (name) => `You both speak ${name}`,
+  interests: (list) => `You both like: ${list}`,
+  separator: ' · ',
+};
+
 function formatClock(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const minutes = Math.floor(total / 60);
@@ -61,6 +68,7 @@ export class View {
       form: $('chat-form'),
       input: $('chat-input'),
       send: $('send'),
+      switchMode: $('switch-mode'),
     };
   }
 
@@ -158,9 +166,12 @@ export class View {
 
   // ------------------------------------------------------------ a call
 
-  /** A call began: the interests we share, a flash of the frame, the call clock from 00:00. */
-  beginCall(common) {
-    this.#showCommon(common);
+  /**
+   * A call began: the interests we share (and the language, its name in `language`, if we
+   * share it), a flash of the frame, the call clock from 00:00.
+   */
+  beginCall(common, language = '') {
+    this.#showCommon(common, language);
     this.#flashFrame();
     this.#startClock();
   }
@@ -174,10 +185,13 @@ export class View {
     if (remoteStream && video.srcObject === remoteStream) video.srcObject = null;
   }
 
-  #showCommon(common) {
+  #showCommon(common, language = '') {
     const list = Array.isArray(common) ? common.filter((c) => typeof c === 'string' && c) : [];
-    this.ui.common.textContent = list.length ? `You both like: ${list.join(', ')}` : '';
-    this.ui.common.hidden = list.length === 0;
+    const parts = [];
+    if (language) parts.push(SHARED.language(language));
+    if (list.length) parts.push(SHARED.interests(list.join(', ')));
+    this.ui.common.textContent = parts.join(SHARED.separator);
+    this.ui.common.hidden = parts.length === 0;
   }
 
   #flashFrame() {

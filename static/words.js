@@ -16,6 +16,7 @@ export const TEXT = {
   left: 'You left. Press Start to talk to someone new.',
   strangerLeft: 'Stranger has disconnected.',
   talking: "You're now talking to a random stranger. Say hi!",
+  textConnected: "You're chatting with a random stranger. Say hi!",
   connectingServer: 'Connecting to the server…',
   reconnecting: 'Reconnecting…',
   connectedServer: 'Connected',
