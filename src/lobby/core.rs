@@ -203,11 +203,13 @@ impl Core {
                 self.users.insert(id, User::new(peer, client, now.at));
             }
             Input::Join { id, seq, want } => {
-                if let Some(user) = self.command(id, seq) {
+                let idle = self.users.status(id) == Some(Status::Idle);
+                if let Some(user) = self.command(id, seq)
+                    && idle
+                {
+                    // Only from idle: a user waits in one pool, with what it joined with.
                     user.want = want;
-                    if self.users.status(id) == Some(Status::Idle) {
-                        self.pair_or_queue(id);
-                    }
+                    self.pair_or_queue(id);
                 }
             }
             Input::Next { id, seq, mode } => self.next(id, seq, mode),
@@ -294,26 +296,20 @@ impl Core {
     }
 
     fn next(&mut self, id: SessionId, seq: u64, mode: Option<Mode>) {
-        let Some(user) = self.command(id, seq) else {
+        if self.command(id, seq).is_none() {
             return;
-        };
-        if let Some(mode) = mode
-            && user.status() != Status::Waiting
-        {
-            user.want.mode = mode;
         }
         match self.users.status(id) {
-            Some(Status::Idle) => self.pair_or_queue(id),
-            Some(Status::InRoom { .. }) => {
-                self.end_room(id, LeftReason::Skipped);
-                self.pair_or_queue(id);
-            }
-            Some(Status::Resuming { .. }) => {
-                self.stop_resuming(id);
-                self.pair_or_queue(id);
-            }
-            Some(Status::Waiting) | None => {}
+            Some(Status::Idle) => {}
+            Some(Status::InRoom { .. }) => self.end_room(id, LeftReason::Skipped),
+            Some(Status::Resuming { .. }) => self.stop_resuming(id),
+            Some(Status::Waiting) | None => return,
         }
+        // Idle now: it queues again in the pool asked for, if any.
+        if let (Some(mode), Some(user)) = (mode, self.users.get_mut(id)) {
+            user.want.mode = mode;
+        }
+        self.pair_or_queue(id);
     }
 
     fn leave(&mut self, id: SessionId, seq: u64) {

@@ -301,14 +301,13 @@ impl<R: Rng> Matchmaker<R> {
         self.waiting.is_empty()
     }
 
-    /// A partner for a user who wants `want` (and is `open`, or not yet), not in `excluded`:
-    /// those sharing the most interests in its language, then anyone of its language, then
-    /// anyone of its pool, as far as the user goes along that order by now.
+    /// A partner for a joiner who wants `want` (and is `open`, or not yet), not in
+    /// `excluded`: with interests, one of its language sharing the most of them (its
+    /// fallback, even a zero one, comes with [`expire`](Self::expire)); without, anyone of its
+    /// language who meets anyone of it, and if it is open, then anyone open in its pool.
     fn find(&mut self, want: &Want, open: bool, excluded: &[SessionId]) -> Option<SessionId> {
-        if !want.tags.is_empty()
-            && let Some(partner) = self.pick_by_interest(want, excluded)
-        {
-            return Some(partner);
+        if !want.tags.is_empty() {
+            return self.pick_by_interest(want, excluded);
         }
         if open {
             return self.find_open(want, excluded);

@@ -158,13 +158,16 @@ local function find_open(mode, lang, ex)
   return partner or choose({ open_key(mode) }, ex)
 end
 
--- A partner for a joiner (open at once, or not): those sharing the most tags in its language,
--- then (open, or with a language and no tags) as far along the order as it goes by now.
+-- A partner for a joiner (open at once, or not): with tags, those sharing the most of them in
+-- its language (its fallback comes later); without, as far along the order as it goes by now.
 local function find(mode, lang, tags, open, ex)
-  for size = #tags, 1, -1 do
-    -- A user sharing exactly `size` tags sits in exactly one of these sets.
-    local partner = choose(subset_keys(mode, lang, tags, size), ex)
-    if partner then return partner end
+  if #tags > 0 then
+    for size = #tags, 1, -1 do
+      -- A user sharing exactly `size` tags sits in exactly one of these sets.
+      local partner = choose(subset_keys(mode, lang, tags, size), ex)
+      if partner then return partner end
+    end
+    return nil
   end
   if open then return find_open(mode, lang, ex) end
   if meets_lang(lang, tags, false) then return choose({ lang_key(mode, lang) }, ex) end

@@ -217,6 +217,9 @@ fn tier(w: &Want, w_open: bool, v: &Waiter) -> Option<usize> {
     if shared > 0 && v.want.lang == w.lang {
         return Some(MAX_TAGS - shared); // most shared first
     }
+    if !w.tags.is_empty() {
+        return None; // a joiner with interests meets others only at its fallback
+    }
     let v_meets_lang = v.want.lang.is_some() && (v.want.tags.is_empty() || v.open);
     let same_lang = w.lang.is_some() && v.want.lang == w.lang;
     let w_meets_lang = w.lang.is_some() && (w.tags.is_empty() || w_open);
