@@ -1,10 +1,13 @@
 // What the chat page is told by its address and remembers between visits: the interests
-// to join with, whether to start at once, the "Hide my IP" choice, and the language (the
-// landing page's pick, else the browser's); and the languages the landing page offers.
-// Storage and the query string are handed in, so this runs under node too.
+// to join with, whether to start at once, the "Hide my IP", "Blur until safe" and
+// "Auto-skip unsafe" choices, and the language (the landing page's pick, else the
+// browser's); and the languages the landing page offers. Storage and the query string are
+// handed in, so this runs under node too.
 
 const INTERESTS_KEY = 'strangers.interests';
 const HIDE_IP_KEY = 'strangers.hideIp';
+const BLUR_KEY = 'strangers.blurUntilSafe';
+const AUTO_SKIP_KEY = 'strangers.autoSkipUnsafe';
 export const LANG_KEY = 'strangers.lang';
 export const MODE_KEY = 'strangers.mode';
 
@@ -95,6 +98,24 @@ export class Prefs {
 
   set hideIp(on) {
     this.#set(HIDE_IP_KEY, on ? '1' : '0');
+  }
+
+  /** "Blur until safe": on unless the user turned it off. */
+  get blurUntilSafe() {
+    return this.#get(BLUR_KEY) !== '0';
+  }
+
+  set blurUntilSafe(on) {
+    this.#set(BLUR_KEY, on ? '1' : '0');
+  }
+
+  /** "Auto-skip unsafe": off unless the user turned it on. */
+  get autoSkipUnsafe() {
+    return this.#get(AUTO_SKIP_KEY) === '1';
+  }
+
+  set autoSkipUnsafe(on) {
+    this.#set(AUTO_SKIP_KEY, on ? '1' : '0');
   }
 
   #get(key) {
