@@ -41,12 +41,15 @@ pub(crate) struct IndexPage<'a> {
 }
 
 /// The call page: videos, controls and text chat; the client is `static/app.js` and the
-/// modules it imports (README.md, "The browser client", says which owns what).
+/// modules it imports (README.md, "The browser client", says which owns what). In text
+/// mode it has no video elements, and the client never asks for the camera.
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub(crate) struct ChatPage<'a> {
     /// The frame: asset version, language, switcher.
     pub frame: Frame<'a>,
+    /// A text chat (`/chat?mode=text`): no videos, no camera, chat only.
+    pub text: bool,
     /// "Blur until safe": the unsafe-class probability at which the stranger's video stays
     /// blurred (`--unsafe-threshold`), read by `static/safety.js`.
     pub unsafe_threshold: f32,

@@ -4,7 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /` | landing page |
-//! | `GET /chat` | call page |
+//! | `GET /chat` | call page (`?mode=text`: the text chat page, with no video) |
 //! | `GET /?lang=<code>`, `/chat?lang=<code>` | the page in that language, remembered in a cookie |
 //! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session::run) |
 //! | `GET /static/<file>` | compiled-in assets |
@@ -338,9 +338,13 @@ fn chat(unsafe_threshold: f32) -> impl Filter<Extract = (impl Reply,), Error = R
     warp::path!("chat")
         .and(warp::get())
         .and(page_language())
-        .map(move |language: PageLanguage| {
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(move |language: PageLanguage, query: String| {
+            // Any other mode, or none, is the video page (the client says so to the server).
+            let text = query.split('&').any(|pair| pair == "mode=text");
             let body = ChatPage {
                 frame: frame(language.lang, "/chat"),
+                text,
                 unsafe_threshold,
             }
             .render();

@@ -103,6 +103,10 @@ export class Session {
   /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
   #resumeReason = null;
   #autoNext;
+  /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
+  #text;
+  /** The language we join with ("" for none). */
+  #lang;
 
   /**
    * @param {object} o
@@ -114,8 +118,21 @@ export class Session {
    * @param {string[]} [o.interests]  what we join with
    * @param {boolean} [o.hideIp]  "Hide my IP" is checked
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
+   * @param {'video'|'text'} [o.mode]  a video call, or a text chat (never asks for the camera)
+   * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
    */
-  constructor({ clock, send, localMedia, command, render = () => {}, interests = [], hideIp = false, autoNext = true }) {
+  constructor({
+    clock,
+    send,
+    localMedia,
+    command,
+    render = () => {},
+    interests = [],
+    hideIp = false,
+    autoNext = true,
+    mode = 'video',
+    lang = '',
+  }) {
     this.#clock = clock;
     this.#send = send;
     this.#localMedia = localMedia;
@@ -124,6 +141,13 @@ export class Session {
     this.#interests = interests;
     this.#hideIp = hideIp;
     this.#autoNext = autoNext;
+    this.#text = mode === 'text';
+    this.#lang = typeof lang === 'string' ? lang : '';
+  }
+
+  /** "video" | "text" */
+  get mode() {
+    return this.#text ? 'text' : 'video';
   }
 
   get state() {
@@ -147,6 +171,12 @@ export class Session {
       this.#generation += 1;
       this.#clearTimer('autoJoin');
       this.#phase = 'waiting';
+      if (this.#text) {
+        // No camera to ask for: look for a stranger at once.
+        this.#mediaReady = true;
+        this.#join();
+        return;
+      }
       if (!this.#mediaReady) this.#setStatus(TEXT.starting);
       this.#emit({ type: 'askMedia', generation: this.#generation });
     });
@@ -305,7 +335,9 @@ export class Session {
       if (this.#resuming !== null) {
         // Also a call that is recovering from an outage: the stranger is still there.
         if (this.#call && this.#call.everConnected) {
-          this.#send({ type: 'resume', room: this.#resuming, proof: this.#call.proof });
+          const resume = { type: 'resume', room: this.#resuming, proof: this.#call.proof };
+          if (this.#text) resume.mode = 'text';
+          this.#send(resume);
           return;
         }
         this.#endCall();
@@ -325,7 +357,8 @@ export class Session {
       if (this.#call && this.#call.everConnected) {
         this.#resuming = this.#call.room;
         this.#resumeReason = code === 1012 ? 'restart' : 'network';
-        const flowing = this.#call.peer === 'connected' && !this.#call.stalled;
+        // A text chat needs the server to go on; a call goes on browser to browser.
+        const flowing = !this.#text && this.#call.peer === 'connected' && !this.#call.stalled;
         this.#setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
         return;
       }
@@ -386,7 +419,7 @@ export class Session {
       this.#iceServers = message.iceServers;
       this.#turnOffered = offersTurn(this.#iceServers);
     }
-    this.#beginCall(message.room, role, message.common);
+    this.#beginCall(message.room, role, message.common, message.same_lang === true);
     // Shown to get this room back after a server restart; the stranger has its own.
     if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
   }
@@ -400,7 +433,8 @@ export class Session {
     this.#emit({ type: 'signalingRestored', networkChanged });
     const call = this.#call;
     const flowing = this.#phase === 'connected' && !call.stalled;
-    this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
+    if (this.#text) this.#setStatus(TEXT.textConnected);
+    else this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
   }
 
   #onLeft(message) {
@@ -461,7 +495,8 @@ export class Session {
       },
       reporting: this.#reporting,
       // Offered with a relay; and kept visible while it is on without one, to turn it off.
-      hideIpOffered: this.#turnOffered || this.#hideIp,
+      // A text chat has no call to hide.
+      hideIpOffered: !this.#text && (this.#turnOffered || this.#hideIp),
       connection: { status: this.#socket, label: CONNECTION_LABELS[this.#socket] || '' },
       online: this.#online,
     };
@@ -478,6 +513,9 @@ export class Session {
       else main = this.#active ? this.#pauseNotice : TEXT.idle;
     } else if (this.#phase === 'waiting') {
       main = this.#mediaReady ? TEXT.looking : TEXT.starting;
+    } else if (this.#text) {
+      // No picture to cover: the frame says what is going on.
+      main = this.#phase === 'connecting' ? TEXT.connecting : TEXT.textConnected;
     } else if (this.#phase === 'connecting') {
       main = TEXT.connecting;
     } else if (call && call.stalled) {
@@ -517,14 +555,22 @@ export class Session {
       return;
     }
     this.#phase = 'waiting';
-    if (this.#send({ type: 'join', interests: this.#interests })) this.#setStatus(TEXT.looking);
+    const join = { type: 'join', interests: this.#interests };
+    // Video is what a join without a mode asks for.
+    if (this.#text) join.mode = 'text';
+    if (this.#lang) join.lang = this.#lang;
+    if (this.#send(join)) this.#setStatus(TEXT.looking);
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
-  #beginCall(room, role, common) {
+  #beginCall(room, role, common, sameLang) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
+    if (this.#text) {
+      this.#beginTextChat(room, role, common, sameLang);
+      return;
+    }
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
     // rather than our own addresses.
     const relayOnly = this.#hideIp;
@@ -544,7 +590,8 @@ export class Session {
       proof: null,
     };
     const iceServers = this.#iceServers;
-    this.#emit({ type: 'beginCall', room, role, common: Array.isArray(common) ? common : [], iceServers, relayOnly });
+    common = Array.isArray(common) ? common : [];
+    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly });
     this.#phase = 'connecting';
     this.#setStatus(TEXT.found);
     this.#line(TEXT.talking);
@@ -557,9 +604,31 @@ export class Session {
     if (!media.video || !media.audio) this.#sendMediaState();
   }
 
+  /** A text chat is up as soon as it is matched: no camera, no peer connection to wait for. */
+  #beginTextChat(room, role, common, sameLang) {
+    this.#call = {
+      room,
+      role,
+      relayOnly: false,
+      peer: 'connected',
+      // Resumed after a server restart like a call that was up (the stranger does the same).
+      everConnected: true,
+      stalled: false,
+      remoteVideo: false,
+      remoteMedia: { video: true, audio: true },
+      proof: null,
+    };
+    common = Array.isArray(common) ? common : [];
+    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers: [], relayOnly: false });
+    this.#phase = 'connected';
+    this.#setStatus(TEXT.textConnected);
+    this.#line(TEXT.talking);
+  }
+
   /** Hide my IP is on but the server has no relay: no call may start. */
   #hidingWithoutRelay() {
-    return this.#hideIp && this.#welcomed && !this.#turnOffered;
+    // A text chat sends no address to the stranger: nothing to hide.
+    return !this.#text && this.#hideIp && this.#welcomed && !this.#turnOffered;
   }
 
   /** The relay offer or the checkbox changed: say why calls are off, or undo it. */

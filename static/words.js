@@ -45,6 +45,9 @@ export const TEXT = {
   get talking() {
     return t('client.talking');
   },
+  get textConnected() {
+    return t('client.text_connected');
+  },
   get connectingServer() {
     return t('client.connecting_server');
   },

@@ -2,7 +2,9 @@
 //! Spanish gets the landing page in Spanish; the language switcher changes it and the choice
 //! is remembered on the next visit; and the chat page's own words (status line, chat log,
 //! who said what) come out in the chosen language while the stranger's page, in a browser
-//! that asks for English, stays English.
+//! that asks for English, stays English. A text chat between two Spanish browsers says in
+//! Spanish that they speak the same language, naming it in Spanish, and the switcher keeps
+//! a text chat page a text chat page.
 //!
 //! The expected words are read from the catalogs (`i18n/*.json`), so a better translation
 //! does not break the test; what must hold is that each page shows its own language's.
@@ -124,4 +126,76 @@ async fn pages_speak_the_browser_language_and_the_switcher_choice_is_remembered(
     wait_system_line(&a, &word("fr", "client.stranger_left")).await;
 
     assert_no_console_errors(&[&a, &b]).await;
+}
+
+/// Two Chromiums whose users prefer Spanish choose Texto on the landing page and press
+/// Empezar: the text chat page is Spanish, the line over the chat names the language they
+/// share in Spanish (the browser's own names of languages), and picking French in the
+/// switcher reloads the page in French, still a text chat page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_chat_speaks_the_page_language_and_names_the_shared_one_in_it() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let spanish = ["--accept-lang=es".to_string()];
+    let (a, b) = tokio::join!(
+        Browser::launch_chromium_with(&tools, "ES-A", &base, Media::Fake, &spanish),
+        Browser::launch_chromium_with(&tools, "ES-B", &base, Media::Fake, &spanish),
+    );
+    for page in [&a, &b] {
+        page.open("/").await;
+        wait_page_in(page, "es", "h1", &word("es", "landing.heading")).await;
+        let speak = page.eval("document.getElementById('speak').value").await;
+        assert_eq!(
+            speak, "es",
+            "{}: the browser's language is preselected",
+            page.name
+        );
+        page.click_css("input[name=mode][value=text]").await;
+        page.click_button(&word("es", "landing.start")).await;
+    }
+    let (room_a, room_b) = tokio::join!(wait_room(&a), wait_room(&b));
+    assert_eq!(room_a, room_b);
+    let shared = word("es", "client.both_speak").replace("{language}", "español");
+    for page in [&a, &b] {
+        wait_page_in(page, "es", "#common", &shared).await;
+        wait_page_in(page, "es", "#status", &word("es", "client.text_connected")).await;
+        wait_page_in(page, "es", "#switch-mode", &word("es", "chat.switch_video")).await;
+        let seen = page
+            .eval(
+                "({ mode: document.getElementById('chat-page').dataset.mode, \
+                  videos: document.querySelectorAll('video').length, title: document.title })",
+            )
+            .await;
+        assert_eq!(seen["mode"], "text", "{}: {seen}", page.name);
+        assert_eq!(seen["videos"], 0, "{}: {seen}", page.name);
+        assert_eq!(
+            seen["title"],
+            json!(word("es", "chat.title_text")),
+            "{}: {seen}",
+            page.name
+        );
+    }
+    b.type_into("#chat-input", "hola\n").await;
+    wait_chat_line(&a, "stranger", "hola").await;
+    assert_no_console_errors(&[&a, &b]).await;
+
+    // The switcher reloads the page in French, and it is still the text chat page.
+    let select = a
+        .client
+        .find(Locator::Css("#lang-select"))
+        .await
+        .expect("the language switcher");
+    select
+        .select_by_value("fr")
+        .await
+        .expect("picking French in the switcher");
+    wait_page_in(&a, "fr", "#switch-mode", &word("fr", "chat.switch_video")).await;
+    let mode = a
+        .eval("document.getElementById('chat-page').dataset.mode")
+        .await;
+    assert_eq!(mode, "text", "the switcher keeps the text chat page");
 }

@@ -379,3 +379,47 @@ async fn refusals_speak_the_request_language() {
         "{body}"
     );
 }
+
+/// The text chat page (`?mode=text`) in the page's language: its own title, no video
+/// elements, the switch link in that language; the switcher keeps `mode=text`; and the
+/// language to be matched in (`?speak=`) is not the page's language.
+#[tokio::test]
+async fn the_text_chat_page_speaks_the_page_language() {
+    let server = TestServer::start(&[]).await;
+    let (status, _, text) = get_with(&server, "/chat?mode=text", "Accept-Language: de\r\n").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("<html lang=\"de\">"), "{text}");
+    assert!(
+        text.contains("<title>Textchat · strangers</title>"),
+        "{text}"
+    );
+    assert!(!text.contains("<video"), "no video elements: {text}");
+    assert!(text.contains(">Zu Video wechseln<"), "{text}");
+    assert!(
+        text.contains("<input type=\"hidden\" name=\"mode\" value=\"text\">"),
+        "the switcher keeps the text page: {text}"
+    );
+    let (_, _, video) = get_with(&server, "/chat", "Accept-Language: de\r\n").await;
+    assert!(video.contains("<video") && video.contains(">Zu Text wechseln<"));
+    assert!(!video.contains("name=\"mode\" value=\"text\""), "{video}");
+
+    let (_, _, landing) = get_with(&server, "/", "Accept-Language: fr\r\n").await;
+    assert!(
+        landing.contains("<legend>Discuter par</legend>"),
+        "{landing}"
+    );
+    assert!(landing.contains("name=\"speak\""), "{landing}");
+    assert!(
+        landing.contains("data-no-camera=\"Aucune caméra trouvée"),
+        "{landing}"
+    );
+
+    let (_, head, chat) = get_with(
+        &server,
+        "/chat?mode=text&speak=pt&start=1",
+        "Accept-Language: es\r\n",
+    )
+    .await;
+    assert!(chat.contains("<html lang=\"es\">"), "{chat}");
+    assert!(!head.to_lowercase().contains("set-cookie"), "{head}");
+}

@@ -119,7 +119,7 @@ describe('Start, matching and the call', () => {
     session.receive({ type: 'matched', room: 'r1', role: 'answerer', common: ['chess'] });
     assert.deepEqual(page.takeCommands(), [
       { type: 'clearLog' },
-      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], iceServers: [], relayOnly: false },
+      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], sameLang: false, iceServers: [], relayOnly: false },
       { type: 'line', text: "You're now talking to a random stranger. Say hi!" },
     ]);
     assert.equal(session.room, 'r1');
