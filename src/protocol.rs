@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::seeking::{Lang, Mode};
+pub use crate::seeking::{Lang, Mode, ModeCounts};
 
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
 /// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
@@ -613,6 +613,8 @@ fn describe_json_error(text: &str, err: serde_json::Error) -> ProtocolError {
 pub enum ServerMessage<'a> {
     Welcome {
         online: usize,
+        /// Of those online, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
     },
@@ -642,6 +644,8 @@ pub enum ServerMessage<'a> {
     },
     Online {
         count: usize,
+        /// Of those, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
     },
     Error {
         code: ErrorCode,
