@@ -39,6 +39,7 @@
 
 pub(crate) mod admission;
 pub mod config;
+pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod ice;
 pub mod ids;
@@ -48,6 +49,7 @@ pub(crate) mod mailbox;
 pub mod matchmaker;
 pub(crate) mod moderation;
 pub(crate) mod pages;
+pub mod pow;
 pub(crate) mod presence;
 pub mod protocol;
 pub(crate) mod room;

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pow::Challenge;
+
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
 /// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
 /// a few KiB), and no more, so a hostile client holds as little as the protocol allows.
@@ -121,6 +123,16 @@ impl FromStr for MemberProof {
     }
 }
 
+impl Serialize for Challenge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = s.serialize_struct("Challenge", 2)?;
+        fields.serialize_field("seed", &self.seed_hex())?;
+        fields.serialize_field("bits", &self.bits)?;
+        fields.end()
+    }
+}
+
 impl Serialize for RoomId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -170,6 +182,13 @@ pub enum ErrorCode {
     RateLimited,
     /// Reported by several users: no matching for a while.
     Banned,
+    /// A `join` or `next` without the 18+ confirmation (`"adult": true`).
+    AdultRequired,
+    /// A `join` or `next` without a solution of the connection's current challenge.
+    PowRequired,
+    /// A `join` or `next` whose solution does not solve the current challenge: wrong, made
+    /// up, or a replay of one already spent.
+    PowInvalid,
 }
 
 impl ErrorCode {
@@ -180,6 +199,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Banned => "banned",
+            ErrorCode::AdultRequired => "adult_required",
+            ErrorCode::PowRequired => "pow_required",
+            ErrorCode::PowInvalid => "pow_invalid",
         }
     }
 }
@@ -305,9 +327,12 @@ impl Relay {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
     /// Enter the queue with these (normalised) interests.
-    Join { interests: Vec<String> },
+    Join {
+        interests: Vec<String>,
+        admit: Admit,
+    },
     /// End the room if any and queue again.
-    Next,
+    Next { admit: Admit },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -321,6 +346,15 @@ pub enum ClientMessage {
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
+}
+
+/// What a `join` or `next` carries to be let into the queue (see [`gate`](crate::gate)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Admit {
+    /// The user confirmed being 18 or older and agreeing to the rules (`"adult": true`).
+    pub adult: bool,
+    /// The nonce that solves the connection's current challenge (`"pow"`), if any.
+    pub pow: Option<u32>,
 }
 
 /// Why a user reported the stranger.
@@ -344,8 +378,17 @@ enum Wire {
     Join {
         #[serde(default)]
         interests: Option<Vec<String>>,
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
     },
-    Next {},
+    Next {
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
+    },
     Leave {},
     Offer {
         room: String,
@@ -407,10 +450,23 @@ impl ClientMessage {
         }
         let wire: Wire = serde_json::from_str(text).map_err(|e| describe_json_error(text, e))?;
         Ok(match wire {
-            Wire::Join { interests } => ClientMessage::Join {
+            Wire::Join {
+                interests,
+                adult,
+                pow,
+            } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
+                admit: Admit {
+                    adult: adult == Some(true),
+                    pow,
+                },
             },
-            Wire::Next {} => ClientMessage::Next,
+            Wire::Next { adult, pow } => ClientMessage::Next {
+                admit: Admit {
+                    adult: adult == Some(true),
+                    pow,
+                },
+            },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
                 room: parse_room(&room)?,
@@ -558,6 +614,14 @@ pub enum ServerMessage<'a> {
         online: usize,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
+        /// What to solve for the first `join` (absent when the proof of work is off).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        challenge: Option<Challenge>,
+    },
+    /// What to solve for the next `join` or `next`: sent after each one the server reads.
+    Challenge {
+        #[serde(flatten)]
+        challenge: Challenge,
     },
     Waiting,
     Matched {
@@ -629,16 +693,45 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {
-                interests: vec!["music".into(), "chess".into()]
+                interests: vec!["music".into(), "chess".into()],
+                admit: Admit::default(),
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join"}"#),
-            Ok(ClientMessage::Join { interests: vec![] })
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                admit: Admit::default(),
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
-            Ok(ClientMessage::Next)
+            Ok(ClientMessage::Next {
+                admit: Admit::default()
+            })
+        );
+        let admitted = Admit {
+            adult: true,
+            pow: Some(4_000_000_000),
+        };
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next","adult":true,"pow":4000000000}"#),
+            Ok(ClientMessage::Next { admit: admitted })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","adult":true,"pow":4000000000}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                admit: admitted
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","adult":false}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                admit: Admit::default()
+            }),
+            "false is not a confirmation"
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"leave"}"#),
@@ -681,6 +774,9 @@ mod tests {
                 "at most 8",
             ),
             (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+            (r#"{"type":"join","adult":"yes"}"#, "invalid message"),
+            (r#"{"type":"next","pow":-1}"#, "invalid message"),
+            (r#"{"type":"next","pow":4294967296}"#, "invalid message"),
         ];
         for (input, expected) in cases {
             let err = ClientMessage::parse(input).unwrap_err();
@@ -809,6 +905,20 @@ mod tests {
             r#"{"type":"left","room":"00000000000000000000000000000001","reason":"disconnected"}"#
         );
         assert_eq!(ServerMessage::Waiting.to_json(), r#"{"type":"waiting"}"#);
+        let challenge = Challenge { seed: 5, bits: 18 };
+        assert_eq!(
+            ServerMessage::Challenge { challenge }.to_json(),
+            r#"{"type":"challenge","seed":"00000000000000000000000000000005","bits":18}"#
+        );
+        assert_eq!(
+            ServerMessage::Welcome {
+                online: 1,
+                ice_servers: &[],
+                challenge: Some(challenge)
+            }
+            .to_json(),
+            r#"{"type":"welcome","online":1,"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
+        );
     }
 
     mod fuzz {

@@ -17,6 +17,7 @@ use futures_util::future::OptionFuture;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::gate::{self, Gate, SharedDifficulty};
 use crate::ice::IceConfig;
 use crate::ids::SessionId;
 use crate::ids::{ClientKey, now_ms};
@@ -24,7 +25,9 @@ use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
 use crate::presence::{Presence, Request, Status};
-use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
+use crate::protocol::{
+    Admit, ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage,
+};
 use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
@@ -45,6 +48,8 @@ pub(crate) struct Settings {
     pub queue: usize,
     /// How fast one client may send.
     pub rates: Rates,
+    /// How hard each connection's next join challenge is.
+    pub difficulty: SharedDifficulty,
 }
 
 /// What a session needs from the server besides its socket.
@@ -68,6 +73,10 @@ struct Session {
     interests: Vec<String>,
     /// This client's rate limits.
     budget: Budget,
+    /// Who the client is, for its join rate (and so its challenges' difficulty).
+    client: Option<ClientKey>,
+    /// The 18+ confirmation and the challenge each join and Next must pass.
+    gate: Gate,
     /// Over its message budget, the client is not read until then: its frames wait in its
     /// own socket, and TCP flow control slows it down at no cost to us.
     paused_until: Option<Instant>,
@@ -102,6 +111,12 @@ pub(crate) async fn run(socket: Socket, ctx: Context) -> CloseReason {
     };
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
+        gate: Gate::new(
+            &ctx.settings.difficulty,
+            ctx.client,
+            std::time::Instant::now(),
+        ),
+        client: ctx.client,
         paused_until: None,
         id,
         socket,
@@ -180,6 +195,7 @@ impl Session {
             let welcome = ServerMessage::Welcome {
                 online: registered.online,
                 ice_servers: &ice_servers,
+                challenge: self.gate.challenge(),
             };
             self.send(&welcome.to_json());
         }
@@ -362,24 +378,26 @@ impl Session {
                 return Ok(());
             }
         };
-        // A resume asks for a partner as a join does, and is charged the same.
-        if matches!(
-            msg,
-            ClientMessage::Join { .. } | ClientMessage::Next | ClientMessage::Resume { .. }
-        ) && !self.charge(Cost::Join)?
-        {
-            return Ok(());
+        match &msg {
+            ClientMessage::Join { admit, .. } | ClientMessage::Next { admit }
+                if !self.enter(*admit)? =>
+            {
+                return Ok(());
+            }
+            // A resume asks for a partner as a join does, and is charged the same.
+            ClientMessage::Resume { .. } if !self.charge(Cost::Join)? => return Ok(()),
+            _ => {}
         }
         let mut shown = None;
         let request = match msg {
-            ClientMessage::Join { interests } => {
+            ClientMessage::Join { interests, .. } => {
                 if self.presence.room().is_some() {
                     return Ok(()); // already talking to someone: `next` moves on
                 }
                 self.interests = interests;
                 self.presence.join()
             }
-            ClientMessage::Next => self.presence.skip(),
+            ClientMessage::Next { .. } => self.presence.skip(),
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
             ClientMessage::Resume { room, proof } => {
@@ -416,6 +434,29 @@ impl Session {
             self.send(&ServerMessage::Waiting.to_json());
         }
         Ok(())
+    }
+
+    /// A `join` or `next` was read: it spends the connection's challenge and is answered
+    /// with the next one, then it is charged to the join budget and must pass the
+    /// [gate](crate::gate). `Ok(true)`: it goes on to the lobby.
+    fn enter(&mut self, admit: Admit) -> Result<bool, CloseReason> {
+        let verdict = self.gate.judge(admit);
+        let allowed = self.charge(Cost::Join)?;
+        let now = std::time::Instant::now();
+        let difficulty = &self.settings.difficulty;
+        if allowed && verdict.is_ok() {
+            gate::admitted(difficulty, self.client, now);
+        }
+        if let Some(challenge) = self.gate.issue(difficulty, self.client, now) {
+            self.send(&ServerMessage::Challenge { challenge }.to_json());
+        }
+        match verdict {
+            Err(e) if allowed => {
+                self.refuse(e);
+                Ok(false)
+            }
+            _ => Ok(allowed),
+        }
     }
 
     async fn relay(&mut self, relay: Relay) -> Step {

@@ -421,3 +421,85 @@ async fn a_room_id_alone_does_not_resume_a_room() {
     // The thief was never let in: the next thing it hears answers its own join.
     thief.join().await;
 }
+
+/// The 18+ gate: a `join` or `next` without `"adult": true` gets `adult_required` and
+/// meets nobody, though a stranger is waiting; with it, the same connection is paired.
+#[tokio::test]
+async fn a_join_without_the_18_plus_confirmation_meets_nobody() {
+    let server = start(&[]).await;
+    let mut waiting = server.client().await;
+    waiting.join().await;
+    let mut minor = server.client().await;
+    for (ty, adult) in [("join", None), ("join", Some(false)), ("next", None)] {
+        // With the solution of the challenge it spends: only the confirmation is missing.
+        let nonce = minor.fresh_challenge().await.and_then(|c| c.solve());
+        let mut msg = json!({"type": ty, "pow": nonce});
+        if let Some(adult) = adult {
+            msg["adult"] = json!(adult);
+        }
+        minor.send_as_is(msg.clone()).await;
+        let refused = minor.recv_type("error").await;
+        assert_eq!(refused["code"], "adult_required", "{msg}: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains("18 or older"),
+            "{refused}"
+        );
+    }
+    assert_eq!(server.health().await["rooms"], 0, "nobody was paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+    // Confirmed: the same connection joins and meets the stranger.
+    minor.join().await;
+    minor.recv_type("matched").await;
+    waiting.recv_type("matched").await;
+}
+
+/// The proof of work: the welcome sets a challenge; a join without its solution gets
+/// `pow_required`, one with a made-up nonce `pow_invalid`, and a solution already spent
+/// (replayed after the join it paid for) `pow_invalid` too; none of them meets the
+/// stranger who is waiting. Every join, refused or not, is answered with a new challenge.
+#[tokio::test]
+async fn a_join_without_a_valid_proof_of_work_meets_nobody() {
+    let server = start(&[]).await;
+    let mut waiting = server.client().await;
+    waiting.join().await;
+    let (mut bot, welcome) = server.client_with_welcome().await;
+    assert_eq!(welcome["challenge"]["bits"], 10, "the test servers' base");
+    assert_eq!(welcome["challenge"]["seed"].as_str().unwrap().len(), 32);
+
+    let first = bot.fresh_challenge().await.unwrap();
+    bot.send(json!({"type": "join", "pow": null})).await;
+    assert_eq!(bot.recv_type("error").await["code"], "pow_required");
+
+    let second = bot.fresh_challenge().await.unwrap();
+    assert_ne!(first, second, "the refused join spent its challenge");
+    let forged = (0..).find(|&n| !second.solved_by(n)).unwrap();
+    bot.send(json!({"type": "join", "pow": forged})).await;
+    let refused = bot.recv_type("error").await;
+    assert_eq!(refused["code"], "pow_invalid", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("latest challenge"));
+    assert_eq!(server.health().await["rooms"], 0, "no refused join was paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+
+    // A good solution pays for one join: the bot meets the stranger, and leaves.
+    let paid = bot.fresh_challenge().await.unwrap().solve().unwrap();
+    bot.send(json!({"type": "join", "pow": paid})).await;
+    bot.recv_type("waiting").await;
+    bot.recv_type("matched").await;
+    waiting.recv_type("matched").await;
+    bot.send(json!({"type": "leave"})).await;
+    waiting.recv_type("left").await;
+    waiting.join().await;
+    // Sent again, it is a replay. (A challenge the old nonce happens to solve too, 1 in
+    // 2^10, is spent first by a join without a solution.)
+    for _ in 0..8 {
+        if !bot.fresh_challenge().await.unwrap().solved_by(paid) {
+            break;
+        }
+        bot.send(json!({"type": "join", "pow": null})).await;
+        bot.recv_type("error").await;
+    }
+    bot.send(json!({"type": "join", "pow": paid})).await;
+    assert_eq!(bot.recv_type("error").await["code"], "pow_invalid");
+    assert_eq!(server.health().await["rooms"], 0, "the replay was not paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+}
