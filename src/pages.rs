@@ -70,6 +70,9 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("prefs.js", JS),
     asset!("call.js", JS),
     asset!("signaling.js", JS),
+    asset!("gate.js", JS),
+    asset!("pow.js", JS),
+    asset!("pow-worker.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -9,6 +9,7 @@ import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs } from './prefs.js';
+import { GATE_TEXT, Gate, WorkerSolver } from './gate.js';
 
 /** The current call, made and closed on the session's word. @type {Call|null} */
 let call = null;
@@ -19,7 +20,15 @@ const clock = {
   clearTimeout: (id) => tracker.clear(id),
 };
 const signaling = new Signaling(signalingUrl(), tracker, (attempt) => reconnectDelay(attempt, Math.random));
-const send = (message) => signaling.send(message);
+// Every join and Next passes the gate: the 18+ confirmation and a proof of work, solved in
+// a worker ahead of time.
+const gate = new Gate({
+  storage: () => window.localStorage,
+  send: (message) => signaling.send(message),
+  isOpen: () => signaling.isOpen,
+  solver: new WorkerSolver(() => new Worker(new URL('./pow-worker.js', import.meta.url), { type: 'module' })),
+});
+const send = (message) => gate.send(message);
 const prefs = new Prefs(window.location.search, () => window.localStorage);
 const view = new View(document, tracker);
 const ui = view.ui;
@@ -42,7 +51,9 @@ const session = new Session({
   interests: prefs.interests(),
   hideIp: ui.hideIp.checked,
   autoNext: ui.autoNext.checked,
+  confirmed: () => gate.confirmed,
 });
+const adult = document.getElementById('adult');
 
 // ---------------------------------------------------------------- the session's commands
 
@@ -114,6 +125,12 @@ function endCall() {
 // ---------------------------------------------------------------- wiring
 
 function wireSignaling() {
+  // Before the session's own handlers: its join on a new socket waits in the gate for the
+  // welcome's challenge.
+  signaling.on('welcome', (message) => gate.welcome(message));
+  signaling.on('challenge', (message) => gate.challenge(message));
+  signaling.on('error', (message) => gate.refused(message));
+  signaling.on('down', () => gate.socketDown());
   for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media', 'error']) {
     signaling.on(type, (message) => session.receive(message));
   }
@@ -166,6 +183,11 @@ function toggleMedia(kind) {
 
 function wirePage() {
   // Long-lived page controls: registered once, never removed, not counted.
+  adult.checked = gate.confirmed;
+  adult.addEventListener('change', () => {
+    gate.confirm(adult.checked);
+    session.confirmationChanged();
+  });
   ui.start.addEventListener('click', () => session.start());
   ui.next.addEventListener('click', () => session.next());
   ui.stop.addEventListener('click', () => session.stop());
@@ -220,6 +242,10 @@ function exposeTestHook() {
     get pc() {
       return call ? call.pc : null;
     },
+    /** The 18+ confirmation, and the proof of work's last solve ({bits, ms}). */
+    get gate() {
+      return { confirmed: gate.confirmed, holding: gate.holding, lastSolve: gate.lastSolve };
+    },
     /** "Hide my IP" is checked: calls go through the relay whenever the server offers one. */
     get hideIp() {
       return ui.hideIp.checked;
@@ -243,6 +269,7 @@ function main() {
   view.render(session.view());
   signaling.connect();
   if (prefs.startAtOnce()) session.start();
+  if (!gate.confirmed) session.notify(GATE_TEXT.confirmFirst);
 }
 
 main();

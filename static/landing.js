@@ -1,6 +1,8 @@
-// Landing page: remember the interests between visits.
+// Landing page: remember the interests between visits, and the 18+ confirmation (the form
+// cannot be sent without it; the chat page reads it back, as gate.js keeps it).
 
 const INTERESTS_KEY = 'strangers.interests';
+const ADULT_KEY = 'strangers.adult';
 
 function storageGet(key) {
   try {
@@ -20,6 +22,14 @@ function storageSet(key, value) {
 
 const input = document.getElementById('interests');
 const form = input ? input.form : null;
+const adult = document.getElementById('adult');
+
+if (adult) {
+  if (storageGet(ADULT_KEY) === '1') adult.checked = true;
+  adult.addEventListener('change', () => {
+    if (adult.checked) storageSet(ADULT_KEY, '1');
+  });
+}
 
 if (input && form) {
   // Do not overwrite what the browser restored (back button) or the user typed.

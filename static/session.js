@@ -102,6 +102,8 @@ export class Session {
   /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
   #resumeReason = null;
   #autoNext;
+  /** Whether the user has confirmed being 18 or older (gate.js): no Start before. */
+  #confirmed;
 
   /**
    * @param {object} o
@@ -113,8 +115,9 @@ export class Session {
    * @param {string[]} [o.interests]  what we join with
    * @param {boolean} [o.hideIp]  "Hide my IP" is checked
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
+   * @param {() => boolean} [o.confirmed]  the 18+ confirmation is given
    */
-  constructor({ clock, send, localMedia, command, render = () => {}, interests = [], hideIp = false, autoNext = true }) {
+  constructor({ clock, send, localMedia, command, render = () => {}, interests = [], hideIp = false, autoNext = true, confirmed = () => true }) {
     this.#clock = clock;
     this.#send = send;
     this.#localMedia = localMedia;
@@ -123,6 +126,7 @@ export class Session {
     this.#interests = interests;
     this.#hideIp = hideIp;
     this.#autoNext = autoNext;
+    this.#confirmed = confirmed;
   }
 
   get state() {
@@ -141,7 +145,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban || this.#hidingWithoutRelay()) return;
+      if (this.#active || this.#ban || this.#hidingWithoutRelay() || !this.#confirmed()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -220,6 +224,11 @@ export class Session {
       this.#setStatus(TEXT.reported);
       this.#afterCall(TEXT.reported, TEXT.reportedIdle);
     });
+  }
+
+  /** The 18+ confirmation was given or taken back: Start follows it. */
+  confirmationChanged() {
+    this.#run(() => {});
   }
 
   setAutoNext(on) {
@@ -450,8 +459,9 @@ export class Session {
       selfUnseen: inRoom && this.#mediaProblem !== '',
       controls: {
         // Start: only when not already looking or talking, not while matching is refused,
-        // and not while Hide my IP is on with no relay to hide behind.
-        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
+        // not while Hide my IP is on with no relay to hide behind,
+        // and not before the 18+ confirmation.
+        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed(),
         // Next: whenever we are looking or talking (it also skips the auto-next pause).
         next: this.#active && this.#mediaReady,
         stop: this.#active || inRoom,

@@ -178,6 +178,19 @@ pub const FRAMES_DECODED: &str = r#"await (async () => {
 
 impl Page {
     /// Installs [`RECORDER`] for every document loaded from now on (call before `open`).
+    /// Ticks "I am 18 or older and agree to the rules" on the landing page, as a user does
+    /// before a first Start, and waits until the browser remembers it.
+    pub async fn confirm_adult(&self) {
+        self.open_as_is("/").await;
+        self.click_css("#adult").await;
+        self.wait_for(
+            "localStorage.getItem('strangers.adult') === '1'",
+            "the 18+ confirmation remembered",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+
     pub async fn install_recorder(&self) {
         self.add_init_script(RECORDER).await;
     }
