@@ -53,3 +53,21 @@ test('Hide my IP is remembered, and a disabled storage is no error', () => {
   blocked.hideIp = true;
   assert.deepEqual(blocked.interests(), ['go']);
 });
+
+test('"Blur until safe" is on until turned off, and "Auto-skip unsafe" off until turned on; both remembered', () => {
+  const storage = memoryStorage();
+  const prefs = new Prefs('', () => storage);
+  assert.equal(prefs.blurUntilSafe, true);
+  assert.equal(prefs.autoSkipUnsafe, false);
+  prefs.blurUntilSafe = false;
+  prefs.autoSkipUnsafe = true;
+  const again = new Prefs('', () => storage);
+  assert.equal(again.blurUntilSafe, false);
+  assert.equal(again.autoSkipUnsafe, true);
+  again.blurUntilSafe = true;
+  assert.equal(new Prefs('', () => storage).blurUntilSafe, true);
+  const blocked = new Prefs('', () => {
+    throw new Error('SecurityError');
+  });
+  assert.equal(blocked.blurUntilSafe, true, 'no storage: the safe default');
+});
