@@ -79,6 +79,13 @@ impl Gate {
         }
     }
 
+    /// A `join` or `next` that could not be read (`bad_message`) spends the current
+    /// challenge all the same: every one the client sends does, so it always waits for the
+    /// next.
+    pub(crate) fn spend(&mut self) {
+        self.current = None;
+    }
+
     /// After a [`judge`](Self::judge): the next challenge, as hard as the policy says for
     /// `client` now (`None` when the proof of work is off).
     pub(crate) fn issue(

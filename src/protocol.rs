@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::pow::Challenge;
+pub use crate::seeking::{Lang, Mode};
 
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
 /// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
@@ -237,6 +238,13 @@ impl ProtocolError {
         }
     }
 
+    /// The refusal of a call's signaling (`kind`) in a text room: nothing is delivered.
+    pub fn not_in_text_room(kind: &str) -> Self {
+        Self::bad(format!(
+            "`{kind}` is not relayed in a text chat: a text room carries only `chat` and `typing`"
+        ))
+    }
+
     /// The refusal of a binary frame.
     pub fn binary() -> Self {
         Self::bad("binary frames are not accepted; send JSON text")
@@ -326,13 +334,17 @@ impl Relay {
 /// A checked message from a client.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
-    /// Enter the queue with these (normalised) interests.
+    /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
+    /// who speak `lang`, if `admit` passes the [gate](crate::gate).
     Join {
         interests: Vec<String>,
+        mode: Mode,
+        lang: Option<Lang>,
         admit: Admit,
     },
-    /// End the room if any and queue again.
-    Next { admit: Admit },
+    /// End the room if any and queue again, in `mode` if given (else the mode of the last
+    /// join), if `admit` passes the gate.
+    Next { mode: Option<Mode>, admit: Admit },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -342,7 +354,12 @@ pub enum ClientMessage {
     /// Back after the server restarted mid-call, or on a new connection after its own was
     /// lost: rejoin `room` with the same stranger, proving membership with what `matched`
     /// gave.
-    Resume { room: RoomId, proof: MemberProof },
+    /// `mode` is the room's (a video call, unless the client says text).
+    Resume {
+        room: RoomId,
+        proof: MemberProof,
+        mode: Mode,
+    },
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
@@ -379,11 +396,17 @@ enum Wire {
         #[serde(default)]
         interests: Option<Vec<String>>,
         #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        lang: Option<String>,
+        #[serde(default)]
         adult: Option<bool>,
         #[serde(default)]
         pow: Option<u32>,
     },
     Next {
+        #[serde(default)]
+        mode: Option<String>,
         #[serde(default)]
         adult: Option<bool>,
         #[serde(default)]
@@ -423,6 +446,8 @@ enum Wire {
         room: String,
         #[serde(default)]
         proof: Option<String>,
+        #[serde(default)]
+        mode: Option<String>,
     },
     Ping {},
 }
@@ -452,16 +477,21 @@ impl ClientMessage {
         Ok(match wire {
             Wire::Join {
                 interests,
+                mode,
+                lang,
                 adult,
                 pow,
             } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
+                lang: parse_lang(lang.as_deref())?,
                 admit: Admit {
                     adult: adult == Some(true),
                     pow,
                 },
             },
-            Wire::Next { adult, pow } => ClientMessage::Next {
+            Wire::Next { mode, adult, pow } => ClientMessage::Next {
+                mode: parse_mode(mode.as_deref())?,
                 admit: Admit {
                     adult: adult == Some(true),
                     pow,
@@ -521,7 +551,8 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room, proof } => ClientMessage::Resume {
+            Wire::Resume { room, proof, mode } => ClientMessage::Resume {
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 room: parse_room(&room)?,
                 proof: proof
                     .as_deref()
@@ -551,6 +582,25 @@ fn rearranges_lines(c: char) -> bool {
 fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
     room.parse()
         .map_err(|()| ProtocolError::bad("room must be 32 lower-case hex characters"))
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>, ProtocolError> {
+    mode.map(|m| {
+        m.parse()
+            .map_err(|()| ProtocolError::bad(r#"mode must be "video" or "text""#))
+    })
+    .transpose()
+}
+
+fn parse_lang(lang: Option<&str>) -> Result<Option<Lang>, ProtocolError> {
+    lang.map(|l| {
+        l.parse().map_err(|()| {
+            ProtocolError::bad(
+                r#"lang must be a language's 2–3 letter code (a BCP 47 primary subtag, such as "de")"#,
+            )
+        })
+    })
+    .transpose()
 }
 
 fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
@@ -586,6 +636,17 @@ pub fn normalize_interests(raw: Vec<String>) -> Result<Vec<String>, ProtocolErro
 }
 
 /// Turns serde's error into a sentence a client developer can act on.
+/// Whether a frame that [`ClientMessage::parse`] refused still names a `join` or `next` (by
+/// its `type`): the [gate](crate::gate) spends its challenge on it as on any other.
+pub fn names_entry(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    serde_json::from_str::<Kind>(text).is_ok_and(|k| matches!(k.ty.as_str(), "join" | "next"))
+}
+
 fn describe_json_error(text: &str, err: serde_json::Error) -> ProtocolError {
     // serde's message for an unknown tag lists our variants in Rust spelling; say it plainly.
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
@@ -627,7 +688,11 @@ pub enum ServerMessage<'a> {
     Matched {
         room: RoomId,
         role: Role,
+        /// The pool both members were in: what the room relays.
+        mode: Mode,
         common: &'a [String],
+        /// Whether the two gave the same language (never which one the stranger gave).
+        same_lang: bool,
         /// What this member shows to `resume` the room after a restart.
         proof: MemberProof,
         /// Fresh STUN/TURN servers for this call's peer connection (TURN credentials are
@@ -694,6 +759,8 @@ mod tests {
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {
                 interests: vec!["music".into(), "chess".into()],
+                mode: Mode::Video,
+                lang: None,
                 admit: Admit::default(),
             })
         );
@@ -701,12 +768,31 @@ mod tests {
             ClientMessage::parse(r#"{"type":"join"}"#),
             Ok(ClientMessage::Join {
                 interests: vec![],
+                mode: Mode::Video,
+                lang: None,
+                admit: Admit::default(),
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","mode":"text","lang":"DE"}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Text,
+                lang: Some("de".parse().unwrap()),
                 admit: Admit::default(),
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
             Ok(ClientMessage::Next {
+                mode: None,
+                admit: Admit::default()
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
+            Ok(ClientMessage::Next {
+                mode: Some(Mode::Text),
                 admit: Admit::default()
             })
         );
@@ -716,12 +802,19 @@ mod tests {
         };
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next","adult":true,"pow":4000000000}"#),
-            Ok(ClientMessage::Next { admit: admitted })
+            Ok(ClientMessage::Next {
+                mode: None,
+                admit: admitted
+            })
         );
         assert_eq!(
-            ClientMessage::parse(r#"{"type":"join","adult":true,"pow":4000000000}"#),
+            ClientMessage::parse(
+                r#"{"type":"join","mode":"text","lang":"pt","adult":true,"pow":4000000000}"#
+            ),
             Ok(ClientMessage::Join {
                 interests: vec![],
+                mode: Mode::Text,
+                lang: Some("pt".parse().unwrap()),
                 admit: admitted
             })
         );
@@ -729,6 +822,8 @@ mod tests {
             ClientMessage::parse(r#"{"type":"join","adult":false}"#),
             Ok(ClientMessage::Join {
                 interests: vec![],
+                mode: Mode::Video,
+                lang: None,
                 admit: Admit::default()
             }),
             "false is not a confirmation"
@@ -757,6 +852,15 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_join_or_next_is_still_named_one() {
+        assert!(names_entry(r#"{"type":"join","mode":"audio"}"#));
+        assert!(names_entry(r#"{"type":"next","mode":1,"pow":-1}"#));
+        assert!(!names_entry(r#"{"type":"chat","room":"x"}"#));
+        assert!(!names_entry(r#"{"type":7}"#));
+        assert!(!names_entry("not json"));
+    }
+
+    #[test]
     fn refuses_bad_input_with_a_reason() {
         let cases = [
             ("not json", "invalid JSON"),
@@ -777,6 +881,20 @@ mod tests {
             (r#"{"type":"join","adult":"yes"}"#, "invalid message"),
             (r#"{"type":"next","pow":-1}"#, "invalid message"),
             (r#"{"type":"next","pow":4294967296}"#, "invalid message"),
+            (
+                r#"{"type":"join","mode":"audio"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (
+                r#"{"type":"next","mode":"TEXT"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (r#"{"type":"join","mode":7}"#, "invalid message"),
+            (r#"{"type":"join","lang":"de-AT"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"x"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"germ"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"d1"}"#, "lang must be"),
+            (r#"{"type":"join","lang":""}"#, "lang must be"),
         ];
         for (input, expected) in cases {
             let err = ClientMessage::parse(input).unwrap_err();
@@ -886,7 +1004,9 @@ mod tests {
             ServerMessage::Matched {
                 room,
                 role: Role::Offerer,
+                mode: Mode::Text,
                 common: &["chess".to_string()],
+                same_lang: true,
                 proof: MemberProof {
                     secret: 2,
                     partner: 3
@@ -894,7 +1014,7 @@ mod tests {
                 ice_servers: &[],
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","mode":"text","common":["chess"],"same_lang":true,"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
         assert_eq!(
             ServerMessage::Left {

@@ -24,9 +24,11 @@ use crate::ids::{ClientKey, now_ms};
 use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
+use crate::matchmaker::Want;
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{
-    Admit, ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage,
+    self, Admit, ClientMessage, ErrorCode, LeftReason, MemberProof, Mode, ProtocolError, Relay,
+    ServerMessage,
 };
 use crate::room::{Event, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
@@ -69,8 +71,9 @@ struct Session {
     settings: Arc<Settings>,
     /// Idle, waiting or in a room, as far as this session knows.
     presence: Presence,
-    /// The interests of the latest join, sent again on `next` from idle.
-    interests: Vec<String>,
+    /// What the latest join asked for (interests, pool, language), sent again on `next`
+    /// from idle (in the pool `next` names, if it names one).
+    want: Want,
     /// This client's rate limits.
     budget: Budget,
     /// Who the client is, for its join rate (and so its challenges' difficulty).
@@ -132,7 +135,7 @@ pub(crate) fn run(socket: Socket, ctx: Context) -> impl Future<Output = CloseRea
         lobby: ctx.lobby,
         settings: ctx.settings,
         presence: Presence::default(),
-        interests: Vec::new(),
+        want: Want::default(),
         rx,
         shutdown: ctx.shutdown,
         online_rx,
@@ -360,11 +363,14 @@ impl Session {
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> Step {
+    /// Charges a message to the budget, parses it and, for a `join`, `next` or `resume`,
+    /// charges it to the join budget and passes it through the gate: `Ok(None)` when it goes
+    /// no further (refused, or dropped over budget).
+    fn read(&mut self, text: &str) -> Result<Option<ClientMessage>, CloseReason> {
         // Charged before parsing; and after a drop the socket is not read until the budget
         // has room again, so a flood costs us about two frames per refill, not one per frame.
         if !self.charge(Cost::Message)? {
-            return Ok(());
+            return Ok(None);
         }
         let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
@@ -374,34 +380,69 @@ impl Session {
                 return Err(CloseReason::TooLarge);
             }
             Err(e) => {
+                if protocol::names_entry(text) {
+                    self.gate.spend();
+                    self.issue_challenge();
+                }
                 self.refuse(e);
-                return Ok(());
+                return Ok(None);
             }
         };
         match &msg {
-            ClientMessage::Join { admit, .. } | ClientMessage::Next { admit }
+            ClientMessage::Join { admit, .. } | ClientMessage::Next { admit, .. }
                 if !self.enter(*admit)? =>
             {
-                return Ok(());
+                return Ok(None);
             }
             // A resume asks for a partner as a join does, and is charged the same.
-            ClientMessage::Resume { .. } if !self.charge(Cost::Join)? => return Ok(()),
+            ClientMessage::Resume { .. } if !self.charge(Cost::Join)? => return Ok(None),
             _ => {}
         }
+        Ok(Some(msg))
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let Some(msg) = self.read(text)? else {
+            return Ok(());
+        };
         let mut shown = None;
+        let mut next_mode = None;
         let request = match msg {
-            ClientMessage::Join { interests, .. } => {
+            ClientMessage::Join {
+                interests,
+                mode,
+                lang,
+                ..
+            } => {
                 if self.presence.room().is_some() {
                     return Ok(()); // already talking to someone: `next` moves on
                 }
-                self.interests = interests;
-                self.presence.join()
+                let request = self.presence.join();
+                // From a resume this is a `next`, in the pool asked for now.
+                next_mode = Some(mode);
+                if request.is_some() {
+                    // Kept only when it is acted on: a user waiting stays in its pool.
+                    self.want = Want {
+                        mode,
+                        lang,
+                        tags: interests,
+                    };
+                }
+                request
             }
-            ClientMessage::Next { .. } => self.presence.skip(),
+            ClientMessage::Next { mode, .. } => {
+                next_mode = mode;
+                let request = self.presence.skip();
+                if let (Some(mode), Some(_)) = (mode, request) {
+                    self.want.mode = mode;
+                }
+                request
+            }
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
-            ClientMessage::Resume { room, proof } => {
+            ClientMessage::Resume { room, proof, mode } => {
                 shown = Some(proof);
+                next_mode = Some(mode);
                 self.presence.resume(room)
             }
             ClientMessage::Ping => {
@@ -415,17 +456,29 @@ impl Session {
                 return Ok(());
             }
         };
+        self.forward(request, shown, next_mode).await
+    }
+
+    /// Hands what a message asked of the lobby to it: a proof shown by a `resume`, and the
+    /// pool a `next` or `resume` names.
+    async fn forward(
+        &mut self,
+        request: Option<Request>,
+        shown: Option<MemberProof>,
+        next_mode: Option<Mode>,
+    ) -> Step {
         match request {
             Some(Request::Join { seq }) => {
-                let interests = self.interests.clone();
-                self.lobby.join(self.id, seq, interests).await
+                let want = self.want.clone();
+                self.lobby.join(self.id, seq, want).await
             }
-            Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
+            Some(Request::Next { seq }) => self.lobby.next(self.id, seq, next_mode).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
             Some(Request::Resume { seq }) => {
                 if let (Status::Resuming(room), Some(proof)) = (self.presence.status(), shown) {
                     let room = *room;
-                    self.lobby.resume(self.id, seq, room, proof).await;
+                    let mode = next_mode.unwrap_or_default();
+                    self.lobby.resume(self.id, seq, room, proof, mode).await;
                 }
             }
             Some(Request::Report { .. }) | None => {}
@@ -447,15 +500,21 @@ impl Session {
         if allowed && verdict.is_ok() {
             gate::admitted(difficulty, self.client, now);
         }
-        if let Some(challenge) = self.gate.issue(difficulty, self.client, now) {
-            self.send(&ServerMessage::Challenge { challenge }.to_json());
-        }
+        self.issue_challenge();
         match verdict {
             Err(e) if allowed => {
                 self.refuse(e);
                 Ok(false)
             }
             _ => Ok(allowed),
+        }
+    }
+
+    /// Sends the challenge the next `join` or `next` must solve, once the last was spent.
+    fn issue_challenge(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(challenge) = self.gate.issue(&self.settings.difficulty, self.client, now) {
+            self.send(&ServerMessage::Challenge { challenge }.to_json());
         }
     }
 
@@ -470,6 +529,7 @@ impl Session {
                 let partner = room.partner.id;
                 self.lobby.gone(partner, false).await;
             }
+            Relayed::NotInThisMode => self.refuse(ProtocolError::not_in_text_room(relay.kind())),
             Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
         }
         Ok(())
@@ -484,7 +544,9 @@ impl Session {
                         (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,
                             role,
+                            mode: m.mode,
                             common: &m.common,
+                            same_lang: m.same_lang,
                             proof,
                             ice_servers: &ice_servers,
                         },

@@ -9,8 +9,8 @@ import { Session, reconnectDelay } from './session.js';
 import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
-import { Prefs } from './prefs.js';
-import { GATE_TEXT, Gate, WorkerSolver } from './gate.js';
+import { Prefs, languageName } from './prefs.js';
+import { GATE_TEXT, Gate, WorkerSolver, gateRefusal } from './gate.js';
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
 import { Classifier } from './classifier.js';
 
@@ -33,10 +33,14 @@ const gate = new Gate({
 });
 const send = (message) => gate.send(message);
 const prefs = new Prefs(window.location.search, () => window.localStorage);
+/** A text chat page: the server left out every video element; the camera is never asked for. */
+const textMode = document.getElementById('chat-page')?.dataset.mode === 'text';
+const lang = prefs.lang(navigator.language);
+const interests = prefs.interests();
 const view = new View(document, tracker);
 const ui = view.ui;
 ui.hideIp.checked = prefs.hideIp;
-const media = new Media(ui, navigator.mediaDevices);
+const media = textMode ? null : new Media(ui, navigator.mediaDevices);
 const chat = new Chat({
   clock,
   send,
@@ -71,13 +75,15 @@ const classifier = new Classifier({
 const session = new Session({
   clock,
   send,
-  localMedia: () => media.state(),
+  localMedia: () => (media ? media.state() : { video: false, audio: false }),
   command: perform,
   render: (state) => view.render(state),
-  interests: prefs.interests(),
+  interests,
   hideIp: ui.hideIp.checked,
   autoNext: ui.autoNext.checked,
   confirmed: () => gate.confirmed,
+  mode: textMode ? 'text' : 'video',
+  lang,
 });
 const adult = document.getElementById('adult');
 
@@ -86,7 +92,11 @@ const adult = document.getElementById('adult');
 function perform(command) {
   switch (command.type) {
     case 'askMedia':
-      media.ensure().then((problem) => session.mediaReady(command.generation, problem));
+      media.ensure().then((problem) => {
+        // Without a camera, the text chat is the obvious way to talk.
+        if (problem) ui.switchMode?.classList.add('suggest');
+        session.mediaReady(command.generation, problem);
+      });
       break;
     case 'beginCall':
       beginCall(command);
@@ -112,7 +122,14 @@ function perform(command) {
   }
 }
 
-function beginCall({ room, role, common, iceServers, relayOnly }) {
+function beginCall({ room, role, common, sameLang, iceServers, relayOnly }) {
+  // Named in the page's language, as the rest of the page.
+  const shared = sameLang && lang ? languageName(lang, document.documentElement.lang || navigator.language) : '';
+  if (textMode) {
+    chat.setRoom(room);
+    view.beginCall(common, shared);
+    return;
+  }
   const thisCall = new Call({
     room,
     role,
@@ -136,7 +153,7 @@ function beginCall({ room, role, common, iceServers, relayOnly }) {
   });
   call = thisCall;
   chat.setRoom(room);
-  view.beginCall(common);
+  view.beginCall(common, shared);
   loadSafetyModel();
   safety.beginCall();
   if (!thisCall.pc) session.videoUnsupported();
@@ -162,7 +179,8 @@ function showSafety() {
 
 /** The model is downloaded when a call is about to start or starts, never for the page alone. */
 function loadSafetyModel() {
-  if (safety.wantsModel) classifier.load();
+  // A text chat page has no video to check.
+  if (!textMode && safety.wantsModel) classifier.load();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -172,11 +190,18 @@ function wireSignaling() {
   // welcome's challenge.
   signaling.on('welcome', (message) => gate.welcome(message));
   signaling.on('challenge', (message) => gate.challenge(message));
-  signaling.on('error', (message) => gate.refused(message));
   signaling.on('down', () => gate.socketDown());
-  for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media', 'error']) {
+  for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media']) {
     signaling.on(type, (message) => session.receive(message));
   }
+  // A refusal at the gate is the gate's to retry; one it gives up on is said in the page's
+  // language (the server's message is the protocol's English).
+  signaling.on('error', (message) => {
+    if (gate.refused(message)) return;
+    const refusal = gateRefusal(message.code);
+    if (refusal) session.notify(refusal);
+    else session.receive(message);
+  });
   for (const type of ['offer', 'answer', 'candidate']) {
     signaling.on(type, (message) => {
       if (call) call.handle(message);
@@ -237,14 +262,16 @@ function wirePage() {
   });
   ui.next.addEventListener('click', () => session.next());
   ui.stop.addEventListener('click', () => session.stop());
-  ui.mute.addEventListener('click', () => toggleMedia('audio'));
-  ui.camera.addEventListener('click', () => toggleMedia('video'));
+  // A text chat page has no camera buttons and no video.
+  ui.mute?.addEventListener('click', () => toggleMedia('audio'));
+  ui.camera?.addEventListener('click', () => toggleMedia('video'));
   ui.form.addEventListener('submit', onChatSubmit);
   ui.input.addEventListener('input', () => chat.input(ui.input.value));
-  ui.remoteVideo.addEventListener('click', () => {
+  ui.remoteVideo?.addEventListener('click', () => {
     safety.tap();
     view.unmuteRemote();
   });
+  if (ui.switchMode) ui.switchMode.href = switchUrl();
   ui.safetyShow.addEventListener('click', () => safety.tap());
   ui.safetyNext.addEventListener('click', () => session.next());
   ui.safetyReport.addEventListener('click', () => session.openReport());
@@ -283,6 +310,13 @@ function wirePage() {
   });
 }
 
+/** The other mode's chat page, starting at once, with our interests and language. */
+function switchUrl() {
+  const params = new URLSearchParams({ mode: textMode ? 'video' : 'text', speak: lang, start: '1' });
+  if (interests.length) params.set('interests', interests.join(', '));
+  return `/chat?${params}`;
+}
+
 /** The page is going away: end the call and close the socket (the server tells the stranger). */
 function leavePage() {
   endCall();
@@ -299,6 +333,10 @@ function exposeTestHook() {
     },
     get role() {
       return session.role;
+    },
+    /** "video" or "text": which chat page this is. */
+    get mode() {
+      return session.mode;
     },
     get pc() {
       return call ? call.pc : null;
@@ -319,7 +357,7 @@ function exposeTestHook() {
       return {
         peerConnections: openPeerConnectionCount(),
         remoteTracks: call ? call.remoteTrackCount() : 0,
-        localTracks: media.liveTrackCount(),
+        localTracks: media ? media.liveTrackCount() : 0,
         listeners: tracker.listenerCount,
         timers: tracker.timerCount,
       };

@@ -2,14 +2,34 @@
 // remembered on this device, and the proof of work. Each challenge the server sets is
 // solved in a Web Worker as soon as it arrives (while the user waits or talks), so that
 // pressing Next finds its solution ready. A join or Next sent before its solution is ready
-// is held and goes out once it is; anything else passes straight through. No DOM: storage,
-// the send and the solver are handed in, so this runs under node too.
+// is held and goes out once it is; anything else passes straight through. A join keeps
+// what it asks for (interests, mode, language) whatever else is pressed while it waits.
+// No DOM: storage, the send and the solver are handed in, so this runs under node too.
 
-/** What the page says about the gate, in one place. */
+import { t } from './i18n.js';
+
+/** What the page says about the gate, in the page's language (looked up when read). */
 export const GATE_TEXT = {
-  confirm: 'I am 18 or older and agree to the rules',
-  confirmFirst: 'Tick “I am 18 or older and agree to the rules” to start.',
+  /** Shown on a chat page whose box is not ticked yet. */
+  get confirmFirst() {
+    return t('client.confirm_first');
+  },
+  /** The server refused a join without the confirmation (`adult_required`). */
+  get adultRequired() {
+    return t('client.adult_required');
+  },
+  /** The server kept refusing the proof of work (`pow_required`, `pow_invalid`). */
+  get powRefused() {
+    return t('client.pow_refused');
+  },
 };
+
+/** What the page says when the server refuses a join or Next at the gate (`code`), or null. */
+export function gateRefusal(code) {
+  if (code === 'adult_required') return GATE_TEXT.adultRequired;
+  if (code === 'pow_required' || code === 'pow_invalid') return GATE_TEXT.powRefused;
+  return null;
+}
 
 const ADULT_KEY = 'strangers.adult';
 // A join refused for its proof of work is sent again with the next solution, at most this
@@ -19,6 +39,24 @@ const RETRIES = 3;
 /** The join and Next messages, which carry the confirmation and a solution. */
 function isEntry(message) {
   return message && (message.type === 'join' || message.type === 'next');
+}
+
+/**
+ * What goes out for `entry` when `held` is still waiting for its solution. A Next ends the
+ * room it was pressed in; a join after it adds what it asks for (interests, and a text
+ * chat's mode: the server keeps the language of the last join). A Next after a held join
+ * is that join: from where the server stands (no join yet) a Next would join anyway, and
+ * only the join says in which pool and language.
+ */
+function merged(held, entry) {
+  if (!held) return entry;
+  if (held.type === 'next' && entry.type === 'join') {
+    const next = { ...held, interests: entry.interests };
+    if (entry.mode) next.mode = entry.mode;
+    return next;
+  }
+  if (held.type === 'join' && entry.type === 'next') return { ...held, adult: entry.adult };
+  return entry;
 }
 
 export class Gate {
@@ -93,13 +131,17 @@ export class Gate {
     this.#take(message);
   }
 
-  /** An `error`: a join refused for its proof is sent again with the next solution. */
+  /**
+   * An `error`: a join refused for its proof is sent again with the next solution. True
+   * when it is (the refusal is then the gate's business only, and the page need not show it).
+   */
   refused(message) {
-    if (message.code !== 'pow_required' && message.code !== 'pow_invalid') return;
-    if (!this.#last || this.#held || this.#retries >= RETRIES) return;
+    if (message.code !== 'pow_required' && message.code !== 'pow_invalid') return false;
+    if (!this.#last || this.#held || this.#retries >= RETRIES) return false;
     this.#retries += 1;
     this.#held = this.#last;
     this.#flush();
+    return true;
   }
 
   /** The socket went away, and its challenge with it; the session joins again on the next. */
@@ -122,13 +164,7 @@ export class Gate {
       return this.#send(message);
     }
     if (!this.#isOpen()) return false;
-    const entry = { ...message, adult: this.confirmed };
-    // A Next ends the room it was pressed in; a join after it adds nothing but its interests.
-    if (this.#held && this.#held.type === 'next' && entry.type === 'join') {
-      this.#held = { ...this.#held, interests: entry.interests };
-    } else {
-      this.#held = entry;
-    }
+    this.#held = merged(this.#held, { ...message, adult: this.confirmed });
     this.#retries = 0;
     this.#flush();
     return true;

@@ -18,6 +18,15 @@ use super::core::{Core, RESUME_WAIT};
 use super::rooms::Start;
 use super::users::{Partner, Status};
 
+/// What the two sides of a pairing the shared queue made have in common.
+#[derive(Debug)]
+struct Shared {
+    /// The interests both gave.
+    common: Vec<String>,
+    /// Whether both gave the same language.
+    same_lang: bool,
+}
+
 /// One side of a pairing the shared queue made: a user and the ticket it waited with.
 #[derive(Clone, Copy, Debug)]
 struct Side {
@@ -35,12 +44,14 @@ impl Core {
                 partner_ticket,
                 partner_client,
                 common,
+                same_lang,
             } => {
                 let partner = Side {
                     user: partner,
                     ticket: partner_ticket,
                 };
-                self.paired(joiner, ticket, partner, partner_client, common);
+                let shared = Shared { common, same_lang };
+                self.paired(joiner, ticket, partner, partner_client, shared);
             }
             SharedEvent::Bus(msg) => self.on_bus(msg),
             SharedEvent::Pool {
@@ -95,9 +106,15 @@ impl Core {
         ticket: u64,
         partner: Side,
         partner_client: Option<ClientKey>,
-        common: Vec<String>,
+        shared: Shared,
     ) {
+        let Shared { common, same_lang } = shared;
         let now = self.now.at;
+        let mode = self
+            .users
+            .get(joiner)
+            .map(|u| u.want.mode)
+            .unwrap_or_default();
         let Backend::Shared { queue, rng } = &mut self.backend else {
             return;
         };
@@ -119,7 +136,9 @@ impl Core {
                         joiner,
                         joiner_role: role,
                         waiter: other,
+                        mode,
                         common,
+                        same_lang,
                     };
                     self.open_room(pairing);
                 }
@@ -150,6 +169,7 @@ impl Core {
             from,
             client,
             common: common.clone(),
+            same_lang,
             proof: theirs,
         };
         self.publish(partner.user.instance, msg);
@@ -160,6 +180,7 @@ impl Core {
         let start = Start::New {
             role,
             common,
+            same_lang,
             proof: mine,
         };
         self.open_remote(joiner, room, start, partner);
@@ -226,6 +247,7 @@ impl Core {
             from,
             client,
             common,
+            same_lang,
             proof,
         } = msg
         else {
@@ -256,6 +278,7 @@ impl Core {
                 let start = Start::New {
                     role,
                     common,
+                    same_lang,
                     proof,
                 };
                 self.tell_matched(to, room, start, peer);

@@ -21,11 +21,12 @@ use super::users::{Partner, Status};
 
 /// How a member's call starts: a new one, or the same one after a restart.
 pub(super) enum Start {
-    /// A new call, in which the member plays `role`, with interests in `common` and the
-    /// proof it shows to resume the room.
+    /// A new call, in which the member plays `role`, with interests in `common` (and the
+    /// language too if `same_lang`) and the proof it shows to resume the room.
     New {
         role: Role,
         common: Vec<String>,
+        same_lang: bool,
         proof: MemberProof,
     },
     /// The call it was in goes on (the browsers keep their roles and proofs).
@@ -49,16 +50,17 @@ impl Core {
         start: Start,
         partner: Peer,
     ) {
-        let (role, common, proof) = match start {
+        let (role, common, same_lang, proof) = match start {
             Start::New {
                 role,
                 common,
+                same_lang,
                 proof,
             } => {
                 self.users.set_proof(id, Some(proof));
-                (Some(role), common, Some(proof))
+                (Some(role), common, same_lang, Some(proof))
             }
-            Start::Resumed => (None, Vec::new(), None),
+            Start::Resumed => (None, Vec::new(), false, None),
         };
         let Some(user) = self.users.get(id) else {
             return;
@@ -67,7 +69,11 @@ impl Core {
             seq: user.seq,
             room,
             role,
+            // A pairing is made within the pool of the user's last join, which is kept until
+            // its next one; a resumed room is of the mode the user resumed it in.
+            mode: user.want.mode,
             common,
+            same_lang,
             proof,
             partner,
         };
@@ -128,7 +134,7 @@ impl Core {
         let Some(user) = self.users.get(id) else {
             return;
         };
-        match self.backend.join(id, &user.interests, self.now.at) {
+        match self.backend.join(id, &user.want, self.now.at) {
             Some(pairing) => self.open_room(pairing),
             None => self.users.set_status(id, Status::Waiting),
         }
@@ -167,6 +173,7 @@ impl Core {
             let start = Start::New {
                 role,
                 common: p.common.clone(),
+                same_lang: p.same_lang,
                 proof,
             };
             if let Some(partner) = self.peer_of(Partner::Here(other)) {

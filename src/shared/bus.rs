@@ -7,7 +7,7 @@
 //! | message | form |
 //! | --- | --- |
 //! | relay | `R <to> <room> <json>` |
-//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <common tags, \x1f-separated, or ->` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <same language: 1 or 0> <common tags, \x1f-separated, or ->` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
 //! | restarting | `X <to> <room>` |
@@ -43,6 +43,8 @@ pub(crate) enum BusMessage {
         /// Who `from` is for reports and bans.
         client: Option<ClientKey>,
         common: Vec<String>,
+        /// Whether the two gave the same language.
+        same_lang: bool,
         /// The receiving user's proof of membership (the sender drew both members').
         proof: MemberProof,
     },
@@ -95,6 +97,7 @@ impl BusMessage {
                 from,
                 client,
                 common,
+                same_lang,
                 proof,
             } => {
                 let role = match role {
@@ -107,9 +110,10 @@ impl BusMessage {
                 } else {
                     common.join("\u{1f}")
                 };
+                let lang = u8::from(*same_lang);
                 let _ = write!(
                     out,
-                    "M {} {ticket} {room} {role} {from} {client} {proof} {common}",
+                    "M {} {ticket} {room} {role} {from} {client} {proof} {lang} {common}",
                     to.0
                 );
             }
@@ -200,8 +204,8 @@ impl BusMessage {
 /// Reads the fields of a `matched` line (after its `M`).
 fn decode_matched(rest: &str) -> Option<BusMessage> {
     // Tags may hold spaces: the last field takes the rest of the line.
-    let parts: Vec<&str> = rest.splitn(8, ' ').collect();
-    let [to, ticket, room, role, from, client, proof, common] = parts[..] else {
+    let parts: Vec<&str> = rest.splitn(9, ' ').collect();
+    let [to, ticket, room, role, from, client, proof, lang, common] = parts[..] else {
         return None;
     };
     Some(BusMessage::Matched {
@@ -221,6 +225,11 @@ fn decode_matched(rest: &str) -> Option<BusMessage> {
         common: match common {
             "-" => Vec::new(),
             tags => tags.split('\u{1f}').map(str::to_string).collect(),
+        },
+        same_lang: match lang {
+            "1" => true,
+            "0" => false,
+            _ => return None,
         },
         proof: MemberProof::from_str(proof).ok()?,
     })
@@ -267,6 +276,7 @@ mod tests {
             from,
             client: Some(ClientKey([3; 16])),
             common: vec!["chess".into(), "jazz music".into()],
+            same_lang: true,
             proof: MemberProof::pair(5, 6).0,
         });
         round_trip(BusMessage::Matched {
@@ -277,6 +287,7 @@ mod tests {
             from,
             client: None,
             common: Vec::new(),
+            same_lang: false,
             proof: MemberProof::pair(7, 8).1,
         });
         for reason in [

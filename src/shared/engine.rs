@@ -233,7 +233,7 @@ impl Engine {
             Op::Join {
                 user,
                 ticket,
-                tags,
+                want,
                 open,
                 client,
             } => {
@@ -241,8 +241,10 @@ impl Engine {
                 call.arg(ticket)
                     .arg(now)
                     .arg(u8::from(open))
-                    .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()));
-                for tag in &tags {
+                    .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()))
+                    .arg(want.mode.as_str())
+                    .arg(want.lang.as_ref().map_or("-", |l| l.as_str()));
+                for tag in &want.tags {
                     call.arg(tag);
                 }
                 let reply = call.invoke_async::<Vec<String>>(&mut conn).await;
@@ -341,6 +343,7 @@ impl Engine {
         let partner = reply.next()?;
         let partner_ticket = reply.next()?;
         let client = reply.next()?;
+        let same_lang = reply.next()? == "1";
         let (Ok(partner), Ok(partner_ticket)) = (partner.parse(), partner_ticket.parse()) else {
             tracing::error!("the shared queue answered a pairing this instance cannot read");
             return None;
@@ -352,6 +355,7 @@ impl Engine {
             partner_ticket,
             partner_client: client.parse().ok(),
             common: reply.collect(),
+            same_lang,
         })
     }
 

@@ -92,6 +92,8 @@ pub(crate) enum SharedEvent {
         /// Who the partner is for reports and bans, if known.
         partner_client: Option<ClientKey>,
         common: Vec<String>,
+        /// Whether the two gave the same language.
+        same_lang: bool,
     },
     /// Another instance's message about one of our users.
     Bus(BusMessage),

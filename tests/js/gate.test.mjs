@@ -1,12 +1,14 @@
 // The gate every join and Next passes in the browser (static/gate.js), under node: the 18+
 // confirmation is remembered, every join and Next carries it and the solution of the
 // latest challenge, one solved ahead of time goes out at once, and one still being solved
-// is waited for.
+// is waited for; a text chat's join keeps its mode and language through it; what it says,
+// it says in the page's language.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Gate } from '../../static/gate.js';
+import { useLanguage } from './catalog.mjs';
+import { GATE_TEXT, Gate, gateRefusal } from '../../static/gate.js';
 import { Session } from '../../static/session.js';
 import { FakeClock } from './fake-clock.mjs';
 
@@ -189,4 +191,52 @@ test('the session does not start before the confirmation, and Start follows it',
   session.start();
   assert.equal(session.state, 'waiting');
   assert.equal(commands[0].type, 'askMedia');
+});
+
+test("a text chat's join carries its mode and language with the gate's fields", async () => {
+  const { gate, sent, solver } = setup();
+  gate.confirm(true);
+  gate.welcome({ type: 'welcome', challenge: { seed: SEED_A, bits: 18 } });
+  gate.send({ type: 'join', interests: ['chess'], mode: 'text', lang: 'de' });
+  // Next pressed while the join waits for its solution: the join still goes, as it was.
+  gate.send({ type: 'next' });
+  solver.asked[0].done(9);
+  await tick();
+  assert.deepEqual(sent, [{ type: 'join', interests: ['chess'], mode: 'text', lang: 'de', adult: true, pow: 9 }]);
+  // A join after a held Next keeps the Next, in the join's mode.
+  gate.send({ type: 'next' });
+  gate.send({ type: 'join', interests: [], mode: 'text', lang: 'de' });
+  gate.challenge({ type: 'challenge', seed: SEED_B, bits: 18 });
+  solver.asked[1].done(10);
+  await tick();
+  assert.deepEqual(sent[1], { type: 'next', interests: [], mode: 'text', adult: true, pow: 10 });
+});
+
+test("a refusal the gate retries is its own; one it gives up on is said in the page's language", async () => {
+  const { gate, solver } = setup();
+  gate.confirm(true);
+  gate.welcome({ type: 'welcome', challenge: { seed: SEED_A, bits: 18 } });
+  solver.asked[0].done(1);
+  await tick();
+  gate.send({ type: 'join' });
+  const retried = [];
+  for (let i = 0; i < 4; i += 1) {
+    retried.push(gate.refused({ type: 'error', code: 'pow_invalid' }));
+    gate.challenge({ type: 'challenge', seed: `${i}`.repeat(32), bits: 18 });
+    solver.asked.at(-1).done(i);
+    await tick();
+  }
+  assert.deepEqual(retried, [true, true, true, false]);
+  assert.equal(gate.refused({ type: 'error', code: 'rate_limited' }), false);
+  assert.equal(gateRefusal('rate_limited'), null, 'not the gate\'s');
+  assert.equal(gateRefusal('pow_invalid'), GATE_TEXT.powRefused);
+  assert.match(gateRefusal('adult_required'), /18 or older/);
+  useLanguage('de');
+  try {
+    assert.match(GATE_TEXT.confirmFirst, /mindestens 18 Jahre/);
+    assert.match(gateRefusal('adult_required'), /Bestätige/);
+    assert.match(gateRefusal('pow_required'), /Browsers/);
+  } finally {
+    useLanguage('en');
+  }
 });
