@@ -374,6 +374,16 @@ pub struct Admit {
     pub pow: Option<u32>,
 }
 
+impl Admit {
+    /// What a message's `adult` and `pow` say: only `true` is a confirmation.
+    fn from_wire(adult: Option<bool>, pow: Option<u32>) -> Admit {
+        Admit {
+            adult: adult == Some(true),
+            pow,
+        }
+    }
+}
+
 /// Why a user reported the stranger.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -485,17 +495,11 @@ impl ClientMessage {
                 interests: normalize_interests(interests.unwrap_or_default())?,
                 mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 lang: parse_lang(lang.as_deref())?,
-                admit: Admit {
-                    adult: adult == Some(true),
-                    pow,
-                },
+                admit: Admit::from_wire(adult, pow),
             },
             Wire::Next { mode, adult, pow } => ClientMessage::Next {
                 mode: parse_mode(mode.as_deref())?,
-                admit: Admit {
-                    adult: adult == Some(true),
-                    pow,
-                },
+                admit: Admit::from_wire(adult, pow),
             },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
@@ -506,38 +510,14 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 sdp: check_sdp(sdp)?,
             }),
-            Wire::Candidate { room, candidate } => {
-                if let Some(c) = &candidate {
-                    let extra = c.sdp_mid.as_deref().map_or(0, str::len)
-                        + c.username_fragment.as_deref().map_or(0, str::len);
-                    if c.candidate.len() + extra > MAX_CANDIDATE_BYTES {
-                        return Err(ProtocolError::bad(format!(
-                            "candidate longer than {MAX_CANDIDATE_BYTES} bytes"
-                        )));
-                    }
-                }
-                ClientMessage::Relay(Relay::Candidate {
-                    room: parse_room(&room)?,
-                    candidate,
-                })
-            }
-            Wire::Chat { room, text } => {
-                let chars = text.chars().count();
-                if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
-                    return Err(ProtocolError::bad(format!(
-                        "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
-                    )));
-                }
-                if text.chars().any(rearranges_lines) {
-                    return Err(ProtocolError::bad(
-                        "chat text is one line: no line breaks, control or direction-override characters",
-                    ));
-                }
-                ClientMessage::Relay(Relay::Chat {
-                    room: parse_room(&room)?,
-                    text,
-                })
-            }
+            Wire::Candidate { room, candidate } => ClientMessage::Relay(Relay::Candidate {
+                candidate: check_candidate(candidate)?,
+                room: parse_room(&room)?,
+            }),
+            Wire::Chat { room, text } => ClientMessage::Relay(Relay::Chat {
+                text: check_chat(text)?,
+                room: parse_room(&room)?,
+            }),
             Wire::Typing { room, active } => ClientMessage::Relay(Relay::Typing {
                 room: parse_room(&room)?,
                 active,
@@ -601,6 +581,34 @@ fn parse_lang(lang: Option<&str>) -> Result<Option<Lang>, ProtocolError> {
         })
     })
     .transpose()
+}
+
+fn check_candidate(candidate: Option<Candidate>) -> Result<Option<Candidate>, ProtocolError> {
+    if let Some(c) = &candidate {
+        let extra = c.sdp_mid.as_deref().map_or(0, str::len)
+            + c.username_fragment.as_deref().map_or(0, str::len);
+        if c.candidate.len() + extra > MAX_CANDIDATE_BYTES {
+            return Err(ProtocolError::bad(format!(
+                "candidate longer than {MAX_CANDIDATE_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(candidate)
+}
+
+fn check_chat(text: String) -> Result<String, ProtocolError> {
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
+        return Err(ProtocolError::bad(format!(
+            "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
+        )));
+    }
+    if text.chars().any(rearranges_lines) {
+        return Err(ProtocolError::bad(
+            "chat text is one line: no line breaks, control or direction-override characters",
+        ));
+    }
+    Ok(text)
 }
 
 fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
@@ -796,6 +804,32 @@ mod tests {
                 admit: Admit::default()
             })
         );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"leave"}"#),
+            Ok(ClientMessage::Leave)
+        );
+        let offer = format!(r#"{{"type":"offer","room":"{ROOM}","sdp":"v=0"}}"#);
+        assert!(matches!(
+            ClientMessage::parse(&offer),
+            Ok(ClientMessage::Relay(Relay::Offer { .. }))
+        ));
+        let cand = format!(
+            r#"{{"type":"candidate","room":"{ROOM}","candidate":{{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}}}"#
+        );
+        let ClientMessage::Relay(relay) = ClientMessage::parse(&cand).unwrap() else {
+            panic!("candidate is a relay message")
+        };
+        // Relayed unchanged in meaning: the JSON the partner gets has the same fields.
+        let back: serde_json::Value = serde_json::from_str(&relay.to_json()).unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&cand).unwrap();
+        assert_eq!(back, sent);
+        let end = format!(r#"{{"type":"candidate","room":"{ROOM}","candidate":null}}"#);
+        assert!(ClientMessage::parse(&end).is_ok());
+    }
+
+    /// A `join` or `next` carries the gate's fields beside its mode and language.
+    #[test]
+    fn parses_the_gate_fields_of_join_and_next() {
         let admitted = Admit {
             adult: true,
             pow: Some(4_000_000_000),
@@ -828,27 +862,6 @@ mod tests {
             }),
             "false is not a confirmation"
         );
-        assert_eq!(
-            ClientMessage::parse(r#"{"type":"leave"}"#),
-            Ok(ClientMessage::Leave)
-        );
-        let offer = format!(r#"{{"type":"offer","room":"{ROOM}","sdp":"v=0"}}"#);
-        assert!(matches!(
-            ClientMessage::parse(&offer),
-            Ok(ClientMessage::Relay(Relay::Offer { .. }))
-        ));
-        let cand = format!(
-            r#"{{"type":"candidate","room":"{ROOM}","candidate":{{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}}}"#
-        );
-        let ClientMessage::Relay(relay) = ClientMessage::parse(&cand).unwrap() else {
-            panic!("candidate is a relay message")
-        };
-        // Relayed unchanged in meaning: the JSON the partner gets has the same fields.
-        let back: serde_json::Value = serde_json::from_str(&relay.to_json()).unwrap();
-        let sent: serde_json::Value = serde_json::from_str(&cand).unwrap();
-        assert_eq!(back, sent);
-        let end = format!(r#"{{"type":"candidate","room":"{ROOM}","candidate":null}}"#);
-        assert!(ClientMessage::parse(&end).is_ok());
     }
 
     #[test]
