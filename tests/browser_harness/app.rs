@@ -186,7 +186,14 @@ impl Page {
     /// Ticks "I am 18 or older and agree to the rules" on the landing page, as a user does
     /// before a first Start, and waits until the browser remembers it.
     pub async fn confirm_adult(&self) {
-        self.open_as_is("/").await;
+        let base = self.base.clone();
+        self.confirm_adult_at(&base).await;
+    }
+
+    /// [`confirm_adult`](Self::confirm_adult) on the site at `base`, another server than the
+    /// page's own: another origin, whose storage remembers its own confirmation.
+    pub async fn confirm_adult_at(&self, base: &str) {
+        self.open_url(&format!("{base}/")).await;
         self.click_css("#adult").await;
         self.wait_for(
             "localStorage.getItem('strangers.adult') === '1'",

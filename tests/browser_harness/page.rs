@@ -23,7 +23,7 @@ pub struct Page {
     pub engine: Engine,
     pub client: Client,
     pub(super) session: String,
-    base: String,
+    pub(super) base: String,
     pub(super) log: Mutex<Vec<LogEntry>>,
     /// Firefox's WebDriver BiDi connection (console events, preload scripts).
     pub(super) bidi: Option<Bidi>,
