@@ -8,7 +8,6 @@ import { LANGUAGES, LANG_KEY, MODE_KEY, languageName, primaryLanguage } from './
 const INTERESTS_KEY = 'strangers.interests';
 const ADULT_KEY = 'strangers.adult';
 
-
 function storageGet(key) {
   try {
     return window.localStorage.getItem(key);
