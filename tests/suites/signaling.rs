@@ -605,7 +605,9 @@ async fn a_text_room_relays_chat_and_typing_only() {
 /// fallback, and `same_lang` is false.
 #[tokio::test]
 async fn the_same_language_is_preferred_then_anyone_after_the_fallback() {
-    let server = start(&["--fallback-after", "300ms"]).await;
+    // Long enough for every join before the fallback to be in while nobody is past it, on
+    // a loaded machine too; the pairs after it are awaited.
+    let server = start(&["--fallback-after", "2s"]).await;
     let mut de = server.client().await;
     let mut fr = server.client().await;
     join_with(&mut de, json!({"lang": "de"})).await;
@@ -630,7 +632,9 @@ async fn the_same_language_is_preferred_then_anyone_after_the_fallback() {
 /// meets the first; the other two meet after the fallback.
 #[tokio::test]
 async fn interests_count_within_the_language() {
-    let server = start(&["--fallback-after", "300ms"]).await;
+    // Long enough for every join before the fallback to be in while nobody is past it, on
+    // a loaded machine too; the pairs after it are awaited.
+    let server = start(&["--fallback-after", "2s"]).await;
     let mut de_chess = server.client().await;
     let mut en_chess = server.client().await;
     let mut de = server.client().await;
