@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pow::Challenge;
 pub use crate::seeking::{Lang, Mode, ModeCounts};
 
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
@@ -123,6 +124,16 @@ impl FromStr for MemberProof {
     }
 }
 
+impl Serialize for Challenge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = s.serialize_struct("Challenge", 2)?;
+        fields.serialize_field("seed", &self.seed_hex())?;
+        fields.serialize_field("bits", &self.bits)?;
+        fields.end()
+    }
+}
+
 impl Serialize for RoomId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -172,6 +183,13 @@ pub enum ErrorCode {
     RateLimited,
     /// Reported by several users: no matching for a while.
     Banned,
+    /// A `join` or `next` without the 18+ confirmation (`"adult": true`).
+    AdultRequired,
+    /// A `join` or `next` without a solution of the connection's current challenge.
+    PowRequired,
+    /// A `join` or `next` whose solution does not solve the current challenge: wrong, made
+    /// up, or a replay of one already spent.
+    PowInvalid,
 }
 
 impl ErrorCode {
@@ -182,6 +200,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Banned => "banned",
+            ErrorCode::AdultRequired => "adult_required",
+            ErrorCode::PowRequired => "pow_required",
+            ErrorCode::PowInvalid => "pow_invalid",
         }
     }
 }
@@ -314,15 +335,16 @@ impl Relay {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
     /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
-    /// who speak `lang`.
+    /// who speak `lang`, if `admit` passes the [gate](crate::gate).
     Join {
         interests: Vec<String>,
         mode: Mode,
         lang: Option<Lang>,
+        admit: Admit,
     },
     /// End the room if any and queue again, in `mode` if given (else the mode of the last
-    /// join).
-    Next { mode: Option<Mode> },
+    /// join), if `admit` passes the gate.
+    Next { mode: Option<Mode>, admit: Admit },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -341,6 +363,25 @@ pub enum ClientMessage {
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
+}
+
+/// What a `join` or `next` carries to be let into the queue (see [`gate`](crate::gate)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Admit {
+    /// The user confirmed being 18 or older and agreeing to the rules (`"adult": true`).
+    pub adult: bool,
+    /// The nonce that solves the connection's current challenge (`"pow"`), if any.
+    pub pow: Option<u32>,
+}
+
+impl Admit {
+    /// What a message's `adult` and `pow` say: only `true` is a confirmation.
+    fn from_wire(adult: Option<bool>, pow: Option<u32>) -> Admit {
+        Admit {
+            adult: adult == Some(true),
+            pow,
+        }
+    }
 }
 
 /// Why a user reported the stranger.
@@ -368,10 +409,18 @@ enum Wire {
         mode: Option<String>,
         #[serde(default)]
         lang: Option<String>,
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
     },
     Next {
         #[serde(default)]
         mode: Option<String>,
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
     },
     Leave {},
     Offer {
@@ -440,13 +489,17 @@ impl ClientMessage {
                 interests,
                 mode,
                 lang,
+                adult,
+                pow,
             } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
                 mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 lang: parse_lang(lang.as_deref())?,
+                admit: Admit::from_wire(adult, pow),
             },
-            Wire::Next { mode } => ClientMessage::Next {
+            Wire::Next { mode, adult, pow } => ClientMessage::Next {
                 mode: parse_mode(mode.as_deref())?,
+                admit: Admit::from_wire(adult, pow),
             },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
@@ -457,38 +510,14 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 sdp: check_sdp(sdp)?,
             }),
-            Wire::Candidate { room, candidate } => {
-                if let Some(c) = &candidate {
-                    let extra = c.sdp_mid.as_deref().map_or(0, str::len)
-                        + c.username_fragment.as_deref().map_or(0, str::len);
-                    if c.candidate.len() + extra > MAX_CANDIDATE_BYTES {
-                        return Err(ProtocolError::bad(format!(
-                            "candidate longer than {MAX_CANDIDATE_BYTES} bytes"
-                        )));
-                    }
-                }
-                ClientMessage::Relay(Relay::Candidate {
-                    room: parse_room(&room)?,
-                    candidate,
-                })
-            }
-            Wire::Chat { room, text } => {
-                let chars = text.chars().count();
-                if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
-                    return Err(ProtocolError::bad(format!(
-                        "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
-                    )));
-                }
-                if text.chars().any(rearranges_lines) {
-                    return Err(ProtocolError::bad(
-                        "chat text is one line: no line breaks, control or direction-override characters",
-                    ));
-                }
-                ClientMessage::Relay(Relay::Chat {
-                    room: parse_room(&room)?,
-                    text,
-                })
-            }
+            Wire::Candidate { room, candidate } => ClientMessage::Relay(Relay::Candidate {
+                candidate: check_candidate(candidate)?,
+                room: parse_room(&room)?,
+            }),
+            Wire::Chat { room, text } => ClientMessage::Relay(Relay::Chat {
+                text: check_chat(text)?,
+                room: parse_room(&room)?,
+            }),
             Wire::Typing { room, active } => ClientMessage::Relay(Relay::Typing {
                 room: parse_room(&room)?,
                 active,
@@ -554,6 +583,34 @@ fn parse_lang(lang: Option<&str>) -> Result<Option<Lang>, ProtocolError> {
     .transpose()
 }
 
+fn check_candidate(candidate: Option<Candidate>) -> Result<Option<Candidate>, ProtocolError> {
+    if let Some(c) = &candidate {
+        let extra = c.sdp_mid.as_deref().map_or(0, str::len)
+            + c.username_fragment.as_deref().map_or(0, str::len);
+        if c.candidate.len() + extra > MAX_CANDIDATE_BYTES {
+            return Err(ProtocolError::bad(format!(
+                "candidate longer than {MAX_CANDIDATE_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(candidate)
+}
+
+fn check_chat(text: String) -> Result<String, ProtocolError> {
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
+        return Err(ProtocolError::bad(format!(
+            "chat text must be 1–{MAX_CHAT_CHARS} characters and not blank"
+        )));
+    }
+    if text.chars().any(rearranges_lines) {
+        return Err(ProtocolError::bad(
+            "chat text is one line: no line breaks, control or direction-override characters",
+        ));
+    }
+    Ok(text)
+}
+
 fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
     if sdp.is_empty() || sdp.len() > MAX_SDP_BYTES {
         return Err(ProtocolError::bad(format!(
@@ -587,6 +644,17 @@ pub fn normalize_interests(raw: Vec<String>) -> Result<Vec<String>, ProtocolErro
 }
 
 /// Turns serde's error into a sentence a client developer can act on.
+/// Whether a frame that [`ClientMessage::parse`] refused still names a `join` or `next` (by
+/// its `type`): the [gate](crate::gate) spends its challenge on it as on any other.
+pub fn names_entry(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    serde_json::from_str::<Kind>(text).is_ok_and(|k| matches!(k.ty.as_str(), "join" | "next"))
+}
+
 fn describe_json_error(text: &str, err: serde_json::Error) -> ProtocolError {
     // serde's message for an unknown tag lists our variants in Rust spelling; say it plainly.
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
@@ -617,6 +685,14 @@ pub enum ServerMessage<'a> {
         modes: ModeCounts,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
+        /// What to solve for the first `join` (absent when the proof of work is off).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        challenge: Option<Challenge>,
+    },
+    /// What to solve for the next `join` or `next`: sent after each one the server reads.
+    Challenge {
+        #[serde(flatten)]
+        challenge: Challenge,
     },
     Waiting,
     Matched {
@@ -697,6 +773,7 @@ mod tests {
                 interests: vec!["music".into(), "chess".into()],
                 mode: Mode::Video,
                 lang: None,
+                admit: Admit::default(),
             })
         );
         assert_eq!(
@@ -704,7 +781,8 @@ mod tests {
             Ok(ClientMessage::Join {
                 interests: vec![],
                 mode: Mode::Video,
-                lang: None
+                lang: None,
+                admit: Admit::default(),
             })
         );
         assert_eq!(
@@ -713,16 +791,21 @@ mod tests {
                 interests: vec![],
                 mode: Mode::Text,
                 lang: Some("de".parse().unwrap()),
+                admit: Admit::default(),
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
-            Ok(ClientMessage::Next { mode: None })
+            Ok(ClientMessage::Next {
+                mode: None,
+                admit: Admit::default()
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
             Ok(ClientMessage::Next {
-                mode: Some(Mode::Text)
+                mode: Some(Mode::Text),
+                admit: Admit::default()
             })
         );
         assert_eq!(
@@ -748,6 +831,52 @@ mod tests {
         assert!(ClientMessage::parse(&end).is_ok());
     }
 
+    /// A `join` or `next` carries the gate's fields beside its mode and language.
+    #[test]
+    fn parses_the_gate_fields_of_join_and_next() {
+        let admitted = Admit {
+            adult: true,
+            pow: Some(4_000_000_000),
+        };
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next","adult":true,"pow":4000000000}"#),
+            Ok(ClientMessage::Next {
+                mode: None,
+                admit: admitted
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(
+                r#"{"type":"join","mode":"text","lang":"pt","adult":true,"pow":4000000000}"#
+            ),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Text,
+                lang: Some("pt".parse().unwrap()),
+                admit: admitted
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","adult":false}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Video,
+                lang: None,
+                admit: Admit::default()
+            }),
+            "false is not a confirmation"
+        );
+    }
+
+    #[test]
+    fn a_refused_join_or_next_is_still_named_one() {
+        assert!(names_entry(r#"{"type":"join","mode":"audio"}"#));
+        assert!(names_entry(r#"{"type":"next","mode":1,"pow":-1}"#));
+        assert!(!names_entry(r#"{"type":"chat","room":"x"}"#));
+        assert!(!names_entry(r#"{"type":7}"#));
+        assert!(!names_entry("not json"));
+    }
+
     #[test]
     fn refuses_bad_input_with_a_reason() {
         let cases = [
@@ -766,6 +895,9 @@ mod tests {
                 "at most 8",
             ),
             (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+            (r#"{"type":"join","adult":"yes"}"#, "invalid message"),
+            (r#"{"type":"next","pow":-1}"#, "invalid message"),
+            (r#"{"type":"next","pow":4294967296}"#, "invalid message"),
             (
                 r#"{"type":"join","mode":"audio"}"#,
                 r#"mode must be "video" or "text""#,
@@ -910,6 +1042,21 @@ mod tests {
             r#"{"type":"left","room":"00000000000000000000000000000001","reason":"disconnected"}"#
         );
         assert_eq!(ServerMessage::Waiting.to_json(), r#"{"type":"waiting"}"#);
+        let challenge = Challenge { seed: 5, bits: 18 };
+        assert_eq!(
+            ServerMessage::Challenge { challenge }.to_json(),
+            r#"{"type":"challenge","seed":"00000000000000000000000000000005","bits":18}"#
+        );
+        assert_eq!(
+            ServerMessage::Welcome {
+                online: 1,
+                modes: ModeCounts([1, 0]),
+                ice_servers: &[],
+                challenge: Some(challenge)
+            }
+            .to_json(),
+            r#"{"type":"welcome","online":1,"modes":{"video":1,"text":0},"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
+        );
     }
 
     mod fuzz {

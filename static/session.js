@@ -1,6 +1,6 @@
 // The session logic: what the page is doing (idle, waiting, in a call, banned…), how user
-// actions, server messages and socket changes move it on, and what the status line, the
-// video notice and the controls say in each state. No DOM and no browser globals: time,
+// actions, server messages and socket changes move it on, and what the status line and the
+// controls say in each state (the video notice's words are notice.js's). No DOM and no browser globals: time,
 // timers and the signaling send are handed in, and everything else the page must do comes
 // out as commands. It runs the same in a browser and under node.
 //
@@ -10,6 +10,9 @@
 
 import { CONNECTION_LABELS, TEXT } from './words.js';
 import { t } from './i18n.js';
+import { Ban } from './ban.js';
+import { videoNotice } from './notice.js';
+import { offersTurn, textChat, videoCall } from './rooms.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -17,35 +20,7 @@ const TRANSIENT_STATUS_MS = 4000;
 const RATE_LIMIT_NOTICE_MS = 3000;
 const MEDIA_PROBLEM_MS = 6000;
 const RECONNECTED_MS = 2000;
-// A ban without retry_after: keep Start off this long before letting the user try again.
-const BAN_FALLBACK_S = 60;
-// How often the "Try again in about N minutes" text is brought up to date.
-const BAN_REFRESH_MS = 30000;
 const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
-const BACKOFF_START_MS = 300;
-const BACKOFF_CAP_MS = 10_000;
-
-
-/**
- * How long to wait before reconnect attempt `attempt` (0 for the first after a drop):
- * exponential backoff from 300 ms, capped at 10 s, with "equal jitter" (half fixed, half
- * random) so a whole crowd dropped by a server restart does not come back in one instant.
- * @param {number} attempt
- * @param {() => number} random  a number in [0, 1), like Math.random
- */
-export function reconnectDelay(attempt, random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** Math.max(0, attempt));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
-
-/** Whether the server hands out a TURN relay (a turn: or turns: URL). */
-export function offersTurn(iceServers) {
-  return iceServers.some((server) => {
-    if (!server || typeof server !== 'object') return false;
-    const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
-    return urls.some((url) => typeof url === 'string' && /^turns?:/i.test(url.trim()));
-  });
-}
 
 /**
  * One page's session with the server and the strangers it meets.
@@ -80,7 +55,7 @@ export class Session {
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
-  /** Refused matching: {until: ms, timed}. */
+  /** Refused matching (ban.js), or null. @type {Ban|null} */
   #ban = null;
   #rateLimitShownAt = -Infinity;
   #mediaReady = false;
@@ -103,6 +78,8 @@ export class Session {
   /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
   #resumeReason = null;
   #autoNext;
+  /** Whether the user has confirmed being 18 or older (gate.js): no Start before. */
+  #confirmed;
   /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
   #text;
   /** The language we join with ("" for none). */
@@ -120,6 +97,7 @@ export class Session {
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
    * @param {'video'|'text'} [o.mode]  a video call, or a text chat (never asks for the camera)
    * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
+   * @param {() => boolean} [o.confirmed]  the 18+ confirmation is given
    */
   constructor({
     clock,
@@ -132,6 +110,7 @@ export class Session {
     autoNext = true,
     mode = 'video',
     lang = '',
+    confirmed = () => true,
   }) {
     this.#clock = clock;
     this.#send = send;
@@ -141,6 +120,7 @@ export class Session {
     this.#interests = interests;
     this.#hideIp = hideIp;
     this.#autoNext = autoNext;
+    this.#confirmed = confirmed;
     this.#text = mode === 'text';
     this.#lang = typeof lang === 'string' ? lang : '';
   }
@@ -166,7 +146,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban || this.#hidingWithoutRelay()) return;
+      if (this.#active || this.#ban || this.#hidingWithoutRelay() || !this.#confirmed()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -251,6 +231,11 @@ export class Session {
       this.#setStatus(TEXT.reported);
       this.#afterCall(TEXT.reported, TEXT.reportedIdle);
     });
+  }
+
+  /** The 18+ confirmation was given or taken back: Start follows it. */
+  confirmationChanged() {
+    this.#run(() => {});
   }
 
   setAutoNext(on) {
@@ -491,8 +476,9 @@ export class Session {
       selfUnseen: inRoom && this.#mediaProblem !== '',
       controls: {
         // Start: only when not already looking or talking, not while matching is refused,
-        // and not while Hide my IP is on with no relay to hide behind.
-        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
+        // not while Hide my IP is on with no relay to hide behind,
+        // and not before the 18+ confirmation.
+        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed(),
         // Next: whenever we are looking or talking (it also skips the auto-next pause).
         next: this.#active && this.#mediaReady,
         stop: this.#active || inRoom,
@@ -508,46 +494,23 @@ export class Session {
     };
   }
 
-  /** The overlay on the remote video: what is happening while there is no picture. */
+  /** The overlay on the remote video (notice.js), for the state we are in now. */
   #notice() {
-    const call = this.#call;
-    const cameraOff = call !== null && call.remoteMedia.video === false;
-    let main = '';
-    if (this.#phase === 'idle') {
-      // Idle but active: the short pause before auto-next joins again.
-      if (this.#ban) main = this.#banText();
-      else main = this.#active ? this.#pauseNotice : TEXT.idle;
-    } else if (this.#phase === 'waiting') {
-      main = this.#mediaReady ? TEXT.looking : TEXT.starting;
-    } else if (this.#text) {
-      // No picture to cover: the frame says what is going on.
-      main = this.#phase === 'connecting' ? TEXT.connecting : TEXT.textConnected;
-    } else if (this.#phase === 'connecting') {
-      main = TEXT.connecting;
-    } else if (call && call.stalled) {
-      main = TEXT.interrupted;
-    } else if (cameraOff) {
-      main = TEXT.remoteCameraOff;
-    } else if (call && !call.remoteVideo) {
-      main = TEXT.noRemoteVideo;
-    }
-    const showingVideo = this.#phase === 'connected' && main === '';
-    return {
-      main,
-      // Still connecting, but already told the stranger's camera is off.
-      info: this.#phase === 'connecting' && cameraOff ? TEXT.remoteCameraOff : '',
-      // Our own media problem stays visible until the stranger's picture covers it.
-      sub: showingVideo ? '' : this.#mediaProblem,
-    };
+    return videoNotice({
+      phase: this.#phase,
+      active: this.#active,
+      text: this.#text,
+      ban: this.#banText(),
+      pauseNotice: this.#pauseNotice,
+      mediaReady: this.#mediaReady,
+      mediaProblem: this.#mediaProblem,
+      call: this.#call,
+    });
   }
 
-  /** "Try again in about N minutes", counted from now (the server's words go to the console). */
+  /** What the page says about the ban, counted from now. */
   #banText() {
-    const ban = this.#ban;
-    if (!ban) return '';
-    if (!ban.timed) return TEXT.banned;
-    const minutes = Math.max(1, Math.ceil((ban.until - this.#clock.now()) / 60000));
-    return t('client.banned_for', { count: minutes });
+    return this.#ban ? this.#ban.text(this.#clock.now()) : '';
   }
 
   // ------------------------------------------------------------ transitions
@@ -580,21 +543,7 @@ export class Session {
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
     // rather than our own addresses.
     const relayOnly = this.#hideIp;
-    this.#call = {
-      room,
-      role,
-      relayOnly,
-      peer: 'new',
-      /** Connected once: from then on it is recovered, never given up. */
-      everConnected: false,
-      /** Nothing comes from the stranger (call.js watches the incoming packets). */
-      stalled: false,
-      remoteVideo: false,
-      /** What the stranger told us of their camera and microphone (true = on). */
-      remoteMedia: { video: true, audio: true },
-      /** Our proof of membership from `matched`, for a `resume` after a restart. */
-      proof: null,
-    };
+    this.#call = videoCall(room, role, relayOnly);
     const iceServers = this.#iceServers;
     common = Array.isArray(common) ? common : [];
     this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly });
@@ -612,18 +561,7 @@ export class Session {
 
   /** A text chat is up as soon as it is matched: no camera, no peer connection to wait for. */
   #beginTextChat(room, role, common, sameLang) {
-    this.#call = {
-      room,
-      role,
-      relayOnly: false,
-      peer: 'connected',
-      // Resumed after a server restart like a call that was up (the stranger does the same).
-      everConnected: true,
-      stalled: false,
-      remoteVideo: false,
-      remoteMedia: { video: true, audio: true },
-      proof: null,
-    };
+    this.#call = textChat(room, role);
     common = Array.isArray(common) ? common : [];
     this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers: [], relayOnly: false });
     this.#phase = 'connected';
@@ -688,14 +626,10 @@ export class Session {
   }
 
   #banned(message) {
-    const seconds = Number.isFinite(message.retry_after) && message.retry_after >= 0 ? message.retry_after : null;
-    this.#ban = {
-      until: this.#clock.now() + (seconds ?? BAN_FALLBACK_S) * 1000,
-      timed: seconds !== null,
-    };
+    this.#ban = new Ban(message, this.#clock.now());
     // Without a time the page says only that matching is refused, in its language; the
     // server's reason (in English) goes to the console.
-    if (seconds === null && typeof message.message === 'string') {
+    if (!this.#ban.timed && typeof message.message === 'string') {
       this.#emit({ type: 'log', text: `strangers: banned: ${message.message}` });
     }
     // Stop looking, and stop every automatic way back into the queue (auto-next, a
@@ -707,15 +641,14 @@ export class Session {
   /** Keeps the minutes shown up to date and lifts the ban when its time is up. */
   #checkBan() {
     if (!this.#ban) return;
-    const left = this.#ban.until - this.#clock.now();
-    if (left <= 0) {
+    if (this.#ban.left(this.#clock.now()) <= 0) {
       this.#ban = null;
       this.#clearTimer('ban');
       this.#setStatus(TEXT.banOver);
       return;
     }
     this.#setStatus(this.#banText());
-    this.#setTimer('ban', () => this.#checkBan(), Math.min(left, BAN_REFRESH_MS));
+    this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(this.#clock.now()));
   }
 
   #sendMediaState() {
