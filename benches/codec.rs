@@ -246,6 +246,7 @@ fn codec(c: &mut Criterion) {
     };
     let welcome = ServerMessage::Welcome {
         online: 12_345,
+        modes: strangers::protocol::ModeCounts([9_876, 2_000]),
         ice_servers: &ice,
         challenge: Some(challenge),
     };

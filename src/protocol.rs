@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::pow::Challenge;
-pub use crate::seeking::{Lang, Mode};
+pub use crate::seeking::{Lang, Mode, ModeCounts};
 
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
 /// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
@@ -681,6 +681,8 @@ fn describe_json_error(text: &str, err: serde_json::Error) -> ProtocolError {
 pub enum ServerMessage<'a> {
     Welcome {
         online: usize,
+        /// Of those online, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
         /// What to solve for the first `join` (absent when the proof of work is off).
@@ -718,6 +720,8 @@ pub enum ServerMessage<'a> {
     },
     Online {
         count: usize,
+        /// Of those, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
     },
     Error {
         code: ErrorCode,
@@ -1045,12 +1049,13 @@ mod tests {
         );
         assert_eq!(
             ServerMessage::Welcome {
-                online: 1,
+                online: 3,
+                modes: ModeCounts([2, 1]),
                 ice_servers: &[],
                 challenge: Some(challenge)
             }
             .to_json(),
-            r#"{"type":"welcome","online":1,"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
+            r#"{"type":"welcome","online":3,"modes":{"video":2,"text":1},"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
         );
     }
 

@@ -363,7 +363,7 @@ export class Session {
   receive(message) {
     const handlers = {
       welcome: () => this.#onWelcome(message),
-      online: () => this.#onOnline(message.count),
+      online: () => this.#onOnline(message.count, message.modes),
       waiting: () => this.#onWaiting(),
       matched: () => this.#onMatched(message),
       resumed: () => this.#onResumed(message),
@@ -379,12 +379,18 @@ export class Session {
     if (Array.isArray(message.iceServers)) this.#iceServers = message.iceServers;
     this.#turnOffered = offersTurn(this.#iceServers);
     this.#welcomed = true;
-    this.#onOnline(message.online);
+    this.#onOnline(message.online, message.modes);
     this.#checkHideIp();
   }
 
-  #onOnline(count) {
-    if (Number.isInteger(count) && count >= 0) this.#online = t('client.online', { count });
+  /** The online count, and (from servers that say it) how many are in each mode. */
+  #onOnline(count, modes) {
+    if (!Number.isInteger(count) || count < 0) return;
+    this.#online = t('client.online', { count });
+    const { video, text } = modes || {};
+    if (Number.isInteger(video) && Number.isInteger(text)) {
+      this.#online += ` · ${t('client.in_modes', { video, text })}`;
+    }
   }
 
   #onWaiting() {
