@@ -215,6 +215,8 @@ fn codec(c: &mut Criterion) {
         common: &common,
         proof: MemberProof::pair(1, 2).0,
         ice_servers: &[],
+        offer: None,
+        offered: false,
     };
     c.bench_function("server_to_json/matched", |b| {
         b.iter(|| black_box(&matched).to_json())

@@ -321,6 +321,9 @@ pub enum ClientMessage {
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
+    /// While waiting: the offer of the call to come ("offer ahead"), handed to whichever
+    /// stranger this wait is paired with, in its `matched`.
+    EarlyOffer { sdp: String },
 }
 
 /// Why a user reported the stranger.
@@ -382,9 +385,12 @@ enum Wire {
         proof: Option<String>,
     },
     Ping {},
+    EarlyOffer {
+        sdp: String,
+    },
 }
 
-const KNOWN_TYPES: [&str; 12] = [
+const KNOWN_TYPES: [&str; 13] = [
     "join",
     "next",
     "leave",
@@ -397,6 +403,7 @@ const KNOWN_TYPES: [&str; 12] = [
     "report",
     "resume",
     "ping",
+    "early_offer",
 ];
 
 impl ClientMessage {
@@ -477,6 +484,9 @@ impl ClientMessage {
                     })?,
             },
             Wire::Ping {} => ClientMessage::Ping,
+            Wire::EarlyOffer { sdp } => ClientMessage::EarlyOffer {
+                sdp: check_sdp(sdp)?,
+            },
         })
     }
 }
@@ -570,6 +580,14 @@ pub enum ServerMessage<'a> {
         /// short-lived; the ones in `welcome` may have run out by now).
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
+        /// For the answerer: the offerer's early offer, to apply as if it had come in an
+        /// `offer` message for this room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offer: Option<&'a str>,
+        /// For the offerer: its early offer went to the stranger in the stranger's
+        /// `matched`; it must not be sent again.
+        #[serde(skip_serializing_if = "is_false")]
+        offered: bool,
     },
     /// Both members came back after a restart: the room works again.
     Resumed {
@@ -594,6 +612,10 @@ pub enum ServerMessage<'a> {
     },
     /// The answer to a client's `ping`.
     Pong,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl ServerMessage<'_> {
@@ -732,6 +754,28 @@ mod tests {
         );
     }
 
+    /// An early offer is checked like any offer: an SDP of 1–32 KiB, nothing else.
+    #[test]
+    fn early_offers_are_checked_like_offers() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"early_offer","sdp":"v=0"}"#),
+            Ok(ClientMessage::EarlyOffer { sdp: "v=0".into() })
+        );
+        let long = format!(
+            r#"{{"type":"early_offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_SDP_BYTES + 1)
+        );
+        for bad in [
+            r#"{"type":"early_offer","sdp":""}"#,
+            r#"{"type":"early_offer"}"#,
+            r#"{"type":"early_offer","sdp":7}"#,
+            long.as_str(),
+        ] {
+            let err = ClientMessage::parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadMessage, "{bad:.60}");
+        }
+    }
+
     #[test]
     fn oversize_text_is_too_large() {
         let big = format!(
@@ -796,10 +840,36 @@ mod tests {
                     partner: 3
                 },
                 ice_servers: &[],
+                offer: None,
+                offered: false,
             }
             .to_json(),
             r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
+        let proof = MemberProof {
+            secret: 2,
+            partner: 3,
+        };
+        let answerer = ServerMessage::Matched {
+            room,
+            role: Role::Answerer,
+            common: &[],
+            proof,
+            ice_servers: &[],
+            offer: Some("v=0\r\n"),
+            offered: false,
+        };
+        assert!(answerer.to_json().ends_with(r#""offer":"v=0\r\n"}"#));
+        let offerer = ServerMessage::Matched {
+            room,
+            role: Role::Offerer,
+            common: &[],
+            proof,
+            ice_servers: &[],
+            offer: None,
+            offered: true,
+        };
+        assert!(offerer.to_json().ends_with(r#""offered":true}"#));
         assert_eq!(
             ServerMessage::Left {
                 room,

@@ -25,7 +25,7 @@ use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
-use crate::room::{Event, Peer, Relayed, Undeliverable};
+use crate::room::{Ahead, Event, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
 use crate::websocket::{self, Incoming, code};
@@ -390,6 +390,13 @@ impl Session {
                 self.send(&ServerMessage::Pong.to_json());
                 return Ok(());
             }
+            ClientMessage::EarlyOffer { sdp } => {
+                // Only while waiting, for this wait; otherwise dropped like a stale relay.
+                if let Some(seq) = self.presence.wait() {
+                    self.lobby.early_offer(self.id, seq, sdp).await;
+                }
+                return Ok(());
+            }
             ClientMessage::Report { room, reason } => {
                 if let Some(Request::Report { seq }) = self.presence.report(room) {
                     self.lobby.report(self.id, seq, reason).await;
@@ -446,6 +453,11 @@ impl Session {
                             common: &m.common,
                             proof,
                             ice_servers: &ice_servers,
+                            offer: match &m.ahead {
+                                Ahead::Offer(sdp) => Some(sdp),
+                                Ahead::None | Ahead::Sent => None,
+                            },
+                            offered: m.ahead == Ahead::Sent,
                         },
                         _ => ServerMessage::Resumed { room: m.room },
                     };

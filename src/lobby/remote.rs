@@ -13,6 +13,7 @@ use crate::room::Event;
 use crate::shared::SharedEvent;
 use crate::shared::bus::BusMessage;
 
+use super::ahead::Offers;
 use super::backend::Backend;
 use super::core::{Core, RESUME_WAIT};
 use super::rooms::Start;
@@ -35,12 +36,18 @@ impl Core {
                 partner_ticket,
                 partner_client,
                 common,
+                partner_offer,
+                offer,
             } => {
+                let offers = Offers {
+                    joiner: offer,
+                    waiter: partner_offer,
+                };
                 let partner = Side {
                     user: partner,
                     ticket: partner_ticket,
                 };
-                self.paired(joiner, ticket, partner, partner_client, common);
+                self.paired(joiner, ticket, partner, partner_client, common, offers);
             }
             SharedEvent::Bus(msg) => self.on_bus(msg),
             SharedEvent::Pool {
@@ -87,8 +94,8 @@ impl Core {
     }
 
     /// The shared queue paired our waiting `joiner` with `partner`, who is here or on
-    /// another instance. A side that no longer waits under its ticket is not paired; the
-    /// other goes back in the queue.
+    /// another instance, each with the early offer it waited with, if any. A side that no
+    /// longer waits under its ticket is not paired; the other goes back in the queue.
     fn paired(
         &mut self,
         joiner: SessionId,
@@ -96,6 +103,7 @@ impl Core {
         partner: Side,
         partner_client: Option<ClientKey>,
         common: Vec<String>,
+        offers: Offers,
     ) {
         let now = self.now.at;
         let Backend::Shared { queue, rng } = &mut self.backend else {
@@ -121,7 +129,7 @@ impl Core {
                         waiter: other,
                         common,
                     };
-                    self.open_room(pairing);
+                    self.open_room(pairing, Some(offers));
                 }
                 // Whoever still waits goes back in the queue.
                 (true, false) => queue.rejoin(joiner, now),
@@ -142,6 +150,8 @@ impl Core {
         let from = queue.user(joiner);
         let client = self.users.get(joiner).and_then(|u| u.client);
         let (mine, theirs) = self.draw_proofs();
+        let opening = offers.opening(role);
+        let role = opening.joiner_role;
         let msg = BusMessage::Matched {
             to: partner.user.session,
             ticket: partner.ticket,
@@ -151,6 +161,7 @@ impl Core {
             client,
             common: common.clone(),
             proof: theirs,
+            ahead: opening.waiter,
         };
         self.publish(partner.user.instance, msg);
         let partner = Partner::There {
@@ -161,6 +172,7 @@ impl Core {
             role,
             common,
             proof: mine,
+            ahead: opening.joiner,
         };
         self.open_remote(joiner, room, start, partner);
     }
@@ -227,6 +239,7 @@ impl Core {
             client,
             common,
             proof,
+            ahead,
         } = msg
         else {
             return;
@@ -257,6 +270,7 @@ impl Core {
                     role,
                     common,
                     proof,
+                    ahead,
                 };
                 self.tell_matched(to, room, start, peer);
             }

@@ -1,6 +1,6 @@
 //! The lobby's registry of connected users: where each one's events go, what it last asked
-//! for, and where it is (idle, waiting, in a room, resuming), with the room count kept in
-//! step by the one method that changes where a user is.
+//! for, and where it is (idle, waiting, in a room, resuming), with the room count and the
+//! early offers kept in step by the one method that changes where a user is.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -95,6 +95,10 @@ pub(crate) struct Users {
     /// Who holds each proof's secret, so a member back on a new connection finds its old
     /// one in O(1).
     by_secret: HashMap<u128, SessionId>,
+    /// The early offers of waiting users who sent one (in-process queue only; the shared
+    /// queue keeps them in Redis), dropped the moment their user stops waiting: an idle or
+    /// talking user has none, and pays nothing for the feature.
+    offers: HashMap<SessionId, String>,
 }
 
 impl Users {
@@ -126,10 +130,38 @@ impl Users {
         let old = std::mem::replace(&mut user.status, status);
         self.count(old, -1);
         self.count(status, 1);
+        if status != Status::Waiting {
+            // An early offer belongs to one wait and never outlives it.
+            self.offers.remove(&id);
+        }
+    }
+
+    /// Keeps `sdp` as `id`'s early offer (the latest one wins), if `id` is waiting.
+    pub(crate) fn set_offer(&mut self, id: SessionId, sdp: String) {
+        if self.status(id) == Some(Status::Waiting) {
+            self.offers.insert(id, sdp);
+        }
+    }
+
+    /// Takes `id`'s early offer out, if it has one.
+    pub(crate) fn take_offer(&mut self, id: SessionId) -> Option<String> {
+        self.offers.remove(&id)
+    }
+
+    /// How many early offers are held, and whether each belongs to a waiting user (for the
+    /// tests' invariants).
+    #[cfg(test)]
+    pub(crate) fn offers_held_by_waiters(&self) -> (usize, bool) {
+        let all_wait = self
+            .offers
+            .keys()
+            .all(|id| self.status(*id) == Some(Status::Waiting));
+        (self.offers.len(), all_wait)
     }
 
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<User> {
         self.set_proof(id, None);
+        self.offers.remove(&id);
         let user = self.map.remove(&id)?;
         self.count(user.status, -1);
         Some(user)

@@ -54,6 +54,7 @@ struct Scripts {
     join: Script,
     fallback: Script,
     withdraw: Script,
+    offer: Script,
     parted: Script,
     resume: Script,
     beat: Script,
@@ -66,6 +67,7 @@ impl Scripts {
             join: with_prelude(include_str!("join.lua")),
             fallback: with_prelude(include_str!("fallback.lua")),
             withdraw: with_prelude(include_str!("withdraw.lua")),
+            offer: with_prelude(include_str!("offer.lua")),
             parted: with_prelude(include_str!("parted.lua")),
             resume: with_prelude(include_str!("resume.lua")),
             beat: with_prelude(include_str!("beat.lua")),
@@ -266,6 +268,15 @@ impl Engine {
                     .await;
                 ("withdraw", reply.map(|_| None))
             }
+            Op::Offer { user, ticket, sdp } => {
+                let reply = self
+                    .call(&self.scripts.offer, self.name(user))
+                    .arg(ticket)
+                    .arg(sdp)
+                    .invoke_async::<i64>(&mut conn)
+                    .await;
+                ("offer", reply.map(|_| None))
+            }
             Op::Parted { a, b } => {
                 let cooldown = self.config.policy.cooldown.as_millis() as u64;
                 let reply = self
@@ -335,12 +346,16 @@ impl Engine {
         })
     }
 
-    /// Reads a join or fallback reply: empty when the user now waits, else the partner.
+    /// Reads a join or fallback reply: empty when the user now waits, else the partner
+    /// (with both early offers, empty for none).
     fn pairing(&self, user: SessionId, ticket: u64, reply: Vec<String>) -> Option<SharedEvent> {
         let mut reply = reply.into_iter();
         let partner = reply.next()?;
         let partner_ticket = reply.next()?;
         let client = reply.next()?;
+        let offer = |sdp: Option<String>| sdp.filter(|sdp| !sdp.is_empty());
+        let partner_offer = offer(reply.next());
+        let own_offer = offer(reply.next());
         let (Ok(partner), Ok(partner_ticket)) = (partner.parse(), partner_ticket.parse()) else {
             tracing::error!("the shared queue answered a pairing this instance cannot read");
             return None;
@@ -352,6 +367,8 @@ impl Engine {
             partner_ticket,
             partner_client: client.parse().ok(),
             common: reply.collect(),
+            partner_offer,
+            offer: own_offer,
         })
     }
 

@@ -22,4 +22,4 @@ if not partner and redis.call('SCARD', P .. ':all') == 2 then
 end
 if not partner then return {} end
 local mine = remove(user)
-return paired(partner, remove(partner), mine.tags)
+return paired(partner, remove(partner), mine.tags, mine.offer)

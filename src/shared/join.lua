@@ -1,7 +1,8 @@
 -- join: ARGV = prefix, seed, user, ticket, now (ms), open (1 = meets anyone now), client
 -- (who the user is for reports, or -), tags...
 -- Pairs `user` with a waiting user (those sharing the most tags first) or queues it.
--- Returns {} when queued, or {partner, partner's ticket, partner's client, shared tags...}.
+-- Returns {} when queued, or a pairing (see `paired`; the joiner has no early offer yet: an
+-- early offer belongs to a wait, and this one has only begun).
 local user, ticket, now, open, client = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7]
 local tags = {}
 for i = 8, #ARGV do tags[#tags + 1] = ARGV[i] end

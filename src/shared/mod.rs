@@ -92,6 +92,10 @@ pub(crate) enum SharedEvent {
         /// Who the partner is for reports and bans, if known.
         partner_client: Option<ClientKey>,
         common: Vec<String>,
+        /// The early offer the partner waited with, if any.
+        partner_offer: Option<String>,
+        /// The early offer `joiner` waited with, if any (a fallback pairs two waiters).
+        offer: Option<String>,
     },
     /// Another instance's message about one of our users.
     Bus(BusMessage),

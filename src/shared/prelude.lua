@@ -3,7 +3,8 @@
 --
 -- Keys:
 --   P:w:<user>      hash of one waiting user: t = ticket, g = tags (sorted, \31-separated),
---                   s = since (ms), o = "1" when it meets anyone, c = client key or -
+--                   s = since (ms), o = "1" when it meets anyone, c = client key or -,
+--                   x = its early offer (an SDP), if it sent one
 --   P:all           set of every waiting user
 --   P:open          set of waiting users who meet anyone
 --   P:s:<tags>      set of waiting users by each non-empty subset of their tags
@@ -48,7 +49,7 @@ end
 
 -- Takes `user` out of the queue and every index; returns its record, or nil if not waiting.
 local function remove(user)
-  local rec = redis.call('HMGET', P .. ':w:' .. user, 't', 'g', 's', 'c')
+  local rec = redis.call('HMGET', P .. ':w:' .. user, 't', 'g', 's', 'c', 'x')
   if not rec[1] then return nil end
   local tags = split(rec[2])
   for _, k in ipairs(subset_keys(tags, 0)) do redis.call('SREM', k, user) end
@@ -56,7 +57,7 @@ local function remove(user)
   redis.call('SREM', P .. ':all', user)
   redis.call('SREM', P .. ':iw:' .. instance_of(user), user)
   redis.call('DEL', P .. ':w:' .. user)
-  return { ticket = rec[1], tags = tags, since = tonumber(rec[3]), client = rec[4] or '-' }
+  return { ticket = rec[1], tags = tags, since = tonumber(rec[3]), client = rec[4] or '-', offer = rec[5] or '' }
 end
 
 -- `user`'s partners still in their cool-down (and `user` itself), as a set, and how many.
@@ -124,9 +125,10 @@ local function common(a, b)
   return out
 end
 
--- The reply for a pairing: {partner, partner's ticket, partner's client, shared tags...}.
-local function paired(partner, rec, tags)
-  local reply = { partner, rec.ticket, rec.client }
+-- The reply for a pairing: {partner, partner's ticket, partner's client, partner's early
+-- offer, the user's own early offer (each '' for none), shared tags...}.
+local function paired(partner, rec, tags, own_offer)
+  local reply = { partner, rec.ticket, rec.client, rec.offer, own_offer or '' }
   for _, t in ipairs(common(tags, rec.tags)) do reply[#reply + 1] = t end
   return reply
 end

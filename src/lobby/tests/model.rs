@@ -43,6 +43,8 @@ enum Step {
     Gone(usize),
     Deliver(usize),
     Relay(usize),
+    /// The user, if its session sees it waiting, sends an early offer for that wait.
+    Offer(usize),
     Report(usize),
     Resume(usize),
     /// The user asks for another user's last room, with a proof it made up.
@@ -70,6 +72,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => user.clone().prop_map(Step::Gone),
         4 => user.clone().prop_map(Step::Deliver),
         2 => user.clone().prop_map(Step::Relay),
+        2 => user.clone().prop_map(Step::Offer),
         1 => user.clone().prop_map(Step::Report),
         2 => user.clone().prop_map(Step::Resume),
         2 => (user.clone(), user.clone()).prop_map(|(i, victim)| Step::Hijack(i, victim)),
@@ -103,6 +106,8 @@ struct Entry {
     tags: Vec<String>,
     open: bool,
     client: Option<ClientKey>,
+    /// The early offer stored with this wait.
+    offer: Option<String>,
 }
 
 /// What the queue scripts do, minus cool-downs and liveness (policy, not consistency).
@@ -145,8 +150,19 @@ impl Redis {
                     tags,
                     open,
                     client,
+                    offer: None,
                 };
                 self.pair_or_wait(entry, rng)
+            }
+            Op::Offer { user, ticket, sdp } => {
+                if let Some(e) = self
+                    .waiting
+                    .iter_mut()
+                    .find(|e| e.user.session == user && e.user.instance == me && e.ticket == ticket)
+                {
+                    e.offer = Some(sdp);
+                }
+                None
             }
             Op::Fallback { user, ticket } => {
                 let at = self
@@ -239,6 +255,8 @@ impl Redis {
             partner_ticket: partner.ticket,
             partner_client: partner.client,
             common,
+            partner_offer: partner.offer,
+            offer: entry.offer,
         })
     }
 }
@@ -260,6 +278,8 @@ struct World {
     sims: Vec<Option<Sim>>,
     /// Connections lost to the network that the server still has, oldest first.
     lost: VecDeque<Sim>,
+    /// What members were told of early offers, by room.
+    aheads: Aheads,
 }
 
 impl World {
@@ -280,6 +300,7 @@ impl World {
             now,
             sims: (0..USERS).map(|_| None).collect(),
             lost: VecDeque::new(),
+            aheads: Aheads::default(),
         };
         let instances = if shared { 2 } else { 1 };
         for n in 0..instances {
@@ -383,7 +404,20 @@ impl World {
             }
             Step::Deliver(i) => {
                 if let Some(sim) = self.sims[i].as_mut() {
-                    deliver(sim);
+                    deliver(sim, &mut self.aheads);
+                }
+            }
+            Step::Offer(i) => {
+                if let Some(sim) = &self.sims[i]
+                    && let Some(seq) = sim.presence.wait()
+                {
+                    let sdp = format!("{} {seq}", sim.id.0);
+                    let input = Input::EarlyOffer {
+                        id: sim.id,
+                        seq,
+                        sdp,
+                    };
+                    self.input(sim.instance, input);
                 }
             }
             Step::Relay(i) => {
@@ -569,7 +603,7 @@ impl World {
         }
         loop {
             for sim in self.sims.iter_mut().flatten() {
-                deliver(sim);
+                deliver(sim, &mut self.aheads);
             }
             let mut moved = false;
             for n in 0..self.cores.len() {
@@ -585,7 +619,7 @@ impl World {
             }
         }
         for sim in self.sims.iter_mut().flatten() {
-            deliver(sim);
+            deliver(sim, &mut self.aheads);
         }
     }
 
@@ -699,14 +733,58 @@ fn check_core(core: &Core) {
         waiting,
         "the queue holds only waiting users"
     );
+    let (offers, all_wait) = core.users.offers_held_by_waiters();
+    assert!(all_wait, "an early offer never outlives its wait");
+    assert!(offers <= waiting && (!shared || offers == 0));
+}
+
+/// What each side of a room said of an early offer: the offer's owner and the wait it was
+/// made in (as the answerer read it), and the offerer's wait (as its `Sent` said).
+#[derive(Default)]
+struct Aheads {
+    received: HashMap<RoomId, (SessionId, u64)>,
+    sent: HashMap<RoomId, (SessionId, u64)>,
+}
+
+/// Checks what a member is told of an early offer: only the stranger's own offer reaches
+/// it, as the answerer, and the offerer hears its offer went, for the wait it was made in.
+fn check_ahead(sim: &Sim, m: &crate::room::Matched, aheads: &mut Aheads) {
+    use crate::protocol::Role;
+    use crate::room::Ahead;
+    match &m.ahead {
+        Ahead::None => {}
+        Ahead::Offer(sdp) => {
+            let (owner, seq) = sdp.split_once(' ').expect("the model's offers");
+            let owner = SessionId(owner.parse().unwrap());
+            assert_eq!(
+                owner, m.partner.id,
+                "an early offer reaches only its stranger"
+            );
+            assert_eq!(m.role, Some(Role::Answerer), "its receiver answers");
+            aheads
+                .received
+                .insert(m.room, (owner, seq.parse().unwrap()));
+        }
+        Ahead::Sent => {
+            assert_eq!(m.role, Some(Role::Offerer), "its owner offers");
+            aheads.sent.insert(m.room, (sim.id, m.seq));
+        }
+    }
+    if let (Some(got), Some(sent)) = (aheads.received.get(&m.room), aheads.sent.get(&m.room)) {
+        assert_eq!(
+            got, sent,
+            "the offer delivered is the one of the wait that ended here"
+        );
+    }
 }
 
 /// Applies queued events the way a session does; checks relays come from the partner.
-fn deliver(sim: &mut Sim) {
+fn deliver(sim: &mut Sim, aheads: &mut Aheads) {
     while let Ok(event) = sim.rx.try_recv() {
         match event {
             Event::Matched(m) => {
                 if let Some(m) = sim.presence.matched(m) {
+                    check_ahead(sim, &m, aheads);
                     match m.proof {
                         Some(proof) => sim.last_room = Some((m.room, proof)),
                         None => assert_ne!(
