@@ -69,6 +69,7 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("view.js", JS),
     asset!("prefs.js", JS),
     asset!("call.js", JS),
+    asset!("warm.js", JS),
     asset!("signaling.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];

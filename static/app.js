@@ -9,9 +9,14 @@ import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs } from './prefs.js';
+import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
 
 /** The current call, made and closed on the session's word. @type {Call|null} */
 let call = null;
+/** The next call's peer connection, made ahead (warm.js). @type {Warm|null} */
+let warm = null;
+// How long after a call began its successor's connection is made (not during its setup).
+const WARM_AFTER_MS = 1000;
 const tracker = new Tracker();
 const clock = {
   now: () => Date.now(),
@@ -21,6 +26,8 @@ const clock = {
 const signaling = new Signaling(signalingUrl(), tracker, (attempt) => reconnectDelay(attempt, Math.random));
 const send = (message) => signaling.send(message);
 const prefs = new Prefs(window.location.search, () => window.localStorage);
+// `?ahead=0`: the flow without anything made ahead (for the benchmarks' comparison).
+const aheadOn = prefs.offerAhead;
 const view = new View(document, tracker);
 const ui = view.ui;
 ui.hideIp.checked = prefs.hideIp;
@@ -32,6 +39,11 @@ const chat = new Chat({
     line: (kind, who, text) => view.addLine(kind, who, text),
     typing: (active) => view.showTyping(active),
   },
+});
+const ahead = new OfferAhead({
+  clock,
+  makeOffer: () => (warm ? warm.offer() : Promise.resolve(null)),
+  send: (sdp) => session.earlyOffer(sdp),
 });
 const session = new Session({
   clock,
@@ -54,8 +66,16 @@ function perform(command) {
     case 'beginCall':
       beginCall(command);
       break;
+    case 'looking':
+      warmUp(command);
+      if (aheadOn) ahead.looking();
+      break;
     case 'endCall':
-      endCall();
+      endCall(command.next && aheadOn);
+      break;
+    case 'idle':
+      ahead.done();
+      coolDown();
       break;
     case 'signalingRestored':
       signaling.releaseAbandoned();
@@ -75,8 +95,32 @@ function perform(command) {
   }
 }
 
-function beginCall({ room, role, common, iceServers, relayOnly }) {
+/** Makes the next call's connection, unless a fit one is ready (same route, not too old). */
+function warmUp({ iceServers, relayOnly }) {
+  if (!aheadOn) return;
+  if (warm && (warm.relayOnly !== relayOnly || clock.now() - warm.madeAt > WARM_MAX_AGE_MS)) coolDown();
+  if (!warm) warm = new Warm({ iceServers, relayOnly, localStream: media.stream, now: clock.now() });
+}
+
+/** Drops the connection made ahead, if any. */
+function coolDown() {
+  if (warm) warm.close();
+  warm = null;
+}
+
+/** The warm connection for a call on this route, taken out; null if none fits. */
+function takeWarm(relayOnly) {
+  const fit = warm && warm.relayOnly === relayOnly ? warm : null;
+  if (!fit) coolDown();
+  warm = null;
+  return fit ? fit.take() : null;
+}
+
+function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }) {
+  ahead.done();
   const thisCall = new Call({
+    warm: takeWarm(relayOnly),
+    offered,
     room,
     role,
     iceServers,
@@ -98,16 +142,25 @@ function beginCall({ room, role, common, iceServers, relayOnly }) {
     },
   });
   call = thisCall;
+  // The stranger's early offer: as if it had been relayed.
+  if (offer) thisCall.handle({ type: 'offer', room, sdp: offer });
   chat.setRoom(room);
   view.beginCall(common);
   if (!thisCall.pc) session.videoUnsupported();
+  // During this call, the next one's connection is made ready, once this one is set up.
+  if (aheadOn) {
+    tracker.timeout(() => {
+      if (call === thisCall) warmUp({ iceServers, relayOnly });
+    }, WARM_AFTER_MS);
+  }
 }
 
-function endCall() {
+/** Ends the current call; `later`: its peer connection is closed off the path to the next. */
+function endCall(later = false) {
   const ended = call;
   call = null;
   chat.setRoom(null);
-  if (ended) ended.close();
+  if (ended) ended.close({ later });
   view.endCall(ended ? ended.remoteStream : null);
 }
 
@@ -203,6 +256,7 @@ function wirePage() {
 /** The page is going away: end the call and close the socket (the server tells the stranger). */
 function leavePage() {
   endCall();
+  coolDown();
   signaling.close();
 }
 
@@ -227,6 +281,10 @@ function exposeTestHook() {
     debug() {
       return {
         peerConnections: openPeerConnectionCount(),
+        // The next call's, made ahead (never more than one).
+        warmPeerConnections: warm && warm.pc ? 1 : 0,
+        earlyOffers: ahead.sent,
+        collided: call ? call.collided : false,
         remoteTracks: call ? call.remoteTrackCount() : 0,
         localTracks: media.liveTrackCount(),
         listeners: tracker.listenerCount,

@@ -51,8 +51,13 @@ export function offersTurn(iceServers) {
  *
  * Commands it gives (to `command`, in order, after each change of state):
  *   {type: 'askMedia', generation}   get camera and microphone, then call mediaReady()
- *   {type: 'beginCall', room, role, common, iceServers, relayOnly}   open a call
- *   {type: 'endCall'}                close the current call
+ *   {type: 'looking', iceServers, relayOnly}   a wait began (join or next sent): make the
+ *                                    next call's connection ready, and its early offer
+ *   {type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered}   open a
+ *                                    call (`offer`: the stranger's early offer, to answer;
+ *                                    `offered`: ours went to the stranger)
+ *   {type: 'endCall', next}          close the current call (`next`: another one is coming)
+ *   {type: 'idle'}                   no call is coming: drop what was made ahead for one
  *   {type: 'signalingRestored', networkChanged}   the room is back on signaling: re-make
  *                                    an ICE restart that may have been lost (call.js)
  *   {type: 'clearLog'}               empty the chat log
@@ -174,8 +179,8 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      this.#send({ type: 'next' });
-      this.#endCall();
+      if (this.#send({ type: 'next' })) this.#looking();
+      this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
     });
@@ -230,6 +235,8 @@ export class Session {
     this.#run(() => {
       this.#hideIp = Boolean(on);
       this.#checkHideIp();
+      // An early offer made for the other route may wait at the server: wait anew.
+      if (this.#phase === 'waiting' && this.#active && !this.#call && this.#send({ type: 'leave' })) this.#join();
       // A running call keeps the route it has; a new peer connection is needed to change it.
       if (this.#call) this.#flash(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
     });
@@ -238,6 +245,11 @@ export class Session {
   /** The user turned the camera or microphone on or off: tell the stranger. */
   localMediaChanged() {
     this.#run(() => this.#sendMediaState());
+  }
+
+  /** The offer of the call to come, made while waiting: handed to the server for this wait. */
+  earlyOffer(sdp) {
+    return this.#phase === 'waiting' && this.#call === null && this.#send({ type: 'early_offer', sdp });
   }
 
   /** A short message over the status line (a chat line that could not be sent, say). */
@@ -385,7 +397,8 @@ export class Session {
       this.#iceServers = message.iceServers;
       this.#turnOffered = offersTurn(this.#iceServers);
     }
-    this.#beginCall(message.room, role, message.common);
+    const offer = role === 'answerer' && typeof message.offer === 'string' ? message.offer : null;
+    this.#beginCall(message.room, role, message.common, { offer, offered: message.offered === true });
     // Shown to get this room back after a server restart; the stranger has its own.
     if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
   }
@@ -516,12 +529,20 @@ export class Session {
       return;
     }
     this.#phase = 'waiting';
-    if (this.#send({ type: 'join', interests: this.#interests })) this.#setStatus(TEXT.looking);
+    if (this.#send({ type: 'join', interests: this.#interests })) {
+      this.#setStatus(TEXT.looking);
+      this.#looking();
+    }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
-  #beginCall(room, role, common) {
+  /** A wait began: the next call's connection is made ready for it. */
+  #looking() {
+    this.#emit({ type: 'looking', iceServers: this.#iceServers, relayOnly: this.#hideIp });
+  }
+
+  #beginCall(room, role, common, { offer = null, offered = false } = {}) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
@@ -543,7 +564,8 @@ export class Session {
       proof: null,
     };
     const iceServers = this.#iceServers;
-    this.#emit({ type: 'beginCall', room, role, common: Array.isArray(common) ? common : [], iceServers, relayOnly });
+    common = Array.isArray(common) ? common : [];
+    this.#emit({ type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered });
     this.#phase = 'connecting';
     this.#setStatus(TEXT.found);
     this.#line(TEXT.talking);
@@ -573,14 +595,14 @@ export class Session {
     }
   }
 
-  /** Closes the current call (if any) and forgets everything that belonged to it. */
-  #endCall() {
+  /** Closes the current call (if any) and forgets all of it; `next`: another one comes. */
+  #endCall(next = false) {
     this.#resuming = null;
     this.#clearTimer('connectHint');
     this.#reporting = false;
     if (this.#call === null) return;
     this.#call = null;
-    this.#emit({ type: 'endCall' });
+    this.#emit(next ? { type: 'endCall', next } : { type: 'endCall' });
   }
 
   /** After a report or a stranger leaving: pause, then look again (Auto-next), or go idle. */
@@ -608,6 +630,7 @@ export class Session {
     this.#clearTimer('autoJoin');
     if (leave) this.#send({ type: 'leave' });
     this.#endCall();
+    this.#emit({ type: 'idle' });
     this.#phase = 'idle';
   }
 

@@ -53,3 +53,10 @@ test('Hide my IP is remembered, and a disabled storage is no error', () => {
   blocked.hideIp = true;
   assert.deepEqual(blocked.interests(), ['go']);
 });
+
+test('the next call is made ahead unless the address says ahead=0', () => {
+  const storage = memoryStorage();
+  assert.equal(new Prefs('', () => storage).offerAhead, true);
+  assert.equal(new Prefs('?start=1&ahead=1', () => storage).offerAhead, true);
+  assert.equal(new Prefs('?start=1&ahead=0', () => storage).offerAhead, false);
+});

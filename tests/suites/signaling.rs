@@ -2,8 +2,8 @@
 // process's own queue) and tests/signaling_shared.rs (the queue shared through Redis), which
 // each define `start(extra) -> TestServer`.
 
-use common::{Client, TestServer};
-use serde_json::json;
+use common::{Client, TestServer, wait_waiting};
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// A new connection is greeted first, with the online count and the ICE servers to use.
@@ -420,4 +420,173 @@ async fn a_room_id_alone_does_not_resume_a_room() {
     assert_eq!(b.recv().await["text"], "only you");
     // The thief was never let in: the next thing it hears answers its own join.
     thief.join().await;
+}
+
+/// Sends an early offer, then a ping. The pong says the server has read the offer and
+/// handed it to its lobby, which takes inputs in the order they come: anything another
+/// client sends after this pong is handled after the offer.
+async fn offer_ahead(client: &mut Client, sdp: &str) {
+    client
+        .send(json!({"type": "early_offer", "sdp": sdp}))
+        .await;
+    client.send(json!({"type": "ping"})).await;
+    client.recv_type("pong").await;
+}
+
+/// Pairs an idle `joiner` with `waiter` (waiting already); returns their `matched`.
+async fn meet_waiter(joiner: &mut Client, waiter: &mut Client) -> (Value, Value) {
+    joiner.send(json!({"type": "join"})).await;
+    let from_joiner = joiner.recv().await;
+    let mj = if from_joiner["type"] == "waiting" {
+        joiner.recv_type("matched").await
+    } else {
+        from_joiner
+    };
+    (mj, waiter.recv_type("matched").await)
+}
+
+/// Whether a `matched` carries anything of an early offer.
+fn ahead_in(matched: &Value) -> bool {
+    matched.get("offer").is_some() || matched.get("offered").is_some()
+}
+
+/// A waiting user's early offer reaches the stranger it is paired with, inside that
+/// stranger's `matched`; the waiter offers and is told its offer went; it reaches nobody
+/// else, then or later, and is not sent again.
+#[tokio::test]
+async fn an_early_offer_reaches_only_the_stranger_it_is_paired_with() {
+    let server = start(&[]).await;
+    let sdp = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n";
+    let mut w = server.client().await;
+    let mut bystander = server.client().await;
+    w.join().await;
+    offer_ahead(&mut w, sdp).await;
+
+    let mut x = server.client().await;
+    let (mx, mw) = meet_waiter(&mut x, &mut w).await;
+    assert_eq!(mx["room"], mw["room"]);
+    assert_eq!(mx["role"], "answerer", "the one who gets the offer answers");
+    assert_eq!(mx["offer"], sdp, "matched carries the offer unchanged");
+    assert_eq!(mw["role"], "offerer", "the waiter whose offer it is offers");
+    assert_eq!(mw["offered"], true);
+    assert!(mw.get("offer").is_none(), "{mw}");
+
+    // Not sent again: what x gets next is what w sends next.
+    let room = mw["room"].as_str().unwrap();
+    w.send(json!({"type": "chat", "room": room, "text": "marker"}))
+        .await;
+    assert_eq!(x.recv().await["text"], "marker");
+
+    // Used once: the next pairing carries nothing of it.
+    let mut y = server.client().await;
+    y.join().await;
+    let (mb, my) = meet_waiter(&mut bystander, &mut y).await;
+    assert!(!ahead_in(&mb) && !ahead_in(&my), "{mb} {my}");
+}
+
+/// An early offer belongs to one wait: one made before a Stop, a Next, a disconnect, or
+/// while not waiting at all is never delivered to anyone.
+#[tokio::test]
+async fn stale_early_offers_are_never_delivered() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+
+    // Idle: ignored. Then a waits without one.
+    offer_ahead(&mut a, "v=0 idle").await;
+    a.join().await;
+    let (mb, ma) = meet_waiter(&mut b, &mut a).await;
+    assert!(!ahead_in(&mb) && !ahead_in(&ma), "{mb} {ma}");
+
+    // In a room: ignored, and not kept for after Next.
+    offer_ahead(&mut a, "v=0 in a room").await;
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    a.recv_type("left").await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+
+    // Stop: dropped with the wait.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    b.join().await;
+    offer_ahead(&mut b, "v=0 before stop").await;
+    b.send(json!({"type": "leave"})).await;
+    b.join().await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+
+    // Next: the offer of the wait before it is gone with that wait.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    b.join().await;
+    offer_ahead(&mut b, "v=0 first wait").await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert_eq!(ma["offer"], "v=0 first wait");
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    a.recv_type("left").await;
+    let (ma, mb2) = meet_waiter(&mut a, &mut b).await;
+    assert!(mb["offered"] == true && !ahead_in(&mb2) && !ahead_in(&ma));
+
+    // Disconnect: gone with the user.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    let mut c = server.client().await;
+    c.join().await;
+    offer_ahead(&mut c, "v=0 gone").await;
+    drop(c);
+    wait_waiting(server.addr, 0, "the one who left is out of the queue").await;
+    b.join().await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+}
+
+/// An early offer is checked like any offer: a malformed or oversized one gets
+/// `bad_message`, the user keeps waiting, and nothing of it reaches the stranger.
+#[tokio::test]
+async fn a_bad_early_offer_is_refused_and_the_wait_goes_on() {
+    let server = start(&[]).await;
+    let mut w = server.client().await;
+    w.join().await;
+    let oversized = "a".repeat(32 * 1024 + 1);
+    for bad in [
+        json!({"type": "early_offer"}),
+        json!({"type": "early_offer", "sdp": ""}),
+        json!({"type": "early_offer", "sdp": 7}),
+        json!({"type": "early_offer", "sdp": oversized}),
+    ] {
+        w.send(bad.clone()).await;
+        let err = w.recv_type("error").await;
+        assert_eq!(err["code"], "bad_message", "{err} for {bad:.80}");
+    }
+    let mut x = server.client().await;
+    let (mx, mw) = meet_waiter(&mut x, &mut w).await;
+    assert_eq!(mx["room"], mw["room"], "still waiting, and paired");
+    assert!(!ahead_in(&mx) && !ahead_in(&mw), "{mx} {mw}");
+}
+
+/// Two waiters who both made early offers meet when their fallback comes: one offer is
+/// used (its owner offers), the other is dropped, and its owner answers the first. (The
+/// browser rolls its own offer back: perfect negotiation.)
+#[tokio::test]
+async fn of_two_early_offers_one_is_used() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.send(json!({"type": "join", "interests": ["chess"]})).await;
+    a.recv_type("waiting").await;
+    offer_ahead(&mut a, "v=0 a").await;
+    b.send(json!({"type": "join", "interests": ["jazz"]})).await;
+    b.recv_type("waiting").await;
+    offer_ahead(&mut b, "v=0 b").await;
+    let (ma, mb) = (a.recv_type("matched").await, b.recv_type("matched").await);
+    let (offerer, answerer, sdp) = if ma["role"] == "offerer" {
+        (&ma, &mb, "v=0 a")
+    } else {
+        (&mb, &ma, "v=0 b")
+    };
+    assert_eq!(offerer["offered"], true, "{offerer}");
+    assert_eq!(answerer["role"], "answerer");
+    assert_eq!(answerer["offer"], sdp, "the offerer's own offer");
 }
