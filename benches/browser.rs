@@ -19,8 +19,11 @@
 //!   (Auto-next, a one second pause) queues again before the next run, and is who A meets
 //!   then; that pause is not in the measured path.
 //!
-//! For each mix, all Start runs come first, then the Next runs; one warm-up run of each kind is made first
-//! and not counted. The load average before and after is printed: the figures mean
+//! Each is measured twice in the same run, for Chromium↔Chromium: with the next call made
+//! ahead (warm peer connection, early offer: the product) and with `?ahead=0` (the flow
+//! before it), so the two are compared under the same load. For each mix and flow, all Start
+//! runs come first, then the Next runs; one warm-up run of each kind is made first and not
+//! counted. The load average before and after is printed: the figures mean
 //! something only on an otherwise idle machine.
 
 #[path = "../tests/browser_harness/mod.rs"]
@@ -57,7 +60,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium]));
+    for flow in FLOWS {
+        rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium], flow));
+    }
     drop(rt);
     // Firefox gathers candidates only on a default-route interface: its calls run in a
     // private network namespace, on a thread of their own (the namespace is the thread's).
@@ -65,11 +70,16 @@ fn main() {
         return;
     };
     std::thread::spawn(move || {
-        harness::netns::block_on_inside(|| bench(&tools, runs, [Chromium, Firefox, Firefox]))
+        harness::netns::block_on_inside(|| {
+            bench(&tools, runs, [Chromium, Firefox, Firefox], FLOWS[0])
+        })
     })
     .join()
     .expect("the Firefox benchmark");
 }
+
+/// The two flows compared: the product's, and the one before the next call was made ahead.
+const FLOWS: [(&str, &str); 2] = [("made ahead", ""), ("before (?ahead=0)", "?ahead=0")];
 
 /// The timeline of one call from the page that pressed the button (`clicker`) and from the
 /// stranger it met (`peer`), in epoch milliseconds.
@@ -81,7 +91,9 @@ const TIMELINE: &str = r#"((clickId, room) => {
   const from = click === null ? -Infinity : click;
   const matched = rec.msgs.find((m) => m.type === 'matched' && m.room === room && m.t >= from);
   if (!matched) return { error: 'no matched for ' + room };
-  const pc = rec.pcs.find((p) => p.created >= matched.t);
+  // The call's peer connection: made after `matched`, or ahead of it (the one that connects).
+  const pc = rec.pcs.find((p) => p.created >= matched.t)
+    || rec.pcs.find((p) => p.states.some((s) => s.s === 'connected' && s.t >= matched.t));
   const first = (xs, pred) => { const x = xs.find(pred); return x ? x.t : null; };
   const frame = rec.frames.find((f) => f.room === room);
   return {
@@ -134,9 +146,9 @@ async fn wait_queue(server: &TestServer, n: u64) {
     }
 }
 
-/// Opens the chat page and waits for the server's welcome.
-async fn fresh_chat(page: &Page) {
-    page.open("/chat").await;
+/// Opens the chat page (with `query`) and waits for the server's welcome.
+async fn fresh_chat(page: &Page, query: &str) {
+    page.open(&format!("/chat{query}")).await;
     page.wait_for(
         "document.getElementById('conn').dataset.status === 'connected'",
         "the server's welcome",
@@ -209,7 +221,7 @@ fn loadavg() -> String {
 
 /// All the runs with A, B and C in the engines given: B presses Start (so B's engine is the
 /// fresh page's) and A presses Next, meeting B and C in turn.
-async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
+async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3], (flow, query): (&str, &str)) {
     let server = TestServer::start(&[]).await;
     let base = format!("http://{}", server.addr);
     let pages = Browser::launch_each(
@@ -230,7 +242,7 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mix = format!(
-        "{}↔{}",
+        "{}↔{}, {flow}",
         engines[0].name(),
         if engines[1] == engines[0] {
             engines[0].name()
@@ -245,8 +257,8 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
         loadavg()
     );
 
-    start_runs(&server, runs, &mix, a, b).await;
-    next_runs(&server, runs, &mix, [a, b, c]).await;
+    start_runs(&server, runs, &mix, query, a, b).await;
+    next_runs(&server, runs, &mix, query, [a, b, c]).await;
     println!("\nload average at the end: {}", loadavg());
     let problems: Vec<String> = futures_util::future::join_all(
         [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
@@ -263,13 +275,13 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
 
 /// The Start runs: fresh pages (no camera open yet, nobody waiting); A presses Start, then
 /// B. Prints the figures.
-async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &Page) {
+async fn start_runs(server: &TestServer, runs: usize, mix: &str, query: &str, a: &Page, b: &Page) {
     let mut start = Samples::default();
     let mut start_parts = Samples::default();
     for run in 0..=runs {
         // Fresh pages: no camera open yet, nobody waiting.
         for page in [a, b] {
-            fresh_chat(page).await;
+            fresh_chat(page, query).await;
         }
         wait_queue(server, 0).await;
         a.click_button("Start").await;
@@ -320,14 +332,20 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &P
 /// The Next runs. A and B are in a call from the last Start run. C comes and waits. A
 /// presses Next again and again; each time the one A left looks again after Auto-next's
 /// pause, and is the one A meets next time. Prints the figures.
-async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Page; 3]) {
+async fn next_runs(
+    server: &TestServer,
+    runs: usize,
+    mix: &str,
+    query: &str,
+    [a, b, c]: [&Page; 3],
+) {
     let mut room = a
         .eval("__strangers.room")
         .await
         .as_str()
         .unwrap()
         .to_string();
-    fresh_chat(c).await;
+    fresh_chat(c, query).await;
     c.click_button("Start").await;
     wait_queue(server, 1).await;
     let mut next = Samples::default();

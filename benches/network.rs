@@ -14,7 +14,9 @@
 //!
 //! Times come from the pages' own clocks (the harness's recorder: the click event's
 //! timestamp, `requestVideoFrameCallback`'s presentation time), never WebDriver round
-//! trips. The floor printed for each RTT is 4.25 RTT: matched ½, offer ½ + ½, ICE 1,
+//! trips. Each is measured with the product's client (the next call made ahead: `ahead`)
+//! and with the flow before it (`?ahead=0`: `before`) on the same lab, one after the other.
+//! `-- --networks "RTT 0,RTT 80 ms"` measures only the networks named. The floor printed for each RTT is 4.25 RTT: matched ½, offer ½ + ½, ICE 1,
 //! DTLS 2, first packet ½. The load average before and after is printed: the figures mean
 //! something only on a quiet machine.
 
@@ -27,7 +29,7 @@ mod lab;
 use std::time::Duration;
 
 use browser_harness::Page;
-use lab::pages::{open_chat, start_waiting, wait_new_picture, wait_picture};
+use lab::pages::{start_waiting, wait_new_picture, wait_picture, wait_welcome};
 use lab::services::Offer;
 use lab::{Home, Lab};
 
@@ -63,6 +65,7 @@ const NETWORKS: [Network; 4] = [
 
 fn main() {
     let mut runs = 10usize;
+    let mut only: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--runs" {
@@ -72,7 +75,13 @@ fn main() {
                 .filter(|&n| n >= 1)
                 .expect("--runs takes a positive number");
         }
+        // `--networks "RTT 0,RTT 80 ms"`: only the networks of these names.
+        if arg == "--networks" {
+            let list = args.next().expect("--networks takes a list of names");
+            only = Some(list.split(',').map(|n| n.trim().to_string()).collect());
+        }
     }
+    ONLY.set(only).expect("set once");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -81,11 +90,18 @@ fn main() {
     rt.block_on(bench(runs));
 }
 
+/// The networks asked for with `--networks` (all when `None`).
+static ONLY: std::sync::OnceLock<Option<Vec<String>>> = std::sync::OnceLock::new();
+
 async fn bench(runs: usize) {
     println!("load average before: {}", load_average());
     let mut rows = Vec::new();
     for (setup, home) in [("EIM/EIM", Home::EIM), ("symmetric+TURN", Home::SYMMETRIC)] {
-        for network in &NETWORKS {
+        let only = ONLY.get().and_then(Option::as_ref);
+        let chosen = NETWORKS
+            .iter()
+            .filter(|n| only.is_none_or(|names| names.iter().any(|o| o == n.name)));
+        for network in chosen {
             let Some(lab) = Lab::start(&[home, home, home], Offer::Turn) else {
                 eprintln!("the network benchmark needs the lab (root); nothing measured");
                 return;
@@ -95,20 +111,22 @@ async fn bench(runs: usize) {
                     .set_uplink_delay(Duration::from_millis(network.rtt_ms / 2));
                 lab.link(i).set_uplink_loss(network.loss);
             }
-            let (start, next) = measure(&lab, runs).await;
-            lab.assert_contained();
-            for (kind, times) in [("Start", start), ("Next", next)] {
-                let row = Row::new(setup, network, kind, times);
-                println!("{}", row.line());
-                rows.push(row);
+            for (flow, query) in FLOWS {
+                let (start, next) = measure(&lab, runs, query).await;
+                for (kind, times) in [("Start", start), ("Next", next)] {
+                    let row = Row::new(setup, network, flow, kind, times);
+                    println!("{} (load {})", row.line(), load_average());
+                    rows.push(row);
+                }
             }
+            lab.assert_contained();
         }
     }
     println!("\nload average after: {}\n", load_average());
     println!(
-        "| NATs | network | from | median | p10–p90 | runs | floor 4.25 RTT | median − floor |"
+        "| NATs | network | flow | from | median | p10–p90 | runs | floor 4.25 RTT | median − floor |"
     );
-    println!("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for row in &rows {
         println!("{}", row.markdown());
     }
@@ -116,15 +134,26 @@ async fn bench(runs: usize) {
 
 /// `runs` Start runs, then `runs` Next runs (one warm-up of each, not counted): the
 /// times in milliseconds.
-async fn measure(lab: &Lab, runs: usize) -> (Vec<f64>, Vec<f64>) {
+/// The flows compared in the same run: the next call made ahead (the product's), and the
+/// flow before it (`?ahead=0`).
+const FLOWS: [(&str, &str); 2] = [("ahead", ""), ("before", "?ahead=0")];
+
+/// Opens the chat page with `query` (the recorder installed) and waits for the welcome.
+async fn open_chat(page: &Page, query: &str) {
+    page.install_recorder().await;
+    page.open(&format!("/chat{query}")).await;
+    wait_welcome(page).await;
+}
+
+async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
     let pages = lab.browsers(&[(0, "A"), (1, "B"), (2, "C")]).await;
     let [a, b, c] = &pages[..] else {
         unreachable!()
     };
     let mut start = Vec::new();
     for run in 0..=runs {
-        open_chat(a).await;
-        open_chat(b).await;
+        open_chat(a, query).await;
+        open_chat(b, query).await;
         start_waiting(a).await;
         b.click_button("Start").await;
         let room = wait_picture(b).await;
@@ -136,7 +165,7 @@ async fn measure(lab: &Lab, runs: usize) -> (Vec<f64>, Vec<f64>) {
     }
     // A talks to B; C waits. Each Next, A meets whoever waits; the one left behind queues
     // again by Auto-next and is who A meets the time after.
-    open_chat(c).await;
+    open_chat(c, query).await;
     start_waiting(c).await;
     let mut room = a
         .eval("window.__strangers.room")
@@ -185,17 +214,26 @@ async fn since_click(page: &Page, button: &str, room: &str) -> f64 {
 struct Row {
     setup: &'static str,
     network: &'static str,
+    /// Which client flow (made ahead, or before).
+    flow: &'static str,
     kind: &'static str,
     rtt_ms: u64,
     times: Vec<f64>,
 }
 
 impl Row {
-    fn new(setup: &'static str, network: &Network, kind: &'static str, mut times: Vec<f64>) -> Row {
+    fn new(
+        setup: &'static str,
+        network: &Network,
+        flow: &'static str,
+        kind: &'static str,
+        mut times: Vec<f64>,
+    ) -> Row {
         times.sort_by(f64::total_cmp);
         Row {
             setup,
             network: network.name,
+            flow,
             kind,
             rtt_ms: network.rtt_ms,
             times,
@@ -213,9 +251,10 @@ impl Row {
 
     fn line(&self) -> String {
         format!(
-            "{:<15} {:<20} {:<5} median {:>5.0} ms  p10 {:>5.0}  p90 {:>5.0}  floor {:>4.0}  runs {}",
+            "{:<15} {:<20} {:<6} {:<5} median {:>5.0} ms  p10 {:>5.0}  p90 {:>5.0}  floor {:>4.0}  runs {}",
             self.setup,
             self.network,
+            self.flow,
             self.kind,
             self.quantile(0.5),
             self.quantile(0.1),
@@ -228,9 +267,10 @@ impl Row {
     fn markdown(&self) -> String {
         let median = self.quantile(0.5);
         format!(
-            "| {} | {} | {} | {:.0} ms | {:.0}–{:.0} ms | {} | {:.0} ms | +{:.0} ms |",
+            "| {} | {} | {} | {} | {:.0} ms | {:.0}–{:.0} ms | {} | {:.0} ms | +{:.0} ms |",
             self.setup,
             self.network,
+            self.flow,
             self.kind,
             median,
             self.quantile(0.1),

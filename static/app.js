@@ -15,8 +15,6 @@ import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
 let call = null;
 /** The next call's peer connection, made ahead (warm.js). @type {Warm|null} */
 let warm = null;
-// How long after a call began its successor's connection is made (not during its setup).
-const WARM_AFTER_MS = 1000;
 const tracker = new Tracker();
 const clock = {
   now: () => Date.now(),
@@ -130,7 +128,10 @@ function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }
     tracker,
     onRemoteStream: (stream) => view.showRemote(stream),
     onState: (state) => {
-      if (call === thisCall) session.peerState(state);
+      if (call !== thisCall) return;
+      session.peerState(state);
+      // The next call's connection is made once this one is up (not during its setup).
+      if (state === 'connected') warmUp({ iceServers, relayOnly });
     },
     onRemoteMedia: () => {
       if (call !== thisCall) return;
@@ -147,12 +148,6 @@ function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }
   chat.setRoom(room);
   view.beginCall(common);
   if (!thisCall.pc) session.videoUnsupported();
-  // During this call, the next one's connection is made ready, once this one is set up.
-  if (aheadOn) {
-    tracker.timeout(() => {
-      if (call === thisCall) warmUp({ iceServers, relayOnly });
-    }, WARM_AFTER_MS);
-  }
 }
 
 /** Ends the current call; `later`: its peer connection is closed off the path to the next. */

@@ -86,7 +86,10 @@ async fn three_reporters_ban_a_client_even_across_a_restart() {
     a.join().await;
     b.join().await;
     for m in [a.recv_type("matched").await, b.recv_type("matched").await] {
-        assert!(m.get("offer").is_none() && m.get("offered").is_none(), "{m}");
+        assert!(
+            m.get("offer").is_none() && m.get("offered").is_none(),
+            "{m}"
+        );
     }
     a.send(json!({"type": "leave"})).await;
     server.shutdown().await;

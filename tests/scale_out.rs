@@ -440,8 +440,14 @@ async fn an_early_offer_reaches_a_stranger_on_another_instance() {
     let mx = x.recv_type("matched").await;
     let mw = w.recv_type("matched").await;
     assert_eq!(mx["room"], mw["room"]);
-    assert_eq!((&mx["role"], &mx["offer"]), (&json!("answerer"), &json!(sdp)));
-    assert_eq!((&mw["role"], &mw["offered"]), (&json!("offerer"), &json!(true)));
+    assert_eq!(
+        (&mx["role"], &mx["offer"]),
+        (&json!("answerer"), &json!(sdp))
+    );
+    assert_eq!(
+        (&mw["role"], &mw["offered"]),
+        (&json!("offerer"), &json!(true))
+    );
     wait_for_offers(&redis, &prefix, 0).await;
 }
 
