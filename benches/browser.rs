@@ -1,5 +1,6 @@
 //! How long a user waits for a stranger's picture, in real browsers on loopback:
-//! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10).
+//! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10,
+//! `-- --chromium-only` without the Firefox half).
 //!
 //! Headless pages (one browser each, fake camera) talk to the real server on 127.0.0.1, as in
 //! `tests/browser.rs`: first all Chromium (Chromium↔Chromium), then A in Chromium with B and
@@ -41,8 +42,11 @@ use serde_json::{Value, json};
 
 fn main() {
     let mut runs = 10usize;
+    // `--chromium-only`: leave out the Chromium↔Firefox half.
+    let mut firefox = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        firefox &= arg != "--chromium-only";
         if arg == "--runs" {
             runs = args
                 .next()
@@ -64,6 +68,9 @@ fn main() {
         rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium], flow));
     }
     drop(rt);
+    if !firefox {
+        return;
+    }
     // Firefox gathers candidates only on a default-route interface: its calls run in a
     // private network namespace, on a thread of their own (the namespace is the thread's).
     let Some(tools) = harness::firefox_tools_or_skip() else {

@@ -243,7 +243,8 @@ async fn hide_my_ip_shows_only_the_relay_in_both_roles() {
         open_chat(b).await;
         let mut room = meet(a, b).await;
         let mut roles = Vec::new();
-        // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+        // B presses Next, so B waits, makes its early offer and offers; A answers. The first
+        // call (A waited) and the second give A both roles.
         for _call in 0..8 {
             let pair = selected_pair(a).await;
             assert_eq!(pair["local"]["type"], "relay", "A's media leaves through the relay: {pair}");
