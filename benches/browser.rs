@@ -15,7 +15,8 @@
 //! - **Start**: A waits in the queue; B, freshly loaded (its camera not yet open, as for a
 //!   user who just arrived), presses Start. Measured from B's click: B matched, both peer
 //!   connections connected, B's first frame of A, and both pages' first frames.
-//! - **Next**: A and B are talking and C waits in the queue. A presses Next. Measured from
+//! - **Next**: A and B are talking and C waits in the queue (with the next call made
+//!   ahead: C has sent its early offer). A presses Next. Measured from
 //!   A's click: A matched with C, both connected, A's first frame of C. The one A left
 //!   (Auto-next, a one second pause) queues again before the next run, and is who A meets
 //!   then; that pause is not in the measured path.
@@ -98,9 +99,10 @@ const TIMELINE: &str = r#"((clickId, room) => {
   const from = click === null ? -Infinity : click;
   const matched = rec.msgs.find((m) => m.type === 'matched' && m.room === room && m.t >= from);
   if (!matched) return { error: 'no matched for ' + room };
-  // The call's peer connection: made after `matched`, or ahead of it (the one that connects).
-  const pc = rec.pcs.find((p) => p.created >= matched.t)
-    || rec.pcs.find((p) => p.states.some((s) => s.s === 'connected' && s.t >= matched.t));
+  // The call's peer connection: the one that connects after `matched` (it may have been made
+  // ahead of it; one made after it may be the next call's, made ahead).
+  const pc = rec.pcs.find((p) => p.states.some((s) => s.s === 'connected' && s.t >= matched.t))
+    || rec.pcs.find((p) => p.created >= matched.t);
   const first = (xs, pred) => { const x = xs.find(pred); return x ? x.t : null; };
   const frame = rec.frames.find((f) => f.room === room);
   return {
@@ -151,6 +153,23 @@ async fn wait_queue(server: &TestServer, n: u64) {
         assert!(Instant::now() < deadline, "the queue never held {n}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// With the next call made ahead (`query` empty), waits until `page`, waiting, has sent
+/// the early offer of its current wait: the case of a waiter who has waited a moment (one
+/// who joined a few milliseconds before the click meets the flow without it).
+async fn wait_offer_ahead(page: &Page, query: &str) {
+    if !query.is_empty() {
+        return;
+    }
+    page.wait_for(
+        "(() => { const s = window.__rec.sent; \
+           const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
+           return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
+        "the waiter's early offer sent",
+        PATIENCE,
+    )
+    .await;
 }
 
 /// Opens the chat page (with `query`) and waits for the server's welcome.
@@ -293,6 +312,7 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, query: &str, a:
         wait_queue(server, 0).await;
         a.click_button("Start").await;
         wait_queue(server, 1).await;
+        wait_offer_ahead(a, query).await;
         b.click_button("Start").await;
         let (room, room_a) = tokio::join!(wait_first_frame(b, None), wait_first_frame(a, None));
         assert_eq!(room, room_a);
@@ -359,6 +379,7 @@ async fn next_runs(
     let mut next_parts = Samples::default();
     let (mut partner, mut waiting): (&Page, &Page) = (b, c);
     for run in 0..=runs {
+        wait_offer_ahead(waiting, query).await;
         a.click_button("Next").await;
         let (new_room, room_w) = tokio::join!(
             wait_first_frame(a, Some(&room)),

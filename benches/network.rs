@@ -16,7 +16,8 @@
 //! timestamp, `requestVideoFrameCallback`'s presentation time), never WebDriver round
 //! trips. Each is measured with the product's client (the next call made ahead: `ahead`)
 //! and with the flow before it (`?ahead=0`: `before`) on the same lab, one after the other.
-//! `-- --networks "RTT 0,RTT 80 ms"` measures only the networks named. The floor printed for each RTT is 4.25 RTT: matched ½, offer ½ + ½, ICE 1,
+//! `-- --networks "RTT 0,RTT 80 ms"` measures only the networks named. With the next call
+//! made ahead, each click waits until the waiter has sent its early offer. The floor printed for each RTT is 4.25 RTT: matched ½, offer ½ + ½, ICE 1,
 //! DTLS 2, first packet ½. The load average before and after is printed: the figures mean
 //! something only on a quiet machine.
 
@@ -155,6 +156,7 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
         open_chat(a, query).await;
         open_chat(b, query).await;
         start_waiting(a).await;
+        wait_offer_ahead(a, query).await;
         b.click_button("Start").await;
         let room = wait_picture(b).await;
         wait_picture(a).await;
@@ -177,6 +179,7 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
     let mut talking = b;
     let mut next = Vec::new();
     for run in 0..=runs {
+        wait_offer_ahead(waiting, query).await;
         a.click_button("Next").await;
         let (new_room, _) = tokio::join!(wait_new_picture(a, &room), wait_picture(waiting));
         let ms = since_click(a, "next", &new_room).await;
@@ -197,6 +200,22 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Milliseconds from the page's last click on `#button` to its first picture in `room`.
+/// With the next call made ahead (`query` empty), waits until the waiting `page` has sent
+/// its early offer for this wait (a waiter who has waited a moment).
+async fn wait_offer_ahead(page: &Page, query: &str) {
+    if !query.is_empty() {
+        return;
+    }
+    page.wait_for(
+        "(() => { const s = window.__rec.sent; \
+           const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
+           return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
+        "the waiter's early offer sent",
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
 async fn since_click(page: &Page, button: &str, room: &str) -> f64 {
     let expr = format!(
         "(() => {{ const rec = window.__rec; \

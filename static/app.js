@@ -41,6 +41,7 @@ const chat = new Chat({
 const ahead = new OfferAhead({
   clock,
   makeOffer: () => (warm ? warm.offer() : Promise.resolve(null)),
+  fullOffer: () => (warm ? warm.fullOffer() : Promise.resolve(null)),
   send: (sdp) => session.earlyOffer(sdp),
 });
 const session = new Session({

@@ -51,8 +51,8 @@ export function offersTurn(iceServers) {
  *
  * Commands it gives (to `command`, in order, after each change of state):
  *   {type: 'askMedia', generation}   get camera and microphone, then call mediaReady()
- *   {type: 'looking', iceServers, relayOnly}   a wait began (join or next sent): make the
- *                                    next call's connection ready, and its early offer
+ *   {type: 'looking', iceServers, relayOnly}   the server has us waiting: make the next
+ *                                    call's connection ready, and its early offer
  *   {type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered}   open a
  *                                    call (`offer`: the stranger's early offer, to answer;
  *                                    `offered`: ours went to the stranger)
@@ -179,7 +179,7 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      if (this.#send({ type: 'next' })) this.#looking();
+      this.#send({ type: 'next' });
       this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
@@ -385,6 +385,8 @@ export class Session {
     if (!this.#active || this.#call) return;
     this.#phase = 'waiting';
     this.#setStatus(TEXT.looking);
+    // The server has us waiting (a `matched` that follows at once comes with this answer).
+    this.#looking();
   }
 
   #onMatched(message) {
@@ -529,15 +531,12 @@ export class Session {
       return;
     }
     this.#phase = 'waiting';
-    if (this.#send({ type: 'join', interests: this.#interests })) {
-      this.#setStatus(TEXT.looking);
-      this.#looking();
-    }
+    if (this.#send({ type: 'join', interests: this.#interests })) this.#setStatus(TEXT.looking);
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
-  /** A wait began: the next call's connection is made ready for it. */
+  /** A wait goes on: the next call's connection is made ready for it. */
   #looking() {
     this.#emit({ type: 'looking', iceServers: this.#iceServers, relayOnly: this.#hideIp });
   }

@@ -13,8 +13,8 @@ import { addLocalMedia, createPeerConnection } from './call.js';
 // join at once (someone was waiting) must find the warm connection still without an offer
 // of its own, so it answers without a rollback.
 const GRACE_MS = 60;
-// The longest an offer waits for its candidates before it is sent with those it has (the
-// rest follow, trickled, once there is a room).
+// The longest the offer is waited on for its candidates before it is sent again with all
+// of them (the rest follow, trickled, once there is a room).
 const GATHER_MS = 1500;
 // Candidates gathered ahead, so the first call of a page pays no gathering either.
 const POOL_SIZE = 1;
@@ -23,12 +23,15 @@ const POOL_SIZE = 1;
 export const WARM_MAX_AGE_MS = 4 * 60 * 1000;
 
 /**
- * When the early offer of a wait is made and sent: GRACE_MS after the wait began, if it
- * still goes on, and only for that wait.
+ * When the early offer of a wait is made and sent: GRACE_MS after the server said we wait,
+ * if we still do, and only for that wait. It is sent as soon as it is set (with the
+ * candidates gathered ahead), and once more when the rest are gathered (the server keeps
+ * the latest), so a stranger who comes meanwhile still gets one.
  */
 export class OfferAhead {
   #clock;
   #makeOffer;
+  #fullOffer;
   #send;
   #wait = 0;
   #timer = null;
@@ -37,13 +40,16 @@ export class OfferAhead {
   /**
    * @param {object} o
    * @param {{setTimeout(fn: () => void, ms: number): any, clearTimeout(id: any): void}} o.clock
-   * @param {() => Promise<string|null>} o.makeOffer  the warm connection's offer (with its
-   *   candidates), or null if there is none
+   * @param {() => Promise<string|null>} o.makeOffer  the warm connection's offer (with the
+   *   candidates it has), or null if there is none
+   * @param {() => Promise<string|null>} o.fullOffer  the same offer once its candidates are
+   *   gathered, or null if that adds nothing
    * @param {(sdp: string) => boolean} o.send  sends it to the server (as `early_offer`)
    */
-  constructor({ clock, makeOffer, send }) {
+  constructor({ clock, makeOffer, fullOffer, send }) {
     this.#clock = clock;
     this.#makeOffer = makeOffer;
+    this.#fullOffer = fullOffer;
     this.#send = send;
   }
 
@@ -58,12 +64,10 @@ export class OfferAhead {
     const wait = this.#wait;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null;
-      this.#makeOffer().then(
-        (sdp) => {
-          if (sdp && wait === this.#wait && this.#send(sdp)) this.#sent += 1;
-        },
-        (err) => console.info('strangers: no early offer', err),
-      );
+      const offer = (sdp) => sdp && wait === this.#wait && this.#send(sdp) && (this.#sent += 1);
+      this.#makeOffer()
+        .then((sdp) => offer(sdp) && this.#fullOffer().then(offer))
+        .catch((err) => console.info('strangers: no early offer', err));
     }, GRACE_MS);
   }
 
@@ -127,25 +131,33 @@ export class Warm {
     addLocalMedia(this.pc, localStream);
   }
 
-  /** Sets its offer and waits for its candidates (GATHER_MS at most): the SDP, once. */
+  /** Sets its offer: the SDP, with the candidates gathered so far (made once). */
   offer() {
     if (!this.#offer) this.#offer = this.#makeOffer();
     return this.#offer;
+  }
+
+  /** The offer again once its candidates are gathered (GATHER_MS at most), if it has more. */
+  async fullOffer() {
+    const pc = this.pc;
+    if (!pc || !(await this.offer())) return null;
+    await gathered(pc, GATHER_MS);
+    if (this.#taken || pc.signalingState !== 'have-local-offer') return null;
+    return this.#candidates.length > this.#inOffer ? pc.localDescription.sdp : null;
   }
 
   async #makeOffer() {
     const pc = this.pc;
     if (!pc || this.#taken) return null;
     await pc.setLocalDescription();
-    await gathered(pc, GATHER_MS);
     if (this.#taken || pc.signalingState !== 'have-local-offer') return null;
     this.#inOffer = this.#candidates.length;
     return pc.localDescription.sdp;
   }
 
   /**
-   * Hands the connection to its call, once. `later`: candidates gathered after the early
-   * offer was read, which the stranger has not had yet.
+   * Hands the connection to its call, once. `later`: candidates gathered after the first
+   * early offer was read, which the stranger may not have had yet.
    * @returns {{pc: RTCPeerConnection|null, later: (object|null)[]}}
    */
   take() {

@@ -200,8 +200,10 @@ describe('Next and Stop', () => {
     session.next();
     assert.deepEqual(page.takeSent(), [{ type: 'next' }]);
     const commands = page.takeCommands();
-    assert.deepEqual(types(commands), ['clearLog', 'looking', 'endCall']);
-    assert.equal(commands[2].next, true, 'another call is coming: the old one may close later');
+    assert.deepEqual(types(commands), ['clearLog', 'endCall']);
+    assert.equal(commands[1].next, true, 'another call is coming: the old one may close later');
+    session.receive({ type: 'waiting' });
+    assert.deepEqual(types(page.takeCommands()), ['looking'], 'the server has us waiting');
     assert.equal(page.shown.state, 'waiting');
     assert.equal(page.shown.status, 'Looking for a stranger…');
     assert.equal(session.room, null);
@@ -767,10 +769,12 @@ describe('Recovering a call that was up', () => {
 });
 
 describe('offer ahead', () => {
-  test('every wait says so, with the route of the call to come; Stop says none is coming', () => {
+  test('every wait the server confirms says so, with the route of the call to come; Stop says none is coming', () => {
     const { session, page } = setup({ hideIp: true });
     online(session, { iceServers: TURN });
     start(session, page);
+    assert.ok(!types(page.takeCommands()).includes('looking'), 'not before the server answers');
+    session.receive({ type: 'waiting' });
     const looking = page.takeCommands().filter((c) => c.type === 'looking');
     assert.deepEqual(looking, [{ type: 'looking', iceServers: TURN, relayOnly: true }]);
     session.stop();
@@ -815,6 +819,7 @@ describe('offer ahead', () => {
     page.takeCommands();
     session.setHideIp(true);
     assert.deepEqual(page.takeSent(), [{ type: 'leave' }, { type: 'join', interests: [] }]);
+    session.receive({ type: 'waiting' });
     const looking = page.takeCommands().find((c) => c.type === 'looking');
     assert.equal(looking.relayOnly, true);
   });

@@ -13,32 +13,51 @@ function setup({ accept = true } = {}) {
   const clock = new FakeClock();
   const sent = [];
   const offers = [];
+  const full = [];
   const ahead = new OfferAhead({
     clock,
     makeOffer: () => new Promise((resolve) => offers.push(resolve)),
+    fullOffer: () => new Promise((resolve) => full.push(resolve)),
     send: (sdp) => {
       sent.push(sdp);
       return accept;
     },
   });
-  return { clock, sent, offers, ahead };
+  return { clock, sent, offers, full, ahead };
 }
 
 /** Lets promise callbacks run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('offer ahead', () => {
-  test('a wait that goes on past the grace makes its offer and sends it', async () => {
-    const { clock, sent, offers, ahead } = setup();
+  test('a wait that goes on past the grace sends its offer, then again with all its candidates', async () => {
+    const { clock, sent, offers, full, ahead } = setup();
     ahead.looking();
     clock.advance(59);
-    assert.equal(offers.length, 0, 'not within the grace: a match may follow the join at once');
+    assert.equal(offers.length, 0, 'not within the grace: a match may follow the waiting at once');
     clock.advance(1);
     assert.equal(offers.length, 1);
     offers[0]('v=0 mine');
     await settle();
-    assert.deepEqual(sent, ['v=0 mine']);
-    assert.equal(ahead.sent, 1);
+    assert.deepEqual(sent, ['v=0 mine'], 'at once, with the candidates it has');
+    full[0]('v=0 mine, all candidates');
+    await settle();
+    assert.deepEqual(sent, ['v=0 mine', 'v=0 mine, all candidates']);
+    assert.equal(ahead.sent, 2);
+  });
+
+  test('the fuller offer is not sent once the wait is over, nor when it adds nothing', async () => {
+    for (const [end, sdp] of [[true, 'v=0 full'], [false, null]]) {
+      const { clock, sent, offers, full, ahead } = setup();
+      ahead.looking();
+      clock.advance(60);
+      offers[0]('v=0 first');
+      await settle();
+      if (end) ahead.done();
+      full[0](sdp);
+      await settle();
+      assert.deepEqual(sent, ['v=0 first']);
+    }
   });
 
   test('a wait that ends within the grace makes no offer', async () => {
