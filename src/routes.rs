@@ -15,12 +15,12 @@
 //! camera and microphone for this origin only, and HSTS when the site is served over https.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use askama::Template;
-use std::net::IpAddr;
-
+use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc};
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
@@ -285,9 +285,10 @@ fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Re
                     client: ip.map(|ip| crate::admission::client_key(ip, &state.client_salt)),
                 };
                 let done = state.done.clone();
-                upgrade.accept(state.reading.clone(), move |socket| async move {
-                    session::run(socket, ctx).await;
-                    drop((ticket, done));
+                // A map, not an `async` block: a block would keep `ctx` a second time
+                // beside the session's future, in every connected user's task.
+                upgrade.accept(state.reading.clone(), move |socket| {
+                    session::run(socket, ctx).map(move |_| drop((ticket, done)))
                 })
             },
         )

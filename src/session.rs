@@ -71,6 +71,17 @@ struct Session {
     /// Over its message budget, the client is not read until then: its frames wait in its
     /// own socket, and TCP flow control slows it down at no cost to us.
     paused_until: Option<Instant>,
+    /// What the lobby and the partner send us. The session keeps no sender to it: once the
+    /// lobby and the partner have dropped theirs, it ends and so does the session.
+    rx: mailbox::Receiver<Event>,
+    /// Fires when the server begins to shut down.
+    shutdown: broadcast::Receiver<()>,
+    /// The online count, as the lobby publishes it for this session's group.
+    online_rx: watch::Receiver<usize>,
+    /// When to ping a quiet client and check that it still answers.
+    ping: Interval,
+    /// When the client last sent a frame: silent for two ping intervals, it is gone.
+    last_heard: Instant,
 }
 
 /// Events handled after the one that woke the session, before it writes: a partner's burst
@@ -83,23 +94,21 @@ const BATCH: usize = 32;
 pub(crate) const QUEUE_BYTES: usize = 64 * 1024;
 
 /// Runs the session until the client leaves, fails, or the server shuts down.
-pub(crate) async fn run(socket: Socket, ctx: Context) -> CloseReason {
+///
+/// Not an `async fn`: the session is built here, and the future only borrows it. An
+/// `async fn`'s future keeps its arguments twice (as passed, and moved into its body), and
+/// this future is what every connected user costs for as long as it is connected.
+pub(crate) fn run(socket: Socket, ctx: Context) -> impl Future<Output = CloseReason> + Send {
     let id = SessionId::next();
     let started = Instant::now();
     let (tx, rx) = mailbox::weighted(ctx.settings.queue, QUEUE_BYTES, Event::wire_bytes);
-    // The session keeps no sender to its own queue: once the lobby and the partner have
-    // dropped theirs, `rx` ends and so does the session.
-    let Some(registered) = ctx.lobby.register(Peer::new(id, tx), ctx.client).await else {
-        return CloseReason::Shutdown;
-    };
-    // From here on the lobby knows us: whatever ends this task (a panic included), the
-    // guard tells the lobby, so no ghost is left waiting or in a room.
-    let mut leaving = Leaving {
-        lobby: ctx.lobby.clone(),
-        id,
-        restarting: false,
-        told: false,
-    };
+    let peer = Peer::new(id, tx);
+    let client = ctx.client;
+    let every = ctx.settings.ping_interval;
+    let mut ping = tokio::time::interval_at(started + every, every);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut online_rx = ctx.lobby.online(id);
+    online_rx.mark_unchanged();
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
         paused_until: None,
@@ -109,24 +118,42 @@ pub(crate) async fn run(socket: Socket, ctx: Context) -> CloseReason {
         settings: ctx.settings,
         presence: Presence::default(),
         interests: Vec::new(),
+        rx,
+        shutdown: ctx.shutdown,
+        online_rx,
+        ping,
+        last_heard: started,
     };
-    tracing::debug!(session = id.0, "session start");
-    let metrics = telemetry::metrics();
-    metrics.sessions.increment(1.0);
-    let reason = session.serve(registered, rx, ctx.shutdown).await;
-    // Counted before the lobby hears of it, so whoever learns of the departure from the
-    // lobby also sees it in the metrics.
-    metrics.sessions.decrement(1.0);
-    metrics.closed(reason);
-    leaving.restarting = reason == CloseReason::Shutdown;
-    leaving.tell().await;
-    tracing::info!(
-        session = id.0,
-        duration_ms = started.elapsed().as_millis() as u64,
-        reason = reason.as_str(),
-        "session end"
-    );
-    reason
+    async move {
+        let Some(registered) = session.lobby.register(peer, client).await else {
+            return CloseReason::Shutdown;
+        };
+        // From here on the lobby knows us: whatever ends this task (a panic included), the
+        // guard tells the lobby, so no ghost is left waiting or in a room.
+        let mut leaving = Leaving {
+            lobby: session.lobby.clone(),
+            id,
+            restarting: false,
+            told: false,
+        };
+        tracing::debug!(session = id.0, "session start");
+        let metrics = telemetry::metrics();
+        metrics.sessions.increment(1.0);
+        let reason = session.serve(registered).await;
+        // Counted before the lobby hears of it, so whoever learns of the departure from the
+        // lobby also sees it in the metrics.
+        metrics.sessions.decrement(1.0);
+        metrics.closed(reason);
+        leaving.restarting = reason == CloseReason::Shutdown;
+        leaving.tell().await;
+        tracing::info!(
+            session = id.0,
+            duration_ms = started.elapsed().as_millis() as u64,
+            reason = reason.as_str(),
+            "session end"
+        );
+        reason
+    }
 }
 
 /// Tells the lobby that a registered session is gone: awaited on the way out, or from
@@ -161,14 +188,7 @@ impl Drop for Leaving {
 type Step = Result<(), CloseReason>;
 
 impl Session {
-    async fn serve(
-        &mut self,
-        registered: Registered,
-        mut rx: mailbox::Receiver<Event>,
-        mut shutdown: broadcast::Receiver<()>,
-    ) -> CloseReason {
-        let mut online_rx = self.lobby.online(self.id);
-        online_rx.mark_unchanged();
+    async fn serve(&mut self, registered: Registered) -> CloseReason {
         {
             // Scoped: the list is sent once and must not stay in this future for the whole
             // session (every idle user holds it).
@@ -186,25 +206,12 @@ impl Session {
         if let Err(reason) = self.flush().await {
             return reason;
         }
-        let every = self.settings.ping_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_heard = Instant::now();
-
         loop {
-            let step = self
-                .next_step(
-                    &mut rx,
-                    &mut shutdown,
-                    &mut online_rx,
-                    &mut ping,
-                    &mut last_heard,
-                )
-                .await;
+            let step = self.next_step().await;
             // Whatever else is already queued goes out in the same write.
             let step = step.and_then(|()| {
                 for _ in 0..BATCH {
-                    match rx.try_recv() {
+                    match self.rx.try_recv() {
                         Ok(event) => self.on_event(event)?,
                         // Empty, or closed: the next `recv` says which.
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -227,14 +234,7 @@ impl Session {
 
     /// Waits for the next thing to do (shutdown, an event, a frame, the end of a pause, the
     /// online count, a ping) and does it.
-    async fn next_step(
-        &mut self,
-        rx: &mut mailbox::Receiver<Event>,
-        shutdown: &mut broadcast::Receiver<()>,
-        online_rx: &mut watch::Receiver<usize>,
-        ping: &mut Interval,
-        last_heard: &mut Instant,
-    ) -> Step {
+    async fn next_step(&mut self) -> Step {
         let every = self.settings.ping_interval;
         let paused_until = self.paused_until;
         // Biased, shutdown first: once the server says goodbye, a session must not pass on
@@ -245,8 +245,8 @@ impl Session {
             // The one handler that awaits (it may ask the lobby) is boxed: this loop's
             // future is what every idle session keeps, and it would otherwise be as large
             // as that handler's.
-            _ = shutdown.recv() => self.goodbye(),
-            event = rx.recv() => match event {
+            _ = self.shutdown.recv() => self.goodbye(),
+            event = self.rx.recv() => match event {
                 Some(event) => self.on_event(event),
                 None => {
                     // The lobby dropped us: our queue overflowed.
@@ -255,7 +255,7 @@ impl Session {
                 }
             },
             frame = self.socket.recv(), if paused_until.is_none() => {
-                *last_heard = Instant::now();
+                self.last_heard = Instant::now();
                 Box::pin(self.on_frame(frame)).await
             }
             // Boxed, and only made while paused: a timer is large, and rarely needed.
@@ -265,13 +265,13 @@ impl Session {
                 self.paused_until = None;
                 Ok(())
             }
-            Ok(()) = online_rx.changed() => {
-                let count = *online_rx.borrow_and_update();
+            Ok(()) = self.online_rx.changed() => {
+                let count = *self.online_rx.borrow_and_update();
                 self.send(&ServerMessage::Online { count }.to_json());
                 Ok(())
             }
-            _ = ping.tick() => {
-                if last_heard.elapsed() >= 2 * every {
+            _ = self.ping.tick() => {
+                if self.last_heard.elapsed() >= 2 * every {
                     Err(CloseReason::Timeout)
                 } else {
                     self.socket.feed_ping();

@@ -179,6 +179,15 @@ fn a_server_restart_mid_call_keeps_a_call_with_firefox() {
     });
 }
 
+/// The same restart in the middle of a call between two Firefoxes: both pages come back by
+/// themselves and get their room back while the call goes on.
+#[test]
+fn a_server_restart_mid_call_keeps_a_call_between_two_firefoxes() {
+    run(|tools| async move {
+        scenarios::restart::restart_keeps_the_call(&tools, [Firefox, Firefox]).await;
+    });
+}
+
 /// On a 390×844 phone screen in Firefox, in a call with a Chromium desktop: every control
 /// fits across the screen and nothing scrolls sideways (the check of `tests/browser.rs`).
 /// The screenshot is kept as `target/e2e/phone-chat-firefox.png`. Then the sound: Firefox

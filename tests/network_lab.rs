@@ -1,5 +1,6 @@
 //! The product in a small real-world Internet (see `tests/lab`): homes behind NATs and
-//! firewalls, a TURN relay, latency, loss and outages, on the real pages in real Chromium.
+//! firewalls, a TURN relay, latency, loss and outages, on the real pages in real Chromium
+//! (and, in scenario 8, Firefox).
 //! Every scenario presses the real Start / Next / Stop buttons, and ends by checking that
 //! no packet was meant for anywhere outside the lab.
 //!
@@ -341,4 +342,134 @@ async fn hide_my_ip_without_a_relay_makes_no_call() {
     })
     .await;
     lab.assert_contained();
+}
+
+/// 8. Firefox in the lab: F, a Firefox behind a symmetric NAT, meets C, a Chromium in
+/// another home. The call goes through the TURN relay (F's selected pair, which Firefox
+/// marks `selected` on the pair itself, and C's) with video both ways, and chat works.
+/// Without Hide my IP, C learns F's own addresses (host and server-reflexive), so the
+/// recording sees them when they are sent. Then F turns Hide my IP on, and over the next
+/// calls (until F has been offerer and answerer) C never learns a candidate of F's that is
+/// not the relay's: not trickled, not in an SDP, not known to C's ICE agent, and no
+/// candidate line names another address of F's as its related address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip() {
+    let _turn = harness::exclusive().await;
+    if harness::firefox_tools_or_skip().is_none() {
+        return;
+    }
+    let Some(lab) = Lab::start(&[Home::SYMMETRIC, Home::EIM], Offer::Turn) else {
+        return;
+    };
+    bounded(SCENARIO_LIMIT, async {
+        let f = lab.firefox(0, "F").await;
+        let chromium = lab.browsers(&[(1, "C")]).await;
+        let (f, c) = (&*f, &*chromium[0]);
+        open_chat(f).await;
+        open_chat(c).await;
+        let room = meet(f, c).await;
+        for page in [f, c] {
+            let pair = assert_relayed(page).await;
+            eprintln!("Firefox behind a symmetric NAT, {}: {pair}", page.name);
+        }
+        chat(f, c, "hello from Firefox").await;
+        chat(c, f, "hi, Chromium here").await;
+        let open = pages::learned_candidates(c).await;
+        for typ in ["host", "srflx"] {
+            assert!(
+                privacy::signaled_any_of_type(&open, typ),
+                "without Hide my IP, C learns F's {typ} candidates: {open}"
+            );
+        }
+
+        f.click_css("#hide-ip").await;
+        assert_eq!(f.eval("window.__strangers.hideIp").await, true);
+        // C comes back with a fresh page (and recording); F, left, looks again by itself.
+        open_chat(c).await;
+        c.click_button("Start").await;
+        let (room_f, room_c) =
+            tokio::join!(pages::wait_new_picture(f, &room), pages::wait_picture(c));
+        assert_eq!(room_f, room_c, "F and C meet again");
+        let roles = hidden_calls(f, c, room_f).await;
+        let learned = pages::learned_candidates(c).await;
+        let (count, leaks) = privacy::non_relay_candidates(&learned);
+        assert!(count > 0, "C learned F's relay candidates: {learned}");
+        assert!(
+            leaks.is_empty(),
+            "C learned more of Firefox than its relay ({roles:?}):\n{leaks}"
+        );
+        eprintln!(
+            "over {} calls (F {roles:?}) C learned {count} candidates of F's, all the relay's",
+            roles.len()
+        );
+        harness::assert_no_console_errors(&[f, c]).await;
+    })
+    .await;
+    lab.assert_contained();
+}
+
+/// F (hiding its address) and C in a call in `room`: C presses Next (F's Auto-next brings
+/// them together again) until F has been offerer and answerer; in every call F's media
+/// leaves through the relay. Waits for the end of F's candidates in the last call; returns
+/// F's roles.
+async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
+    let mut roles = Vec::new();
+    // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+    for _call in 0..8 {
+        let pair = selected_pair(f).await;
+        eprintln!("F hiding: {pair}");
+        assert_eq!(
+            pair["local"]["type"], "relay",
+            "F's media leaves through the relay: {pair}"
+        );
+        let role = f.eval("window.__strangers.role").await;
+        roles.push(role.as_str().unwrap_or_default().to_string());
+        if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
+            break;
+        }
+        c.click_button("Next").await;
+        let (new_f, new_c) = tokio::join!(
+            pages::wait_new_picture(f, &room),
+            pages::wait_new_picture(c, &room)
+        );
+        assert_eq!(new_f, new_c);
+        room = new_f;
+    }
+    assert!(
+        roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer"),
+        "F was offerer and answerer: {roles:?}"
+    );
+    c.wait_for(
+        "window.__rec.msgs.some((m) => m.type === 'candidate' && m.candidate === null && m.room === window.__strangers.room)",
+        "the end of F's candidates",
+        Duration::from_secs(10),
+    )
+    .await;
+    roles
+}
+
+/// The Hide my IP check itself, on candidate lines as the two engines write them: a relay
+/// candidate passes only when its related address is blank or the relay's own (Chromium
+/// hiding, Firefox); one naming the home's public address (Chromium not hiding) is a leak,
+/// as are host and server-reflexive candidates.
+#[test]
+fn the_hide_my_ip_check_flags_related_addresses() {
+    let learned = |line: &str| serde_json::json!({ "signaled": [line] });
+    for hidden in [
+        "candidate:1 1 udp 41885439 203.0.113.10 49160 typ relay raddr 0.0.0.0 rport 0 generation 0",
+        "candidate:0 1 UDP 92217343 203.0.113.10 49199 typ relay raddr 203.0.113.10 rport 49199",
+        "candidate:0 1 UDP 92217343 203.0.113.10 49199 typ relay",
+    ] {
+        let (count, leaks) = privacy::non_relay_candidates(&learned(hidden));
+        assert_eq!((count, leaks.as_str()), (1, ""), "{hidden}");
+    }
+    for leak in [
+        "candidate:2 1 udp 58663167 203.0.113.10 49239 typ relay raddr 203.0.113.102 rport 47582",
+        "candidate:1 1 UDP 1686052863 203.0.113.101 5749 typ srflx raddr 192.168.10.2 rport 33691",
+        "candidate:0 1 UDP 2122252543 192.168.10.2 33691 typ host",
+    ] {
+        let (count, leaks) = privacy::non_relay_candidates(&learned(leak));
+        assert_eq!(count, 1, "{leak}");
+        assert!(leaks.contains(leak), "{leak} is flagged: {leaks:?}");
+    }
 }

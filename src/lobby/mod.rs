@@ -129,13 +129,29 @@ impl Lobby {
         }
     }
 
-    async fn send(&self, cmd: Command) {
+    /// Sends `cmd` at once if the mailbox has room (nearly always) and returns a future that
+    /// waits only when it had none: the command is on its way when this returns, not when
+    /// the future is first polled (every caller awaits it at once).
+    ///
+    /// Not an `async fn` on purpose. The awaiting send holds the command twice beside the
+    /// semaphore's waiter, about 600 bytes, and an `async fn` would also keep its argument:
+    /// that much would be part of every future that asks the lobby something, and so of every
+    /// session's task. Boxed, the slow path's state exists only while it waits.
+    fn send(&self, cmd: Command) -> impl Future<Output = ()> + Send + '_ {
         // Fails only when the shell has stopped: shutting down, or dead (see `alive`).
-        let _ = self.tx.send(cmd).await;
+        let full = match self.tx.try_send(cmd) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
+            Err(mpsc::error::TrySendError::Full(cmd)) => Some(Box::pin(self.tx.send(cmd))),
+        };
+        async move {
+            if let Some(send) = full {
+                let _ = send.await;
+            }
+        }
     }
 
-    async fn input(&self, input: Input) {
-        self.send(Command::Input(input)).await
+    fn input(&self, input: Input) -> impl Future<Output = ()> + Send + '_ {
+        self.send(Command::Input(input))
     }
 
     /// Whether the lobby (and, with a shared queue, its engine) still runs.

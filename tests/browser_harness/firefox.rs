@@ -5,7 +5,7 @@
 //! Firefox gathers ICE candidates only on the interface of its default route: run it in a
 //! namespace from [`super::netns`], or a call between two pages never connects.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Map, Value, json};
@@ -75,6 +75,56 @@ pub(super) async fn connect(
     media: Media,
 ) -> Result<(Client, Bidi), String> {
     let (firefox, _) = tools.programs(super::Engine::Firefox);
+    let driver = format!("http://127.0.0.1:{port}");
+    open_session(name, &driver, firefox, profile, prefs(media)).await
+}
+
+/// A geckodriver that other code started, and what the Firefox it starts needs. The
+/// network lab runs one inside a home and forwards its port and Firefox's BiDi port to
+/// the same port numbers here (geckodriver and Firefox refuse a `Host` header naming
+/// another port), so the BiDi URL the session announces works as it is.
+pub struct ExternalFirefox {
+    /// geckodriver's WebDriver origin, as this process reaches it.
+    pub driver: String,
+    /// The Firefox binary geckodriver is to start.
+    pub binary: PathBuf,
+    /// The browser's profile directory (fresh, thrown away afterwards).
+    pub profile: PathBuf,
+    /// Hosts whose plain-http pages count as secure contexts, so they may use the camera
+    /// (`dom.securecontext.allowlist`; Chromium's `--unsafely-treat-insecure-origin-as-secure`).
+    pub secure_hosts: Vec<String>,
+}
+
+/// Opens a session on an [`ExternalFirefox`]: a fresh headless Firefox with the fake
+/// camera and microphone granted, and its BiDi connection.
+pub(super) async fn connect_external(
+    name: &str,
+    external: &ExternalFirefox,
+) -> Result<(Client, Bidi), String> {
+    let mut prefs = prefs(Media::Fake);
+    if !external.secure_hosts.is_empty() {
+        let hosts = external.secure_hosts.join(",");
+        prefs.insert("dom.securecontext.allowlist".into(), hosts.into());
+    }
+    open_session(
+        name,
+        &external.driver,
+        &external.binary,
+        &external.profile,
+        prefs,
+    )
+    .await
+}
+
+/// Opens a session on the geckodriver at `driver` and connects to the BiDi socket it
+/// announces.
+async fn open_session(
+    name: &str,
+    driver: &str,
+    firefox: &Path,
+    profile: &Path,
+    prefs: Map<String, Value>,
+) -> Result<(Client, Bidi), String> {
     let caps = json!({
         "browserName": "firefox",
         // Open the WebDriver BiDi WebSocket too: console events and preload scripts.
@@ -82,7 +132,7 @@ pub(super) async fn connect(
         "moz:firefoxOptions": {
             "binary": firefox,
             "args": ["-headless", "-profile", profile],
-            "prefs": prefs(media),
+            "prefs": prefs,
         },
         // In-page waits carry their own deadline; this only bounds a runaway script.
         "timeouts": { "script": 120_000, "pageLoad": 30_000, "implicit": 0 },
@@ -92,7 +142,7 @@ pub(super) async fn connect(
     };
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
+        .connect(driver)
         .await
         .map_err(|e| e.to_string())?;
     let url = client

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use app::{FRAMES_DECODED, RECORDER, VIDEO_FLOWING};
 pub use browser::Browser;
 pub use console::{LogEntry, assert_no_console_errors, is_app_error};
+pub use firefox::ExternalFirefox;
 pub use page::Page;
 pub use server::LocalServer;
 pub use tools::{Tools, find_tools, firefox_tools_or_skip, in_ci, tools_or_skip};

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::bidi::Bidi;
 use super::console::LogEntry;
+use super::firefox::ExternalFirefox;
 use super::{Engine, POLL_MS, chromium, firefox, trace};
 
 /// A page: WebDriver helpers plus the console errors seen so far.
@@ -82,6 +83,17 @@ impl Page {
             log: Mutex::new(Vec::new()),
             bidi: None,
         }
+    }
+
+    /// A page of a Firefox that an [`ExternalFirefox`] geckodriver starts (the network lab
+    /// runs one inside a home); `base` is the origin [`Page::open`] loads paths from.
+    pub async fn attach_firefox(
+        name: &str,
+        external: &ExternalFirefox,
+        base: &str,
+    ) -> Result<Page, String> {
+        let (client, bidi) = firefox::connect_external(name, external).await?;
+        Ok(Page::new(name, Engine::Firefox, client, Some(bidi), base).await)
     }
 
     pub(super) async fn new(

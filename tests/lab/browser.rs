@@ -15,7 +15,7 @@ use fantoccini::ClientBuilder;
 use serde_json::{Value, json};
 
 use super::netns;
-use crate::browser_harness::{Page, Tools};
+use crate::browser_harness::{Page, Tools, trace};
 
 /// One Chromium in a home, with its page; dropping it kills chromedriver and every process
 /// using its profile, by pid, and removes the profile.
@@ -58,6 +58,7 @@ impl HomeBrowser {
         base: &str,
         scratch: &Path,
     ) -> Result<HomeBrowser, String> {
+        trace(&format!("{name}: launching Chromium in {home}"));
         let dir = scratch.join(format!("browser-{}", name.to_ascii_lowercase()));
         std::fs::create_dir_all(dir.join("profile")).map_err(|e| e.to_string())?;
         let wrapper = write_wrapper(tools, home, &dir)?;
@@ -76,6 +77,7 @@ impl HomeBrowser {
                 return Err(format!("{name}: {e}"));
             }
         };
+        trace(&format!("{name}: Chromium up in {home}"));
         Ok(HomeBrowser {
             page: Page::attach(name, client, base).await,
             driver: Some(driver),

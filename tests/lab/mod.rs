@@ -9,8 +9,11 @@
 //!              |                         |
 //!   router 0 .101: NAT + firewall  router 1 .102: NAT + firewall   ...
 //!              |                         |
-//!   home 0 192.168.10.2 Chromium   home 1 192.168.11.2 Chromium
+//!   home 0 192.168.10.2 Chromium   home 1 192.168.11.2 Chromium (or Firefox)
 //! ```
+//!
+//! A home holds one browser: a Chromium ([`browser`]) or a Firefox ([`firefox`]), whose
+//! drivers the test reaches without the browser ever seeing the test's loopback.
 //!
 //! Rules it keeps: nothing is made or changed in the namespace this process runs in (veths
 //! are made inside a router, TAP devices by a thread that entered one, forwarding is turned
@@ -20,10 +23,13 @@
 //! the lab, and [`Lab::assert_contained`] checks that count is zero.
 //!
 //! It needs root (network namespaces) and `ip`, `nft`, `turnserver`, Chromium and
-//! chromedriver. Without them it says so loudly and skips, except in CI, where that fails.
+//! chromedriver (and Firefox and geckodriver for a Firefox in a home). Without them it says
+//! so loudly and skips, except in CI, where that fails.
 #![allow(dead_code)] // the tests and the benchmark use different parts
 
 pub mod browser;
+pub mod firefox;
+pub mod forward;
 pub mod link;
 pub mod netns;
 pub mod pages;

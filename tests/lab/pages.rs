@@ -85,7 +85,9 @@ const SELECTED_PAIR: &str = r#"await (async () => {
   if (!pc || pc.connectionState !== 'connected') return false;
   const stats = await pc.getStats();
   let pairId = null;
+  // Chromium names it on the transport; Firefox marks the pair itself.
   stats.forEach((r) => { if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId; });
+  if (!pairId) stats.forEach((r) => { if (r.type === 'candidate-pair' && r.selected) pairId = r.id; });
   const pair = pairId && stats.get(pairId);
   if (!pair) return false;
   const cand = (id) => {

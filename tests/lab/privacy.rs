@@ -1,6 +1,6 @@
 //! Hide my IP, checked from the stranger's side: every candidate of the hider's that the
 //! stranger's page ever learned (signaled, in an SDP, or known to its ICE agent) must be an
-//! address of the lab's relay.
+//! address of the lab's relay, and so must the related address a candidate line carries.
 
 use std::fmt::Write as _;
 
@@ -26,7 +26,9 @@ pub fn non_relay_candidates(learned: &Value) -> (usize, String) {
             count += 1;
             match parse_candidate(line) {
                 Some((typ, address, port))
-                    if typ == "relay" && is_relay_address(&address, port) => {}
+                    if typ == "relay"
+                        && is_relay_address(&address, port)
+                        && related_is_hidden(line) => {}
                 _ => {
                     let _ = writeln!(leaks, "  {key}: {line}");
                 }
@@ -51,6 +53,26 @@ pub fn non_relay_candidates(learned: &Value) -> (usize, String) {
         }
     }
     (count, leaks)
+}
+
+/// Whether a candidate line's related address (`raddr`, where a relay candidate may name
+/// the public address the relay saw the browser at) is absent, blanked (`0.0.0.0`) or the
+/// relay's own.
+pub fn related_is_hidden(line: &str) -> bool {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let related = |key: &str| {
+        fields
+            .iter()
+            .position(|f| *f == key)
+            .and_then(|i| fields.get(i + 1))
+            .copied()
+    };
+    match (related("raddr"), related("rport")) {
+        (None, _) | (Some("0.0.0.0"), _) => true,
+        (Some(address), port) => {
+            is_relay_address(address, port.and_then(|p| p.parse().ok()).unwrap_or(0))
+        }
+    }
 }
 
 /// Whether any signaled candidate line is of type `typ`.

@@ -1,9 +1,10 @@
 //! A deploy in the middle of a call: A and B are talking when the server restarts (every
 //! client is told `bye` and closed with 1012; a new server takes the same port). The video
 //! goes browser to browser, so it must not notice, and both pages get back on the
-//! signaling channel by themselves; a Next afterwards works on the new server. Run by
+//! signaling channel by themselves, get their room back and chat in it; a Next afterwards
+//! works on the new server. Run by
 //! `tests/browser_restart.rs` (two Chromiums) and `tests/browser_firefox.rs` (Chromium and
-//! Firefox).
+//! Firefox, and two Firefoxes).
 
 use std::time::Instant;
 
@@ -67,7 +68,8 @@ const FLAGS: &[&str] = &["--metrics-token", common::METRICS_TOKEN];
 /// same port. Both pages must be back on the signaling channel by themselves (#conn says
 /// Connected again), and the call, which never went through the server, must carry on
 /// throughout: the same peer connection, connected all along, its frame count never
-/// standing still for 1.5 s. Then B presses Next and the new server matches the two again.
+/// standing still for 1.5 s. Both get their room back (`resumed`) and text each other in
+/// it. Then B presses Next and the new server matches the two again.
 ///
 /// The checks are all made and then reported together, so one run shows which of them
 /// hold.
@@ -116,6 +118,7 @@ pub async fn restart_keeps_the_call(tools: &Tools, engines: [Engine; 2]) {
     for (page, before) in [(a, &before[0]), (b, &before[1])] {
         problems.extend(call_went_on(page, before).await);
     }
+    problems.extend(chat_in_the_resumed_room(a, b, &room_a).await);
     problems.extend(next_on_the_new_server(a, b).await);
     let errors = (a.console_errors().await, b.console_errors().await);
     drop(server);
@@ -190,6 +193,34 @@ async fn call_went_on(page: &Page, before: &Value) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Both pages get their room back from the new server (`resumed`, not `left`), and then
+/// text each other in it, the typing indicator included, both ways.
+async fn chat_in_the_resumed_room(a: &Page, b: &Page, room: &str) -> Vec<String> {
+    let outcome = format!(
+        "(() => {{ const msgs = window.__rec.msgs; \
+           if (msgs.some((m) => m.type === 'resumed' && m.room === {room:?})) return 'resumed'; \
+           const back = msgs.findLastIndex((m) => m.type === 'welcome'); \
+           return msgs.slice(back).some((m) => m.type === 'left') && 'left'; }})()"
+    );
+    let mut problems = Vec::new();
+    for page in [a, b] {
+        let seen = page
+            .wait_for(
+                &outcome,
+                "the room back after the restart, or the call ended",
+                PATIENCE,
+            )
+            .await;
+        if seen != "resumed" {
+            problems.push(format!("{}: room {room} not resumed: {seen}", page.name));
+        }
+    }
+    if problems.is_empty() {
+        super::chat_both_ways(a, b).await;
+    }
+    problems
 }
 
 /// B presses Next: the new server puts the two together again, in a new call.
