@@ -414,7 +414,8 @@ async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip
 /// F's roles.
 async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
     let mut roles = Vec::new();
-    // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+    // C presses Next, so C waits, makes its early offer and offers; F answers. The first
+    // call (F waited) and the second give F both roles.
     for _call in 0..8 {
         let pair = selected_pair(f).await;
         eprintln!("F hiding: {pair}");
