@@ -65,6 +65,9 @@ function perform(command) {
     case 'beginCall':
       beginCall(command);
       break;
+    case 'prepare':
+      warmUp(command);
+      break;
     case 'looking':
       warmUp(command);
       if (aheadOn) ahead.looking();

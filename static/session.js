@@ -51,8 +51,10 @@ export function offersTurn(iceServers) {
  *
  * Commands it gives (to `command`, in order, after each change of state):
  *   {type: 'askMedia', generation}   get camera and microphone, then call mediaReady()
- *   {type: 'looking', iceServers, relayOnly}   the server has us waiting: make the next
- *                                    call's connection ready, and its early offer
+ *   {type: 'prepare', iceServers, relayOnly}   we asked for a stranger: make the next
+ *                                    call's connection (its candidates take a while)
+ *   {type: 'looking', iceServers, relayOnly}   the server has us waiting: the same, and
+ *                                    its early offer
  *   {type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered}   open a
  *                                    call (`offer`: the stranger's early offer, to answer;
  *                                    `offered`: ours went to the stranger)
@@ -179,7 +181,7 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      this.#send({ type: 'next' });
+      if (this.#send({ type: 'next' })) this.#emit({ type: 'prepare', ...this.#route() });
       this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
@@ -531,14 +533,22 @@ export class Session {
       return;
     }
     this.#phase = 'waiting';
-    if (this.#send({ type: 'join', interests: this.#interests })) this.#setStatus(TEXT.looking);
+    if (this.#send({ type: 'join', interests: this.#interests })) {
+      this.#setStatus(TEXT.looking);
+      this.#emit({ type: 'prepare', ...this.#route() });
+    }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
   /** A wait goes on: the next call's connection is made ready for it. */
   #looking() {
-    this.#emit({ type: 'looking', iceServers: this.#iceServers, relayOnly: this.#hideIp });
+    this.#emit({ type: 'looking', ...this.#route() });
+  }
+
+  /** What the next call's connection is made with. */
+  #route() {
+    return { iceServers: this.#iceServers, relayOnly: this.#hideIp };
   }
 
   #beginCall(room, role, common, { offer = null, offered = false } = {}) {

@@ -200,8 +200,8 @@ describe('Next and Stop', () => {
     session.next();
     assert.deepEqual(page.takeSent(), [{ type: 'next' }]);
     const commands = page.takeCommands();
-    assert.deepEqual(types(commands), ['clearLog', 'endCall']);
-    assert.equal(commands[1].next, true, 'another call is coming: the old one may close later');
+    assert.deepEqual(types(commands), ['clearLog', 'prepare', 'endCall']);
+    assert.equal(commands[2].next, true, 'another call is coming: the old one may close later');
     session.receive({ type: 'waiting' });
     assert.deepEqual(types(page.takeCommands()), ['looking'], 'the server has us waiting');
     assert.equal(page.shown.state, 'waiting');
