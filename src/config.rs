@@ -125,6 +125,13 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_BAN_FOR", default_value = "1h", value_parser = parse_duration)]
     pub ban_for: Duration,
 
+    /// "Blur until safe": the stranger's video counts as unsafe, and stays blurred, when the
+    /// on-device classifier puts at least this probability on its nudity classes (Porn,
+    /// Hentai and Sexy together), in (0, 1]. Lower blurs more often. It is rendered into the
+    /// call page; browsers classify on their own and tell the server nothing.
+    #[arg(long, env = "STRANGERS_UNSAFE_THRESHOLD", default_value = "0.5", value_parser = parse_threshold)]
+    pub unsafe_threshold: f32,
+
     /// How long shutdown waits for sessions to say goodbye before exiting.
     #[arg(long, env = "STRANGERS_DRAIN", default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,
@@ -386,6 +393,21 @@ const MAX_DURATION_MS: u64 = 365 * 24 * 3_600_000;
 
 /// Parses `250ms`, `20s`, `5m`, `1h` or a bare number of seconds, greater than zero and at
 /// most a year.
+/// A probability in (0, 1] (`--unsafe-threshold`).
+pub fn parse_threshold(s: &str) -> Result<f32, String> {
+    let t: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; give a probability such as 0.5"))?;
+    if t > 0.0 && t <= 1.0 {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{s} is not in (0, 1]; give a probability such as 0.5"
+        ))
+    }
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -489,6 +511,23 @@ mod tests {
         assert!(parse(&["--allowed-origins", "https://a.example,*"], None).is_ok());
         let err = parse(&["--allowed-origins", "a.example"], None).unwrap_err();
         assert!(err.to_string().contains("--allowed-origins"), "{err}");
+    }
+
+    /// The "Blur until safe" threshold is a probability; anything else is refused at start-up
+    /// with the flag's name.
+    #[test]
+    fn the_unsafe_threshold_is_a_probability() {
+        assert_eq!(parse(&[], None).unwrap().unsafe_threshold, 0.5);
+        let c = parse(&["--unsafe-threshold", "0.001"], None).unwrap();
+        assert_eq!(c.unsafe_threshold, 0.001);
+        assert_eq!(parse_threshold("1"), Ok(1.0));
+        for bad in ["0", "-0.1", "1.5", "NaN", "inf", "half", ""] {
+            let err = parse(&[&format!("--unsafe-threshold={bad}")], None).unwrap_err();
+            assert!(
+                err.to_string().contains("--unsafe-threshold"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -35,11 +35,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use warp::Filter;
-use warp::reply::Reply;
+use warp::reply::{Reply, Response};
 
-use crate::admission::{Admission, IpLimiter, OriginPolicy, Refusal, Ticket};
-use crate::config::Config;
-use crate::routes::{self, AppState, Private, SecurityHeaders};
+use crate::admission::{Admission, Refusal, Ticket};
 
 /// What a connection that has not upgraded may take.
 #[derive(Clone, Copy, Debug)]
@@ -64,9 +62,6 @@ impl Default for HttpLimits {
         }
     }
 }
-
-/// Connections the private metrics address takes at once (a scraper or two).
-const PRIVATE_CONNECTIONS: usize = 16;
 
 /// hyper's smallest allowed read buffer; a head limit below it still buffers this much.
 const MIN_BUFFER: usize = 8 * 1024;
@@ -106,61 +101,9 @@ pub(crate) struct Server {
     pub peer_is_client: bool,
     /// The limits of connections that have not upgraded.
     pub limits: HttpLimits,
-}
-
-/// Serves the site's routes for `state` on `listener`, and the private routes on
-/// `--metrics-listen` if set, until `shutdown` completes (see [`serve`]).
-pub(crate) fn serve_app(
-    listener: TcpListener,
-    config: &Config,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> impl Future<Output = ()> + Send + 'static {
-    let private = match &config.metrics_token {
-        Some(token) => Private::Token(token.0.as_str().into()),
-        None => Private::Nobody,
-    };
-    let security = SecurityHeaders::new(config.public_url.as_deref());
-    let server = Server {
-        admission: state.admission.clone(),
-        peer_is_client: config.client_ip_header.is_none(),
-        limits: HttpLimits {
-            header_timeout: config.header_timeout,
-            idle_timeout: config.idle_timeout,
-            max_header_bytes: config.max_header_bytes,
-        },
-    };
-    let (stop_private, private_stopped) = watch::channel(false);
-    if let Some(addr) = config.metrics_listen {
-        let routes = routes::private_routes(state.clone());
-        let private = Server {
-            admission: Admission {
-                origins: OriginPolicy::SameOrigin,
-                permits: Arc::new(Semaphore::new(PRIVATE_CONNECTIONS)),
-                per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
-                pending_per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
-            },
-            peer_is_client: true,
-            limits: server.limits,
-        };
-        match crate::server::bind(addr) {
-            Ok(listener) => {
-                tracing::info!(%addr, "metrics listening");
-                let mut stopped = private_stopped;
-                tokio::spawn(serve(listener, routes, private, async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                }));
-            }
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen for metrics (--metrics-listen)")
-            }
-        }
-    }
-    let routes = routes::routes(state, private, security);
-    async move {
-        serve(listener, routes, server, shutdown).await;
-        let _ = stop_private.send(true);
-    }
+    /// How a connection refused at accept is answered (the site's error page: the routes
+    /// render it, and this loop knows no page).
+    pub refuse: fn(Refusal) -> Response,
 }
 
 /// Serves `filter` on `listener` until `shutdown` completes, then closes the listener, asks
@@ -208,9 +151,9 @@ pub(crate) async fn serve<F>(
                 let Ok(place) = refusals.clone().try_acquire_owned() else {
                     continue; // dropped: too many refusals at once to answer each
                 };
-                let limits = server.limits;
+                let (limits, refuse) = (server.limits, server.refuse);
                 tokio::spawn(async move {
-                    answer_refusal(stream, refusal, limits).await;
+                    answer_refusal(stream, refusal, refuse, limits).await;
                     drop((place, alive));
                 });
             }
@@ -297,9 +240,14 @@ fn builder(limits: HttpLimits) -> http1::Builder {
 
 /// Answers a connection refused at accept with its error page and closes it; the same
 /// timeouts hold it as any other connection.
-async fn answer_refusal(stream: TcpStream, refusal: Refusal, limits: HttpLimits) {
+async fn answer_refusal(
+    stream: TcpStream,
+    refusal: Refusal,
+    refuse: fn(Refusal) -> Response,
+    limits: HttpLimits,
+) {
     let service = service_fn(move |_req: hyper::Request<Incoming>| async move {
-        Ok::<_, std::convert::Infallible>(crate::routes::refusal(refusal))
+        Ok::<_, std::convert::Infallible>(refuse(refusal))
     });
     let mut builder = builder(limits);
     builder.keep_alive(false);

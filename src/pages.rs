@@ -24,6 +24,9 @@ pub(crate) struct IndexPage<'a> {
 #[template(path = "chat.html")]
 pub(crate) struct ChatPage<'a> {
     pub v: &'a str,
+    /// "Blur until safe": the unsafe-class probability at which the stranger's video stays
+    /// blurred (`--unsafe-threshold`), read by `static/safety.js`.
+    pub unsafe_threshold: f32,
 }
 
 /// A styled error page (404 and friends).
@@ -56,6 +59,8 @@ macro_rules! asset {
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+const WASM: &str = "application/wasm";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every static file the pages use.
 pub(crate) static ASSETS: &[Asset] = &[
@@ -71,6 +76,20 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("call.js", JS),
     asset!("warm.js", JS),
     asset!("signaling.js", JS),
+    asset!("safety.js", JS),
+    asset!("classifier.js", JS),
+    // Loaded only by the worker, when a call starts: the landing page never touches them.
+    asset!("safety-worker.js", JS),
+    // Vendored by scripts/vendor-js.sh, pinned and checksummed (static/vendor/README.md).
+    asset!("vendor/tfjs/tf.min.js", JS),
+    asset!("vendor/tfjs/tf-backend-wasm.min.js", JS),
+    asset!("vendor/tfjs/tfjs-backend-wasm.wasm", WASM),
+    asset!("vendor/tfjs/tfjs-backend-wasm-simd.wasm", WASM),
+    asset!("vendor/tfjs/LICENSE", TEXT),
+    asset!("vendor/nsfwjs/mobilenet_v2_mid/model.min.js", JS),
+    asset!("vendor/nsfwjs/mobilenet_v2_mid/group1-shard1of2.min.js", JS),
+    asset!("vendor/nsfwjs/mobilenet_v2_mid/group1-shard2of2.min.js", JS),
+    asset!("vendor/nsfwjs/LICENSE", TEXT),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -58,6 +58,8 @@ pub(crate) struct AppState {
     pub done: mpsc::Sender<()>,
     /// Set once shutdown begins; `/healthz` reports it.
     pub draining: Arc<AtomicBool>,
+    /// The call page's "Blur until safe" threshold (`--unsafe-threshold`).
+    pub unsafe_threshold: f32,
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -110,6 +112,11 @@ impl SecurityHeaders {
     /// `MediaStream`s (`srcObject`, no URL), and open the WebSocket on their own host:
     /// `'self'` covers `ws:`/`wss:` there, and a known public URL is named explicitly for
     /// browsers that do not apply `'self'` to WebSockets.
+    ///
+    /// `'wasm-unsafe-eval'` lets the safety check's worker compile this origin's own
+    /// WebAssembly (TensorFlow.js' WASM backend, `static/vendor/tfjs/`); it allows no string
+    /// eval (`'unsafe-eval'` stays off). The worker is a same-origin script file, which
+    /// `script-src 'self'` already covers (`worker-src` falls back to it), so no `blob:`.
     pub(crate) fn new(public_url: Option<&str>) -> SecurityHeaders {
         let mut connect = "'self'".to_string();
         let mut hsts = false;
@@ -125,7 +132,8 @@ impl SecurityHeaders {
             }
         }
         let csp = format!(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; \
              media-src 'self' blob: mediastream:; connect-src {connect}; object-src 'none'; \
              base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
@@ -170,7 +178,7 @@ pub(crate) fn routes(
     security: SecurityHeaders,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     index(state.clone())
-        .or(chat())
+        .or(chat(state.unsafe_threshold))
         .or(websocket(state.clone()))
         .or(assets())
         .or(healthz(state, private.clone()))
@@ -236,11 +244,12 @@ fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reject
         })
 }
 
-fn chat() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    warp::path!("chat").and(warp::get()).map(|| {
+fn chat(unsafe_threshold: f32) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("chat").and(warp::get()).map(move || {
         html(
             ChatPage {
                 v: pages::version(),
+                unsafe_threshold,
             }
             .render(),
         )
@@ -345,7 +354,11 @@ fn refuse(refusal: Refusal) -> Response {
 }
 
 fn assets() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    warp::path!("static" / String)
+    // `/static/<file>`, and `/static/vendor/<library>/…` for the vendored libraries; a name is
+    // looked up among the compiled-in assets as it is, so nothing else can be reached.
+    warp::path("static")
+        .and(warp::path::tail())
+        .map(|tail: warp::path::Tail| tail.as_str().to_string())
         .and(warp::get())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::optional::<String>("if-none-match"))

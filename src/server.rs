@@ -15,16 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::admission::{Admission, IpLimiter, OriginPolicy};
 use crate::config::Config;
+use crate::http::{HttpLimits, Server, serve};
 use crate::limits::Rates;
 use crate::lobby::{self, Core, Lobby};
 use crate::matchmaker::Policy;
 use crate::moderation::{BanRule, Moderation, ReportLog, ReportStore};
 use crate::protocol::MAX_MESSAGE_BYTES;
-use crate::routes::AppState;
+use crate::routes::{self, AppState, Private, SecurityHeaders};
 use crate::session::Settings;
 use crate::shared::{Inbox, SharedConfig, SharedQueue};
 use crate::telemetry;
@@ -88,6 +89,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
         },
         client_ip_header: config.client_ip_header.clone(),
         client_salt: client_salt.into(),
+        unsafe_threshold: config.unsafe_threshold,
         shutdown: notify_shutdown.clone(),
         done: done_tx,
         draining: draining.clone(),
@@ -104,7 +106,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future) {
     });
 
     let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(crate::http::serve_app(listener, &config, state, async {
+    let http = tokio::spawn(serve_app(listener, &config, state, async {
         let _ = http_stopped.await;
     }));
 
@@ -268,6 +270,66 @@ fn local_reports(config: &Config, moderation: &mut Moderation) -> (Vec<u8>, Opti
             tracing::error!(error = %e, path = %config.report_log.display(), "report store unavailable: reports are not kept");
             (rand::random::<[u8; 32]>().to_vec(), None)
         }
+    }
+}
+
+/// Connections the private metrics address takes at once (a scraper or two).
+const PRIVATE_CONNECTIONS: usize = 16;
+
+/// Serves the site's routes for `state` on `listener`, and the private routes on
+/// `--metrics-listen` if set, until `shutdown` completes (see [`serve`]).
+fn serve_app(
+    listener: TcpListener,
+    config: &Config,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let private = match &config.metrics_token {
+        Some(token) => Private::Token(token.0.as_str().into()),
+        None => Private::Nobody,
+    };
+    let security = SecurityHeaders::new(config.public_url.as_deref());
+    let server = Server {
+        admission: state.admission.clone(),
+        peer_is_client: config.client_ip_header.is_none(),
+        limits: HttpLimits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            max_header_bytes: config.max_header_bytes,
+        },
+        refuse: routes::refusal,
+    };
+    let (stop_private, private_stopped) = watch::channel(false);
+    if let Some(addr) = config.metrics_listen {
+        let routes = routes::private_routes(state.clone());
+        let private = Server {
+            admission: Admission {
+                origins: OriginPolicy::SameOrigin,
+                permits: Arc::new(Semaphore::new(PRIVATE_CONNECTIONS)),
+                per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
+                pending_per_ip: IpLimiter::new(PRIVATE_CONNECTIONS as u32),
+            },
+            peer_is_client: true,
+            limits: server.limits,
+            refuse: routes::refusal,
+        };
+        match bind(addr) {
+            Ok(listener) => {
+                tracing::info!(%addr, "metrics listening");
+                let mut stopped = private_stopped;
+                tokio::spawn(serve(listener, routes, private, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }));
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen for metrics (--metrics-listen)")
+            }
+        }
+    }
+    let routes = routes::routes(state, private, security);
+    async move {
+        serve(listener, routes, server, shutdown).await;
+        let _ = stop_private.send(true);
     }
 }
 

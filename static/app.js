@@ -1,6 +1,7 @@
 // The chat page's wiring: makes the session (session.js), the signaling channel, the
-// current call, our camera (media.js), the text chat (chat.js) and the page (view.js), and
-// connects each one's events to the others. The decisions are the session's and the chat's.
+// current call, our camera (media.js), the text chat (chat.js), the safety gate over the
+// stranger's video (safety.js, classifier.js) and the page (view.js), and connects each one's
+// events to the others. The decisions are the session's, the chat's and the gate's.
 
 import { Signaling, Tracker, signalingUrl } from './signaling.js';
 import { Call, openPeerConnectionCount } from './call.js';
@@ -10,6 +11,8 @@ import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs } from './prefs.js';
 import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
+import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
+import { Classifier } from './classifier.js';
 
 /** The current call, made and closed on the session's word. @type {Call|null} */
 let call = null;
@@ -43,6 +46,29 @@ const ahead = new OfferAhead({
   makeOffer: () => (warm ? warm.offer() : Promise.resolve(null)),
   fullOffer: () => (warm ? warm.fullOffer() : Promise.resolve(null)),
   send: (sdp) => session.earlyOffer(sdp),
+});
+ui.blurSafe.checked = prefs.blurUntilSafe;
+ui.autoSkipUnsafe.checked = prefs.autoSkipUnsafe;
+const unsafeThreshold = parseThreshold(ui.frame.dataset.unsafeThreshold);
+const safety = new SafetyGate({
+  enabled: ui.blurSafe.checked,
+  autoSkip: ui.autoSkipUnsafe.checked,
+  onChange: () => showSafety(),
+  onAutoSkip: () => session.next(),
+});
+const classifier = new Classifier({
+  video: ui.remoteVideo,
+  tracker,
+  version: new URL(import.meta.url).searchParams.get('v') || '',
+  onResult: (classes) => {
+    if (classifier.stats.scores.length < 1000) classifier.stats.scores.push(unsafeScore(classes));
+    safety.verdictIs(isUnsafe(classes, unsafeThreshold));
+  },
+  onState: (state) => {
+    if (state === 'ready') safety.modelReady();
+    else if (state === 'failed') safety.modelFailed();
+    else safety.modelLoading();
+  },
 });
 const session = new Session({
   clock,
@@ -151,6 +177,8 @@ function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }
   if (offer) thisCall.handle({ type: 'offer', room, sdp: offer });
   chat.setRoom(room);
   view.beginCall(common);
+  loadSafetyModel();
+  safety.beginCall();
   if (!thisCall.pc) session.videoUnsupported();
 }
 
@@ -161,6 +189,21 @@ function endCall(later = false) {
   chat.setRoom(null);
   if (ended) ended.close({ later });
   view.endCall(ended ? ended.remoteStream : null);
+  safety.endCall();
+}
+
+// ---------------------------------------------------------------- the safety gate
+
+/** Shows the gate's view, and checks frames exactly while the gate wants checks. */
+function showSafety() {
+  view.renderSafety(safety.view(), SAFETY_TEXT);
+  if (safety.checking && !classifier.running) classifier.start();
+  else if (!safety.checking && classifier.running) classifier.stop();
+}
+
+/** The model is downloaded when a call is about to start or starts, never for the page alone. */
+function loadSafetyModel() {
+  if (safety.wantsModel) classifier.load();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -218,14 +261,32 @@ function toggleMedia(kind) {
 
 function wirePage() {
   // Long-lived page controls: registered once, never removed, not counted.
-  ui.start.addEventListener('click', () => session.start());
+  ui.start.addEventListener('click', () => {
+    loadSafetyModel();
+    session.start();
+  });
   ui.next.addEventListener('click', () => session.next());
   ui.stop.addEventListener('click', () => session.stop());
   ui.mute.addEventListener('click', () => toggleMedia('audio'));
   ui.camera.addEventListener('click', () => toggleMedia('video'));
   ui.form.addEventListener('submit', onChatSubmit);
   ui.input.addEventListener('input', () => chat.input(ui.input.value));
-  ui.remoteVideo.addEventListener('click', () => view.unmuteRemote());
+  ui.remoteVideo.addEventListener('click', () => {
+    safety.tap();
+    view.unmuteRemote();
+  });
+  ui.safetyShow.addEventListener('click', () => safety.tap());
+  ui.safetyNext.addEventListener('click', () => session.next());
+  ui.safetyReport.addEventListener('click', () => session.openReport());
+  ui.blurSafe.addEventListener('change', () => {
+    prefs.blurUntilSafe = ui.blurSafe.checked;
+    safety.setEnabled(ui.blurSafe.checked);
+    if (session.room) loadSafetyModel();
+  });
+  ui.autoSkipUnsafe.addEventListener('change', () => {
+    prefs.autoSkipUnsafe = ui.autoSkipUnsafe.checked;
+    safety.setAutoSkip(ui.autoSkipUnsafe.checked);
+  });
   ui.autoNext.addEventListener('change', () => session.setAutoNext(ui.autoNext.checked));
   ui.hideIp.addEventListener('change', () => {
     prefs.hideIp = ui.hideIp.checked;
@@ -277,6 +338,10 @@ function exposeTestHook() {
     get hideIp() {
       return ui.hideIp.checked;
     },
+    /** The safety check's own numbers, for the benchmarks (the tests look at the page). */
+    get safety() {
+      return { model: safety.model, verdict: safety.verdict, threshold: unsafeThreshold, ...classifier.stats };
+    },
     debug() {
       return {
         peerConnections: openPeerConnectionCount(),
@@ -298,8 +363,12 @@ function main() {
   wireSignaling();
   wirePage();
   view.render(session.view());
+  showSafety();
   signaling.connect();
-  if (prefs.startAtOnce()) session.start();
+  if (prefs.startAtOnce()) {
+    loadSafetyModel(); // Start was pressed on the landing page
+    session.start();
+  }
 }
 
 main();

@@ -1,9 +1,12 @@
 // What the chat page is told by its address and remembers between visits: the interests
-// to join with, whether to start at once, and the "Hide my IP" choice. Storage and the
+// to join with, whether to start at once, and the "Hide my IP", "Blur until safe" and
+// "Auto-skip unsafe" choices. Storage and the
 // query string are handed in, so this runs under node too.
 
 const INTERESTS_KEY = 'strangers.interests';
 const HIDE_IP_KEY = 'strangers.hideIp';
+const BLUR_KEY = 'strangers.blurUntilSafe';
+const AUTO_SKIP_KEY = 'strangers.autoSkipUnsafe';
 const MAX_INTERESTS = 8;
 const MAX_INTEREST_CHARS = 32;
 
@@ -57,6 +60,24 @@ export class Prefs {
 
   set hideIp(on) {
     this.#set(HIDE_IP_KEY, on ? '1' : '0');
+  }
+
+  /** "Blur until safe": on unless the user turned it off. */
+  get blurUntilSafe() {
+    return this.#get(BLUR_KEY) !== '0';
+  }
+
+  set blurUntilSafe(on) {
+    this.#set(BLUR_KEY, on ? '1' : '0');
+  }
+
+  /** "Auto-skip unsafe": off unless the user turned it on. */
+  get autoSkipUnsafe() {
+    return this.#get(AUTO_SKIP_KEY) === '1';
+  }
+
+  set autoSkipUnsafe(on) {
+    this.#set(AUTO_SKIP_KEY, on ? '1' : '0');
   }
 
   #get(key) {

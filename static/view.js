@@ -46,6 +46,14 @@ export class View {
       mute: $('mute'),
       camera: $('camera'),
       autoNext: $('auto-next'),
+      blurSafe: $('blur-safe'),
+      autoSkipUnsafe: $('auto-skip-unsafe'),
+      safetyNotice: $('safety-notice'),
+      safetyText: $('safety-text'),
+      safetySub: $('safety-sub'),
+      safetyNext: $('safety-next'),
+      safetyReport: $('safety-report'),
+      safetyShow: $('safety-show'),
       hideIp: $('hide-ip'),
       hideIpLabel: $('hide-ip-label'),
       report: $('report'),
@@ -231,6 +239,25 @@ export class View {
       }
       // AbortError just means the source changed (a new call); nothing to do.
     });
+  }
+
+  /**
+   * Shows the safety gate's view (see SafetyGate.view()): the blur over the stranger's video
+   * and the notice with its buttons. `text` holds the buttons' labels.
+   */
+  renderSafety({ blurred, notice }, text) {
+    const ui = this.ui;
+    ui.frame.classList.toggle('safety-blur', blurred);
+    ui.safetyNotice.hidden = !notice;
+    if (!notice) return;
+    ui.safetyNotice.dataset.kind = notice.kind;
+    setText(ui.safetyText, notice.text);
+    setText(ui.safetySub, notice.sub);
+    const buttons = { next: ui.safetyNext, report: ui.safetyReport, show: ui.safetyShow };
+    for (const [action, button] of Object.entries(buttons)) {
+      setText(button, text[action]);
+      button.hidden = !notice.actions.includes(action);
+    }
   }
 
   /** A tap on the stranger's video after autoplay with sound was refused. */

@@ -247,7 +247,13 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn pages_send_security_headers() {
     let server = TestServer::start(&[]).await;
-    for path in ["/", "/chat", "/nowhere", "/static/app.js"] {
+    for path in [
+        "/",
+        "/chat",
+        "/nowhere",
+        "/static/app.js",
+        "/static/safety-worker.js",
+    ] {
         let (_, head, _) = public_get(server.addr, path).await;
         let csp = header(&head, "content-security-policy")
             .unwrap_or_else(|| panic!("{path} has no CSP:\n{head}"));
@@ -261,6 +267,8 @@ async fn pages_send_security_headers() {
             assert!(csp.contains(rule), "{path}: CSP lacks {rule}: {csp}");
         }
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        // The safety check's worker may compile WebAssembly, never evaluate strings.
+        assert!(!csp.contains("'unsafe-eval'"), "{path}: {csp}");
         assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
         assert_eq!(header(&head, "referrer-policy"), Some("no-referrer"));
         assert_eq!(

@@ -126,11 +126,84 @@ async fn modules_imported_by_the_client_are_served() {
     );
 }
 
+/// The safety check ("Blur until safe"): the worker and the vendored model and libraries it
+/// loads are served with their types and, at versioned URLs, cached for a year; the landing
+/// page names none of them (it stays light); the call page carries the operator's threshold.
+#[tokio::test]
+async fn the_safety_check_is_served_for_calls_only() {
+    let server = TestServer::start(&["--unsafe-threshold", "0.25"]).await;
+    let (_, _, landing) = http_get(server.addr, "/").await;
+    for heavy in ["safety", "classifier", "vendor"] {
+        assert!(
+            !landing.contains(heavy),
+            "the landing page loads no {heavy}"
+        );
+    }
+    let (_, _, chat) = http_get(server.addr, "/chat").await;
+    assert!(
+        chat.contains("data-unsafe-threshold=\"0.25\""),
+        "the call page carries --unsafe-threshold"
+    );
+    assert!(
+        !chat.contains("vendor/"),
+        "the model is not loaded with the page"
+    );
+    let v = chat
+        .split("/static/app.js?v=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a versioned app.js");
+    for (file, kind) in [
+        ("safety-worker.js", "text/javascript"),
+        ("vendor/tfjs/tf.min.js", "text/javascript"),
+        ("vendor/tfjs/tf-backend-wasm.min.js", "text/javascript"),
+        (
+            "vendor/tfjs/tfjs-backend-wasm-simd.wasm",
+            "application/wasm",
+        ),
+        ("vendor/tfjs/tfjs-backend-wasm.wasm", "application/wasm"),
+        (
+            "vendor/nsfwjs/mobilenet_v2_mid/model.min.js",
+            "text/javascript",
+        ),
+        (
+            "vendor/nsfwjs/mobilenet_v2_mid/group1-shard1of2.min.js",
+            "text/javascript",
+        ),
+        (
+            "vendor/nsfwjs/mobilenet_v2_mid/group1-shard2of2.min.js",
+            "text/javascript",
+        ),
+        ("vendor/nsfwjs/LICENSE", "text/plain"),
+        ("vendor/tfjs/LICENSE", "text/plain"),
+    ] {
+        let url = format!("/static/{file}?v={v}");
+        let (status, head, body) = http_get(server.addr, &url).await;
+        let head = head.to_lowercase();
+        assert_eq!(status, 200, "{url}");
+        assert!(!body.is_empty(), "{url} has content");
+        assert!(
+            head.contains(&format!("content-type: {kind}")),
+            "{url}:\n{head}"
+        );
+        assert!(
+            head.contains("cache-control: public, max-age=31536000, immutable"),
+            "{url} is cached for a year:\n{head}"
+        );
+    }
+}
+
 /// A wrong address gets a styled 404 page with a way home, not a bare text error.
 #[tokio::test]
 async fn unknown_pages_get_a_styled_404() {
     let server = TestServer::start(&[]).await;
-    for path in ["/nope", "/static/missing.js", "/chat/extra"] {
+    for path in [
+        "/nope",
+        "/static/missing.js",
+        "/chat/extra",
+        "/static/vendor/missing.js",
+        "/static/vendor/tfjs/../../app.js",
+    ] {
         let (status, head, body) = http_get(server.addr, path).await;
         assert_eq!(status, 404, "{path}");
         assert!(head.to_lowercase().contains("text/html"), "{path}");

@@ -85,6 +85,31 @@ impl Browser {
         base: &str,
         media: Media,
     ) -> Result<Browser, String> {
+        Browser::try_launch_with(tools, engine, name, base, media, &[]).await
+    }
+
+    /// Starts a Chromium with extra command-line switches (a video file as the fake camera,
+    /// a JavaScript engine without WebAssembly).
+    pub async fn launch_chromium_with(
+        tools: &Tools,
+        name: &str,
+        base: &str,
+        media: Media,
+        switches: &[String],
+    ) -> Browser {
+        Browser::try_launch_with(tools, Engine::Chromium, name, base, media, switches)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_launch_with(
+        tools: &Tools,
+        engine: Engine,
+        name: &str,
+        base: &str,
+        media: Media,
+        switches: &[String],
+    ) -> Result<Browser, String> {
         trace(&format!("{name}: launching {}", engine.name()));
         let profile = temp_dir(name);
         let (driver, port) = match start_driver(tools, engine, &profile).await {
@@ -98,7 +123,7 @@ impl Browser {
             }
         };
         let connected = match engine {
-            Engine::Chromium => chromium::connect(tools, port, &profile, media)
+            Engine::Chromium => chromium::connect(tools, port, &profile, media, switches)
                 .await
                 .map(|client| (client, None)),
             Engine::Firefox => firefox::connect(tools, name, port, &profile, media)
@@ -130,6 +155,51 @@ impl Browser {
         if let Err(e) = result {
             panic!("{}: closing the window failed: {e}", self.name);
         }
+    }
+}
+
+impl Browser {
+    /// The CPU time (user + system, in clock ticks) this browser's processes have used so
+    /// far: every process whose command line names its profile, and their descendants (the
+    /// renderers, GPU and utility processes), for benchmarks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // The fields after the command name, which is in parentheses and may hold
+                // spaces: state, ppid, ... utime (12th), stime (13th).
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ppid = fields.get(1)?.parse().ok()?;
+                let ticks =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Some((pid, ppid, ticks))
+            })
+            .collect();
+        let mut ours: std::collections::HashSet<u32> =
+            processes_using(&self.profile).into_iter().collect();
+        // Bounded: each pass adds at least one process or ends.
+        for _ in 0..stats.len() {
+            let before = ours.len();
+            ours.extend(
+                stats
+                    .iter()
+                    .filter(|s| ours.contains(&s.1))
+                    .map(|s| s.0)
+                    .collect::<Vec<_>>(),
+            );
+            if ours.len() == before {
+                break;
+            }
+        }
+        stats
+            .iter()
+            .filter(|s| ours.contains(&s.0))
+            .map(|s| s.2)
+            .sum()
     }
 }
 
@@ -207,14 +277,26 @@ fn response_complete(raw: &[u8]) -> bool {
 /// Kills every process whose command line names `profile` (Chromium's
 /// `--user-data-dir=PROFILE`, Firefox's `-profile PROFILE`).
 fn kill_processes_using(profile: &Path) {
+    for pid in processes_using(profile) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The pids of every process whose command line names `profile`.
+fn processes_using(profile: &Path) -> Vec<u32> {
     let Some(profile) = profile.to_str() else {
-        return;
+        return Vec::new();
     };
     let suffix = format!("={profile}");
     let names_profile = |arg: &[u8]| arg == profile.as_bytes() || arg.ends_with(suffix.as_bytes());
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut pids = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -227,13 +309,10 @@ fn kill_processes_using(profile: &Path) {
             continue;
         };
         if cmdline.split(|&b| b == 0).any(names_profile) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            pids.push(pid);
         }
     }
+    pids
 }
 
 /// Starts the engine's driver on a free loopback port and waits until it accepts

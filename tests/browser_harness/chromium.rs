@@ -16,12 +16,14 @@ pub(super) fn driver_args(port: u16) -> Vec<String> {
     vec![format!("--port={port}")]
 }
 
-/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`.
+/// Opens a session: a fresh headless Chromium with a fake camera, using `profile`, with
+/// `switches` added to its command line.
 pub(super) async fn connect(
     tools: &Tools,
     port: u16,
     profile: &Path,
     media: Media,
+    switches: &[String],
 ) -> Result<Client, String> {
     let mut args = vec![
         "--headless=new".to_string(),
@@ -48,6 +50,7 @@ pub(super) async fn connect(
         // NotAllowedError ("Permission denied"), as when a user clicks Block.
         Media::Denied => args.push("--deny-permission-prompts".into()),
     }
+    args.extend_from_slice(switches);
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {

@@ -60,3 +60,21 @@ test('the next call is made ahead unless the address says ahead=0', () => {
   assert.equal(new Prefs('?start=1&ahead=1', () => storage).offerAhead, true);
   assert.equal(new Prefs('?start=1&ahead=0', () => storage).offerAhead, false);
 });
+
+test('"Blur until safe" is on until turned off, and "Auto-skip unsafe" off until turned on; both remembered', () => {
+  const storage = memoryStorage();
+  const prefs = new Prefs('', () => storage);
+  assert.equal(prefs.blurUntilSafe, true);
+  assert.equal(prefs.autoSkipUnsafe, false);
+  prefs.blurUntilSafe = false;
+  prefs.autoSkipUnsafe = true;
+  const again = new Prefs('', () => storage);
+  assert.equal(again.blurUntilSafe, false);
+  assert.equal(again.autoSkipUnsafe, true);
+  again.blurUntilSafe = true;
+  assert.equal(new Prefs('', () => storage).blurUntilSafe, true);
+  const blocked = new Prefs('', () => {
+    throw new Error('SecurityError');
+  });
+  assert.equal(blocked.blurUntilSafe, true, 'no storage: the safe default');
+});

@@ -12,8 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cli::HoldArgs;
 use crate::control::{sleep_or_stop, wait_for};
 use crate::net::{Incoming, Target, Ws, out};
-use crate::report::show;
-use crate::stats::{Counter, CpuMark, CpuUse, Errors, now_ns, rss_kib};
+use crate::stats::{Counter, CpuMark, CpuUse, Errors, now_ns, rss_kib, show};
 
 /// What the held sessions do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

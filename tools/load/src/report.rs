@@ -10,7 +10,7 @@ use crate::churn;
 use crate::flood;
 use crate::hold::HoldReport;
 use crate::startup::StartupReport;
-use crate::stats::{CpuUse, fmt_us};
+use crate::stats::{CpuUse, fmt_us, show};
 
 /// Errors met during the run.
 #[derive(Serialize, Debug)]
@@ -277,11 +277,6 @@ fn cpu_line(c: &CpuUse) -> String {
         show(c.other_cores),
         show(c.interrupt_cores)
     )
-}
-
-/// A figure that may be unknown, `?` then.
-pub fn show<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or("?".into(), |v| v.to_string())
 }
 
 /// The 1-minute load average.

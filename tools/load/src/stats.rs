@@ -280,3 +280,8 @@ impl CpuMark {
         }
     }
 }
+
+/// A figure that may be unknown, `?` then.
+pub fn show<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("?".into(), |v| v.to_string())
+}
