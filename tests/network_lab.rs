@@ -408,14 +408,14 @@ async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip
     lab.assert_contained();
 }
 
-/// F (hiding its address) and C in a call in `room`: C presses Next (F's Auto-next brings
-/// them together again) until F has been offerer and answerer; in every call F's media
+/// F (hiding its address) and C in a call in `room`: F and C take turns pressing Next (the
+/// other's Auto-next brings them together again) until F has been offerer and answerer; in every call F's media
 /// leaves through the relay. Waits for the end of F's candidates in the last call; returns
 /// F's roles.
 async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
     let mut roles = Vec::new();
-    // C presses Next, so C waits, makes its early offer and offers; F answers. The first
-    // call (F waited) and the second give F both roles.
+    // Whoever presses Next waits, makes its early offer and offers when the other comes back
+    // (Auto-next): C and F take turns, so F has both roles within two calls.
     for _call in 0..8 {
         let pair = selected_pair(f).await;
         eprintln!("F hiding: {pair}");
@@ -428,7 +428,8 @@ async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) ->
         if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
             break;
         }
-        c.click_button("Next").await;
+        let presser = if roles.len() % 2 == 1 { f } else { c };
+        presser.click_button("Next").await;
         let (new_f, new_c) = tokio::join!(
             pages::wait_new_picture(f, &room),
             pages::wait_new_picture(c, &room)
