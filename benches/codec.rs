@@ -14,7 +14,9 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use strangers::limits::{Budget, Cost, Rates, Verdict};
-use strangers::protocol::{ClientMessage, IceServer, MemberProof, Role, RoomId, ServerMessage};
+use strangers::protocol::{
+    ClientMessage, IceServer, MemberProof, Mode, Role, RoomId, ServerMessage,
+};
 
 const ROOM: &str = "4f1c0a9e7b3d52c8a6e0f1d2c3b4a596";
 
@@ -212,7 +214,9 @@ fn codec(c: &mut Criterion) {
     let matched = ServerMessage::Matched {
         room,
         role: Role::Offerer,
+        mode: Mode::Video,
         common: &common,
+        same_lang: false,
         proof: MemberProof::pair(1, 2).0,
         ice_servers: &[],
         offer: None,

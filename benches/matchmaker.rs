@@ -17,6 +17,17 @@
 //! - `eight_interests_unmatched/N`: a joiner with 8 interests nobody shares: 255 look-ups, 255
 //!   index insertions when it is queued and 255 removals when it leaves. The worst case.
 //!
+//! With two modes and 20 languages (`lang_*`, every waiting user in one of the 40 pools and
+//! languages, as evenly as ids go, with 1–3 interests of its own):
+//!
+//! - `lang_unmatched_join/N`: a text user speaking German with 2 interests nobody of its
+//!   language shares: its language's subsets are looked up, it is queued, then removed.
+//! - `lang_pair/N`: a user of a random pool and language without interests is paired with a
+//!   random one of the N/40 waiting users of its pool and language, who then queues again
+//!   (built with a zero fallback, as `random_pair` is, so everyone is open).
+//! - `lang_nobody_speaks_join/N`: a user of a language nobody waiting speaks, without
+//!   interests: one look-up of its language, queued, then removed.
+//!
 //! Two users waiting at the same time never share an interest (the second to come would have
 //! been paired), so in the queues built here every waiting user has 1–3 interests of their own
 //! and the fallback to "anyone" is an hour away. Likewise two users open to anyone are never
@@ -38,7 +49,20 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 use strangers::ids::SessionId;
-use strangers::matchmaker::{Matchmaker, Policy};
+use strangers::matchmaker::{Matchmaker, Policy, Want};
+use strangers::protocol::{Lang, Mode};
+
+/// The 20 languages of the `lang_*` cases.
+const LANGS: [&str; 20] = [
+    "ar", "bn", "de", "en", "es", "fa", "fr", "hi", "id", "it", "ja", "ko", "nl", "pl", "pt", "ru",
+    "sv", "th", "tr", "zh",
+];
+
+/// The pool and language of waiting user `i` of the `lang_*` queues.
+fn pool_of(i: usize) -> (Mode, Lang) {
+    let mode = Mode::ALL[i % 2];
+    (mode, LANGS[(i / 2) % LANGS.len()].parse().unwrap())
+}
 
 /// Queue lengths measured, unless `MATCHMAKER_SIZES` (comma-separated) says otherwise.
 const SIZES: [usize; 3] = [10, 10_000, 1_000_000];
@@ -62,7 +86,10 @@ impl Queue {
         let mut mm = Matchmaker::new(StdRng::seed_from_u64(1), policy);
         let now = Instant::now();
         for (i, t) in tags.iter().enumerate() {
-            assert!(mm.join(SessionId(i as u64), t, now).is_none());
+            assert!(
+                mm.join(SessionId(i as u64), &Want::interests(t), now)
+                    .is_none()
+            );
         }
         assert_eq!(mm.len(), n);
         eprintln!(
@@ -127,7 +154,7 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), probes.tags(2), Instant::now()),
             |(id, tags, now)| {
-                let paired = q.mm.join(id, &tags, now);
+                let paired = q.mm.join(id, &Want::interests(&tags), now);
                 debug_assert!(paired.is_none());
                 black_box(paired);
                 black_box(q.mm.remove(id));
@@ -148,10 +175,10 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
             },
             |(id, tags, waiter, now)| {
                 let p =
-                    q.mm.join(id, &tags, now)
+                    q.mm.join(id, &Want::interests(&tags), now)
                         .expect("one waiting user shares a tag");
                 debug_assert_eq!(p.waiter, SessionId(waiter as u64));
-                let requeued = q.mm.join(p.waiter, &q.tags[waiter], now);
+                let requeued = q.mm.join(p.waiter, &Want::interests(&q.tags[waiter]), now);
                 debug_assert!(requeued.is_none());
                 (tags, p)
             },
@@ -164,7 +191,7 @@ fn bench_queue_with_interests(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), probes.tags(8), Instant::now()),
             |(id, tags, now)| {
-                let paired = q.mm.join(id, &tags, now);
+                let paired = q.mm.join(id, &Want::interests(&tags), now);
                 debug_assert!(paired.is_none());
                 black_box(paired);
                 black_box(q.mm.remove(id));
@@ -188,9 +215,11 @@ fn bench_open_queue(c: &mut Criterion, n: usize) {
         b.iter_batched(
             || (probes.id(), Instant::now()),
             |(id, now)| {
-                let p = q.mm.join(id, &[], now).expect("open users wait");
+                let p =
+                    q.mm.join(id, &Want::interests(&[]), now)
+                        .expect("open users wait");
                 let waiter = p.waiter.0 as usize;
-                let requeued = q.mm.join(p.waiter, &q.tags[waiter], now);
+                let requeued = q.mm.join(p.waiter, &Want::interests(&q.tags[waiter]), now);
                 debug_assert!(requeued.is_none());
                 p
             },
@@ -198,6 +227,107 @@ fn bench_open_queue(c: &mut Criterion, n: usize) {
         )
     });
     assert_eq!(q.mm.len(), n);
+}
+
+/// A queue of `n` users spread over both pools and 20 languages, each with 1–3 interests of
+/// its own; `wants[i]` is what user `i` waits with.
+fn build_languages(n: usize, policy: Policy) -> (Matchmaker<StdRng>, Vec<Want>) {
+    let wants: Vec<Want> = (0..n)
+        .map(|i| {
+            let (mode, lang) = pool_of(i);
+            Want {
+                mode,
+                lang: Some(lang),
+                tags: (0..1 + i % 3).map(|j| format!("w{i}-{j}")).collect(),
+            }
+        })
+        .collect();
+    let mut mm = Matchmaker::new(StdRng::seed_from_u64(1), policy);
+    let now = Instant::now();
+    for (i, w) in wants.iter().enumerate() {
+        assert!(mm.join(SessionId(i as u64), w, now).is_none());
+    }
+    assert_eq!(mm.len(), n);
+    eprintln!(
+        "built a two-mode, 20-language queue of {n}; resident memory now {}",
+        resident()
+    );
+    (mm, wants)
+}
+
+fn bench_languages(c: &mut Criterion, n: usize) {
+    let (mut mm, _) = build_languages(n, holding_out());
+    let mut probes = Probes::new();
+    let german_text = |tags| Want {
+        mode: Mode::Text,
+        lang: Some("de".parse().unwrap()),
+        tags,
+    };
+    c.bench_function(&format!("lang_unmatched_join/{n}"), |b| {
+        b.iter_batched(
+            || (probes.id(), german_text(probes.tags(2)), Instant::now()),
+            |(id, want, now)| {
+                let paired = mm.join(id, &want, now);
+                debug_assert!(paired.is_none());
+                black_box(paired);
+                black_box(mm.remove(id));
+                want
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let nobody: Lang = "eo".parse().unwrap();
+    c.bench_function(&format!("lang_nobody_speaks_join/{n}"), |b| {
+        b.iter_batched(
+            || {
+                let want = Want {
+                    mode: Mode::ALL[probes.rng.random_range(0..2)],
+                    lang: Some(nobody),
+                    tags: Vec::new(),
+                };
+                (probes.id(), want, Instant::now())
+            },
+            |(id, want, now)| {
+                let paired = mm.join(id, &want, now);
+                debug_assert!(paired.is_none());
+                black_box(paired);
+                black_box(mm.remove(id));
+                want
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    assert_eq!(mm.len(), n);
+    drop(mm);
+
+    let everyone_open = Policy {
+        fallback_after: Duration::ZERO,
+        ..Policy::default()
+    };
+    let (mut mm, wants) = build_languages(n, everyone_open);
+    c.bench_function(&format!("lang_pair/{n}"), |b| {
+        b.iter_batched(
+            || {
+                let (mode, lang) = pool_of(probes.rng.random_range(0..n));
+                let want = Want {
+                    mode,
+                    lang: Some(lang),
+                    tags: Vec::new(),
+                };
+                (probes.id(), want, Instant::now())
+            },
+            |(id, want, now)| {
+                let p = mm.join(id, &want, now).expect("its language's users wait");
+                debug_assert!(p.same_lang && p.mode == want.mode);
+                let waiter = p.waiter.0 as usize;
+                let requeued = mm.join(p.waiter, &wants[waiter], now);
+                debug_assert!(requeued.is_none());
+                p
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    assert_eq!(mm.len(), n);
 }
 
 fn matchmaker(c: &mut Criterion) {
@@ -217,6 +347,7 @@ fn matchmaker(c: &mut Criterion) {
     for n in sizes {
         bench_queue_with_interests(c, n);
         bench_open_queue(c, n);
+        bench_languages(c, n);
     }
 }
 

@@ -35,6 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use warp::Filter;
+use warp::http::HeaderMap;
 use warp::reply::{Reply, Response};
 
 use crate::admission::{Admission, Refusal, Ticket};
@@ -101,9 +102,10 @@ pub(crate) struct Server {
     pub peer_is_client: bool,
     /// The limits of connections that have not upgraded.
     pub limits: HttpLimits,
-    /// How a connection refused at accept is answered (the site's error page: the routes
-    /// render it, and this loop knows no page).
-    pub refuse: fn(Refusal) -> Response,
+    /// How a connection refused at accept is answered (the site's error page, in the
+    /// language its request's headers ask for: the routes render it, and this loop knows no
+    /// page).
+    pub refuse: fn(Refusal, &HeaderMap) -> Response,
 }
 
 /// Serves `filter` on `listener` until `shutdown` completes, then closes the listener, asks
@@ -243,11 +245,11 @@ fn builder(limits: HttpLimits) -> http1::Builder {
 async fn answer_refusal(
     stream: TcpStream,
     refusal: Refusal,
-    refuse: fn(Refusal) -> Response,
+    refuse: fn(Refusal, &HeaderMap) -> Response,
     limits: HttpLimits,
 ) {
-    let service = service_fn(move |_req: hyper::Request<Incoming>| async move {
-        Ok::<_, std::convert::Infallible>(refuse(refusal))
+    let service = service_fn(move |req: hyper::Request<Incoming>| async move {
+        Ok::<_, std::convert::Infallible>(refuse(refusal, req.headers()))
     });
     let mut builder = builder(limits);
     builder.keep_alive(false);

@@ -6,7 +6,10 @@
 //! - [`ids`]: names of sessions, instances, users anywhere in the pool and clients (for
 //!   reports and bans), and the wall clock.
 //! - [`protocol`]: the JSON messages on the WebSocket and their validation (no I/O).
-//! - [`matchmaker`]: the waiting queue and the pairing policy (no I/O, seedable RNG).
+//! - [`seeking`]: what a user looks for besides interests: the mode (video or text) and its
+//!   language, as the wire names them.
+//! - [`matchmaker`]: the waiting queue, one pool per mode (video, text), and the pairing policy
+//!   (interests, language, fallback, cool-down); no I/O, seedable RNG.
 //! - [`lobby`]: every user's state and every pairing decision: a sans-IO core (no clock, no
 //!   tokio) and the thin task that feeds it time and carries out its decisions.
 //! - [`shared`]: the queue many instances share through Redis, and their messages to each
@@ -24,6 +27,8 @@
 //!   connection until it upgrades (header and idle timeouts, header bytes).
 //! - [`routes`]: the HTTP surface (pages, assets, `/ws`, `/healthz`) and error responses.
 //! - [`pages`]: the askama templates and the compiled-in static assets.
+//! - [`i18n`]: the languages of the pages, which one a request gets, and their message
+//!   catalogs (`i18n/*.json`).
 //! - [`ice`]: STUN/TURN servers for browsers, with short-lived TURN credentials.
 //! - [`telemetry`]: Prometheus metrics and the `/metrics` text.
 //! - [`config`]: command-line flags and environment variables.
@@ -40,6 +45,7 @@
 pub(crate) mod admission;
 pub mod config;
 pub(crate) mod http;
+pub(crate) mod i18n;
 pub(crate) mod ice;
 pub mod ids;
 pub mod limits;
@@ -52,6 +58,7 @@ pub(crate) mod presence;
 pub mod protocol;
 pub(crate) mod room;
 pub(crate) mod routes;
+pub mod seeking;
 pub mod server;
 pub(crate) mod session;
 pub(crate) mod shared;

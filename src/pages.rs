@@ -2,28 +2,54 @@
 //! compiled into the binary so a deployment is one file).
 //!
 //! Every asset URL carries `?v=<content hash>`, so browsers may cache assets for a year and a
-//! new build is fetched at once.
+//! new build is fetched at once. Every page is written in one language ([`crate::i18n`]):
+//! its words come from that language's catalog, and it carries the client's part of the
+//! catalog for `static/i18n.js`.
 
 use std::sync::LazyLock;
 
 use askama::Template;
 
+use crate::i18n::{Catalog, Lang};
+
+/// What every page's frame (`templates/base.html`) needs besides the page's own content.
+#[derive(Clone, Copy)]
+pub(crate) struct Frame<'a> {
+    /// The asset version for cache-busting URLs.
+    pub v: &'a str,
+    /// The words of the page's language (`<html lang>`, the switcher, the client's catalog).
+    pub i18n: &'static Catalog,
+    /// The address the language switcher reloads with `?lang=`.
+    pub here: &'a str,
+}
+
+impl Frame<'_> {
+    /// The languages the switcher offers.
+    pub(crate) fn languages(&self) -> [Lang; 5] {
+        Lang::ALL
+    }
+}
+
 /// The landing page: what this is, how many are online, interests, Start.
 #[derive(Template)]
 #[template(path = "index.html")]
 pub(crate) struct IndexPage<'a> {
-    /// The asset version for cache-busting URLs.
-    pub v: &'a str,
+    /// The frame: asset version, language, switcher.
+    pub frame: Frame<'a>,
     /// Users connected now.
-    pub online: usize,
+    pub online: u64,
 }
 
 /// The call page: videos, controls and text chat; the client is `static/app.js` and the
-/// modules it imports (README.md, "The browser client", says which owns what).
+/// modules it imports (README.md, "The browser client", says which owns what). In text
+/// mode it has no video elements, and the client never asks for the camera.
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub(crate) struct ChatPage<'a> {
-    pub v: &'a str,
+    /// The frame: asset version, language, switcher.
+    pub frame: Frame<'a>,
+    /// A text chat (`/chat?mode=text`): no videos, no camera, chat only.
+    pub text: bool,
     /// "Blur until safe": the unsafe-class probability at which the stranger's video stays
     /// blurred (`--unsafe-threshold`), read by `static/safety.js`.
     pub unsafe_threshold: f32,
@@ -33,9 +59,13 @@ pub(crate) struct ChatPage<'a> {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage<'a> {
-    pub v: &'a str,
+    /// The frame: asset version, language, switcher.
+    pub frame: Frame<'a>,
+    /// The HTTP status, shown large.
     pub status: u16,
+    /// What went wrong, in the page's language.
     pub title: String,
+    /// What to do about it, in the page's language.
     pub message: String,
 }
 
@@ -76,6 +106,8 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("call.js", JS),
     asset!("warm.js", JS),
     asset!("signaling.js", JS),
+    asset!("i18n.js", JS),
+    asset!("lang.js", JS),
     asset!("safety.js", JS),
     asset!("classifier.js", JS),
     // Loaded only by the worker, when a call starts: the landing page never touches them.

@@ -175,6 +175,7 @@ impl Presence {
         self.status = Status::InRoom(Room {
             id: m.room,
             partner: m.partner.clone(),
+            mode: m.mode,
         });
         Some(m)
     }
@@ -238,7 +239,9 @@ mod tests {
             seq,
             room,
             role: Some(crate::protocol::Role::Answerer),
+            mode: crate::protocol::Mode::Video,
             common: Vec::new(),
+            same_lang: false,
             proof: None,
             partner: Peer::new(SessionId(2), tx),
             ahead: crate::room::Ahead::None,

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::seeking::{Lang, Mode};
+
 /// Largest message a client may send, in bytes: what the largest valid message needs, an
 /// offer or answer with an SDP of [`MAX_SDP_BYTES`] (its JSON escapes and the envelope add
 /// a few KiB), and no more, so a hostile client holds as little as the protocol allows.
@@ -215,6 +217,13 @@ impl ProtocolError {
         }
     }
 
+    /// The refusal of a call's signaling (`kind`) in a text room: nothing is delivered.
+    pub fn not_in_text_room(kind: &str) -> Self {
+        Self::bad(format!(
+            "`{kind}` is not relayed in a text chat: a text room carries only `chat` and `typing`"
+        ))
+    }
+
     /// The refusal of a binary frame.
     pub fn binary() -> Self {
         Self::bad("binary frames are not accepted; send JSON text")
@@ -304,10 +313,16 @@ impl Relay {
 /// A checked message from a client.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
-    /// Enter the queue with these (normalised) interests.
-    Join { interests: Vec<String> },
-    /// End the room if any and queue again.
-    Next,
+    /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
+    /// who speak `lang`.
+    Join {
+        interests: Vec<String>,
+        mode: Mode,
+        lang: Option<Lang>,
+    },
+    /// End the room if any and queue again, in `mode` if given (else the mode of the last
+    /// join).
+    Next { mode: Option<Mode> },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -317,7 +332,12 @@ pub enum ClientMessage {
     /// Back after the server restarted mid-call, or on a new connection after its own was
     /// lost: rejoin `room` with the same stranger, proving membership with what `matched`
     /// gave.
-    Resume { room: RoomId, proof: MemberProof },
+    /// `mode` is the room's (a video call, unless the client says text).
+    Resume {
+        room: RoomId,
+        proof: MemberProof,
+        mode: Mode,
+    },
     /// A heartbeat the page can see: answered with `pong`, so a dead socket is noticed in
     /// seconds rather than when TCP gives up.
     Ping,
@@ -347,8 +367,15 @@ enum Wire {
     Join {
         #[serde(default)]
         interests: Option<Vec<String>>,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        lang: Option<String>,
     },
-    Next {},
+    Next {
+        #[serde(default)]
+        mode: Option<String>,
+    },
     Leave {},
     Offer {
         room: String,
@@ -383,6 +410,8 @@ enum Wire {
         room: String,
         #[serde(default)]
         proof: Option<String>,
+        #[serde(default)]
+        mode: Option<String>,
     },
     Ping {},
     EarlyOffer {
@@ -414,10 +443,18 @@ impl ClientMessage {
         }
         let wire: Wire = serde_json::from_str(text).map_err(|e| describe_json_error(text, e))?;
         Ok(match wire {
-            Wire::Join { interests } => ClientMessage::Join {
+            Wire::Join {
+                interests,
+                mode,
+                lang,
+            } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
+                lang: parse_lang(lang.as_deref())?,
             },
-            Wire::Next {} => ClientMessage::Next,
+            Wire::Next { mode } => ClientMessage::Next {
+                mode: parse_mode(mode.as_deref())?,
+            },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
                 room: parse_room(&room)?,
@@ -472,7 +509,8 @@ impl ClientMessage {
                 room: parse_room(&room)?,
                 reason,
             },
-            Wire::Resume { room, proof } => ClientMessage::Resume {
+            Wire::Resume { room, proof, mode } => ClientMessage::Resume {
+                mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 room: parse_room(&room)?,
                 proof: proof
                     .as_deref()
@@ -505,6 +543,25 @@ fn rearranges_lines(c: char) -> bool {
 fn parse_room(room: &str) -> Result<RoomId, ProtocolError> {
     room.parse()
         .map_err(|()| ProtocolError::bad("room must be 32 lower-case hex characters"))
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Option<Mode>, ProtocolError> {
+    mode.map(|m| {
+        m.parse()
+            .map_err(|()| ProtocolError::bad(r#"mode must be "video" or "text""#))
+    })
+    .transpose()
+}
+
+fn parse_lang(lang: Option<&str>) -> Result<Option<Lang>, ProtocolError> {
+    lang.map(|l| {
+        l.parse().map_err(|()| {
+            ProtocolError::bad(
+                r#"lang must be a language's 2–3 letter code (a BCP 47 primary subtag, such as "de")"#,
+            )
+        })
+    })
+    .transpose()
 }
 
 fn check_sdp(sdp: String) -> Result<String, ProtocolError> {
@@ -573,7 +630,11 @@ pub enum ServerMessage<'a> {
     Matched {
         room: RoomId,
         role: Role,
+        /// The pool both members were in: what the room relays.
+        mode: Mode,
         common: &'a [String],
+        /// Whether the two gave the same language (never which one the stranger gave).
+        same_lang: bool,
         /// What this member shows to `resume` the room after a restart.
         proof: MemberProof,
         /// Fresh STUN/TURN servers for this call's peer connection (TURN credentials are
@@ -651,16 +712,36 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join","interests":[" Music ","chess","music"]}"#),
             Ok(ClientMessage::Join {
-                interests: vec!["music".into(), "chess".into()]
+                interests: vec!["music".into(), "chess".into()],
+                mode: Mode::Video,
+                lang: None,
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"join"}"#),
-            Ok(ClientMessage::Join { interests: vec![] })
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Video,
+                lang: None
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"join","mode":"text","lang":"DE"}"#),
+            Ok(ClientMessage::Join {
+                interests: vec![],
+                mode: Mode::Text,
+                lang: Some("de".parse().unwrap()),
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
-            Ok(ClientMessage::Next)
+            Ok(ClientMessage::Next { mode: None })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
+            Ok(ClientMessage::Next {
+                mode: Some(Mode::Text)
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"leave"}"#),
@@ -703,6 +784,20 @@ mod tests {
                 "at most 8",
             ),
             (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+            (
+                r#"{"type":"join","mode":"audio"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (
+                r#"{"type":"next","mode":"TEXT"}"#,
+                r#"mode must be "video" or "text""#,
+            ),
+            (r#"{"type":"join","mode":7}"#, "invalid message"),
+            (r#"{"type":"join","lang":"de-AT"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"x"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"germ"}"#, "lang must be"),
+            (r#"{"type":"join","lang":"d1"}"#, "lang must be"),
+            (r#"{"type":"join","lang":""}"#, "lang must be"),
         ];
         for (input, expected) in cases {
             let err = ClientMessage::parse(input).unwrap_err();
@@ -834,7 +929,9 @@ mod tests {
             ServerMessage::Matched {
                 room,
                 role: Role::Offerer,
+                mode: Mode::Text,
                 common: &["chess".to_string()],
+                same_lang: true,
                 proof: MemberProof {
                     secret: 2,
                     partner: 3
@@ -844,7 +941,7 @@ mod tests {
                 offered: false,
             }
             .to_json(),
-            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","common":["chess"],"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
+            r#"{"type":"matched","room":"00000000000000000000000000000001","role":"offerer","mode":"text","common":["chess"],"same_lang":true,"proof":"0000000000000000000000000000000200000000000000000000000000000003","iceServers":[]}"#
         );
         let proof = MemberProof {
             secret: 2,
@@ -853,7 +950,9 @@ mod tests {
         let answerer = ServerMessage::Matched {
             room,
             role: Role::Answerer,
+            mode: Mode::Video,
             common: &[],
+            same_lang: false,
             proof,
             ice_servers: &[],
             offer: Some("v=0\r\n"),
@@ -863,7 +962,9 @@ mod tests {
         let offerer = ServerMessage::Matched {
             room,
             role: Role::Offerer,
+            mode: Mode::Video,
             common: &[],
+            same_lang: false,
             proof,
             ice_servers: &[],
             offer: None,

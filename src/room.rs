@@ -13,7 +13,7 @@
 
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::mailbox;
-use crate::protocol::{LeftReason, MemberProof, Relay, Role, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Mode, Relay, Role, RoomId};
 use crate::shared::Bus;
 use crate::shared::bus::BusMessage;
 
@@ -65,8 +65,12 @@ pub(crate) struct Matched {
     /// The side this member plays; `None` when an existing call resumed (the browsers keep
     /// the roles they had).
     pub role: Option<Role>,
+    /// The pool both members were in: which messages the room relays.
+    pub mode: Mode,
     /// Interests both members gave.
     pub common: Vec<String>,
+    /// Whether both members gave the same language.
+    pub same_lang: bool,
     /// This member's proof of membership for a later `resume`; `None` when a call resumed
     /// (the browser keeps the one it has).
     pub proof: Option<MemberProof>,
@@ -175,6 +179,8 @@ impl Peer {
 pub(crate) struct Room {
     pub id: RoomId,
     pub partner: Peer,
+    /// What kind of chat it is: a text room relays chat and typing only.
+    pub mode: Mode,
 }
 
 /// What became of a message a client asked to relay.
@@ -184,6 +190,9 @@ pub(crate) enum Relayed {
     Sent,
     /// The message named another room (stale or made up): dropped.
     WrongRoom,
+    /// The room's mode does not carry this message (a call's signaling in a text room):
+    /// refused, and not delivered.
+    NotInThisMode,
     /// The partner could not take it.
     Undeliverable(Undeliverable),
 }
@@ -193,6 +202,9 @@ impl Room {
     pub(crate) fn relay(&self, msg: &Relay) -> Relayed {
         if msg.room() != self.id {
             return Relayed::WrongRoom;
+        }
+        if !self.mode.relays(msg) {
+            return Relayed::NotInThisMode;
         }
         let event = Event::Relay {
             room: self.id,
@@ -220,8 +232,37 @@ mod tests {
         let room = Room {
             id: RoomId(id),
             partner: Peer::new(SessionId(2), tx),
+            mode: Mode::Video,
         };
         (room, rx)
+    }
+
+    /// In a text room, the signaling of a call is refused and never queued; chat passes.
+    #[test]
+    fn a_text_room_passes_chat_and_nothing_of_a_call() {
+        let (mut room, mut rx) = room(3);
+        room.mode = Mode::Text;
+        let offer = Relay::Offer {
+            room: RoomId(3),
+            sdp: "v=0".into(),
+        };
+        assert_eq!(room.relay(&offer), Relayed::NotInThisMode);
+        let stale = Relay::Offer {
+            room: RoomId(4),
+            sdp: "v=0".into(),
+        };
+        assert_eq!(
+            room.relay(&stale),
+            Relayed::WrongRoom,
+            "stale is only dropped"
+        );
+        assert!(rx.try_recv().is_err(), "nothing was queued");
+        let chat = Relay::Chat {
+            room: RoomId(3),
+            text: "hi".into(),
+        };
+        assert_eq!(room.relay(&chat), Relayed::Sent);
+        assert!(matches!(rx.try_recv(), Ok(Event::Relay { .. })));
     }
 
     #[test]

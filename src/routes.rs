@@ -4,7 +4,8 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /` | landing page |
-//! | `GET /chat` | call page |
+//! | `GET /chat` | call page (`?mode=text`: the text chat page, with no video) |
+//! | `GET /?lang=<code>`, `/chat?lang=<code>` | the page in that language, remembered in a cookie |
 //! | `GET /ws` | WebSocket upgrade into a [`session`](crate::session::run) |
 //! | `GET /static/<file>` | compiled-in assets |
 //! | `GET /healthz` | liveness and draining state, JSON; the live counts only to [`Private`] callers |
@@ -13,6 +14,10 @@
 //! Every response carries the [security headers](SecurityHeaders): a Content-Security-Policy
 //! that allows only this origin's scripts and styles and no framing, `nosniff`, no referrer,
 //! camera and microphone for this origin only, and HSTS when the site is served over https.
+//!
+//! Pages, error pages included, are written in the request's language ([`crate::i18n`]):
+//! the `lang` cookie, else `Accept-Language`. An error page is decided where the error is
+//! (a [`Problem`]) and written once the language is known, at the end of the chain.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -28,8 +33,9 @@ use warp::{Filter, Rejection};
 
 use crate::admission::{self, Admission, Refusal};
 use crate::http::{ConnTicket, PeerAddr};
+use crate::i18n::{self, Catalog, Lang};
 use crate::lobby::Lobby;
-use crate::pages::{self, ChatPage, ErrorPage, IndexPage};
+use crate::pages::{self, ChatPage, ErrorPage, Frame, IndexPage};
 use crate::session::{self, Settings};
 use crate::telemetry;
 use crate::upgrade::{self, NotAnUpgrade, Upgrade};
@@ -193,7 +199,8 @@ pub(crate) fn routes(
             .untuple_one()
             .and(metrics()))
         .recover(recover)
-        .map(move |reply| security.secure(reply))
+        .and(language())
+        .map(move |reply, lang| security.secure(write_problem(reply, lang)))
 }
 
 /// The routes of the private metrics address: `/metrics`, and `/healthz` with its counts.
@@ -203,6 +210,8 @@ pub(crate) fn private_routes(
     healthz(state, Private::Everyone)
         .or(metrics())
         .recover(recover)
+        .and(language())
+        .map(write_problem)
 }
 
 /// Whether the request may see private data.
@@ -213,7 +222,9 @@ fn authorized(private: Private) -> impl Filter<Extract = (bool,), Error = Infall
         .map(move |auth: Option<String>| private.allows(auth.as_deref()))
 }
 
-fn html(body: Result<String, askama::Error>) -> Response {
+/// A page in `lang`: HTML that is revalidated on every visit, and says that it depends on
+/// the request's language.
+fn html(body: Result<String, askama::Error>, lang: Lang) -> Response {
     let body = body.unwrap_or_else(|e| {
         tracing::error!(error = %e, "template failed");
         "internal error".to_string()
@@ -225,35 +236,120 @@ fn html(body: Result<String, askama::Error>) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.code()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
     res
+}
+
+/// The language of a request: its `lang` cookie, else its `Accept-Language`, else English.
+/// Never rejects: an unreadable header counts as not sent.
+fn language() -> impl Filter<Extract = (Lang,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: HeaderMap| language_of(&headers))
+}
+
+/// The language a request's headers ask for.
+fn language_of(headers: &HeaderMap) -> Lang {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    i18n::negotiate(text(header::ACCEPT_LANGUAGE), text(header::COOKIE))
+}
+
+/// The language a page is written in, and whether the switcher just picked it.
+#[derive(Clone, Copy, Debug)]
+struct PageLanguage {
+    /// The language to write the page in.
+    lang: Lang,
+    /// Picked with `?lang=` (the switcher): the response sets the cookie that remembers it.
+    picked: bool,
+}
+
+/// A page's language: `?lang=<one of ours>` first (the switcher), else [`language`].
+fn page_language() -> impl Filter<Extract = (PageLanguage,), Error = Infallible> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and(language())
+        .map(|query: String, asked: Lang| {
+            let picked = query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| *name == "lang")
+                .and_then(|(_, code)| Lang::ALL.into_iter().find(|l| l.code() == code));
+            PageLanguage {
+                lang: picked.unwrap_or(asked),
+                picked: picked.is_some(),
+            }
+        })
+}
+
+/// A rendered page in the language `page` says, remembering a language the switcher picked
+/// for a year.
+fn page(body: Result<String, askama::Error>, page: PageLanguage) -> Response {
+    let mut res = html(body, page.lang);
+    if page.picked {
+        let cookie = format!(
+            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            i18n::COOKIE,
+            page.lang.code()
+        );
+        res.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).expect("the cookie is ASCII"),
+        );
+    }
+    res
+}
+
+/// The frame of a page in `lang` whose switcher reloads `here`.
+fn frame(lang: Lang, here: &str) -> Frame<'_> {
+    Frame {
+        v: pages::version(),
+        i18n: i18n::catalog(lang),
+        here,
+    }
 }
 
 fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path::end()
         .and(warp::get())
         .and(with_state(state))
-        .map(|state: AppState| {
-            let online = state.lobby.online_count();
-            html(
-                IndexPage {
-                    v: pages::version(),
-                    online,
-                }
-                .render(),
-            )
+        .and(page_language())
+        .map(|state: AppState, language: PageLanguage| {
+            let online = u64::try_from(state.lobby.online_count()).unwrap_or(u64::MAX);
+            let body = IndexPage {
+                frame: frame(language.lang, "/"),
+                online,
+            }
+            .render();
+            page(body, language)
         })
 }
 
 fn chat(unsafe_threshold: f32) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    warp::path!("chat").and(warp::get()).map(move || {
-        html(
-            ChatPage {
-                v: pages::version(),
+    warp::path!("chat")
+        .and(warp::get())
+        .and(page_language())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(move |language: PageLanguage, query: String| {
+            // Any other mode, or none, is the video page (the client says so to the server).
+            let text = query.split('&').any(|pair| pair == "mode=text");
+            let body = ChatPage {
+                frame: frame(language.lang, "/chat"),
+                text,
                 unsafe_threshold,
             }
-            .render(),
-        )
-    })
+            .render();
+            page(body, language)
+        })
 }
 
 fn websocket(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -322,35 +418,15 @@ fn client_ip(
         .ok_or(Refusal::NoClientIp)
 }
 
-/// The error page of a connection or upgrade that was refused.
-pub(crate) fn refusal(refusal: Refusal) -> Response {
-    refuse(refusal)
+/// The error page of a connection refused before routing, in the language its request
+/// `headers` ask for.
+pub(crate) fn refusal(refusal: Refusal, headers: &HeaderMap) -> Response {
+    error_page(&Problem::Refused(refusal), language_of(headers))
 }
 
+/// An upgrade that was refused: its error page, written at the end of the chain.
 fn refuse(refusal: Refusal) -> Response {
-    let (status, title, message) = match refusal {
-        Refusal::Origin => (
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This page may not connect to the chat server.",
-        ),
-        Refusal::Full => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many people",
-            "The server is full right now. Please try again in a minute.",
-        ),
-        Refusal::TooManyFromIp => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many connections",
-            "Too many chats are open from your network. Close some tabs and try again.",
-        ),
-        Refusal::NoClientIp => (
-            StatusCode::BAD_REQUEST,
-            "No client address",
-            "The proxy in front of this server did not say who you are.",
-        ),
-    };
-    error_response(status, title, message)
+    Problem::Refused(refusal).into_response()
 }
 
 fn assets() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -443,45 +519,114 @@ fn metrics() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone 
     })
 }
 
-fn error_response(status: StatusCode, title: &str, message: &str) -> Response {
+/// What went wrong with a request, for its error page.
+#[derive(Clone, Debug)]
+enum Problem {
+    /// No such page or file.
+    NotFound,
+    /// `/ws` without a WebSocket handshake, and what was missing.
+    NotAnUpgrade(String),
+    /// A method other than GET.
+    MethodNotAllowed,
+    /// Anything else the routes could not make sense of.
+    BadRequest,
+    /// An upgrade or connection refused by admission.
+    Refused(Refusal),
+}
+
+impl Problem {
+    /// A response that is still to be written: the end of the chain, which knows the
+    /// request's language, turns it into the error page ([`write_problem`]).
+    fn into_response(self) -> Response {
+        let mut res = Response::new(Default::default());
+        res.extensions_mut().insert(self);
+        res
+    }
+
+    /// Its status, title and explanation in the words of `c`.
+    fn text(&self, c: &Catalog) -> (StatusCode, String, String) {
+        let (status, title, message) = match self {
+            Problem::NotFound => (
+                StatusCode::NOT_FOUND,
+                c.t("error.not_found_title"),
+                c.t("error.not_found"),
+            ),
+            Problem::NotAnUpgrade(why) => {
+                let title = c.t("error.not_websocket_title").to_string();
+                let message = c.format("error.not_websocket", &[("why", why)]);
+                return (StatusCode::BAD_REQUEST, title, message);
+            }
+            Problem::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                c.t("error.method_title"),
+                c.t("error.method"),
+            ),
+            Problem::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                c.t("error.bad_request_title"),
+                c.t("error.bad_request"),
+            ),
+            Problem::Refused(refusal) => match refusal {
+                Refusal::Origin => (
+                    StatusCode::FORBIDDEN,
+                    c.t("error.origin_title"),
+                    c.t("error.origin"),
+                ),
+                Refusal::Full => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    c.t("error.full_title"),
+                    c.t("error.full"),
+                ),
+                Refusal::TooManyFromIp => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    c.t("error.per_ip_title"),
+                    c.t("error.per_ip"),
+                ),
+                Refusal::NoClientIp => (
+                    StatusCode::BAD_REQUEST,
+                    c.t("error.no_client_ip_title"),
+                    c.t("error.no_client_ip"),
+                ),
+            },
+        };
+        (status, title.to_string(), message.to_string())
+    }
+}
+
+/// The styled error page of `problem` in `lang`, with its status.
+fn error_page(problem: &Problem, lang: Lang) -> Response {
+    let (status, title, message) = problem.text(i18n::catalog(lang));
     let page = ErrorPage {
-        v: pages::version(),
+        frame: frame(lang, "/"),
         status: status.as_u16(),
-        title: title.to_string(),
-        message: message.to_string(),
+        title,
+        message,
     };
-    let mut res = html(page.render());
+    let mut res = html(page.render(), lang);
     *res.status_mut() = status;
     res
 }
 
-/// Turns any rejection into a styled error page with the right status.
+/// `reply`, with its error page written in `lang` if it is a [`Problem`] still to write.
+fn write_problem(reply: impl Reply, lang: Lang) -> Response {
+    let res = reply.into_response();
+    match res.extensions().get::<Problem>() {
+        Some(problem) => error_page(problem, lang),
+        None => res,
+    }
+}
+
+/// Turns any rejection into the error page of its [`Problem`].
 async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
-    let (status, title, message) = if rejection.is_not_found() {
-        (
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "There is nothing here. The strangers are on the home page.".to_string(),
-        )
+    let problem = if rejection.is_not_found() {
+        Problem::NotFound
     } else if let Some(NotAnUpgrade(why)) = rejection.find::<NotAnUpgrade>() {
-        (
-            StatusCode::BAD_REQUEST,
-            "Not a WebSocket request",
-            format!("This address speaks WebSocket only: {why}."),
-        )
+        Problem::NotAnUpgrade(why.to_string())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "This address only answers GET.".to_string(),
-        )
+        Problem::MethodNotAllowed
     } else {
         tracing::debug!(?rejection, "unhandled rejection");
-        (
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The server could not understand that request.".to_string(),
-        )
+        Problem::BadRequest
     };
-    Ok(error_response(status, title, &message))
+    Ok(problem.into_response())
 }

@@ -23,6 +23,7 @@ use crate::ids::{ClientKey, now_ms};
 use crate::limits::{Budget, Cost, Rates, Verdict};
 use crate::lobby::{Lobby, Registered};
 use crate::mailbox::{self, TryRecvError};
+use crate::matchmaker::Want;
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{ClientMessage, ErrorCode, LeftReason, ProtocolError, Relay, ServerMessage};
 use crate::room::{Ahead, Event, Peer, Relayed, Undeliverable};
@@ -64,8 +65,9 @@ struct Session {
     settings: Arc<Settings>,
     /// Idle, waiting or in a room, as far as this session knows.
     presence: Presence,
-    /// The interests of the latest join, sent again on `next` from idle.
-    interests: Vec<String>,
+    /// What the latest join asked for (interests, pool, language), sent again on `next`
+    /// from idle (in the pool `next` names, if it names one).
+    want: Want,
     /// This client's rate limits.
     budget: Budget,
     /// Over its message budget, the client is not read until then: its frames wait in its
@@ -117,7 +119,7 @@ pub(crate) fn run(socket: Socket, ctx: Context) -> impl Future<Output = CloseRea
         lobby: ctx.lobby,
         settings: ctx.settings,
         presence: Presence::default(),
-        interests: Vec::new(),
+        want: Want::default(),
         rx,
         shutdown: ctx.shutdown,
         online_rx,
@@ -365,25 +367,48 @@ impl Session {
         // A resume asks for a partner as a join does, and is charged the same.
         if matches!(
             msg,
-            ClientMessage::Join { .. } | ClientMessage::Next | ClientMessage::Resume { .. }
+            ClientMessage::Join { .. } | ClientMessage::Next { .. } | ClientMessage::Resume { .. }
         ) && !self.charge(Cost::Join)?
         {
             return Ok(());
         }
         let mut shown = None;
+        let mut next_mode = None;
         let request = match msg {
-            ClientMessage::Join { interests } => {
+            ClientMessage::Join {
+                interests,
+                mode,
+                lang,
+            } => {
                 if self.presence.room().is_some() {
                     return Ok(()); // already talking to someone: `next` moves on
                 }
-                self.interests = interests;
-                self.presence.join()
+                let request = self.presence.join();
+                // From a resume this is a `next`, in the pool asked for now.
+                next_mode = Some(mode);
+                if request.is_some() {
+                    // Kept only when it is acted on: a user waiting stays in its pool.
+                    self.want = Want {
+                        mode,
+                        lang,
+                        tags: interests,
+                    };
+                }
+                request
             }
-            ClientMessage::Next => self.presence.skip(),
+            ClientMessage::Next { mode } => {
+                next_mode = mode;
+                let request = self.presence.skip();
+                if let (Some(mode), Some(_)) = (mode, request) {
+                    self.want.mode = mode;
+                }
+                request
+            }
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
-            ClientMessage::Resume { room, proof } => {
+            ClientMessage::Resume { room, proof, mode } => {
                 shown = Some(proof);
+                next_mode = Some(mode);
                 self.presence.resume(room)
             }
             ClientMessage::Ping => {
@@ -406,15 +431,16 @@ impl Session {
         };
         match request {
             Some(Request::Join { seq }) => {
-                let interests = self.interests.clone();
-                self.lobby.join(self.id, seq, interests).await
+                let want = self.want.clone();
+                self.lobby.join(self.id, seq, want).await
             }
-            Some(Request::Next { seq }) => self.lobby.next(self.id, seq).await,
+            Some(Request::Next { seq }) => self.lobby.next(self.id, seq, next_mode).await,
             Some(Request::Leave { seq }) => self.lobby.leave(self.id, seq).await,
             Some(Request::Resume { seq }) => {
                 if let (Status::Resuming(room), Some(proof)) = (self.presence.status(), shown) {
                     let room = *room;
-                    self.lobby.resume(self.id, seq, room, proof).await;
+                    let mode = next_mode.unwrap_or_default();
+                    self.lobby.resume(self.id, seq, room, proof, mode).await;
                 }
             }
             Some(Request::Report { .. }) | None => {}
@@ -436,6 +462,7 @@ impl Session {
                 let partner = room.partner.id;
                 self.lobby.gone(partner, false).await;
             }
+            Relayed::NotInThisMode => self.refuse(ProtocolError::not_in_text_room(relay.kind())),
             Relayed::WrongRoom | Relayed::Undeliverable(Undeliverable::Closed) => {}
         }
         Ok(())
@@ -450,7 +477,9 @@ impl Session {
                         (Some(role), Some(proof)) => ServerMessage::Matched {
                             room: m.room,
                             role,
+                            mode: m.mode,
                             common: &m.common,
+                            same_lang: m.same_lang,
                             proof,
                             ice_servers: &ice_servers,
                             offer: match &m.ahead {

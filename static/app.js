@@ -9,7 +9,7 @@ import { Session, reconnectDelay } from './session.js';
 import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
-import { Prefs } from './prefs.js';
+import { Prefs, languageName } from './prefs.js';
 import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
 import { Classifier } from './classifier.js';
@@ -27,12 +27,17 @@ const clock = {
 const signaling = new Signaling(signalingUrl(), tracker, (attempt) => reconnectDelay(attempt, Math.random));
 const send = (message) => signaling.send(message);
 const prefs = new Prefs(window.location.search, () => window.localStorage);
-// `?ahead=0`: the flow without anything made ahead (for the benchmarks' comparison).
-const aheadOn = prefs.offerAhead;
+/** A text chat page: the server left out every video element; the camera is never asked for. */
+const textMode = document.getElementById('chat-page')?.dataset.mode === 'text';
+const lang = prefs.lang(navigator.language);
+const interests = prefs.interests();
+// `?ahead=0`: the flow without anything made ahead (for the benchmarks' comparison). A text
+// chat page has no call, so it never makes one ahead.
+const aheadOn = prefs.offerAhead && !textMode;
 const view = new View(document, tracker);
 const ui = view.ui;
 ui.hideIp.checked = prefs.hideIp;
-const media = new Media(ui, navigator.mediaDevices);
+const media = textMode ? null : new Media(ui, navigator.mediaDevices);
 const chat = new Chat({
   clock,
   send,
@@ -73,12 +78,14 @@ const classifier = new Classifier({
 const session = new Session({
   clock,
   send,
-  localMedia: () => media.state(),
+  localMedia: () => (media ? media.state() : { video: false, audio: false }),
   command: perform,
   render: (state) => view.render(state),
-  interests: prefs.interests(),
+  interests,
   hideIp: ui.hideIp.checked,
   autoNext: ui.autoNext.checked,
+  mode: textMode ? 'text' : 'video',
+  lang,
 });
 
 // ---------------------------------------------------------------- the session's commands
@@ -86,7 +93,11 @@ const session = new Session({
 function perform(command) {
   switch (command.type) {
     case 'askMedia':
-      media.ensure().then((problem) => session.mediaReady(command.generation, problem));
+      media.ensure().then((problem) => {
+        // Without a camera, the text chat is the obvious way to talk.
+        if (problem) ui.switchMode?.classList.add('suggest');
+        session.mediaReady(command.generation, problem);
+      });
       break;
     case 'beginCall':
       beginCall(command);
@@ -144,8 +155,15 @@ function takeWarm(relayOnly) {
   return fit ? fit.take() : null;
 }
 
-function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }) {
+function beginCall({ room, role, common, sameLang, iceServers, relayOnly, offer, offered }) {
   ahead.done();
+  // Named in the page's language, as the rest of the page.
+  const shared = sameLang && lang ? languageName(lang, document.documentElement.lang || navigator.language) : '';
+  if (textMode) {
+    chat.setRoom(room);
+    view.beginCall(common, shared);
+    return;
+  }
   const thisCall = new Call({
     warm: takeWarm(relayOnly),
     offered,
@@ -176,7 +194,7 @@ function beginCall({ room, role, common, iceServers, relayOnly, offer, offered }
   // The stranger's early offer: as if it had been relayed.
   if (offer) thisCall.handle({ type: 'offer', room, sdp: offer });
   chat.setRoom(room);
-  view.beginCall(common);
+  view.beginCall(common, shared);
   loadSafetyModel();
   safety.beginCall();
   if (!thisCall.pc) session.videoUnsupported();
@@ -203,7 +221,8 @@ function showSafety() {
 
 /** The model is downloaded when a call is about to start or starts, never for the page alone. */
 function loadSafetyModel() {
-  if (safety.wantsModel) classifier.load();
+  // A text chat page has no video to check.
+  if (!textMode && safety.wantsModel) classifier.load();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -267,14 +286,16 @@ function wirePage() {
   });
   ui.next.addEventListener('click', () => session.next());
   ui.stop.addEventListener('click', () => session.stop());
-  ui.mute.addEventListener('click', () => toggleMedia('audio'));
-  ui.camera.addEventListener('click', () => toggleMedia('video'));
+  // A text chat page has no camera buttons and no video.
+  ui.mute?.addEventListener('click', () => toggleMedia('audio'));
+  ui.camera?.addEventListener('click', () => toggleMedia('video'));
   ui.form.addEventListener('submit', onChatSubmit);
   ui.input.addEventListener('input', () => chat.input(ui.input.value));
-  ui.remoteVideo.addEventListener('click', () => {
+  ui.remoteVideo?.addEventListener('click', () => {
     safety.tap();
     view.unmuteRemote();
   });
+  if (ui.switchMode) ui.switchMode.href = switchUrl();
   ui.safetyShow.addEventListener('click', () => safety.tap());
   ui.safetyNext.addEventListener('click', () => session.next());
   ui.safetyReport.addEventListener('click', () => session.openReport());
@@ -313,6 +334,13 @@ function wirePage() {
   });
 }
 
+/** The other mode's chat page, starting at once, with our interests and language. */
+function switchUrl() {
+  const params = new URLSearchParams({ mode: textMode ? 'video' : 'text', speak: lang, start: '1' });
+  if (interests.length) params.set('interests', interests.join(', '));
+  return `/chat?${params}`;
+}
+
 /** The page is going away: end the call and close the socket (the server tells the stranger). */
 function leavePage() {
   endCall();
@@ -330,6 +358,10 @@ function exposeTestHook() {
     },
     get role() {
       return session.role;
+    },
+    /** "video" or "text": which chat page this is. */
+    get mode() {
+      return session.mode;
     },
     get pc() {
       return call ? call.pc : null;
@@ -350,7 +382,7 @@ function exposeTestHook() {
         earlyOffers: ahead.sent,
         collided: call ? call.collided : false,
         remoteTracks: call ? call.remoteTrackCount() : 0,
-        localTracks: media.liveTrackCount(),
+        localTracks: media ? media.liveTrackCount() : 0,
         listeners: tracker.listenerCount,
         timers: tracker.timerCount,
       };

@@ -3,6 +3,8 @@
 // that they do). No DOM and no browser globals: the clock, the signaling send and what to
 // show come in, so it runs under node too.
 
+import { t } from './i18n.js';
+
 const MAX_CHAT_CHARS = 2000;
 const TYPING_THROTTLE_MS = 2000;
 const TYPING_IDLE_MS = 3000;
@@ -77,14 +79,14 @@ export class Chat {
   submit(value) {
     const text = String(value).trim();
     if (!text) return { sent: false, notice: '' };
-    if (this.#room === null) return { sent: false, notice: "You're not talking to anyone right now." };
+    if (this.#room === null) return { sent: false, notice: t('client.not_talking') };
     if ([...text].length > MAX_CHAT_CHARS) {
-      return { sent: false, notice: `Messages can be at most ${MAX_CHAT_CHARS} characters.` };
+      return { sent: false, notice: t('client.too_long', { count: MAX_CHAT_CHARS }) };
     }
     if (!this.#send({ type: 'chat', room: this.#room, text })) {
-      return { sent: false, notice: 'Not connected to the server; message not sent.' };
+      return { sent: false, notice: t('client.chat_not_sent') };
     }
-    this.#show.line('you', 'You', text);
+    this.#show.line('you', t('client.you'), text);
     this.#stopTyping(true);
     return { sent: true, notice: '' };
   }
@@ -94,7 +96,7 @@ export class Chat {
     if (this.#room === null || message.room !== this.#room) return; // a room we left
     if (message.type === 'chat' && typeof message.text === 'string') {
       this.#showRemoteTyping(false);
-      this.#show.line('stranger', 'Stranger', oneLine(message.text));
+      this.#show.line('stranger', t('client.stranger'), oneLine(message.text));
     } else if (message.type === 'typing') {
       this.#showRemoteTyping(message.active === true);
     }

@@ -1,30 +1,29 @@
 // Our own camera and microphone: asking the browser for them once per page, the local
 // preview, the Mute mic / Camera off toggles, and the words for what is missing.
 
+import { t } from './i18n.js';
+
 function describeError(err) {
   switch (err && err.name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return 'permission denied';
+      return t('client.media_denied');
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return 'none found';
+      return t('client.media_none');
     case 'NotReadableError':
     case 'AbortError':
-      return 'the device is busy or unavailable';
+      return t('client.media_busy');
     default:
-      return (err && err.message) || 'not available';
+      return (err && err.message) || t('client.media_unavailable');
   }
 }
 
 /** "No camera: permission denied. The stranger can still hear you." */
 function problemText(what, reason) {
-  const tail = {
-    'camera/microphone': 'You can still text chat.',
-    camera: 'The stranger can still hear you.',
-    microphone: 'The stranger can still see you.',
-  }[what];
-  return `No ${what}: ${reason}. ${tail}`;
+  if (what === 'camera') return t('client.no_camera', { reason });
+  if (what === 'microphone') return t('client.no_microphone', { reason });
+  return t('client.no_camera_microphone', { reason });
 }
 
 const live = (track) => track.readyState === 'live';
@@ -86,7 +85,7 @@ export class Media {
   async #acquire() {
     const devices = this.#mediaDevices;
     if (!devices || typeof devices.getUserMedia !== 'function') {
-      return this.#problem('camera/microphone', 'this page needs HTTPS or a newer browser');
+      return this.#problem('camera/microphone', t('client.media_insecure'));
     }
     let stream = null;
     let reason = '';
@@ -105,9 +104,9 @@ export class Media {
     this.#renderButtons();
     const hasAudio = Boolean(stream && stream.getAudioTracks().length);
     const hasVideo = Boolean(stream && stream.getVideoTracks().length);
-    if (!hasAudio && !hasVideo) return this.#problem('camera/microphone', reason || 'not available');
-    if (!hasVideo) return this.#problem('camera', reason || 'none found');
-    if (!hasAudio) return this.#problem('microphone', reason || 'none found');
+    if (!hasAudio && !hasVideo) return this.#problem('camera/microphone', reason || t('client.media_unavailable'));
+    if (!hasVideo) return this.#problem('camera', reason || t('client.media_none'));
+    if (!hasAudio) return this.#problem('microphone', reason || t('client.media_none'));
     return '';
   }
 

@@ -5,16 +5,34 @@
 // static/classifier.js (frames) and static/safety-worker.js (the model). Nothing here is ever
 // sent to the server or the stranger.
 
-/** Every user-visible string of the safety gate, in one place. */
+import { t } from './i18n.js';
+
+/** Every user-visible string of the safety gate, by name, in the page's language (i18n.js). */
 export const SAFETY_TEXT = {
-  checking: 'Checking the video before showing it…',
-  unsafe: 'This video may show nudity, so it stays blurred.',
-  unsafeSub: 'Press Next to meet someone else, or Report.',
-  failed: "The safety check can't run in this browser, so the video is blurred.",
-  failedSub: 'Tap to show it if you want to see it anyway.',
-  next: 'Next',
-  report: 'Report',
-  show: 'Tap to show',
+  get checking() {
+    return t('client.safety_checking');
+  },
+  get unsafe() {
+    return t('client.safety_unsafe');
+  },
+  get unsafeSub() {
+    return t('client.safety_unsafe_sub');
+  },
+  get failed() {
+    return t('client.safety_failed');
+  },
+  get failedSub() {
+    return t('client.safety_failed_sub');
+  },
+  get next() {
+    return t('client.safety_next');
+  },
+  get report() {
+    return t('client.safety_report');
+  },
+  get show() {
+    return t('client.safety_show');
+  },
 };
 
 /** The threshold when the page is not told one: half the probability on the unsafe classes. */

@@ -9,6 +9,7 @@
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
 import { CONNECTION_LABELS, TEXT } from './words.js';
+import { t } from './i18n.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -55,8 +56,8 @@ export function offersTurn(iceServers) {
  *                                    call's connection (its candidates take a while)
  *   {type: 'looking', iceServers, relayOnly}   the server has us waiting: the same, and
  *                                    its early offer
- *   {type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered}   open a
- *                                    call (`offer`: the stranger's early offer, to answer;
+ *   {type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly, offer, offered}
+ *                                    open a call (`offer`: the stranger's early offer, to answer;
  *                                    `offered`: ours went to the stranger)
  *   {type: 'endCall', next}          close the current call (`next`: another one is coming)
  *   {type: 'idle'}                   no call is coming: drop what was made ahead for one
@@ -86,7 +87,7 @@ export class Session {
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
-  /** Refused matching: {until: ms, timed, message from the server or ""}. */
+  /** Refused matching: {until: ms, timed}. */
   #ban = null;
   #rateLimitShownAt = -Infinity;
   #mediaReady = false;
@@ -109,6 +110,10 @@ export class Session {
   /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
   #resumeReason = null;
   #autoNext;
+  /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
+  #text;
+  /** The language we join with ("" for none). */
+  #lang;
 
   /**
    * @param {object} o
@@ -120,8 +125,21 @@ export class Session {
    * @param {string[]} [o.interests]  what we join with
    * @param {boolean} [o.hideIp]  "Hide my IP" is checked
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
+   * @param {'video'|'text'} [o.mode]  a video call, or a text chat (never asks for the camera)
+   * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
    */
-  constructor({ clock, send, localMedia, command, render = () => {}, interests = [], hideIp = false, autoNext = true }) {
+  constructor({
+    clock,
+    send,
+    localMedia,
+    command,
+    render = () => {},
+    interests = [],
+    hideIp = false,
+    autoNext = true,
+    mode = 'video',
+    lang = '',
+  }) {
     this.#clock = clock;
     this.#send = send;
     this.#localMedia = localMedia;
@@ -130,6 +148,13 @@ export class Session {
     this.#interests = interests;
     this.#hideIp = hideIp;
     this.#autoNext = autoNext;
+    this.#text = mode === 'text';
+    this.#lang = typeof lang === 'string' ? lang : '';
+  }
+
+  /** "video" | "text" */
+  get mode() {
+    return this.#text ? 'text' : 'video';
   }
 
   get state() {
@@ -153,6 +178,12 @@ export class Session {
       this.#generation += 1;
       this.#clearTimer('autoJoin');
       this.#phase = 'waiting';
+      if (this.#text) {
+        // No camera to ask for: look for a stranger at once.
+        this.#mediaReady = true;
+        this.#join();
+        return;
+      }
       if (!this.#mediaReady) this.#setStatus(TEXT.starting);
       this.#emit({ type: 'askMedia', generation: this.#generation });
     });
@@ -181,7 +212,7 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      if (this.#send({ type: 'next' })) this.#emit({ type: 'prepare', ...this.#route() });
+      if (this.#send({ type: 'next' })) this.#prepare();
       this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
@@ -238,9 +269,11 @@ export class Session {
       this.#hideIp = Boolean(on);
       this.#checkHideIp();
       // An early offer made for the other route may wait at the server: wait anew.
-      if (this.#phase === 'waiting' && this.#active && !this.#call && this.#send({ type: 'leave' })) this.#join();
+      if (!this.#text && this.#phase === 'waiting' && this.#active && !this.#call && this.#send({ type: 'leave' })) {
+        this.#join();
+      }
       // A running call keeps the route it has; a new peer connection is needed to change it.
-      if (this.#call) this.#flash(`Hide my IP is ${on ? 'on' : 'off'}: it applies from your next call.`);
+      if (this.#call) this.#flash(on ? t('client.hide_ip_on_next_call') : t('client.hide_ip_off_next_call'));
     });
   }
 
@@ -251,7 +284,7 @@ export class Session {
 
   /** The offer of the call to come, made while waiting: handed to the server for this wait. */
   earlyOffer(sdp) {
-    return this.#phase === 'waiting' && this.#call === null && this.#send({ type: 'early_offer', sdp });
+    return !this.#text && this.#phase === 'waiting' && this.#call === null && this.#send({ type: 'early_offer', sdp });
   }
 
   /** A short message over the status line (a chat line that could not be sent, say). */
@@ -318,7 +351,9 @@ export class Session {
       if (this.#resuming !== null) {
         // Also a call that is recovering from an outage: the stranger is still there.
         if (this.#call && this.#call.everConnected) {
-          this.#send({ type: 'resume', room: this.#resuming, proof: this.#call.proof });
+          const resume = { type: 'resume', room: this.#resuming, proof: this.#call.proof };
+          if (this.#text) resume.mode = 'text';
+          this.#send(resume);
           return;
         }
         this.#endCall();
@@ -338,7 +373,8 @@ export class Session {
       if (this.#call && this.#call.everConnected) {
         this.#resuming = this.#call.room;
         this.#resumeReason = code === 1012 ? 'restart' : 'network';
-        const flowing = this.#call.peer === 'connected' && !this.#call.stalled;
+        // A text chat needs the server to go on; a call goes on browser to browser.
+        const flowing = !this.#text && this.#call.peer === 'connected' && !this.#call.stalled;
         this.#setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
         return;
       }
@@ -379,7 +415,7 @@ export class Session {
   }
 
   #onOnline(count) {
-    if (Number.isInteger(count) && count >= 0) this.#online = `${count} online`;
+    if (Number.isInteger(count) && count >= 0) this.#online = t('client.online', { count });
   }
 
   #onWaiting() {
@@ -402,7 +438,10 @@ export class Session {
       this.#turnOffered = offersTurn(this.#iceServers);
     }
     const offer = role === 'answerer' && typeof message.offer === 'string' ? message.offer : null;
-    this.#beginCall(message.room, role, message.common, { offer, offered: message.offered === true });
+    this.#beginCall(message.room, role, message.common, message.same_lang === true, {
+      offer,
+      offered: message.offered === true,
+    });
     // Shown to get this room back after a server restart; the stranger has its own.
     if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
   }
@@ -416,7 +455,8 @@ export class Session {
     this.#emit({ type: 'signalingRestored', networkChanged });
     const call = this.#call;
     const flowing = this.#phase === 'connected' && !call.stalled;
-    this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
+    if (this.#text) this.#setStatus(TEXT.textConnected);
+    else this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
   }
 
   #onLeft(message) {
@@ -436,7 +476,7 @@ export class Session {
   }
 
   #onError(message) {
-    const text = typeof message.message === 'string' && message.message ? message.message : 'Request refused.';
+    const text = typeof message.message === 'string' && message.message ? message.message : t('client.request_refused');
     if (message.code === 'banned') {
       this.#banned(message);
     } else if (message.code === 'rate_limited') {
@@ -447,7 +487,7 @@ export class Session {
       this.#flash(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
     } else {
       this.#emit({ type: 'log', text: `strangers: server refused a message: ${message.code} ${text}` });
-      this.#flash(`Server: ${text}`);
+      this.#flash(t('client.server_refused', { reason: text }));
     }
   }
 
@@ -477,7 +517,8 @@ export class Session {
       },
       reporting: this.#reporting,
       // Offered with a relay; and kept visible while it is on without one, to turn it off.
-      hideIpOffered: this.#turnOffered || this.#hideIp,
+      // A text chat has no call to hide.
+      hideIpOffered: !this.#text && (this.#turnOffered || this.#hideIp),
       connection: { status: this.#socket, label: CONNECTION_LABELS[this.#socket] || '' },
       online: this.#online,
     };
@@ -494,6 +535,9 @@ export class Session {
       else main = this.#active ? this.#pauseNotice : TEXT.idle;
     } else if (this.#phase === 'waiting') {
       main = this.#mediaReady ? TEXT.looking : TEXT.starting;
+    } else if (this.#text) {
+      // No picture to cover: the frame says what is going on.
+      main = this.#phase === 'connecting' ? TEXT.connecting : TEXT.textConnected;
     } else if (this.#phase === 'connecting') {
       main = TEXT.connecting;
     } else if (call && call.stalled) {
@@ -513,13 +557,13 @@ export class Session {
     };
   }
 
-  /** "Try again in about N minutes", counted from now; or the server's words. */
+  /** "Try again in about N minutes", counted from now (the server's words go to the console). */
   #banText() {
     const ban = this.#ban;
     if (!ban) return '';
-    if (!ban.timed) return ban.message || TEXT.banned;
+    if (!ban.timed) return TEXT.banned;
     const minutes = Math.max(1, Math.ceil((ban.until - this.#clock.now()) / 60000));
-    return `${TEXT.banned} Try again in about ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+    return t('client.banned_for', { count: minutes });
   }
 
   // ------------------------------------------------------------ transitions
@@ -533,17 +577,26 @@ export class Session {
       return;
     }
     this.#phase = 'waiting';
-    if (this.#send({ type: 'join', interests: this.#interests })) {
+    const join = { type: 'join', interests: this.#interests };
+    // Video is what a join without a mode asks for.
+    if (this.#text) join.mode = 'text';
+    if (this.#lang) join.lang = this.#lang;
+    if (this.#send(join)) {
       this.#setStatus(TEXT.looking);
-      this.#emit({ type: 'prepare', ...this.#route() });
+      this.#prepare();
     }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
-  /** A wait goes on: the next call's connection is made ready for it. */
+  /** We asked for a stranger: the next call's connection is made (never for a text chat). */
+  #prepare() {
+    if (!this.#text) this.#emit({ type: 'prepare', ...this.#route() });
+  }
+
+  /** A wait goes on: the next call's connection is made ready for it (not for a text chat). */
   #looking() {
-    this.#emit({ type: 'looking', ...this.#route() });
+    if (!this.#text) this.#emit({ type: 'looking', ...this.#route() });
   }
 
   /** What the next call's connection is made with. */
@@ -551,9 +604,13 @@ export class Session {
     return { iceServers: this.#iceServers, relayOnly: this.#hideIp };
   }
 
-  #beginCall(room, role, common, { offer = null, offered = false } = {}) {
+  #beginCall(room, role, common, sameLang, { offer = null, offered = false } = {}) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
+    if (this.#text) {
+      this.#beginTextChat(room, role, common, sameLang);
+      return;
+    }
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
     // rather than our own addresses.
     const relayOnly = this.#hideIp;
@@ -574,7 +631,7 @@ export class Session {
     };
     const iceServers = this.#iceServers;
     common = Array.isArray(common) ? common : [];
-    this.#emit({ type: 'beginCall', room, role, common, iceServers, relayOnly, offer, offered });
+    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly, offer, offered });
     this.#phase = 'connecting';
     this.#setStatus(TEXT.found);
     this.#line(TEXT.talking);
@@ -587,9 +644,31 @@ export class Session {
     if (!media.video || !media.audio) this.#sendMediaState();
   }
 
+  /** A text chat is up as soon as it is matched: no camera, no peer connection to wait for. */
+  #beginTextChat(room, role, common, sameLang) {
+    this.#call = {
+      room,
+      role,
+      relayOnly: false,
+      peer: 'connected',
+      // Resumed after a server restart like a call that was up (the stranger does the same).
+      everConnected: true,
+      stalled: false,
+      remoteVideo: false,
+      remoteMedia: { video: true, audio: true },
+      proof: null,
+    };
+    common = Array.isArray(common) ? common : [];
+    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers: [], relayOnly: false });
+    this.#phase = 'connected';
+    this.#setStatus(TEXT.textConnected);
+    this.#line(TEXT.talking);
+  }
+
   /** Hide my IP is on but the server has no relay: no call may start. */
   #hidingWithoutRelay() {
-    return this.#hideIp && this.#welcomed && !this.#turnOffered;
+    // A text chat sends no address to the stranger: nothing to hide.
+    return !this.#text && this.#hideIp && this.#welcomed && !this.#turnOffered;
   }
 
   /** The relay offer or the checkbox changed: say why calls are off, or undo it. */
@@ -648,8 +727,12 @@ export class Session {
     this.#ban = {
       until: this.#clock.now() + (seconds ?? BAN_FALLBACK_S) * 1000,
       timed: seconds !== null,
-      message: typeof message.message === 'string' ? message.message.trim() : '',
     };
+    // Without a time the page says only that matching is refused, in its language; the
+    // server's reason (in English) goes to the console.
+    if (seconds === null && typeof message.message === 'string') {
+      this.#emit({ type: 'log', text: `strangers: banned: ${message.message}` });
+    }
     // Stop looking, and stop every automatic way back into the queue (auto-next, a
     // reconnect) until the ban is over; Start stays off until then too.
     this.#deactivate(this.#call !== null);

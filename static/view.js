@@ -2,7 +2,12 @@
 // over the video, the controls, the chat log and typing line, the call clock and the
 // stranger's video. It shows what the session and the chat decided; it decides nothing.
 
+import { t } from './i18n.js';
+
 const FLASH_MS = 900;
+
+// Between the parts of the line over the chat that says what the two strangers share.
+const SEPARATOR = ' · ';
 
 function formatClock(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -69,6 +74,7 @@ export class View {
       form: $('chat-form'),
       input: $('chat-input'),
       send: $('send'),
+      switchMode: $('switch-mode'),
     };
   }
 
@@ -166,9 +172,12 @@ export class View {
 
   // ------------------------------------------------------------ a call
 
-  /** A call began: the interests we share, a flash of the frame, the call clock from 00:00. */
-  beginCall(common) {
-    this.#showCommon(common);
+  /**
+   * A call began: the interests we share (and the language, its name in `language`, if we
+   * share it), a flash of the frame, the call clock from 00:00.
+   */
+  beginCall(common, language = '') {
+    this.#showCommon(common, language);
     this.#flashFrame();
     this.#startClock();
   }
@@ -182,10 +191,13 @@ export class View {
     if (remoteStream && video.srcObject === remoteStream) video.srcObject = null;
   }
 
-  #showCommon(common) {
+  #showCommon(common, language = '') {
     const list = Array.isArray(common) ? common.filter((c) => typeof c === 'string' && c) : [];
-    this.ui.common.textContent = list.length ? `You both like: ${list.join(', ')}` : '';
-    this.ui.common.hidden = list.length === 0;
+    const parts = [];
+    if (language) parts.push(t('client.both_speak', { language }));
+    if (list.length) parts.push(t('client.common', { interests: list.join(', ') }));
+    this.ui.common.textContent = parts.join(SEPARATOR);
+    this.ui.common.hidden = parts.length === 0;
   }
 
   #flashFrame() {

@@ -1,45 +1,120 @@
 // Every sentence the page shows for the session's states (the status line, the notices, the
-// chat log's system lines) and the connection labels, in one place: the session logic picks
-// which, the view shows it.
+// chat log's system lines) and the connection labels, by name: the session logic picks
+// which, the view shows it. The words themselves are the page's language's (i18n.js); each
+// is looked up when it is read.
+
+import { t } from './i18n.js';
 
 export const TEXT = {
-  idle: 'Press Start to talk to a random stranger.',
-  starting: 'Starting your camera…',
-  looking: 'Looking for a stranger…',
-  found: 'Stranger found, connecting…',
-  connecting: 'Connecting…',
-  connected: 'Connected to a stranger. Say hi!',
-  stillConnecting: 'Still connecting… Press Next to try someone else.',
-  stillConnectingRelay: 'Still connecting through the relay… Press Next to try someone else, or turn off Hide my IP.',
-  interrupted: 'Connection interrupted, trying to recover…',
-  failed: 'The video connection failed. Press Next to try someone else.',
-  left: 'You left. Press Start to talk to someone new.',
-  strangerLeft: 'Stranger has disconnected.',
-  talking: "You're now talking to a random stranger. Say hi!",
-  connectingServer: 'Connecting to the server…',
-  reconnecting: 'Reconnecting…',
-  connectedServer: 'Connected',
-  offline: 'Offline',
-  lostServer: 'Lost the connection to the server. Reconnecting…',
-  lostServerLine: 'Lost the connection to the server.',
-  callGoesOn: 'Reconnecting to the server… your call goes on.',
-  noRemoteVideo: "Stranger's camera is off",
-  remoteCameraOff: 'Stranger turned their camera off',
-  noVideoCalls: 'Video calls are not supported in this browser. You can still text chat.',
-  hideIpNoRelay:
-    'Hide my IP is on, but no relay is available right now, so a call would show your address. Turn off Hide my IP to call directly.',
-  reported: 'Thanks — the stranger was reported.',
-  reportedIdle: 'You reported the stranger. Press Start to talk to someone new.',
-  reportGone: 'The stranger left before your report was sent.',
-  reportNotSent: 'Not connected to the server; the report was not sent.',
-  rateLimited: "You're going too fast — slow down a little.",
-  banned: "You can't be matched right now: other users reported you.",
-  banOver: 'You can talk to strangers again. Press Start.',
+  get idle() {
+    return t('client.idle');
+  },
+  get starting() {
+    return t('client.starting');
+  },
+  get looking() {
+    return t('client.looking');
+  },
+  get found() {
+    return t('client.found');
+  },
+  get connecting() {
+    return t('client.connecting');
+  },
+  get connected() {
+    return t('client.connected');
+  },
+  get stillConnecting() {
+    return t('client.still_connecting');
+  },
+  get stillConnectingRelay() {
+    return t('client.still_connecting_relay');
+  },
+  get interrupted() {
+    return t('client.interrupted');
+  },
+  get failed() {
+    return t('client.failed');
+  },
+  get left() {
+    return t('client.left');
+  },
+  get strangerLeft() {
+    return t('client.stranger_left');
+  },
+  get talking() {
+    return t('client.talking');
+  },
+  get textConnected() {
+    return t('client.text_connected');
+  },
+  get connectingServer() {
+    return t('client.connecting_server');
+  },
+  get reconnecting() {
+    return t('client.reconnecting');
+  },
+  get connectedServer() {
+    return t('client.connected_server');
+  },
+  get offline() {
+    return t('client.offline');
+  },
+  get lostServer() {
+    return t('client.lost_server');
+  },
+  get lostServerLine() {
+    return t('client.lost_server_line');
+  },
+  get callGoesOn() {
+    return t('client.call_goes_on');
+  },
+  get noRemoteVideo() {
+    return t('client.no_remote_video');
+  },
+  get remoteCameraOff() {
+    return t('client.remote_camera_off');
+  },
+  get noVideoCalls() {
+    return t('client.no_video_calls');
+  },
+  get hideIpNoRelay() {
+    return t('client.hide_ip_no_relay');
+  },
+  get reported() {
+    return t('client.reported');
+  },
+  get reportedIdle() {
+    return t('client.reported_idle');
+  },
+  get reportGone() {
+    return t('client.report_gone');
+  },
+  get reportNotSent() {
+    return t('client.report_not_sent');
+  },
+  get rateLimited() {
+    return t('client.rate_limited');
+  },
+  get banned() {
+    return t('client.banned');
+  },
+  get banOver() {
+    return t('client.ban_over');
+  },
 };
 
 export const CONNECTION_LABELS = {
-  connecting: TEXT.connecting,
-  connected: TEXT.connectedServer,
-  reconnecting: TEXT.reconnecting,
-  closed: TEXT.offline,
+  get connecting() {
+    return TEXT.connecting;
+  },
+  get connected() {
+    return TEXT.connectedServer;
+  },
+  get reconnecting() {
+    return TEXT.reconnecting;
+  },
+  get closed() {
+    return TEXT.offline;
+  },
 };

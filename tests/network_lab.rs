@@ -242,45 +242,25 @@ async fn hide_my_ip_shows_only_the_relay_in_both_roles() {
         a.click_css("#hide-ip").await;
         assert_eq!(a.eval("window.__strangers.hideIp").await, true);
         open_chat(b).await;
-        let mut room = meet(a, b).await;
-        let mut roles = Vec::new();
-        // B presses Next, so B waits, makes its early offer and offers; A answers. The first
-        // call (A waited) and the second give A both roles.
-        for _call in 0..8 {
-            let pair = selected_pair(a).await;
-            assert_eq!(pair["local"]["type"], "relay", "A's media leaves through the relay: {pair}");
-            let role = a.eval("window.__strangers.role").await;
-            roles.push(role.as_str().unwrap_or_default().to_string());
-            if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
-                break;
-            }
-            b.click_button("Next").await;
-            let (new_a, new_b) = tokio::join!(
-                pages::wait_new_picture(a, &room),
-                pages::wait_new_picture(b, &room)
-            );
-            assert_eq!(new_a, new_b);
-            room = new_a;
-        }
-        assert!(
-            roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer"),
-            "A was offerer and answerer: {roles:?}"
-        );
-        // Let the last trickle end before reading what B learned.
-        b.wait_for(
-            "window.__rec.msgs.some((m) => m.type === 'candidate' && m.candidate === null && m.room === window.__strangers.room)",
-            "the end of A's candidates",
-            Duration::from_secs(10),
-        )
-        .await;
+        let room = meet(a, b).await;
+        let roles = hidden_calls(a, b, room).await;
         let learned = pages::learned_candidates(b).await;
         let (count, leaks) = privacy::non_relay_candidates(&learned);
         assert!(count > 0, "B learned A's relay candidates: {learned}");
-        assert!(leaks.is_empty(), "B learned more of A than its relay ({roles:?}):\n{leaks}");
-        eprintln!("over {} calls (A {roles:?}) B learned {count} candidates of A's, all the relay's", roles.len());
+        assert!(
+            leaks.is_empty(),
+            "B learned more of A than its relay ({roles:?}):\n{leaks}"
+        );
+        eprintln!(
+            "over {} calls (A {roles:?}) B learned {count} candidates of A's, all the relay's",
+            roles.len()
+        );
         // The control: the recording does see addresses when they are sent.
         let from_b = pages::learned_candidates(a).await;
-        assert!(privacy::signaled_any_of_type(&from_b, "host"), "A saw B's host candidates");
+        assert!(
+            privacy::signaled_any_of_type(&from_b, "host"),
+            "A saw B's host candidates"
+        );
         harness::assert_no_console_errors(&[a, b]).await;
     })
     .await;
@@ -408,20 +388,21 @@ async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip
     lab.assert_contained();
 }
 
-/// F (hiding its address) and C in a call in `room`: F and C take turns pressing Next (the
-/// other's Auto-next brings them together again) until F has been offerer and answerer; in every call F's media
-/// leaves through the relay. Waits for the end of F's candidates in the last call; returns
-/// F's roles.
+/// `f` (hiding its address) and `c` in a call in `room`: `f` and `c` take turns pressing
+/// Next (the other's Auto-next brings them together again) until `f` has been offerer and
+/// answerer; in every call `f`'s media leaves through the relay. Waits for the end of `f`'s
+/// candidates in the last call; returns `f`'s roles.
 async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
     let mut roles = Vec::new();
     // Whoever presses Next waits, makes its early offer and offers when the other comes back
     // (Auto-next): C and F take turns, so F has both roles within two calls.
     for _call in 0..8 {
         let pair = selected_pair(f).await;
-        eprintln!("F hiding: {pair}");
+        eprintln!("{} hiding: {pair}", f.name);
         assert_eq!(
             pair["local"]["type"], "relay",
-            "F's media leaves through the relay: {pair}"
+            "{}'s media leaves through the relay: {pair}",
+            f.name
         );
         let role = f.eval("window.__strangers.role").await;
         roles.push(role.as_str().unwrap_or_default().to_string());
@@ -439,11 +420,12 @@ async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) ->
     }
     assert!(
         roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer"),
-        "F was offerer and answerer: {roles:?}"
+        "{} was offerer and answerer: {roles:?}",
+        f.name
     );
     c.wait_for(
         "window.__rec.msgs.some((m) => m.type === 'candidate' && m.candidate === null && m.room === window.__strangers.room)",
-        "the end of F's candidates",
+        &format!("the end of {}'s candidates", f.name),
         Duration::from_secs(10),
     )
     .await;

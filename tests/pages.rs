@@ -239,3 +239,187 @@ async fn healthz_reports_ok_and_counts() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["online"], 1);
 }
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+async fn get_with(server: &TestServer, path: &str, headers: &str) -> (u16, String, String) {
+    http_request(
+        server.addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// A browser that asks for Spanish gets the landing page in Spanish, says so in
+/// `<html lang>`, and the chat page's client gets the Spanish words; one that asks for nothing we
+/// speak, or for nothing, gets English.
+#[tokio::test]
+async fn the_landing_page_speaks_the_language_the_browser_asks_for() {
+    let server = TestServer::start(&[]).await;
+    let (status, head, body) = get_with(&server, "/", "Accept-Language: es-MX,es;q=0.9\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html lang=\"es\">"), "{body}");
+    assert!(body.contains(">Empezar<"), "the Start button is in Spanish");
+    assert!(body.contains("Habla con un desconocido al azar"), "{body}");
+    assert!(!body.contains(">Start<"), "no English button left");
+    let (_, _, chat) = get_with(&server, "/chat", "Accept-Language: es-MX,es;q=0.9\r\n").await;
+    assert!(
+        chat.contains("\"client.looking\":\"Buscando a un desconocido…\""),
+        "the client's catalog is Spanish"
+    );
+    let head = head.to_lowercase();
+    assert!(head.contains("content-language: es"), "{head}");
+    assert!(head.contains("vary: accept-language, cookie"), "{head}");
+
+    let (_, _, body) = get_with(&server, "/", "Accept-Language: de-CH;q=0.4, fr;q=0.8\r\n").await;
+    assert!(body.contains("<html lang=\"fr\">") && body.contains(">Démarrer<"));
+
+    for asked in [
+        "",
+        "Accept-Language: ja, zh;q=0.5\r\n",
+        "Accept-Language: en-US,en;q=0.9\r\n",
+    ] {
+        let (_, _, body) = get_with(&server, "/", asked).await;
+        assert!(body.contains("<html lang=\"en\">"), "{asked:?}");
+        assert!(body.contains(">Start<"), "{asked:?}");
+    }
+}
+
+/// The switcher's choice (`?lang=`) is the page's language and is remembered in a cookie,
+/// which wins over `Accept-Language` on later visits, on every page.
+#[tokio::test]
+async fn the_switcher_choice_is_remembered_and_overrides_the_browser() {
+    let server = TestServer::start(&[]).await;
+    let (status, head, body) = get_with(&server, "/?lang=de", "Accept-Language: es\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<html lang=\"de\">"), "{body}");
+    assert!(body.contains("<option value=\"de\" lang=\"de\" selected>Deutsch</option>"));
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("the choice is remembered");
+    assert!(
+        cookie.starts_with("lang=de;") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("Max-Age=31536000"), "{cookie}");
+
+    let (_, head, chat) = get_with(
+        &server,
+        "/chat",
+        "Accept-Language: es\r\nCookie: lang=de\r\n",
+    )
+    .await;
+    assert!(
+        chat.contains("<html lang=\"de\">"),
+        "the cookie wins over Accept-Language"
+    );
+    assert!(
+        chat.contains(">Weiter<") && chat.contains(">Stopp<"),
+        "{chat}"
+    );
+    assert!(
+        !head.to_lowercase().contains("set-cookie"),
+        "only a new choice sets it"
+    );
+    let (status, _, missing) = get_with(&server, "/nope", "Cookie: theme=dark; lang=pt\r\n").await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("<html lang=\"pt\">") && missing.contains("Página não encontrada"));
+}
+
+/// A garbage `Accept-Language`, cookie or `?lang=` gets English, and the page is served as
+/// usual.
+#[tokio::test]
+async fn garbage_language_headers_get_english() {
+    let server = TestServer::start(&[]).await;
+    for (path, headers) in [
+        ("/", "Accept-Language: ;;q=x,,*;q=2\r\n"),
+        ("/", "Accept-Language: \u{e9}s, \u{ff}de\r\n"),
+        ("/", "Cookie: lang=<script>; lang\r\n"),
+        ("/?lang=xx", "Cookie: =;;=\r\n"),
+        ("/chat?lang=%00&lang", "Accept-Language: *\r\n"),
+    ] {
+        let (status, head, body) = get_with(&server, path, headers).await;
+        assert_eq!(status, 200, "{path} {headers:?}");
+        assert!(body.contains("<html lang=\"en\">"), "{path} {headers:?}");
+        assert!(
+            !head.to_lowercase().contains("set-cookie"),
+            "{path} {headers:?}"
+        );
+    }
+}
+
+/// A refused WebSocket upgrade and a connection refused at the door (the server is full)
+/// get their error pages in the language the request asks for.
+#[tokio::test]
+async fn refusals_speak_the_request_language() {
+    let server = TestServer::start(&["--max-connections", "2"]).await;
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade, close\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let (status, _, body) = get_with(
+        &server,
+        "/ws",
+        &format!("{upgrade}Origin: http://elsewhere.example\r\nAccept-Language: de\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<html lang=\"de\">") && body.contains("Nicht erlaubt"),
+        "{body}"
+    );
+
+    // Two connections that say nothing fill the server; the next is turned away at once.
+    let _idle = [
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    let (status, _, body) = get_with(&server, "/", "Accept-Language: es\r\n").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("<html lang=\"es\">") && body.contains("Demasiada gente"),
+        "{body}"
+    );
+}
+
+/// The text chat page (`?mode=text`) in the page's language: its own title, no video
+/// elements, the switch link in that language; the switcher keeps `mode=text`; and the
+/// language to be matched in (`?speak=`) is not the page's language.
+#[tokio::test]
+async fn the_text_chat_page_speaks_the_page_language() {
+    let server = TestServer::start(&[]).await;
+    let (status, _, text) = get_with(&server, "/chat?mode=text", "Accept-Language: de\r\n").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("<html lang=\"de\">"), "{text}");
+    assert!(
+        text.contains("<title>Textchat · strangers</title>"),
+        "{text}"
+    );
+    assert!(!text.contains("<video"), "no video elements: {text}");
+    assert!(text.contains(">Zu Video wechseln<"), "{text}");
+    assert!(
+        text.contains("<input type=\"hidden\" name=\"mode\" value=\"text\">"),
+        "the switcher keeps the text page: {text}"
+    );
+    let (_, _, video) = get_with(&server, "/chat", "Accept-Language: de\r\n").await;
+    assert!(video.contains("<video") && video.contains(">Zu Text wechseln<"));
+    assert!(!video.contains("name=\"mode\" value=\"text\""), "{video}");
+
+    let (_, _, landing) = get_with(&server, "/", "Accept-Language: fr\r\n").await;
+    assert!(
+        landing.contains("<legend>Discuter par</legend>"),
+        "{landing}"
+    );
+    assert!(landing.contains("name=\"speak\""), "{landing}");
+    assert!(
+        landing.contains("data-no-camera=\"Aucune caméra trouvée"),
+        "{landing}"
+    );
+
+    let (_, head, chat) = get_with(
+        &server,
+        "/chat?mode=text&speak=pt&start=1",
+        "Accept-Language: es\r\n",
+    )
+    .await;
+    assert!(chat.contains("<html lang=\"es\">"), "{chat}");
+    assert!(!head.to_lowercase().contains("set-cookie"), "{head}");
+}

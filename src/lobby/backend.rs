@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 
 use super::users::Partner;
 use crate::ids::SessionId;
-use crate::matchmaker::{Matchmaker, Pairing};
+use crate::matchmaker::{Matchmaker, Pairing, Want};
 use crate::shared::SharedQueue;
 
 pub(crate) enum Backend {
@@ -25,11 +25,11 @@ pub(crate) enum Backend {
 impl Backend {
     /// `id` wants a partner: the pairing made at once (in process), if any; otherwise it
     /// waits (with a shared queue, always, until the engine answers).
-    pub(crate) fn join(&mut self, id: SessionId, tags: &[String], now: Instant) -> Option<Pairing> {
+    pub(crate) fn join(&mut self, id: SessionId, want: &Want, now: Instant) -> Option<Pairing> {
         match self {
-            Backend::Local(queue) => queue.join(id, tags, now),
+            Backend::Local(queue) => queue.join(id, want, now),
             Backend::Shared { queue, .. } => {
-                queue.join(id, tags, now);
+                queue.join(id, want, now);
                 None
             }
         }

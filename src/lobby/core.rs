@@ -25,9 +25,9 @@ use super::backend::Backend;
 use super::users::{Status, User, Users};
 use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
-use crate::matchmaker::{Matchmaker, Policy};
+use crate::matchmaker::{Matchmaker, Policy, Want};
 use crate::moderation::{Moderation, Report};
-use crate::protocol::{LeftReason, MemberProof, ReportReason, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Mode, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Op, SharedEvent, SharedQueue};
@@ -51,14 +51,15 @@ pub(crate) enum Input {
         peer: Peer,
         client: Option<ClientKey>,
     },
-    /// The user wants a partner (it was idle).
-    Join {
+    /// The user wants a partner (it was idle), as `want` says.
+    Join { id: SessionId, seq: u64, want: Want },
+    /// The user ends its room, if any, and wants a new partner: in `mode` if given, else in
+    /// the pool of its last join.
+    Next {
         id: SessionId,
         seq: u64,
-        interests: Vec<String>,
+        mode: Option<Mode>,
     },
-    /// The user ends its room, if any, and wants a new partner.
-    Next { id: SessionId, seq: u64 },
     /// The user leaves its room or the queue and stays connected.
     Leave { id: SessionId, seq: u64 },
     /// The user reports its partner: the room ends and the report is stored.
@@ -68,12 +69,13 @@ pub(crate) enum Input {
         reason: ReportReason,
     },
     /// The user is back after a restart and asks for `room` again, with the proof of
-    /// membership its `matched` gave.
+    /// membership its `matched` gave; the room was of `mode`, as the client says.
     Resume {
         id: SessionId,
         seq: u64,
         room: RoomId,
         proof: MemberProof,
+        mode: Mode,
     },
     /// The user, waiting since its request `seq`, hands over the offer of the call to come.
     EarlyOffer {
@@ -207,23 +209,31 @@ impl Core {
                 }
                 self.users.insert(id, User::new(peer, client, now.at));
             }
-            Input::Join { id, seq, interests } => {
-                if let Some(user) = self.command(id, seq) {
-                    user.interests = interests;
-                    if self.users.status(id) == Some(Status::Idle) {
-                        self.pair_or_queue(id);
-                    }
+            Input::Join { id, seq, want } => {
+                let idle = self.users.status(id) == Some(Status::Idle);
+                if let Some(user) = self.command(id, seq)
+                    && idle
+                {
+                    // Only from idle: a user waits in one pool, with what it joined with.
+                    user.want = want;
+                    self.pair_or_queue(id);
                 }
             }
-            Input::Next { id, seq } => self.next(id, seq),
+            Input::Next { id, seq, mode } => self.next(id, seq, mode),
             Input::Leave { id, seq } => self.leave(id, seq),
             Input::Resume {
                 id,
                 seq,
                 room,
                 proof,
+                mode,
             } => {
                 if self.command(id, seq).is_some() && self.users.status(id) == Some(Status::Idle) {
+                    if let Some(user) = self.users.get_mut(id) {
+                        // The room it resumes is of this mode (`matched` and the relay
+                        // rule follow it), and so is its next `next`.
+                        user.want.mode = mode;
+                    }
                     self.resume(id, room, proof);
                 }
             }
@@ -293,22 +303,21 @@ impl Core {
         Some(user)
     }
 
-    fn next(&mut self, id: SessionId, seq: u64) {
+    fn next(&mut self, id: SessionId, seq: u64, mode: Option<Mode>) {
         if self.command(id, seq).is_none() {
             return;
         }
         match self.users.status(id) {
-            Some(Status::Idle) => self.pair_or_queue(id),
-            Some(Status::InRoom { .. }) => {
-                self.end_room(id, LeftReason::Skipped);
-                self.pair_or_queue(id);
-            }
-            Some(Status::Resuming { .. }) => {
-                self.stop_resuming(id);
-                self.pair_or_queue(id);
-            }
-            Some(Status::Waiting) | None => {}
+            Some(Status::Idle) => {}
+            Some(Status::InRoom { .. }) => self.end_room(id, LeftReason::Skipped),
+            Some(Status::Resuming { .. }) => self.stop_resuming(id),
+            Some(Status::Waiting) | None => return,
         }
+        // Idle now: it queues again in the pool asked for, if any.
+        if let (Some(mode), Some(user)) = (mode, self.users.get_mut(id)) {
+            user.want.mode = mode;
+        }
+        self.pair_or_queue(id);
     }
 
     fn leave(&mut self, id: SessionId, seq: u64) {

@@ -35,8 +35,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::ids::{ClientKey, SessionId, now_ms};
+use crate::matchmaker::Want;
 use crate::moderation::ReportLog;
-use crate::protocol::{MemberProof, ReportReason, RoomId};
+use crate::protocol::{MemberProof, Mode, ReportReason, RoomId};
 use crate::room::Peer;
 use crate::shared::{Health, Link};
 use crate::telemetry;
@@ -175,13 +176,22 @@ impl Lobby {
         rx.await.ok()
     }
 
-    /// The user is back after a restart and asks for `room` again, showing `proof`.
-    pub(crate) async fn resume(&self, id: SessionId, seq: u64, room: RoomId, proof: MemberProof) {
+    /// The user is back after a restart and asks for `room` (a room of `mode`) again,
+    /// showing `proof`.
+    pub(crate) async fn resume(
+        &self,
+        id: SessionId,
+        seq: u64,
+        room: RoomId,
+        proof: MemberProof,
+        mode: Mode,
+    ) {
         let input = Input::Resume {
             id,
             seq,
             room,
             proof,
+            mode,
         };
         self.input(input).await
     }
@@ -191,14 +201,14 @@ impl Lobby {
         self.input(Input::Report { id, seq, reason }).await
     }
 
-    /// The user wants a partner (it was idle).
-    pub(crate) async fn join(&self, id: SessionId, seq: u64, interests: Vec<String>) {
-        self.input(Input::Join { id, seq, interests }).await
+    /// The user wants a partner (it was idle), as `want` says.
+    pub(crate) async fn join(&self, id: SessionId, seq: u64, want: Want) {
+        self.input(Input::Join { id, seq, want }).await
     }
 
-    /// The user ends its room, if any, and wants a new partner.
-    pub(crate) async fn next(&self, id: SessionId, seq: u64) {
-        self.input(Input::Next { id, seq }).await
+    /// The user ends its room, if any, and wants a new partner (in `mode`, if given).
+    pub(crate) async fn next(&self, id: SessionId, seq: u64, mode: Option<Mode>) {
+        self.input(Input::Next { id, seq, mode }).await
     }
 
     /// The user, waiting since its request `seq`, hands over the offer of the call to come.

@@ -19,6 +19,18 @@ use super::core::{Core, RESUME_WAIT};
 use super::rooms::Start;
 use super::users::{Partner, Status};
 
+/// What the two sides of a pairing the shared queue made have in common, and the early
+/// offers they waited with.
+#[derive(Debug)]
+struct Shared {
+    /// The interests both gave.
+    common: Vec<String>,
+    /// Whether both gave the same language.
+    same_lang: bool,
+    /// The early offers the two waited with.
+    offers: Offers,
+}
+
 /// One side of a pairing the shared queue made: a user and the ticket it waited with.
 #[derive(Clone, Copy, Debug)]
 struct Side {
@@ -36,6 +48,7 @@ impl Core {
                 partner_ticket,
                 partner_client,
                 common,
+                same_lang,
                 partner_offer,
                 offer,
             } => {
@@ -47,7 +60,12 @@ impl Core {
                     user: partner,
                     ticket: partner_ticket,
                 };
-                self.paired(joiner, ticket, partner, partner_client, common, offers);
+                let shared = Shared {
+                    common,
+                    same_lang,
+                    offers,
+                };
+                self.paired(joiner, ticket, partner, partner_client, shared);
             }
             SharedEvent::Bus(msg) => self.on_bus(msg),
             SharedEvent::Pool {
@@ -102,10 +120,19 @@ impl Core {
         ticket: u64,
         partner: Side,
         partner_client: Option<ClientKey>,
-        common: Vec<String>,
-        offers: Offers,
+        shared: Shared,
     ) {
+        let Shared {
+            common,
+            same_lang,
+            offers,
+        } = shared;
         let now = self.now.at;
+        let mode = self
+            .users
+            .get(joiner)
+            .map(|u| u.want.mode)
+            .unwrap_or_default();
         let Backend::Shared { queue, rng } = &mut self.backend else {
             return;
         };
@@ -127,7 +154,9 @@ impl Core {
                         joiner,
                         joiner_role: role,
                         waiter: other,
+                        mode,
                         common,
+                        same_lang,
                     };
                     self.open_room(pairing, Some(offers));
                 }
@@ -160,6 +189,7 @@ impl Core {
             from,
             client,
             common: common.clone(),
+            same_lang,
             proof: theirs,
             ahead: opening.waiter,
         };
@@ -171,6 +201,7 @@ impl Core {
         let start = Start::New {
             role,
             common,
+            same_lang,
             proof: mine,
             ahead: opening.joiner,
         };
@@ -238,6 +269,7 @@ impl Core {
             from,
             client,
             common,
+            same_lang,
             proof,
             ahead,
         } = msg
@@ -269,6 +301,7 @@ impl Core {
                 let start = Start::New {
                     role,
                     common,
+                    same_lang,
                     proof,
                     ahead,
                 };

@@ -22,11 +22,12 @@ use super::users::{Partner, Status};
 
 /// How a member's call starts: a new one, or the same one after a restart.
 pub(super) enum Start {
-    /// A new call, in which the member plays `role`, with interests in `common` and the
-    /// proof it shows to resume the room.
+    /// A new call, in which the member plays `role`, with interests in `common` (and the
+    /// language too if `same_lang`) and the proof it shows to resume the room.
     New {
         role: Role,
         common: Vec<String>,
+        same_lang: bool,
         proof: MemberProof,
         /// What the member is told of an early offer.
         ahead: Ahead,
@@ -52,17 +53,18 @@ impl Core {
         start: Start,
         partner: Peer,
     ) {
-        let (role, common, proof, ahead) = match start {
+        let (role, common, same_lang, proof, ahead) = match start {
             Start::New {
                 role,
                 common,
+                same_lang,
                 proof,
                 ahead,
             } => {
                 self.users.set_proof(id, Some(proof));
-                (Some(role), common, Some(proof), ahead)
+                (Some(role), common, same_lang, Some(proof), ahead)
             }
-            Start::Resumed => (None, Vec::new(), None, Ahead::None),
+            Start::Resumed => (None, Vec::new(), false, None, Ahead::None),
         };
         let Some(user) = self.users.get(id) else {
             return;
@@ -71,7 +73,11 @@ impl Core {
             seq: user.seq,
             room,
             role,
+            // A pairing is made within the pool of the user's last join, which is kept until
+            // its next one; a resumed room is of the mode the user resumed it in.
+            mode: user.want.mode,
             common,
+            same_lang,
             proof,
             partner,
             ahead,
@@ -133,7 +139,7 @@ impl Core {
         let Some(user) = self.users.get(id) else {
             return;
         };
-        match self.backend.join(id, &user.interests, self.now.at) {
+        match self.backend.join(id, &user.want, self.now.at) {
             Some(pairing) => self.open_room(pairing, None),
             None => self.users.set_status(id, Status::Waiting),
         }
@@ -178,6 +184,7 @@ impl Core {
             let start = Start::New {
                 role,
                 common: p.common.clone(),
+                same_lang: p.same_lang,
                 proof,
                 ahead: aheads.next().unwrap_or_default(),
             };

@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 
 use super::core::RESUME_WAIT;
 use super::*;
-use crate::matchmaker::Policy;
+use crate::matchmaker::{Policy, Want};
 use crate::moderation::Moderation;
-use crate::protocol::{LeftReason, MemberProof};
+use crate::protocol::{LeftReason, MemberProof, Mode};
 use crate::room::{Event, Matched};
 
 struct Client {
@@ -48,9 +48,9 @@ async fn two_joiners_share_a_room_with_opposite_roles() {
     let mut a = connect(&lobby).await;
     let mut b = connect(&lobby).await;
     lobby
-        .join(a.id, 1, vec!["chess".into(), "jazz".into()])
+        .join(a.id, 1, Want::interests(&["chess".into(), "jazz".into()]))
         .await;
-    lobby.join(b.id, 1, vec!["jazz".into()]).await;
+    lobby.join(b.id, 1, Want::interests(&["jazz".into()])).await;
     let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
     assert_eq!(ma.room, mb.room);
     assert_eq!(ma.role, mb.role.map(crate::protocol::Role::other));
@@ -65,11 +65,11 @@ async fn next_tells_the_partner_skipped_and_requeues() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let mut b = connect(&lobby).await;
-    lobby.join(a.id, 1, vec![]).await;
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(a.id, 1, Want::default()).await;
+    lobby.join(b.id, 1, Want::default()).await;
     let room = matched(&mut a).await.room;
     matched(&mut b).await;
-    lobby.next(a.id, 2).await;
+    lobby.next(a.id, 2, None).await;
     match b.rx.recv().await {
         Some(Event::Left { room: r, reason }) => {
             assert_eq!((r, reason), (room, LeftReason::Skipped))
@@ -86,8 +86,8 @@ async fn a_vanished_user_frees_its_partner_and_its_place() {
     let mut a = connect(&lobby).await;
     let b = connect(&lobby).await;
     let c = connect(&lobby).await;
-    lobby.join(a.id, 1, vec![]).await;
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(a.id, 1, Want::default()).await;
+    lobby.join(b.id, 1, Want::default()).await;
     matched(&mut a).await;
     lobby.gone(b.id, false).await;
     assert!(matches!(
@@ -97,7 +97,7 @@ async fn a_vanished_user_frees_its_partner_and_its_place() {
             ..
         })
     ));
-    lobby.join(c.id, 1, vec![]).await;
+    lobby.join(c.id, 1, Want::default()).await;
     lobby.gone(c.id, false).await;
     let s = lobby.stats().await;
     assert_eq!((s.online, s.waiting, s.rooms), (1, 0, 0));
@@ -110,8 +110,10 @@ async fn users_without_common_interests_meet_after_the_fallback() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let mut b = connect(&lobby).await;
-    lobby.join(a.id, 1, vec!["chess".into()]).await;
-    lobby.join(b.id, 1, vec!["jazz".into()]).await;
+    lobby
+        .join(a.id, 1, Want::interests(&["chess".into()]))
+        .await;
+    lobby.join(b.id, 1, Want::interests(&["jazz".into()])).await;
     tokio::time::advance(Duration::from_millis(4900)).await;
     assert_eq!(lobby.stats().await.waiting, 2, "still holding out at 4.9 s");
     tokio::time::advance(Duration::from_millis(200)).await;
@@ -127,10 +129,16 @@ async fn a_shared_interest_is_preferred() {
     let mut plain = connect(&lobby).await;
     let mut chess = connect(&lobby).await;
     let mut joiner = connect(&lobby).await;
-    lobby.join(plain.id, 1, vec![]).await;
-    lobby.join(chess.id, 1, vec!["chess".into()]).await;
+    lobby.join(plain.id, 1, Want::default()).await;
     lobby
-        .join(joiner.id, 1, vec!["chess".into(), "go".into()])
+        .join(chess.id, 1, Want::interests(&["chess".into()]))
+        .await;
+    lobby
+        .join(
+            joiner.id,
+            1,
+            Want::interests(&["chess".into(), "go".into()]),
+        )
         .await;
     let m = matched(&mut joiner).await;
     assert_eq!(m.partner.id, chess.id);
@@ -146,7 +154,9 @@ async fn a_resume_nobody_answers_ends_after_the_wait() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let room = RoomId(42);
-    lobby.resume(a.id, 1, room, MemberProof::pair(1, 2).0).await;
+    lobby
+        .resume(a.id, 1, room, MemberProof::pair(1, 2).0, Mode::Video)
+        .await;
     tokio::time::advance(RESUME_WAIT - Duration::from_millis(100)).await;
     assert!(a.rx.try_recv().is_err(), "still waiting for the stranger");
     tokio::time::advance(Duration::from_millis(200)).await;
@@ -155,8 +165,8 @@ async fn a_resume_nobody_answers_ends_after_the_wait() {
         other => panic!("expected unresumed, got {other:?}"),
     }
     let mut b = connect(&lobby).await;
-    lobby.join(a.id, 2, vec![]).await;
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(a.id, 2, Want::default()).await;
+    lobby.join(b.id, 1, Want::default()).await;
     matched(&mut b).await;
 }
 
@@ -165,9 +175,9 @@ async fn a_closed_waiter_is_never_matched() {
     let lobby = lobby();
     let a = connect(&lobby).await;
     let mut b = connect(&lobby).await;
-    lobby.join(a.id, 1, vec![]).await;
+    lobby.join(a.id, 1, Want::default()).await;
     drop(a.rx); // the session ended, its Gone not yet sent
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(b.id, 1, Want::default()).await;
     let s = lobby.stats().await;
     assert_eq!((s.online, s.waiting, s.rooms), (1, 1, 0));
     assert!(b.rx.try_recv().is_err(), "b was not matched with a ghost");
@@ -196,8 +206,8 @@ async fn a_dropped_registration_tells_the_lobby() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let b = connect(&lobby).await;
-    lobby.join(a.id, 1, vec![]).await;
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(a.id, 1, Want::default()).await;
+    lobby.join(b.id, 1, Want::default()).await;
     matched(&mut a).await;
     lobby.gone_soon(b.id, false);
     assert!(matches!(
@@ -218,8 +228,8 @@ async fn a_room_id_alone_never_resumes_a_room() {
     let old = lobby();
     let mut a = connect(&old).await;
     let mut b = connect(&old).await;
-    old.join(a.id, 1, vec![]).await;
-    old.join(b.id, 1, vec![]).await;
+    old.join(a.id, 1, Want::default()).await;
+    old.join(b.id, 1, Want::default()).await;
     let (ma, mb) = (matched(&mut a).await, matched(&mut b).await);
     let room = ma.room;
     let (pa, pb) = (ma.proof.unwrap(), mb.proof.unwrap());
@@ -232,9 +242,9 @@ async fn a_room_id_alone_never_resumes_a_room() {
         secret: 7,
         partner: pa.me(),
     };
-    new.resume(thief.id, 1, room, forged).await;
-    new.resume(b.id, 1, room, pb).await;
-    new.resume(a.id, 1, room, pa).await;
+    new.resume(thief.id, 1, room, forged, Mode::Video).await;
+    new.resume(b.id, 1, room, pb, Mode::Video).await;
+    new.resume(a.id, 1, room, pa, Mode::Video).await;
     let (ra, rb) = (matched(&mut a).await, matched(&mut b).await);
     assert_eq!((ra.room, rb.room), (room, room));
     assert_eq!(
@@ -257,12 +267,14 @@ async fn a_member_back_on_a_new_connection_takes_its_own_place() {
     let lobby = lobby();
     let mut a = connect(&lobby).await;
     let mut b = connect(&lobby).await;
-    lobby.join(a.id, 1, vec![]).await;
-    lobby.join(b.id, 1, vec![]).await;
+    lobby.join(a.id, 1, Want::default()).await;
+    lobby.join(b.id, 1, Want::default()).await;
     let ma = matched(&mut a).await;
     matched(&mut b).await;
     let mut again = connect(&lobby).await;
-    lobby.resume(again.id, 1, ma.room, ma.proof.unwrap()).await;
+    lobby
+        .resume(again.id, 1, ma.room, ma.proof.unwrap(), Mode::Video)
+        .await;
     let back = matched(&mut again).await;
     assert_eq!(
         (back.room, back.partner.id, back.role),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
+use crate::matchmaker::Want;
 use crate::protocol::{MemberProof, RoomId};
 use crate::room::Peer;
 
@@ -46,8 +47,8 @@ pub(crate) struct User {
     /// The counter of the user's latest command, echoed in `Matched` so the session can tell
     /// a decision it has since overridden.
     pub(crate) seq: u64,
-    /// Interests from the last join, kept for `next` and for `common`.
-    pub(crate) interests: Vec<String>,
+    /// What the last join asked for (pool, language, interests), kept for `next`.
+    pub(crate) want: Want,
     /// When the user last asked for a partner, for the time-to-match histogram.
     pub(crate) asked_at: Instant,
     /// Who this is for reports and bans (a salted hash of the IP), if known.
@@ -68,7 +69,7 @@ impl User {
         User {
             peer,
             seq: 0,
-            interests: Vec::new(),
+            want: Want::default(),
             asked_at: now,
             client,
             proof: None,

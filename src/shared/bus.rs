@@ -7,7 +7,7 @@
 //! | message | form |
 //! | --- | --- |
 //! | relay | `R <to> <room> <json>` |
-//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <ahead> <common tags, \x1f-separated, or ->[ <sdp>]` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <same language: 1 or 0> <ahead> <common tags, \x1f-separated, or ->[ <sdp>]` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
 //! | restarting | `X <to> <room>` |
@@ -48,6 +48,8 @@ pub(crate) enum BusMessage {
         /// Who `from` is for reports and bans.
         client: Option<ClientKey>,
         common: Vec<String>,
+        /// Whether the two gave the same language.
+        same_lang: bool,
         /// The receiving user's proof of membership (the sender drew both members').
         proof: MemberProof,
         /// What the receiving user is told of an early offer.
@@ -102,6 +104,7 @@ impl BusMessage {
                 from,
                 client,
                 common,
+                same_lang,
                 proof,
                 ahead,
             } => {
@@ -115,6 +118,7 @@ impl BusMessage {
                 } else {
                     common.join("\u{1f}")
                 };
+                let lang = u8::from(*same_lang);
                 let marker = match ahead {
                     Ahead::None => "-".to_string(),
                     Ahead::Sent => "+".to_string(),
@@ -122,7 +126,7 @@ impl BusMessage {
                 };
                 let _ = write!(
                     out,
-                    "M {} {ticket} {room} {role} {from} {client} {proof} {marker} {common}",
+                    "M {} {ticket} {room} {role} {from} {client} {proof} {lang} {marker} {common}",
                     to.0
                 );
                 if let Ahead::Offer(sdp) = ahead {
@@ -218,8 +222,20 @@ impl BusMessage {
 fn decode_matched(rest: &str) -> Option<BusMessage> {
     // Tags may hold spaces: the last field takes the rest of the line (but for an offer,
     // which is taken from the end by its length).
-    let parts: Vec<&str> = rest.splitn(9, ' ').collect();
-    let [to, ticket, room, role, from, client, proof, marker, tail] = parts[..] else {
+    let parts: Vec<&str> = rest.splitn(10, ' ').collect();
+    let [
+        to,
+        ticket,
+        room,
+        role,
+        from,
+        client,
+        proof,
+        lang,
+        marker,
+        tail,
+    ] = parts[..]
+    else {
         return None;
     };
     let (ahead, common) = match marker {
@@ -249,6 +265,11 @@ fn decode_matched(rest: &str) -> Option<BusMessage> {
         common: match common {
             "-" => Vec::new(),
             tags => tags.split('\u{1f}').map(str::to_string).collect(),
+        },
+        same_lang: match lang {
+            "1" => true,
+            "0" => false,
+            _ => return None,
         },
         proof: MemberProof::from_str(proof).ok()?,
         ahead,
@@ -296,6 +317,7 @@ mod tests {
             from,
             client: Some(ClientKey([3; 16])),
             common: vec!["chess".into(), "jazz music".into()],
+            same_lang: true,
             proof: MemberProof::pair(5, 6).0,
             ahead: Ahead::None,
         });
@@ -308,6 +330,7 @@ mod tests {
             from,
             client: None,
             common: vec!["jazz music".into()],
+            same_lang: true,
             proof: MemberProof::pair(5, 6).0,
             ahead: Ahead::Offer("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=x 9 8 \r\n".into()),
         });
@@ -319,6 +342,7 @@ mod tests {
             from,
             client: None,
             common: Vec::new(),
+            same_lang: false,
             proof: MemberProof::pair(5, 6).0,
             ahead: Ahead::Sent,
         });
@@ -330,6 +354,7 @@ mod tests {
             from,
             client: None,
             common: Vec::new(),
+            same_lang: false,
             proof: MemberProof::pair(7, 8).1,
             ahead: Ahead::None,
         });

@@ -235,7 +235,7 @@ impl Engine {
             Op::Join {
                 user,
                 ticket,
-                tags,
+                want,
                 open,
                 client,
             } => {
@@ -243,8 +243,10 @@ impl Engine {
                 call.arg(ticket)
                     .arg(now)
                     .arg(u8::from(open))
-                    .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()));
-                for tag in &tags {
+                    .arg(client.map_or_else(|| "-".to_string(), |c| c.to_string()))
+                    .arg(want.mode.as_str())
+                    .arg(want.lang.as_ref().map_or("-", |l| l.as_str()));
+                for tag in &want.tags {
                     call.arg(tag);
                 }
                 let reply = call.invoke_async::<Vec<String>>(&mut conn).await;
@@ -353,9 +355,10 @@ impl Engine {
         let partner = reply.next()?;
         let partner_ticket = reply.next()?;
         let client = reply.next()?;
-        let offer = |sdp: Option<String>| sdp.filter(|sdp| !sdp.is_empty());
-        let partner_offer = offer(reply.next());
-        let own_offer = offer(reply.next());
+        let same_lang = reply.next()? == "1";
+        let offer = |sdp: String| Some(sdp).filter(|sdp| !sdp.is_empty());
+        let partner_offer = offer(reply.next()?);
+        let own_offer = offer(reply.next()?);
         let (Ok(partner), Ok(partner_ticket)) = (partner.parse(), partner_ticket.parse()) else {
             tracing::error!("the shared queue answered a pairing this instance cannot read");
             return None;
@@ -367,6 +370,7 @@ impl Engine {
             partner_ticket,
             partner_client: client.parse().ok(),
             common: reply.collect(),
+            same_lang,
             partner_offer,
             offer: own_offer,
         })

@@ -92,6 +92,8 @@ pub(crate) enum SharedEvent {
         /// Who the partner is for reports and bans, if known.
         partner_client: Option<ClientKey>,
         common: Vec<String>,
+        /// Whether the two gave the same language.
+        same_lang: bool,
         /// The early offer the partner waited with, if any.
         partner_offer: Option<String>,
         /// The early offer `joiner` waited with, if any (a fallback pairs two waiters).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
-use crate::matchmaker::Policy;
+use crate::matchmaker::{Policy, Want};
 use crate::protocol::{MemberProof, RoomId};
 
 use super::Bus;
@@ -22,7 +22,9 @@ pub(crate) enum Op {
     Join {
         user: SessionId,
         ticket: u64,
-        tags: Vec<String>,
+        /// Pool, language and interests (normalised).
+        want: Want,
+        /// Whether it meets anyone of its pool at once.
         open: bool,
         client: Option<ClientKey>,
     },
@@ -64,8 +66,9 @@ struct Wait {
     /// Names this wait in the shared queue; a stale pairing (for an earlier wait) carries
     /// another ticket and is refused.
     ticket: u64,
-    /// The interests it waits with, kept to enter it again under a new ticket.
-    tags: Vec<String>,
+    /// What it waits for (pool, language, interests), kept to enter it again under a new
+    /// ticket.
+    want: Want,
 }
 
 /// The local half of the shared queue.
@@ -111,16 +114,13 @@ impl SharedQueue {
         self.ops.drain(..)
     }
 
-    /// `id` wants a partner with these interests: it waits under a new ticket, and the
-    /// engine answers with a pairing later, if any.
-    pub(crate) fn join(&mut self, id: SessionId, tags: &[String], now: Instant) {
-        let mut tags = tags.to_vec();
-        tags.sort();
-        tags.dedup();
-        tags.truncate(crate::protocol::MAX_INTERESTS);
+    /// `id` wants a partner as `want` says: it waits under a new ticket, and the engine
+    /// answers with a pairing later, if any.
+    pub(crate) fn join(&mut self, id: SessionId, want: &Want, now: Instant) {
+        let want = want.normalized();
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        let open = tags.is_empty() || self.policy.fallback_after.is_zero();
+        let open = want.open_at_once() || self.policy.fallback_after.is_zero();
         if !open {
             self.deadlines
                 .push_back((now + self.policy.fallback_after, id, ticket));
@@ -129,11 +129,11 @@ impl SharedQueue {
         self.ops.push(Op::Join {
             user: id,
             ticket,
-            tags: tags.clone(),
+            want: want.clone(),
             open,
             client,
         });
-        self.waiting.insert(id, Wait { ticket, tags });
+        self.waiting.insert(id, Wait { ticket, want });
     }
 
     /// Stores `sdp` as the early offer of `id`'s current wait, if it waits: with the wait in
@@ -225,7 +225,7 @@ impl SharedQueue {
     /// partner fell through, or after Redis lost the queue.
     pub(crate) fn rejoin(&mut self, user: SessionId, now: Instant) {
         if let Some(wait) = self.waiting.remove(&user) {
-            self.join(user, &wait.tags, now);
+            self.join(user, &wait.want, now);
         }
     }
 

@@ -89,7 +89,8 @@ impl Browser {
     }
 
     /// Starts a Chromium with extra command-line switches (a video file as the fake camera,
-    /// a JavaScript engine without WebAssembly).
+    /// a JavaScript engine without WebAssembly, `--accept-lang=es` for a user who prefers
+    /// Spanish).
     pub async fn launch_chromium_with(
         tools: &Tools,
         name: &str,

@@ -41,6 +41,9 @@ pub(super) async fn connect(
         "--use-fake-device-for-media-stream".into(),
         "--allow-loopback-in-peer-connection".into(),
         "--window-size=1280,900".into(),
+        // English pages whatever the machine's locale (tests find controls by their words);
+        // a test may ask for another language with its own `--accept-lang` (the last wins).
+        "--accept-lang=en-US".into(),
         format!("--user-data-dir={}", profile.display()),
     ];
     match media {

@@ -34,6 +34,8 @@ fn prefs(media: Media) -> Map<String, Value> {
     let Value::Object(mut prefs) = json!({
         // A fake camera (a test pattern) and microphone (a tone) instead of real devices.
         "media.navigator.streams.fake": true,
+        // English pages whatever the machine's locale (tests find controls by their words).
+        "intl.accept_languages": "en-US, en",
         // Real host addresses in candidates instead of mDNS names, as Chromium's are on
         // loopback, so tests can check what a page gathered.
         "media.peerconnection.ice.obfuscate_host_addresses": false,

@@ -4,6 +4,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './catalog.mjs';
+
 import { Chat } from '../../static/chat.js';
 import { FakeClock } from './fake-clock.mjs';
 

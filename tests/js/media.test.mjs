@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './catalog.mjs';
+
 import { Media } from '../../static/media.js';
 
 class FakeElement {

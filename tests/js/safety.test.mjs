@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './catalog.mjs';
+
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from '../../static/safety.js';
 
 function gate(options = {}) {

@@ -5,6 +5,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './catalog.mjs';
+
 import { Session, reconnectDelay, offersTurn } from '../../static/session.js';
 import { FakeClock } from './fake-clock.mjs';
 
@@ -117,7 +119,7 @@ describe('Start, matching and the call', () => {
     session.receive({ type: 'matched', room: 'r1', role: 'answerer', common: ['chess'] });
     assert.deepEqual(page.takeCommands(), [
       { type: 'clearLog' },
-      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], iceServers: [], relayOnly: false, offer: null, offered: false },
+      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], sameLang: false, iceServers: [], relayOnly: false, offer: null, offered: false },
       { type: 'line', text: "You're now talking to a random stranger. Say hi!" },
     ]);
     assert.equal(session.room, 'r1');
@@ -551,12 +553,16 @@ describe('bans', () => {
     assert.match(page.shown.status, /^You can't be matched right now.*10 minutes\.$/);
   });
 
-  test('a ban without retry_after shows the server words and lifts after a minute', () => {
+  test('a ban without retry_after says so in the page language and lifts after a minute', () => {
     const { session, page, clock } = setup();
     online(session);
     start(session, page);
     session.receive({ type: 'error', code: 'banned', message: '  Reported too often.  ' });
-    assert.equal(page.shown.status, 'Reported too often.');
+    assert.equal(page.shown.status, "You can't be matched right now: other users reported you.");
+    assert.ok(
+      page.commands.some((c) => c.type === 'log' && c.text.includes('Reported too often.')),
+      "the server's own words go to the console",
+    );
     clock.advance(59_999);
     assert.equal(page.shown.controls.start, false);
     clock.advance(1);

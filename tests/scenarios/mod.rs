@@ -150,8 +150,13 @@ pub async fn media_notices(actor: &Page, observer: &Page) {
         .await;
 }
 
-/// `closer` closes its tab; `observer` must be told the stranger left within a second of
-/// the close command. Returns how long it took.
+/// Well under the heartbeat's 20 s, well over what a loaded machine takes.
+const TOLD_AT_ONCE: Duration = Duration::from_secs(5);
+
+/// `closer` closes its tab; `observer` must be told the stranger left at once: from the
+/// closed connection, not from the heartbeat, which would take 20 s or more (a dead peer is
+/// found after two ping intervals). Returns how long it took, which the caller prints; the
+/// bound is loose so a busy machine does not fail it.
 pub async fn close_tab_is_seen(closer: &mut Browser, observer: &Page) -> Duration {
     let t0 = Instant::now();
     let seen_at = async {
@@ -161,15 +166,15 @@ pub async fn close_tab_is_seen(closer: &mut Browser, observer: &Page) -> Duratio
                     "[...document.querySelectorAll('#chat-log li')].some((li) => li.textContent.includes({}))",
                     json!(LEFT)
                 ),
-                &format!("{LEFT:?} within 1 s of the stranger closing the tab"),
-                Duration::from_secs(1),
+                &format!("{LEFT:?} within {TOLD_AT_ONCE:?} of the stranger closing the tab"),
+                TOLD_AT_ONCE,
             )
             .await;
         t0.elapsed()
     };
     let ((), elapsed) = tokio::join!(closer.close_window(), seen_at);
     assert!(
-        elapsed < Duration::from_secs(1),
+        elapsed < TOLD_AT_ONCE,
         "{} was told after {elapsed:?}",
         observer.name
     );

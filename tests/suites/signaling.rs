@@ -590,3 +590,180 @@ async fn of_two_early_offers_one_is_used() {
     assert_eq!(answerer["role"], "answerer");
     assert_eq!(answerer["offer"], sdp, "the offerer's own offer");
 }
+
+/// Sends `join` with these extra fields (`mode`, `lang`, `interests`) and reads `waiting`.
+async fn join_with(client: &mut Client, fields: serde_json::Value) {
+    let mut msg = fields;
+    msg["type"] = json!("join");
+    client.send(msg).await;
+    client.recv_type("waiting").await;
+}
+
+/// Text users meet text users and video users video users: with one of each waiting, a
+/// newcomer of either mode meets the one of its own mode, and `matched` says which.
+#[tokio::test]
+async fn text_meets_text_and_video_meets_video_never_across() {
+    let server = start(&[]).await;
+    let mut video = server.client().await;
+    let mut text = server.client().await;
+    join_with(&mut video, json!({"mode": "video"})).await;
+    join_with(&mut text, json!({"mode": "text"})).await;
+    let mut text2 = server.client().await;
+    join_with(&mut text2, json!({"mode": "text"})).await;
+    let (m1, m2) = (text.recv_type("matched").await, text2.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!((m1["mode"].as_str(), m2["mode"].as_str()), (Some("text"), Some("text")));
+    assert_eq!(server.health().await["waiting"], 1, "the video user still waits");
+    // A client that names no mode is a video user.
+    let mut old = server.client().await;
+    old.join().await;
+    let (m1, m2) = (video.recv_type("matched").await, old.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!((m1["mode"].as_str(), m2["mode"].as_str()), (Some("video"), Some("video")));
+}
+
+/// Even past the fallback, when everyone meets anyone, a text user and a video user who are
+/// the only two waiting are never paired; `next` with a mode moves a user to that pool.
+#[tokio::test]
+async fn modes_never_mix_after_the_fallback_and_next_can_switch() {
+    let server = start(&["--fallback-after", "200ms"]).await;
+    let mut video = server.client().await;
+    let mut a = server.client().await;
+    join_with(&mut video, json!({"mode": "video", "lang": "en"})).await;
+    join_with(&mut a, json!({"mode": "text", "lang": "de"})).await;
+    let mut b = server.client().await;
+    join_with(&mut b, json!({"mode": "text", "lang": "fr"})).await;
+    // Both text users wait for their language, then meet after the fallback: the video user,
+    // as open by then, is never their stranger.
+    let (ma, mb) = (a.recv_type("matched").await, b.recv_type("matched").await);
+    assert_eq!(ma["room"], mb["room"]);
+    assert_eq!(ma["mode"], "text");
+    assert_eq!(ma["same_lang"], false);
+    assert_eq!(server.health().await["waiting"], 1);
+    // a switches to video with Next: it meets the video user, b is told it was skipped.
+    a.send(json!({"type": "next", "mode": "video"})).await;
+    a.recv_type("waiting").await;
+    assert_eq!(b.recv_type("left").await["reason"], "skipped");
+    let (ma, mv) = (a.recv_type("matched").await, video.recv_type("matched").await);
+    assert_eq!(ma["room"], mv["room"]);
+    assert_eq!(ma["mode"], "video");
+}
+
+/// A text room carries chat and typing; the signaling of a call (offer, answer, candidate,
+/// media) is refused with `bad_message` and never reaches the stranger.
+#[tokio::test]
+async fn a_text_room_relays_chat_and_typing_only() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    join_with(&mut a, json!({"mode": "text"})).await;
+    join_with(&mut b, json!({"mode": "text"})).await;
+    let room = a.recv_type("matched").await["room"].as_str().unwrap().to_string();
+    b.recv_type("matched").await;
+    let refused = [
+        json!({"type": "offer", "room": room, "sdp": "v=0\r\n"}),
+        json!({"type": "answer", "room": room, "sdp": "v=0\r\n"}),
+        json!({"type": "candidate", "room": room, "candidate": null}),
+        json!({"type": "media", "room": room, "video": true, "audio": true}),
+    ];
+    for msg in &refused {
+        a.send(msg.clone()).await;
+        let err = a.recv_type("error").await;
+        assert_eq!(err["code"], "bad_message", "{msg}");
+        let kind = msg["type"].as_str().unwrap();
+        assert!(
+            err["message"].as_str().unwrap().contains(&format!("`{kind}` is not relayed")),
+            "{err}"
+        );
+    }
+    let chat = json!({"type": "chat", "room": room, "text": "hello in text"});
+    let typing = json!({"type": "typing", "room": room, "active": true});
+    a.send(typing.clone()).await;
+    a.send(chat.clone()).await;
+    // The first things b hears are the typing and the chat line: nothing refused got through.
+    assert_eq!(b.recv().await, typing);
+    assert_eq!(b.recv().await, chat);
+    b.send(chat.clone()).await;
+    assert_eq!(a.recv().await, chat);
+}
+
+/// With a German speaker and a French speaker waiting, a German speaker meets the German
+/// one at once (`same_lang`); the French speaker meets a Spanish one, but only after the
+/// fallback, and `same_lang` is false.
+#[tokio::test]
+async fn the_same_language_is_preferred_then_anyone_after_the_fallback() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let mut de = server.client().await;
+    let mut fr = server.client().await;
+    join_with(&mut de, json!({"lang": "de"})).await;
+    join_with(&mut fr, json!({"lang": "fr"})).await;
+    let mut de2 = server.client().await;
+    join_with(&mut de2, json!({"lang": "DE"})).await;
+    let (m1, m2) = (de.recv_type("matched").await, de2.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!((m1["same_lang"].as_bool(), m2["same_lang"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(m1["mode"], "video");
+    let mut es = server.client().await;
+    join_with(&mut es, json!({"lang": "es"})).await;
+    assert_eq!(server.health().await["waiting"], 2, "both hold out for their language");
+    let (m1, m2) = (fr.recv_type("matched").await, es.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!((m1["same_lang"].as_bool(), m2["same_lang"].as_bool()), (Some(false), Some(false)));
+    assert!(m1.get("lang").is_none(), "the stranger's language is never sent: {m1}");
+}
+
+/// Interests and language together: among a German speaker sharing an interest, an English
+/// speaker sharing it and a German speaker sharing none, a German speaker with that interest
+/// meets the first; the other two meet after the fallback.
+#[tokio::test]
+async fn interests_count_within_the_language() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let mut de_chess = server.client().await;
+    let mut en_chess = server.client().await;
+    let mut de = server.client().await;
+    join_with(&mut en_chess, json!({"lang": "en", "interests": ["chess"]})).await;
+    join_with(&mut de_chess, json!({"lang": "de", "interests": ["chess", "go"]})).await;
+    join_with(&mut de, json!({"lang": "de"})).await;
+    let mut joiner = server.client().await;
+    join_with(&mut joiner, json!({"lang": "de", "interests": ["chess"]})).await;
+    let (m1, m2) = (joiner.recv_type("matched").await, de_chess.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!(m1["common"], json!(["chess"]));
+    assert_eq!(m1["same_lang"], true);
+    let (m1, m2) = (en_chess.recv_type("matched").await, de.recv_type("matched").await);
+    assert_eq!(m1["room"], m2["room"]);
+    assert_eq!((m1["same_lang"].as_bool(), m1["common"].clone()), (Some(false), json!([])));
+}
+
+/// A client that sends neither mode nor language (one from before them) meets another at
+/// once, in video, and is told `same_lang: false`; a bad mode or language is refused with a
+/// reason, and the user stays idle and can join again.
+#[tokio::test]
+async fn old_clients_still_work_and_bad_modes_or_languages_are_refused() {
+    let server = start(&[]).await;
+    let (mut a, mut b) = (server.client().await, server.client().await);
+    a.send(json!({"type": "join", "interests": ["chess"]})).await;
+    a.recv_type("waiting").await;
+    b.send(json!({"type": "join", "interests": ["chess"], "mode": "video"})).await;
+    b.recv_type("waiting").await;
+    let (ma, mb) = (a.recv_type("matched").await, b.recv_type("matched").await);
+    assert_eq!(ma["room"], mb["room"]);
+    assert_eq!((ma["mode"].as_str(), ma["same_lang"].as_bool()), (Some("video"), Some(false)));
+    assert_eq!(ma["common"], json!(["chess"]));
+
+    let mut c = server.client().await;
+    for (msg, says) in [
+        (json!({"type": "join", "mode": "audio"}), r#"mode must be "video" or "text""#),
+        (json!({"type": "next", "mode": 1}), "invalid message"),
+        (json!({"type": "join", "lang": "de-AT"}), "lang must be"),
+        (json!({"type": "join", "lang": "deutsch"}), "lang must be"),
+    ] {
+        c.send(msg.clone()).await;
+        let err = c.recv_type("error").await;
+        assert_eq!(err["code"], "bad_message", "{msg}");
+        assert!(err["message"].as_str().unwrap().contains(says), "{msg}: {err}");
+    }
+    assert_eq!(server.health().await["waiting"], 0, "nothing refused queued anyone");
+    join_with(&mut c, json!({"mode": "text", "lang": "pt"})).await;
+    assert_eq!(server.health().await["waiting"], 1);
+}

@@ -7,7 +7,8 @@
 //! fallback, withdraw, resume) in the order each core sent them, and carries each core's bus
 //! messages to the other in order, whenever the scheduler says. After every step each
 //! core's own invariants hold; once everything is delivered, every session agrees with its
-//! core, and every room across the two instances has two members who point at each other.
+//! core, every room across the two instances has two members who point at each other, and
+//! the two members of every room joined in the same mode (video or text).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -22,10 +23,10 @@ use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::lobby::backend::Backend;
 use crate::lobby::core::{Core, Input, Output, Time};
 use crate::lobby::users::{Partner, Status};
-use crate::matchmaker::Policy;
+use crate::matchmaker::{Policy, Want};
 use crate::moderation::Moderation;
 use crate::presence::{Presence, Request, Status as PStatus};
-use crate::protocol::{MemberProof, ReportReason, RoomId};
+use crate::protocol::{MemberProof, Mode, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Bus, Op, SharedEvent, SharedQueue};
@@ -36,9 +37,11 @@ const TAGS: [&str; 2] = ["chess", "jazz"];
 #[derive(Clone, Debug)]
 enum Step {
     Connect(usize),
-    /// Join with the interests picked by the mask's two low bits.
+    /// Join with the interests picked by the mask's two low bits, in text mode if its
+    /// third bit is set, speaking German if its fourth.
     Join(usize, u8),
-    Next(usize),
+    /// Next, switching to the mode given (text if true), if one is.
+    Next(usize, Option<bool>),
     Leave(usize),
     Gone(usize),
     Deliver(usize),
@@ -66,8 +69,8 @@ fn step() -> impl Strategy<Value = Step> {
     let user = 0..USERS;
     prop_oneof![
         2 => user.clone().prop_map(Step::Connect),
-        2 => (user.clone(), 0..4u8).prop_map(|(i, tags)| Step::Join(i, tags)),
-        2 => user.clone().prop_map(Step::Next),
+        2 => (user.clone(), 0..16u8).prop_map(|(i, tags)| Step::Join(i, tags)),
+        2 => (user.clone(), proptest::option::of(any::<bool>())).prop_map(|(i, m)| Step::Next(i, m)),
         1 => user.clone().prop_map(Step::Leave),
         1 => user.clone().prop_map(Step::Gone),
         4 => user.clone().prop_map(Step::Deliver),
@@ -91,26 +94,30 @@ struct Sim {
     instance: usize,
     rx: crate::mailbox::Receiver<Event>,
     presence: Presence,
-    /// The last room this user was in, to ask for it back as after a restart, and the
-    /// proof of membership `matched` gave for it.
-    last_room: Option<(RoomId, MemberProof)>,
+    /// The last room this user was in, to ask for it back as after a restart, the proof of
+    /// membership `matched` gave for it, and its mode.
+    last_room: Option<(RoomId, MemberProof, Mode)>,
     /// The room it last asked for with a made-up proof (until its next request): that room
     /// must never open for it.
     forged: Option<RoomId>,
+    /// The mode its last request that queued it asked for: every room it is matched into
+    /// must be of this mode.
+    mode: Mode,
 }
 
 /// One waiting user in the model of the shared queue.
 struct Entry {
     user: UserRef,
     ticket: u64,
-    tags: Vec<String>,
+    want: Want,
     open: bool,
     client: Option<ClientKey>,
     /// The early offer stored with this wait.
     offer: Option<String>,
 }
 
-/// What the queue scripts do, minus cool-downs and liveness (policy, not consistency).
+/// What the queue scripts do, minus cool-downs, liveness and the language preference
+/// (policy, not consistency); pools are kept apart, as the scripts do.
 #[derive(Default)]
 struct Redis {
     waiting: Vec<Entry>,
@@ -135,7 +142,7 @@ impl Redis {
             Op::Join {
                 user,
                 ticket,
-                tags,
+                want,
                 open,
                 client,
             } => {
@@ -147,7 +154,7 @@ impl Redis {
                 let entry = Entry {
                     user,
                     ticket,
-                    tags,
+                    want,
                     open,
                     client,
                     offer: None,
@@ -223,12 +230,15 @@ impl Redis {
     }
 
     fn pair_or_wait(&mut self, entry: Entry, rng: &mut StdRng) -> Option<SharedEvent> {
-        let shared = |e: &Entry| e.tags.iter().filter(|t| entry.tags.contains(t)).count();
+        let tags = &entry.want.tags;
+        let shared = |e: &Entry| e.want.tags.iter().filter(|t| tags.contains(t)).count();
         let candidates: Vec<usize> = (0..self.waiting.len())
             .filter(|&i| {
                 let e = &self.waiting[i];
-                if entry.tags.is_empty() || entry.open {
-                    e.open || e.tags.is_empty()
+                if e.want.mode != entry.want.mode {
+                    false
+                } else if tags.is_empty() || entry.open {
+                    e.open || e.want.tags.is_empty()
                 } else {
                     shared(e) > 0
                 }
@@ -242,9 +252,10 @@ impl Redis {
             .waiting
             .remove(candidates[rng.random_range(0..candidates.len())]);
         let mut common: Vec<String> = partner
+            .want
             .tags
             .iter()
-            .filter(|t| entry.tags.contains(t))
+            .filter(|t| tags.contains(t))
             .cloned()
             .collect();
         common.sort();
@@ -255,6 +266,7 @@ impl Redis {
             partner_ticket: partner.ticket,
             partner_client: partner.client,
             common,
+            same_lang: entry.want.lang.is_some() && entry.want.lang == partner.want.lang,
             partner_offer: partner.offer,
             offer: entry.offer,
         })
@@ -468,13 +480,17 @@ impl World {
             presence: Presence::default(),
             last_room: None,
             forged: None,
+            mode: Mode::Video,
         });
     }
 
     /// A user's command, decided by its session's presence as `session.rs` does.
     fn command(&mut self, step: Step) {
-        let (Step::Join(i, _) | Step::Next(i) | Step::Leave(i) | Step::Report(i) | Step::Resume(i)) =
-            step
+        let (Step::Join(i, _)
+        | Step::Next(i, _)
+        | Step::Leave(i)
+        | Step::Report(i)
+        | Step::Resume(i)) = step
         else {
             return;
         };
@@ -483,34 +499,58 @@ impl World {
         };
         let id = sim.id;
         sim.forged = None;
-        let mut interests = Vec::new();
+        let mut want = Want::default();
+        let mut next_mode = None;
         let mut shown = None;
         let request = match step {
             Step::Join(_, mask) if sim.presence.room().is_none() => {
-                interests = (0..2)
+                want.tags = (0..2)
                     .filter(|b| mask & (1 << b) != 0)
                     .map(|b| TAGS[b].to_string())
                     .collect();
+                if mask & 4 != 0 {
+                    want.mode = Mode::Text;
+                }
+                if mask & 8 != 0 {
+                    want.lang = Some("de".parse().unwrap());
+                }
+                next_mode = Some(want.mode);
                 sim.presence.join()
             }
-            Step::Next(_) => sim.presence.skip(),
+            Step::Next(_, text) => {
+                next_mode = text.map(|t| if t { Mode::Text } else { Mode::Video });
+                sim.presence.skip()
+            }
             Step::Leave(_) => sim.presence.leave(),
             Step::Report(_) => match sim.presence.room().map(|r| r.id) {
                 Some(room) => sim.presence.report(room),
                 None => None,
             },
             Step::Resume(_) => match sim.last_room {
-                Some((room, proof)) => {
-                    shown = Some(proof);
+                Some((room, proof, mode)) => {
+                    shown = Some((proof, mode));
                     sim.presence.resume(room)
                 }
                 None => None,
             },
             _ => None,
         };
+        // As the session does: the mode is the one the request acts on, kept for the next.
+        if let (Some(Request::Join { .. } | Request::Next { .. }), Some(mode)) =
+            (request, next_mode)
+        {
+            sim.mode = mode;
+        }
         let input = match request {
-            Some(Request::Join { seq }) => Input::Join { id, seq, interests },
-            Some(Request::Next { seq }) => Input::Next { id, seq },
+            Some(Request::Join { seq }) => {
+                want.mode = sim.mode;
+                Input::Join { id, seq, want }
+            }
+            Some(Request::Next { seq }) => Input::Next {
+                id,
+                seq,
+                mode: next_mode,
+            },
             Some(Request::Leave { seq }) => Input::Leave { id, seq },
             Some(Request::Report { seq }) => Input::Report {
                 id,
@@ -518,12 +558,17 @@ impl World {
                 reason: ReportReason::Spam,
             },
             Some(Request::Resume { seq }) => match (sim.presence.status(), shown) {
-                (PStatus::Resuming(room), Some(proof)) => Input::Resume {
-                    id,
-                    seq,
-                    room: *room,
-                    proof,
-                },
+                (PStatus::Resuming(room), Some((proof, mode))) => {
+                    // The lobby keeps the mode the room is resumed in for the next `next`.
+                    sim.mode = mode;
+                    Input::Resume {
+                        id,
+                        seq,
+                        room: *room,
+                        proof,
+                        mode,
+                    }
+                }
                 _ => return,
             },
             None => return,
@@ -535,7 +580,7 @@ impl World {
     /// User `i` asks for `victim`'s last room (whose id it has learnt somehow), with a proof
     /// made up around the hash its own last room's partner gave it.
     fn hijack(&mut self, i: usize, victim: usize) {
-        let Some((room, _)) = self.sims[victim].as_ref().and_then(|v| v.last_room) else {
+        let Some((room, _, _)) = self.sims[victim].as_ref().and_then(|v| v.last_room) else {
             return;
         };
         let forged = MemberProof {
@@ -554,6 +599,7 @@ impl World {
             seq,
             room,
             proof: forged,
+            mode: sim.mode,
         };
         let n = sim.instance;
         self.input(n, input);
@@ -567,7 +613,7 @@ impl World {
         let last = old.last_room;
         self.lost.push_back(old);
         self.connect(i);
-        let Some((room, proof)) = last else {
+        let Some((room, proof, mode)) = last else {
             return;
         };
         let sim = self.sims[i].as_mut().expect("just connected");
@@ -575,11 +621,13 @@ impl World {
         let Some(Request::Resume { seq }) = sim.presence.resume(room) else {
             return;
         };
+        sim.mode = mode;
         let input = Input::Resume {
             id: sim.id,
             seq,
             room,
             proof,
+            mode,
         };
         let n = sim.instance;
         self.input(n, input);
@@ -633,6 +681,14 @@ impl World {
                 (PStatus::Idle, Status::Idle) | (PStatus::Waiting, Status::Waiting) => {}
                 (PStatus::InRoom(room), Status::InRoom { room: r, partner }) => {
                     assert_eq!(room.id, r);
+                    let partner_sim =
+                        self.sims.iter().flatten().find(|s| {
+                            s.presence.room().is_some_and(|pr| pr.id == r) && s.id != sim.id
+                        });
+                    if let Some(other) = partner_sim {
+                        let mode = other.presence.room().unwrap().mode;
+                        assert_eq!(room.mode, mode, "both members of a room have one mode");
+                    }
                     let other = match partner {
                         Partner::Here(other) => other,
                         Partner::There { user, .. } => user.session,
@@ -786,7 +842,10 @@ fn deliver(sim: &mut Sim, aheads: &mut Aheads) {
                 if let Some(m) = sim.presence.matched(m) {
                     check_ahead(sim, &m, aheads);
                     match m.proof {
-                        Some(proof) => sim.last_room = Some((m.room, proof)),
+                        Some(proof) => {
+                            assert_eq!(m.mode, sim.mode, "matched in the mode it asked for");
+                            sim.last_room = Some((m.room, proof, m.mode));
+                        }
                         None => assert_ne!(
                             sim.forged,
                             Some(m.room),

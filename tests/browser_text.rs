@@ -1,0 +1,144 @@
+//! Text mode in real browsers: two headless Chromium pages pick Text on the landing page and
+//! chat, with no video element on either page and no call to the camera (every page counts
+//! its calls to `getUserMedia`, from a script run before the page's own); and a video user
+//! and a text user waiting at the same time are never paired.
+//!
+//! Without Chromium the tests are skipped loudly, except in CI (`CI=true`) where that is a
+//! failure.
+
+mod browser_harness;
+mod common;
+mod scenarios;
+
+use browser_harness as harness;
+use browser_harness::{Browser, Media, PATIENCE, assert_no_console_errors};
+use common::TestServer;
+use scenarios::wait_room;
+use serde_json::json;
+
+/// Run in every document before its scripts: counts the page's calls to `getUserMedia`.
+const COUNT_CAMERA_ASKS: &str = r#"
+window.__cameraAsks = 0;
+if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+  const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (constraints) => {
+    window.__cameraAsks += 1;
+    return ask(constraints);
+  };
+}
+"#;
+
+/// A and B choose Text on the landing page and press Start: they meet in a text room, the
+/// pages have no video element, nothing asked for the camera, the line over the chat says
+/// they speak the same language (both browsers speak the browser's), and chat and the
+/// typing indicator work both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pages_chat_in_text_mode_without_asking_for_the_camera() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let pages = Browser::launch_all(&tools, &base, &[("A", Media::Fake), ("B", Media::Fake)]).await;
+    let [a, b] = &pages[..] else { unreachable!() };
+    for page in [a, b] {
+        page.add_init_script(COUNT_CAMERA_ASKS).await;
+        page.open("/").await;
+        page.click_css("input[name=mode][value=text]").await;
+        page.click_button("Start").await;
+    }
+    let (room_a, room_b) = tokio::join!(wait_room(a), wait_room(b));
+    assert_eq!(room_a, room_b, "A and B are in the same room");
+    for page in [a, b] {
+        let seen = page
+            .eval(
+                "({ mode: __strangers.mode, state: __strangers.state, pc: __strangers.pc, \
+                  videos: document.querySelectorAll('video').length, \
+                  asks: window.__cameraAsks, page: location.pathname + location.search, \
+                  common: document.getElementById('common').textContent })",
+            )
+            .await;
+        assert_eq!(seen["mode"], "text", "{}: {seen}", page.name);
+        assert_eq!(seen["state"], "connected", "{}: {seen}", page.name);
+        assert_eq!(
+            seen["pc"],
+            json!(null),
+            "{}: no peer connection: {seen}",
+            page.name
+        );
+        assert_eq!(seen["videos"], 0, "{}: no video element: {seen}", page.name);
+        assert_eq!(
+            seen["asks"], 0,
+            "{}: the camera was never asked for: {seen}",
+            page.name
+        );
+        assert!(
+            seen["page"].as_str().unwrap().contains("mode=text"),
+            "{}: {seen}",
+            page.name
+        );
+        assert!(
+            seen["common"]
+                .as_str()
+                .unwrap()
+                .starts_with("You both speak "),
+            "{}: {seen}",
+            page.name
+        );
+    }
+    scenarios::chat_both_ways(a, b).await;
+    assert_no_console_errors(&[a, b]).await;
+}
+
+/// A video page and a text page both wait; a text user who comes next meets the text page,
+/// a video user the video page: never the two of them. The video page asked for its camera
+/// (so the count the text test relies on counts), the text page did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_user_and_a_text_user_are_never_paired() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let pages = Browser::launch_all(&tools, &base, &[("V", Media::Fake), ("T", Media::Fake)]).await;
+    let [video, text] = &pages[..] else {
+        unreachable!()
+    };
+    video.add_init_script(COUNT_CAMERA_ASKS).await;
+    text.add_init_script(COUNT_CAMERA_ASKS).await;
+    video.open("/chat?start=1").await;
+    common::wait_waiting(server.addr, 1, "V waits").await;
+    text.open("/chat?mode=text&start=1").await;
+    common::wait_waiting(server.addr, 2, "V and T wait, side by side").await;
+
+    // The pages prefer their browser's language: so do these users, to be met at once.
+    let lang = text
+        .eval("navigator.language.split('-')[0].toLowerCase()")
+        .await;
+    let mut text_user = server.client().await;
+    text_user
+        .send(json!({"type": "join", "mode": "text", "lang": lang}))
+        .await;
+    text_user.recv_type("waiting").await;
+    let matched = text_user.recv_type("matched").await;
+    assert_eq!(matched["mode"], "text");
+    assert_eq!(wait_room(text).await, matched["room"].as_str().unwrap());
+
+    let mut video_user = server.client().await;
+    video_user.send(json!({"type": "join", "lang": lang})).await;
+    video_user.recv_type("waiting").await;
+    let matched = video_user.recv_type("matched").await;
+    assert_eq!(matched["mode"], "video");
+    let room = video
+        .wait_for("__strangers.room", "V matched", PATIENCE)
+        .await;
+    assert_eq!(room, matched["room"]);
+    assert_eq!(text.eval("window.__cameraAsks").await, 0);
+    assert!(
+        video.eval("window.__cameraAsks").await.as_u64() >= Some(1),
+        "the video page asked for its camera"
+    );
+    assert_no_console_errors(&[video, text]).await;
+}
