@@ -224,6 +224,12 @@ impl ProtocolError {
         ))
     }
 
+    /// The refusal of an early offer from a user whose pool is the text chat's: a text room
+    /// has no call to offer.
+    pub fn no_early_offer_in_text() -> Self {
+        Self::bad("`early_offer` is for video chats: a text chat has no call to offer")
+    }
+
     /// The refusal of a binary frame.
     pub fn binary() -> Self {
         Self::bad("binary frames are not accepted; send JSON text")
@@ -314,15 +320,17 @@ impl Relay {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
     /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
-    /// who speak `lang`.
+    /// who speak `lang`. `ahead`: the client takes a stranger's early offer inside
+    /// `matched`; without it, one is sent to it as an ordinary `offer` after `matched`.
     Join {
         interests: Vec<String>,
         mode: Mode,
         lang: Option<Lang>,
+        ahead: bool,
     },
     /// End the room if any and queue again, in `mode` if given (else the mode of the last
-    /// join).
-    Next { mode: Option<Mode> },
+    /// join); `ahead` as for `Join`.
+    Next { mode: Option<Mode>, ahead: bool },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -371,10 +379,14 @@ enum Wire {
         mode: Option<String>,
         #[serde(default)]
         lang: Option<String>,
+        #[serde(default)]
+        ahead: Option<bool>,
     },
     Next {
         #[serde(default)]
         mode: Option<String>,
+        #[serde(default)]
+        ahead: Option<bool>,
     },
     Leave {},
     Offer {
@@ -447,13 +459,16 @@ impl ClientMessage {
                 interests,
                 mode,
                 lang,
+                ahead,
             } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
                 mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 lang: parse_lang(lang.as_deref())?,
+                ahead: ahead.unwrap_or(false),
             },
-            Wire::Next { mode } => ClientMessage::Next {
+            Wire::Next { mode, ahead } => ClientMessage::Next {
                 mode: parse_mode(mode.as_deref())?,
+                ahead: ahead.unwrap_or(false),
             },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
@@ -715,6 +730,7 @@ mod tests {
                 interests: vec!["music".into(), "chess".into()],
                 mode: Mode::Video,
                 lang: None,
+                ahead: false,
             })
         );
         assert_eq!(
@@ -722,7 +738,8 @@ mod tests {
             Ok(ClientMessage::Join {
                 interests: vec![],
                 mode: Mode::Video,
-                lang: None
+                lang: None,
+                ahead: false,
             })
         );
         assert_eq!(
@@ -731,16 +748,21 @@ mod tests {
                 interests: vec![],
                 mode: Mode::Text,
                 lang: Some("de".parse().unwrap()),
+                ahead: false,
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next"}"#),
-            Ok(ClientMessage::Next { mode: None })
+            Ok(ClientMessage::Next {
+                mode: None,
+                ahead: false
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
             Ok(ClientMessage::Next {
-                mode: Some(Mode::Text)
+                mode: Some(Mode::Text),
+                ahead: false
             })
         );
         assert_eq!(
@@ -847,6 +869,34 @@ mod tests {
             ClientMessage::parse(&fine).is_ok(),
             "labels themselves are just words"
         );
+    }
+
+    /// A join or next says whether the client takes early offers in `matched`; a client
+    /// that says nothing does not.
+    #[test]
+    fn join_and_next_say_whether_the_client_takes_early_offers() {
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"join","ahead":true}"#),
+            Ok(ClientMessage::Join { ahead: true, .. })
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"next","ahead":true}"#),
+            Ok(ClientMessage::Next { ahead: true, .. })
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"next","ahead":false}"#),
+            Ok(ClientMessage::Next { ahead: false, .. })
+        ));
+        for bad in [
+            r#"{"type":"join","ahead":1}"#,
+            r#"{"type":"next","ahead":"yes"}"#,
+        ] {
+            assert_eq!(
+                ClientMessage::parse(bad).unwrap_err().code,
+                ErrorCode::BadMessage,
+                "{bad}"
+            );
+        }
     }
 
     /// An early offer is checked like any offer: an SDP of 1–32 KiB, nothing else.

@@ -86,6 +86,7 @@ const session = new Session({
   autoNext: ui.autoNext.checked,
   mode: textMode ? 'text' : 'video',
   lang,
+  ahead: aheadOn,
 });
 
 // ---------------------------------------------------------------- the session's commands

@@ -112,6 +112,8 @@ export class Session {
   #autoNext;
   /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
   #text;
+  /** Whether this page makes its calls ahead and takes a stranger's early offer in `matched`. */
+  #ahead;
   /** The language we join with ("" for none). */
   #lang;
 
@@ -127,6 +129,8 @@ export class Session {
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
    * @param {'video'|'text'} [o.mode]  a video call, or a text chat (never asks for the camera)
    * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
+   * @param {boolean} [o.ahead]  this page makes its next call ahead (warm.js) and takes a
+   *   stranger's early offer in `matched`: said in every join and next (never for text)
    */
   constructor({
     clock,
@@ -139,6 +143,7 @@ export class Session {
     autoNext = true,
     mode = 'video',
     lang = '',
+    ahead = false,
   }) {
     this.#clock = clock;
     this.#send = send;
@@ -150,6 +155,7 @@ export class Session {
     this.#autoNext = autoNext;
     this.#text = mode === 'text';
     this.#lang = typeof lang === 'string' ? lang : '';
+    this.#ahead = ahead === true && !this.#text;
   }
 
   /** "video" | "text" */
@@ -212,7 +218,7 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      if (this.#send({ type: 'next' })) this.#prepare();
+      if (this.#send(this.#offersAhead({ type: 'next' }))) this.#prepare();
       this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
@@ -581,12 +587,18 @@ export class Session {
     // Video is what a join without a mode asks for.
     if (this.#text) join.mode = 'text';
     if (this.#lang) join.lang = this.#lang;
-    if (this.#send(join)) {
+    if (this.#send(this.#offersAhead(join))) {
       this.#setStatus(TEXT.looking);
       this.#prepare();
     }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
+  }
+
+  /** `message` (a join or next), saying we take a stranger's early offer in `matched`, if we do. */
+  #offersAhead(message) {
+    if (this.#ahead) message.ahead = true;
+    return message;
   }
 
   /** We asked for a stranger: the next call's connection is made (never for a text chat). */

@@ -83,8 +83,8 @@ async fn three_reporters_ban_a_client_even_across_a_restart() {
     // banned user's offer.
     let mut a = client_from(&server, "192.0.2.1").await;
     let mut b = client_from(&server, "192.0.2.2").await;
-    a.join().await;
-    b.join().await;
+    a.join_ahead().await;
+    b.join_ahead().await;
     for m in [a.recv_type("matched").await, b.recv_type("matched").await] {
         assert!(
             m.get("offer").is_none() && m.get("offered").is_none(),

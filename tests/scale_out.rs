@@ -418,7 +418,7 @@ async fn a_stuck_redis_stalls_no_session() {
 
 /// An early offer made on one instance reaches, in its `matched`, the stranger the shared
 /// queue pairs it with on another; the offer waits in Redis with the wait, and is gone with
-/// it.
+/// it. A stranger there that does not take early offers gets it as an ordinary `offer`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_early_offer_reaches_a_stranger_on_another_instance() {
     let _serial = one_at_a_time().await;
@@ -436,7 +436,7 @@ async fn an_early_offer_reaches_a_stranger_on_another_instance() {
     wait_for_offers(&redis, &prefix, 1).await;
 
     let mut x = servers[1].client().await;
-    x.join().await;
+    x.join_ahead().await;
     let mx = x.recv_type("matched").await;
     let mw = w.recv_type("matched").await;
     assert_eq!(mx["room"], mw["room"]);
@@ -449,6 +449,25 @@ async fn an_early_offer_reaches_a_stranger_on_another_instance() {
         (&json!("offerer"), &json!(true))
     );
     wait_for_offers(&redis, &prefix, 0).await;
+
+    // A client there that does not take early offers in `matched` gets this one as the
+    // ordinary `offer` right after it, its instance turning one into the other.
+    w.send(json!({"type": "leave"})).await;
+    x.recv_type("left").await;
+    w.join().await;
+    w.send(json!({"type": "early_offer", "sdp": sdp})).await;
+    wait_for_offers(&redis, &prefix, 1).await;
+    let mut old = servers[1].client().await;
+    old.join().await;
+    let mo = old.recv_type("matched").await;
+    let mw = w.recv_type("matched").await;
+    assert_eq!(mo["room"], mw["room"]);
+    assert!(mo.get("offer").is_none(), "{mo}");
+    assert_eq!(mw["offered"], true);
+    assert_eq!(
+        old.recv().await,
+        json!({"type": "offer", "room": mo["room"], "sdp": sdp})
+    );
 }
 
 /// Waits until `n` waits in the shared queue hold an early offer (asking Redis every 25 ms,

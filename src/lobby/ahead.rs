@@ -10,7 +10,7 @@
 //! offer in its `matched`; the offer reaches no one else.
 
 use crate::ids::SessionId;
-use crate::protocol::Role;
+use crate::protocol::{Mode, Role};
 use crate::room::Ahead;
 
 use super::backend::Backend;
@@ -71,10 +71,13 @@ impl Offers {
 
 impl Core {
     /// `id` sent an early offer during the wait its request `seq` began: kept for that
-    /// wait, if it still is the one; dropped otherwise (the user was paired, left or asked
-    /// again meanwhile).
+    /// wait, if it still is the one and is in the video pool; dropped otherwise (the user
+    /// was paired, left or asked again meanwhile; a text wait has no call to offer).
     pub(super) fn early_offer(&mut self, id: SessionId, seq: u64, sdp: String) {
-        let current = self.users.get(id).is_some_and(|u| u.seq == seq);
+        let current = self
+            .users
+            .get(id)
+            .is_some_and(|u| u.seq == seq && u.want.mode == Mode::Video);
         if !current || self.users.status(id) != Some(Status::Waiting) {
             return;
         }

@@ -13,7 +13,7 @@ import { FakeClock } from './fake-clock.mjs';
 const TURN = [{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }];
 
 /** A session with a fake page around it: what it sent, the commands it gave, what it shows. */
-function setup({ interests = [], hideIp = false, autoNext = true, media = { video: true, audio: true } } = {}) {
+function setup({ interests = [], hideIp = false, autoNext = true, media = { video: true, audio: true }, ahead = false, mode = 'video' } = {}) {
   const clock = new FakeClock();
   const page = { connected: true, sent: [], commands: [], shown: null, media };
   const session = new Session({
@@ -31,6 +31,8 @@ function setup({ interests = [], hideIp = false, autoNext = true, media = { vide
     interests,
     hideIp,
     autoNext,
+    ahead,
+    mode,
   });
   /** The messages sent since the last call, and forgets them. */
   page.takeSent = () => page.sent.splice(0);
@@ -815,6 +817,35 @@ describe('offer ahead', () => {
       const begin = page.takeCommands().find((c) => c.type === 'beginCall');
       assert.deepEqual({ offer: begin.offer, offered: begin.offered }, expected, JSON.stringify(message));
     }
+  });
+
+  test('a page that makes its calls ahead says so in every join and next; one that does not, never', () => {
+    for (const ahead of [true, false]) {
+      const { session, page } = setup({ ahead });
+      online(session);
+      start(session, page);
+      session.receive({ type: 'waiting' });
+      session.receive({ type: 'matched', room: 'r1', role: 'answerer', common: [] });
+      session.next();
+      const asks = page.takeSent().filter((m) => m.type === 'join' || m.type === 'next');
+      assert.deepEqual(
+        asks.map((m) => m.ahead),
+        ahead ? [true, true] : [undefined, undefined],
+        JSON.stringify(asks),
+      );
+    }
+  });
+
+  test('a text chat never says it takes early offers, never prepares a call ahead and sends no early offer', () => {
+    const { session, page } = setup({ ahead: true, mode: 'text' });
+    online(session);
+    session.start();
+    session.receive({ type: 'waiting' });
+    assert.equal(session.earlyOffer('v=0'), false);
+    const sent = page.takeSent();
+    assert.deepEqual(sent, [{ type: 'join', interests: [], mode: 'text' }]);
+    const made = types(page.takeCommands()).filter((t) => t === 'prepare' || t === 'looking');
+    assert.deepEqual(made, [], 'nothing is made ahead for a text chat');
   });
 
   test('turning Hide my IP on while waiting waits anew, so an offer made for the other route is dropped', () => {

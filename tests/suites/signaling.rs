@@ -433,9 +433,10 @@ async fn offer_ahead(client: &mut Client, sdp: &str) {
     client.recv_type("pong").await;
 }
 
-/// Pairs an idle `joiner` with `waiter` (waiting already); returns their `matched`.
+/// Pairs an idle `joiner` with `waiter` (waiting already); returns their `matched`. The
+/// joiner takes early offers inside `matched`.
 async fn meet_waiter(joiner: &mut Client, waiter: &mut Client) -> (Value, Value) {
-    joiner.send(json!({"type": "join"})).await;
+    joiner.send(json!({"type": "join", "ahead": true})).await;
     let from_joiner = joiner.recv().await;
     let mj = if from_joiner["type"] == "waiting" {
         joiner.recv_type("matched").await
@@ -574,10 +575,12 @@ async fn of_two_early_offers_one_is_used() {
     let server = start(&["--fallback-after", "300ms"]).await;
     let mut a = server.client().await;
     let mut b = server.client().await;
-    a.send(json!({"type": "join", "interests": ["chess"]})).await;
+    a.send(json!({"type": "join", "interests": ["chess"], "ahead": true}))
+        .await;
     a.recv_type("waiting").await;
     offer_ahead(&mut a, "v=0 a").await;
-    b.send(json!({"type": "join", "interests": ["jazz"]})).await;
+    b.send(json!({"type": "join", "interests": ["jazz"], "ahead": true}))
+        .await;
     b.recv_type("waiting").await;
     offer_ahead(&mut b, "v=0 b").await;
     let (ma, mb) = (a.recv_type("matched").await, b.recv_type("matched").await);
@@ -589,6 +592,102 @@ async fn of_two_early_offers_one_is_used() {
     assert_eq!(offerer["offered"], true, "{offerer}");
     assert_eq!(answerer["role"], "answerer");
     assert_eq!(answerer["offer"], sdp, "the offerer's own offer");
+}
+
+/// A client that does not say it takes early offers (one from before them, or a page with
+/// `?ahead=0`) paired with a waiter who offered ahead gets today's flow: a plain `matched`
+/// as the answerer, then the waiter's offer as an ordinary `offer` for the room, before
+/// anything else the waiter sends; its answer reaches the waiter, who was told its offer
+/// went. Also when the pairing is a fallback's, whichever of the two it starts from.
+#[tokio::test]
+async fn a_client_that_takes_no_early_offer_gets_it_as_an_ordinary_offer() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let sdp = "v=0\r\no=- 5 2 IN IP4 127.0.0.1\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n";
+    for join in [json!({"type": "join"}), json!({"type": "join", "ahead": false})] {
+        let mut w = server.client().await;
+        w.join_ahead().await;
+        offer_ahead(&mut w, sdp).await;
+        let mut old = server.client().await;
+        old.send(join.clone()).await;
+        let first = old.recv().await;
+        let mo = if first["type"] == "waiting" {
+            old.recv_type("matched").await
+        } else {
+            first
+        };
+        let mw = w.recv_type("matched").await;
+        assert_old_flow(&mut old, &mut w, &mo, &mw, sdp).await;
+    }
+    // A fallback pairs two waiters: the one who offered ahead offers, the other gets the
+    // offer relayed, whether its own fallback or the other's made the pair.
+    let mut old = server.client().await;
+    let mut w = server.client().await;
+    old.send(json!({"type": "join", "interests": ["chess"]})).await;
+    old.recv_type("waiting").await;
+    w.send(json!({"type": "join", "interests": ["jazz"], "ahead": true}))
+        .await;
+    w.recv_type("waiting").await;
+    offer_ahead(&mut w, sdp).await;
+    let (mo, mw) = (old.recv_type("matched").await, w.recv_type("matched").await);
+    assert_old_flow(&mut old, &mut w, &mo, &mw, sdp).await;
+}
+
+/// `old` (matched `mo`) answers as it always has: its `matched` has nothing of an early
+/// offer and the next thing it hears is `waiter`'s offer `sdp`, relayed; its answer
+/// reaches `waiter` (matched `mw`, told its offer went).
+async fn assert_old_flow(old: &mut Client, waiter: &mut Client, mo: &Value, mw: &Value, sdp: &str) {
+    assert_eq!(mo["room"], mw["room"]);
+    let room = mo["room"].as_str().unwrap();
+    assert_eq!(mo["role"], "answerer", "{mo}");
+    assert!(!ahead_in(mo), "nothing an old client would ignore: {mo}");
+    assert_eq!((&mw["role"], &mw["offered"]), (&json!("offerer"), &json!(true)));
+    waiter
+        .send(json!({"type": "chat", "room": room, "text": "after the offer"}))
+        .await;
+    assert_eq!(
+        old.recv().await,
+        json!({"type": "offer", "room": room, "sdp": sdp}),
+        "the offer first, as an offerer would have sent it"
+    );
+    assert_eq!(old.recv().await["text"], "after the offer", "and only once");
+    old.send(json!({"type": "answer", "room": room, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(waiter.recv().await["sdp"], "v=0 answer");
+    old.send(json!({"type": "leave"})).await;
+    waiter.recv_type("left").await;
+}
+
+/// An early offer is for a video call: a text user's is refused with `bad_message` and
+/// never kept; an offer made in the video pool stays there (a wait in the text pool after
+/// it has none), and the text strangers meet without one.
+#[tokio::test]
+async fn early_offers_are_for_video_waits_only() {
+    let server = start(&[]).await;
+    let mut t = server.client().await;
+    join_with(&mut t, json!({"mode": "text", "ahead": true})).await;
+    t.send(json!({"type": "early_offer", "sdp": "v=0 text"}))
+        .await;
+    let err = t.recv_type("error").await;
+    assert_eq!(err["code"], "bad_message", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("video"), "{err}");
+    // A video waiter's offer, then it waits in the text pool instead.
+    let mut v = server.client().await;
+    v.join_ahead().await;
+    offer_ahead(&mut v, "v=0 video").await;
+    v.send(json!({"type": "leave"})).await;
+    join_with(&mut v, json!({"mode": "text", "ahead": true})).await;
+    let (mt, mv) = (t.recv_type("matched").await, v.recv_type("matched").await);
+    assert_eq!(mt["room"], mv["room"]);
+    assert_eq!(mt["mode"], "text");
+    assert!(!ahead_in(&mt) && !ahead_in(&mv), "{mt} {mv}");
+    // Nothing relayed either: the first thing t hears is v's chat line.
+    let room = mt["room"].as_str().unwrap();
+    v.send(json!({"type": "chat", "room": room, "text": "hi"})).await;
+    assert_eq!(t.recv().await["text"], "hi");
+    // In a text room, too.
+    t.send(json!({"type": "early_offer", "sdp": "v=0 text"}))
+        .await;
+    assert_eq!(t.recv_type("error").await["code"], "bad_message");
 }
 
 /// Sends `join` with these extra fields (`mode`, `lang`, `interests`) and reads `waiting`.
