@@ -98,6 +98,8 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("landing.js", JS),
     asset!("app.js", JS),
     asset!("session.js", JS),
+    asset!("display.js", JS),
+    asset!("call-state.js", JS),
     asset!("words.js", JS),
     asset!("chat.js", JS),
     asset!("media.js", JS),

@@ -3,9 +3,9 @@
 // stranger's video (safety.js, classifier.js) and the page (view.js), and connects each one's
 // events to the others. The decisions are the session's, the chat's and the gate's.
 
-import { Signaling, Tracker, signalingUrl } from './signaling.js';
+import { Signaling, Tracker, reconnectDelay, signalingUrl } from './signaling.js';
 import { Call, openPeerConnectionCount } from './call.js';
-import { Session, reconnectDelay } from './session.js';
+import { Session } from './session.js';
 import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';

@@ -1,15 +1,17 @@
-// The session logic: what the page is doing (idle, waiting, in a call, banned…), how user
-// actions, server messages and socket changes move it on, and what the status line, the
-// video notice and the controls say in each state. No DOM and no browser globals: time,
-// timers and the signaling send are handed in, and everything else the page must do comes
-// out as commands. It runs the same in a browser and under node.
+// The session logic: what the page is doing (idle, waiting, in a call, banned…), and how user
+// actions, server messages and socket changes move it on. What the page shows in each state
+// is worked out in display.js, and the current call's record kept in call-state.js. No DOM
+// and no browser globals: time, timers and the signaling send are handed in, and everything
+// else the page must do comes out as commands. It runs the same in a browser and under node.
 //
 //   idle ──Start──► waiting ──matched──► connecting ──pc connected──► connected
 //    ▲                 ▲                      │                          │
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
-import { CONNECTION_LABELS, TEXT } from './words.js';
+import { TEXT } from './words.js';
 import { t } from './i18n.js';
+import { Ban, StatusLine, sessionView } from './display.js';
+import { CallRecord, offersTurn } from './call-state.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -17,35 +19,7 @@ const TRANSIENT_STATUS_MS = 4000;
 const RATE_LIMIT_NOTICE_MS = 3000;
 const MEDIA_PROBLEM_MS = 6000;
 const RECONNECTED_MS = 2000;
-// A ban without retry_after: keep Start off this long before letting the user try again.
-const BAN_FALLBACK_S = 60;
-// How often the "Try again in about N minutes" text is brought up to date.
-const BAN_REFRESH_MS = 30000;
 const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
-const BACKOFF_START_MS = 300;
-const BACKOFF_CAP_MS = 10_000;
-
-
-/**
- * How long to wait before reconnect attempt `attempt` (0 for the first after a drop):
- * exponential backoff from 300 ms, capped at 10 s, with "equal jitter" (half fixed, half
- * random) so a whole crowd dropped by a server restart does not come back in one instant.
- * @param {number} attempt
- * @param {() => number} random  a number in [0, 1), like Math.random
- */
-export function reconnectDelay(attempt, random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** Math.max(0, attempt));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
-
-/** Whether the server hands out a TURN relay (a turn: or turns: URL). */
-export function offersTurn(iceServers) {
-  return iceServers.some((server) => {
-    if (!server || typeof server !== 'object') return false;
-    const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
-    return urls.some((url) => typeof url === 'string' && /^turns?:/i.test(url.trim()));
-  });
-}
 
 /**
  * One page's session with the server and the strangers it meets.
@@ -77,17 +51,17 @@ export class Session {
   #interests;
   #queue = [];
   #busy = false;
-  #timers = { autoJoin: null, connectHint: null, transient: null, ban: null };
+  #timers = { autoJoin: null, connectHint: null, ban: null };
 
   /** "idle" | "waiting" | "connecting" | "connected" */
   #phase = 'idle';
   /** The user pressed Start and has not pressed Stop (we want to be matched). */
   #active = false;
-  /** {room, role, relayOnly, peer, remoteVideo, remoteMedia} of the current call, or null. */
+  /** The current call or text chat (call-state.js), or null. @type {CallRecord|null} */
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
-  /** Refused matching: {until: ms, timed}. */
+  /** Refused matching. @type {Ban|null} */
   #ban = null;
   #rateLimitShownAt = -Infinity;
   #mediaReady = false;
@@ -97,8 +71,8 @@ export class Session {
   #generation = 0;
   /** What the idle-but-active pause before auto-next shows on the video. */
   #pauseNotice = TEXT.strangerLeft;
-  #baseStatus = TEXT.idle;
-  #shownStatus = TEXT.idle;
+  /** @type {StatusLine} */
+  #status;
   #reporting = false;
   #socket = 'connecting';
   #online = '';
@@ -146,6 +120,7 @@ export class Session {
     ahead = false,
   }) {
     this.#clock = clock;
+    this.#status = new StatusLine(clock, TEXT.idle, () => this.#run(() => {}));
     this.#send = send;
     this.#localMedia = localMedia;
     this.#command = command;
@@ -218,7 +193,7 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      if (this.#send(this.#offersAhead({ type: 'next' }))) this.#prepare();
+      if (this.#send(this.#offersAhead({ type: 'next' }))) this.#makeAhead('prepare');
       this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
@@ -308,29 +283,19 @@ export class Session {
   /** The peer connection's connectionState changed. */
   peerState(state) {
     this.#run(() => {
-      if (!this.#call) return;
-      this.#call.peer = state;
-      if (state === 'connected') {
-        this.#clearTimer('connectHint');
-        this.#call.everConnected = true;
-        this.#phase = 'connected';
-        this.#setStatus(this.#call.stalled ? TEXT.interrupted : TEXT.connected);
-      } else if (state === 'disconnected' || state === 'failed') {
-        this.#phase = 'connecting';
-        // A call that was up is recovered for as long as the stranger is there: never "failed".
-        const final = state === 'failed' && !this.#call.everConnected;
-        this.#setStatus(final ? TEXT.failed : TEXT.interrupted);
-      }
+      const change = this.#call ? this.#call.peerChanged(state) : null;
+      if (!change) return;
+      if (change.phase === 'connected') this.#clearTimer('connectHint');
+      this.#phase = change.phase;
+      this.#setStatus(change.status);
     });
   }
 
   /** Nothing has come from the stranger for a while (`stalled`), or it flows again. */
   callHealth(stalled) {
     this.#run(() => {
-      if (!this.#call) return;
-      this.#call.stalled = Boolean(stalled);
-      if (stalled) this.#setStatus(TEXT.interrupted);
-      else if (this.#call.peer === 'connected') this.#setStatus(TEXT.connected);
+      const status = this.#call ? this.#call.healthChanged(stalled) : null;
+      if (status) this.#setStatus(status);
     });
   }
 
@@ -380,8 +345,7 @@ export class Session {
         this.#resuming = this.#call.room;
         this.#resumeReason = code === 1012 ? 'restart' : 'network';
         // A text chat needs the server to go on; a call goes on browser to browser.
-        const flowing = !this.#text && this.#call.peer === 'connected' && !this.#call.stalled;
-        this.#setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
+        this.#setStatus(this.#call.flowsWithoutServer(this.#text) ? TEXT.callGoesOn : TEXT.interrupted);
         return;
       }
       // The server ended our room when the socket went, and the stranger was told.
@@ -413,11 +377,16 @@ export class Session {
   }
 
   #onWelcome(message) {
-    if (Array.isArray(message.iceServers)) this.#iceServers = message.iceServers;
-    this.#turnOffered = offersTurn(this.#iceServers);
+    this.#takeServers(message.iceServers);
     this.#welcomed = true;
     this.#onOnline(message.online);
     this.#checkHideIp();
+  }
+
+  /** The STUN and TURN servers a message gives, if it gives any (and whether there is a relay). */
+  #takeServers(iceServers) {
+    if (Array.isArray(iceServers)) this.#iceServers = iceServers;
+    this.#turnOffered = offersTurn(this.#iceServers);
   }
 
   #onOnline(count) {
@@ -430,7 +399,7 @@ export class Session {
     this.#phase = 'waiting';
     this.#setStatus(TEXT.looking);
     // The server has us waiting (a `matched` that follows at once comes with this answer).
-    this.#looking();
+    this.#makeAhead('looking');
   }
 
   #onMatched(message) {
@@ -439,10 +408,7 @@ export class Session {
     // We sent leave before this crossed it on the wire: the server ends that room.
     if (!this.#active) return;
     // Fresh relay credentials for this call (those in `welcome` may have run out).
-    if (Array.isArray(message.iceServers)) {
-      this.#iceServers = message.iceServers;
-      this.#turnOffered = offersTurn(this.#iceServers);
-    }
+    this.#takeServers(message.iceServers);
     const offer = role === 'answerer' && typeof message.offer === 'string' ? message.offer : null;
     this.#beginCall(message.room, role, message.common, message.same_lang === true, {
       offer,
@@ -459,10 +425,7 @@ export class Session {
     const networkChanged = this.#resuming !== message.room || this.#resumeReason === 'network';
     this.#resuming = null;
     this.#emit({ type: 'signalingRestored', networkChanged });
-    const call = this.#call;
-    const flowing = this.#phase === 'connected' && !call.stalled;
-    if (this.#text) this.#setStatus(TEXT.textConnected);
-    else this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
+    this.#setStatus(this.#text ? TEXT.textConnected : this.#call.resumedStatus(this.#phase));
   }
 
   #onLeft(message) {
@@ -476,9 +439,7 @@ export class Session {
   }
 
   #onMedia(message) {
-    if (!this.#isCurrent(message)) return;
-    if (typeof message.video !== 'boolean' || typeof message.audio !== 'boolean') return;
-    this.#call.remoteMedia = { video: message.video, audio: message.audio };
+    if (this.#isCurrent(message)) this.#call.strangerMedia(message);
   }
 
   #onError(message) {
@@ -499,77 +460,30 @@ export class Session {
 
   // ------------------------------------------------------------ what the page shows
 
-  /** Everything the page shows that depends on the session. */
+  /** Everything the page shows that depends on the session (display.js). */
   view() {
-    const inRoom = this.#call !== null;
-    const notice = this.#notice();
-    return {
-      state: this.#phase,
-      status: this.#shownStatus,
-      notice,
-      remoteMuted: inRoom && this.#call.remoteMedia.audio === false,
-      // Without camera or microphone the stranger gets no picture of us: keep saying so for
-      // the whole call, even once their picture covers the notice.
-      selfUnseen: inRoom && this.#mediaProblem !== '',
-      controls: {
-        // Start: only when not already looking or talking, not while matching is refused,
-        // and not while Hide my IP is on with no relay to hide behind.
-        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
-        // Next: whenever we are looking or talking (it also skips the auto-next pause).
-        next: this.#active && this.#mediaReady,
-        stop: this.#active || inRoom,
-        // Chat and Report: only in a call (there is someone to talk to or report).
-        chat: inRoom,
-      },
+    return sessionView({
+      phase: this.#phase,
+      status: this.#status.shown,
+      call: this.#call,
+      active: this.#active,
+      mediaReady: this.#mediaReady,
+      mediaProblem: this.#mediaProblem,
+      banText: this.#banText(),
+      startable: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
+      pauseNotice: this.#pauseNotice,
+      text: this.#text,
       reporting: this.#reporting,
       // Offered with a relay; and kept visible while it is on without one, to turn it off.
       // A text chat has no call to hide.
       hideIpOffered: !this.#text && (this.#turnOffered || this.#hideIp),
-      connection: { status: this.#socket, label: CONNECTION_LABELS[this.#socket] || '' },
+      socket: this.#socket,
       online: this.#online,
-    };
+    });
   }
 
-  /** The overlay on the remote video: what is happening while there is no picture. */
-  #notice() {
-    const call = this.#call;
-    const cameraOff = call !== null && call.remoteMedia.video === false;
-    let main = '';
-    if (this.#phase === 'idle') {
-      // Idle but active: the short pause before auto-next joins again.
-      if (this.#ban) main = this.#banText();
-      else main = this.#active ? this.#pauseNotice : TEXT.idle;
-    } else if (this.#phase === 'waiting') {
-      main = this.#mediaReady ? TEXT.looking : TEXT.starting;
-    } else if (this.#text) {
-      // No picture to cover: the frame says what is going on.
-      main = this.#phase === 'connecting' ? TEXT.connecting : TEXT.textConnected;
-    } else if (this.#phase === 'connecting') {
-      main = TEXT.connecting;
-    } else if (call && call.stalled) {
-      main = TEXT.interrupted;
-    } else if (cameraOff) {
-      main = TEXT.remoteCameraOff;
-    } else if (call && !call.remoteVideo) {
-      main = TEXT.noRemoteVideo;
-    }
-    const showingVideo = this.#phase === 'connected' && main === '';
-    return {
-      main,
-      // Still connecting, but already told the stranger's camera is off.
-      info: this.#phase === 'connecting' && cameraOff ? TEXT.remoteCameraOff : '',
-      // Our own media problem stays visible until the stranger's picture covers it.
-      sub: showingVideo ? '' : this.#mediaProblem,
-    };
-  }
-
-  /** "Try again in about N minutes", counted from now (the server's words go to the console). */
   #banText() {
-    const ban = this.#ban;
-    if (!ban) return '';
-    if (!ban.timed) return TEXT.banned;
-    const minutes = Math.max(1, Math.ceil((ban.until - this.#clock.now()) / 60000));
-    return t('client.banned_for', { count: minutes });
+    return this.#ban ? this.#ban.text(this.#clock.now()) : '';
   }
 
   // ------------------------------------------------------------ transitions
@@ -589,7 +503,7 @@ export class Session {
     if (this.#lang) join.lang = this.#lang;
     if (this.#send(this.#offersAhead(join))) {
       this.#setStatus(TEXT.looking);
-      this.#prepare();
+      this.#makeAhead('prepare');
     }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
@@ -601,52 +515,31 @@ export class Session {
     return message;
   }
 
-  /** We asked for a stranger: the next call's connection is made (never for a text chat). */
-  #prepare() {
-    if (!this.#text) this.#emit({ type: 'prepare', ...this.#route() });
+  /**
+   * The next call's connection is to be made, with the route it will take: `prepare` when
+   * we ask for a stranger, `looking` once the server has us waiting. Never for a text chat.
+   */
+  #makeAhead(type) {
+    if (!this.#text) this.#emit({ type, iceServers: this.#iceServers, relayOnly: this.#hideIp });
   }
 
-  /** A wait goes on: the next call's connection is made ready for it (not for a text chat). */
-  #looking() {
-    if (!this.#text) this.#emit({ type: 'looking', ...this.#route() });
-  }
-
-  /** What the next call's connection is made with. */
-  #route() {
-    return { iceServers: this.#iceServers, relayOnly: this.#hideIp };
-  }
-
+  /** Opens the call (or the text chat, up as soon as it is matched) the server paired us in. */
   #beginCall(room, role, common, sameLang, { offer = null, offered = false } = {}) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
-    if (this.#text) {
-      this.#beginTextChat(room, role, common, sameLang);
-      return;
-    }
+    const text = this.#text;
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
-    // rather than our own addresses.
-    const relayOnly = this.#hideIp;
-    this.#call = {
-      room,
-      role,
-      relayOnly,
-      peer: 'new',
-      /** Connected once: from then on it is recovered, never given up. */
-      everConnected: false,
-      /** Nothing comes from the stranger (call.js watches the incoming packets). */
-      stalled: false,
-      remoteVideo: false,
-      /** What the stranger told us of their camera and microphone (true = on). */
-      remoteMedia: { video: true, audio: true },
-      /** Our proof of membership from `matched`, for a `resume` after a restart. */
-      proof: null,
-    };
-    const iceServers = this.#iceServers;
+    // rather than our own addresses. A text chat has no peer connection.
+    const relayOnly = !text && this.#hideIp;
+    this.#call = new CallRecord(room, role, { relayOnly, text });
+    const iceServers = text ? [] : this.#iceServers;
     common = Array.isArray(common) ? common : [];
-    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly, offer, offered });
-    this.#phase = 'connecting';
-    this.#setStatus(TEXT.found);
+    const begin = { type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly };
+    this.#emit(text ? begin : { ...begin, offer, offered });
+    this.#phase = text ? 'connected' : 'connecting';
+    this.#setStatus(text ? TEXT.textConnected : TEXT.found);
     this.#line(TEXT.talking);
+    if (text) return;
     this.#setTimer('connectHint', () => {
       if (this.#phase !== 'connecting') return;
       this.#setStatus(relayOnly ? TEXT.stillConnectingRelay : TEXT.stillConnecting);
@@ -654,27 +547,6 @@ export class Session {
     // The stranger assumes camera and microphone are on until told otherwise.
     const media = this.#localMedia();
     if (!media.video || !media.audio) this.#sendMediaState();
-  }
-
-  /** A text chat is up as soon as it is matched: no camera, no peer connection to wait for. */
-  #beginTextChat(room, role, common, sameLang) {
-    this.#call = {
-      room,
-      role,
-      relayOnly: false,
-      peer: 'connected',
-      // Resumed after a server restart like a call that was up (the stranger does the same).
-      everConnected: true,
-      stalled: false,
-      remoteVideo: false,
-      remoteMedia: { video: true, audio: true },
-      proof: null,
-    };
-    common = Array.isArray(common) ? common : [];
-    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers: [], relayOnly: false });
-    this.#phase = 'connected';
-    this.#setStatus(TEXT.textConnected);
-    this.#line(TEXT.talking);
   }
 
   /** Hide my IP is on but the server has no relay: no call may start. */
@@ -690,7 +562,7 @@ export class Session {
       // is relay-only, so it shows nothing of ours).
       if (this.#active && !this.#call) this.#deactivate(true);
       if (!this.#call) this.#setStatus(TEXT.hideIpNoRelay);
-    } else if (this.#baseStatus === TEXT.hideIpNoRelay) {
+    } else if (this.#status.base === TEXT.hideIpNoRelay) {
       this.#setStatus(TEXT.idle);
     }
   }
@@ -735,14 +607,10 @@ export class Session {
   }
 
   #banned(message) {
-    const seconds = Number.isFinite(message.retry_after) && message.retry_after >= 0 ? message.retry_after : null;
-    this.#ban = {
-      until: this.#clock.now() + (seconds ?? BAN_FALLBACK_S) * 1000,
-      timed: seconds !== null,
-    };
+    this.#ban = new Ban(message.retry_after, this.#clock.now());
     // Without a time the page says only that matching is refused, in its language; the
     // server's reason (in English) goes to the console.
-    if (seconds === null && typeof message.message === 'string') {
+    if (!this.#ban.timed && typeof message.message === 'string') {
       this.#emit({ type: 'log', text: `strangers: banned: ${message.message}` });
     }
     // Stop looking, and stop every automatic way back into the queue (auto-next, a
@@ -754,15 +622,15 @@ export class Session {
   /** Keeps the minutes shown up to date and lifts the ban when its time is up. */
   #checkBan() {
     if (!this.#ban) return;
-    const left = this.#ban.until - this.#clock.now();
-    if (left <= 0) {
+    const now = this.#clock.now();
+    if (this.#ban.left(now) <= 0) {
       this.#ban = null;
       this.#clearTimer('ban');
       this.#setStatus(TEXT.banOver);
       return;
     }
     this.#setStatus(this.#banText());
-    this.#setTimer('ban', () => this.#checkBan(), Math.min(left, BAN_REFRESH_MS));
+    this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(now));
   }
 
   #sendMediaState() {
@@ -781,21 +649,12 @@ export class Session {
   #setStatus(text) {
     // While matching is refused the ban is the lasting status, whatever else happens
     // (a reconnect, say); transient messages can still show over it for a moment.
-    if (this.#ban) text = this.#banText();
-    // Re-stating the same status (say a "waiting" after our own join) must not cut
-    // short a message being shown, such as why the camera is unavailable.
-    if (text === this.#baseStatus && this.#timers.transient !== null) return;
-    this.#baseStatus = text;
-    this.#clearTimer('transient');
-    this.#shownStatus = text;
+    this.#status.set(this.#ban ? this.#banText() : text);
   }
 
   /** Shows a message for a few seconds, then goes back to the lasting status. */
   #flash(text, ms = TRANSIENT_STATUS_MS) {
-    this.#shownStatus = text;
-    this.#setTimer('transient', () => {
-      this.#shownStatus = this.#baseStatus;
-    }, ms);
+    this.#status.flash(text, ms);
   }
 
   #line(text) {

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 
 import './catalog.mjs';
 
-import { Session, reconnectDelay, offersTurn } from '../../static/session.js';
+import { Session } from '../../static/session.js';
+import { offersTurn } from '../../static/call-state.js';
+import { reconnectDelay } from '../../static/signaling.js';
 import { FakeClock } from './fake-clock.mjs';
 
 const TURN = [{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }];
