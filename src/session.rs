@@ -353,11 +353,13 @@ impl Session {
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> Step {
+    /// Charges `text` to the client's budget and reads it: `None` when it is dropped or
+    /// refused (the client told why, if it is to be told).
+    fn checked(&mut self, text: &str) -> Result<Option<ClientMessage>, CloseReason> {
         // Charged before parsing; and after a drop the socket is not read until the budget
         // has room again, so a flood costs us about two frames per refill, not one per frame.
         if !self.charge(Cost::Message)? {
-            return Ok(());
+            return Ok(None);
         }
         let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
@@ -368,7 +370,7 @@ impl Session {
             }
             Err(e) => {
                 self.refuse(e);
-                return Ok(());
+                return Ok(None);
             }
         };
         // A resume asks for a partner as a join does, and is charged the same.
@@ -377,8 +379,55 @@ impl Session {
             ClientMessage::Join { .. } | ClientMessage::Next { .. } | ClientMessage::Resume { .. }
         ) && !self.charge(Cost::Join)?
         {
-            return Ok(());
+            return Ok(None);
         }
+        Ok(Some(msg))
+    }
+
+    /// A `join` asking for `want`: the request it makes, if any (none while talking to
+    /// someone: `next` moves on; none while waiting, which stays in its pool).
+    fn on_join(&mut self, want: Want, ahead: bool) -> Option<Request> {
+        if self.presence.room().is_some() {
+            return None;
+        }
+        let request = self.presence.join();
+        if request.is_some() {
+            // Kept only when it is acted on.
+            self.takes_ahead = ahead;
+            self.want = want;
+        }
+        request
+    }
+
+    /// A `next`, in `mode` if it names one: the request it makes, if any.
+    fn on_next(&mut self, mode: Option<Mode>, ahead: bool) -> Option<Request> {
+        let request = self.presence.skip();
+        if request.is_some() {
+            self.takes_ahead = ahead;
+            if let Some(mode) = mode {
+                self.want.mode = mode;
+            }
+        }
+        request
+    }
+
+    /// An early offer: for the lobby while waiting in the video pool, for this wait.
+    async fn on_early_offer(&mut self, sdp: String) {
+        // A text user's pool (the one it waits in, or last asked for) has no calls.
+        if self.want.mode == Mode::Text {
+            self.refuse(ProtocolError::no_early_offer_in_text());
+            return;
+        }
+        // Only while waiting, for this wait; otherwise dropped like a stale relay.
+        if let Some(seq) = self.presence.wait() {
+            self.lobby.early_offer(self.id, seq, sdp).await;
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let Some(msg) = self.checked(text)? else {
+            return Ok(());
+        };
         let mut shown = None;
         let mut next_mode = None;
         let request = match msg {
@@ -388,33 +437,14 @@ impl Session {
                 lang,
                 ahead,
             } => {
-                if self.presence.room().is_some() {
-                    return Ok(()); // already talking to someone: `next` moves on
-                }
-                let request = self.presence.join();
                 // From a resume this is a `next`, in the pool asked for now.
                 next_mode = Some(mode);
-                if request.is_some() {
-                    self.takes_ahead = ahead;
-                    // Kept only when it is acted on: a user waiting stays in its pool.
-                    self.want = Want {
-                        mode,
-                        lang,
-                        tags: interests,
-                    };
-                }
-                request
+                let tags = interests;
+                self.on_join(Want { mode, lang, tags }, ahead)
             }
             ClientMessage::Next { mode, ahead } => {
                 next_mode = mode;
-                let request = self.presence.skip();
-                if request.is_some() {
-                    self.takes_ahead = ahead;
-                }
-                if let (Some(mode), Some(_)) = (mode, request) {
-                    self.want.mode = mode;
-                }
-                request
+                self.on_next(mode, ahead)
             }
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
@@ -428,15 +458,7 @@ impl Session {
                 return Ok(());
             }
             ClientMessage::EarlyOffer { sdp } => {
-                // A text user's pool (the one it waits in, or last asked for) has no calls.
-                if self.want.mode == Mode::Text {
-                    self.refuse(ProtocolError::no_early_offer_in_text());
-                    return Ok(());
-                }
-                // Only while waiting, for this wait; otherwise dropped like a stale relay.
-                if let Some(seq) = self.presence.wait() {
-                    self.lobby.early_offer(self.id, seq, sdp).await;
-                }
+                self.on_early_offer(sdp).await;
                 return Ok(());
             }
             ClientMessage::Report { room, reason } => {

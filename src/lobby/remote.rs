@@ -176,6 +176,33 @@ impl Core {
             return;
         }
         queue.claim(joiner, ticket);
+        let shared = Shared {
+            common,
+            same_lang,
+            offers,
+        };
+        self.paired_across(joiner, partner, partner_client, (room, role), shared);
+    }
+
+    /// Our `joiner` (its wait claimed) and `partner` on another instance are in `room`, the
+    /// joiner in the `role` drawn unless an early offer decides it: the partner's instance
+    /// is told, and the joiner.
+    fn paired_across(
+        &mut self,
+        joiner: SessionId,
+        partner: Side,
+        partner_client: Option<ClientKey>,
+        (room, role): (RoomId, Role),
+        shared: Shared,
+    ) {
+        let Shared {
+            common,
+            same_lang,
+            offers,
+        } = shared;
+        let Some(queue) = self.backend.shared() else {
+            return;
+        };
         let from = queue.user(joiner);
         let client = self.users.get(joiner).and_then(|u| u.client);
         let (mine, theirs) = self.draw_proofs();

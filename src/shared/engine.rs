@@ -263,32 +263,22 @@ impl Engine {
                 ("fallback", reply.map(|r| self.pairing(user, ticket, r)))
             }
             Op::Withdraw { user, ticket } => {
-                let reply = self
-                    .call(&self.scripts.withdraw, self.name(user))
-                    .arg(ticket)
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                ("withdraw", reply.map(|_| None))
+                let mut call = self.call(&self.scripts.withdraw, self.name(user));
+                call.arg(ticket);
+                ("withdraw", done(call, conn).await)
             }
             Op::Offer { user, ticket, sdp } => {
-                let reply = self
-                    .call(&self.scripts.offer, self.name(user))
-                    .arg(ticket)
-                    .arg(sdp)
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                ("offer", reply.map(|_| None))
+                let mut call = self.call(&self.scripts.offer, self.name(user));
+                call.arg(ticket).arg(sdp);
+                ("offer", done(call, conn).await)
             }
             Op::Parted { a, b } => {
                 let cooldown = self.config.policy.cooldown.as_millis() as u64;
-                let reply = self
-                    .call(&self.scripts.parted, a.to_string())
-                    .arg(b.to_string())
+                let mut call = self.call(&self.scripts.parted, a.to_string());
+                call.arg(b.to_string())
                     .arg(now + cooldown)
-                    .arg(cooldown.max(1))
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                ("parted", reply.map(|_| None))
+                    .arg(cooldown.max(1));
+                ("parted", done(call, conn).await)
             }
             Op::Resume {
                 user,
@@ -501,6 +491,14 @@ impl Engine {
             self.health.recovered();
         }
     }
+}
+
+/// Runs a script whose reply says nothing but that it ran (a count or a flag).
+async fn done(
+    call: redis::ScriptInvocation<'_>,
+    mut conn: ConnectionManager,
+) -> Result<Option<SharedEvent>, redis::RedisError> {
+    call.invoke_async::<i64>(&mut conn).await.map(|_| None)
 }
 
 #[cfg(test)]
