@@ -166,6 +166,7 @@ impl Redis {
                     .waiting
                     .iter_mut()
                     .find(|e| e.user.session == user && e.user.instance == me && e.ticket == ticket)
+                    .filter(|e| e.want.mode == Mode::Video)
                 {
                     e.offer = Some(sdp);
                 }
@@ -198,33 +199,44 @@ impl Redis {
                     instance: me,
                     session: user,
                 };
-                let entries = self.resume.entry(room).or_default();
-                let found = entries
-                    .iter()
-                    .position(|e| e.me == partner && e.partner == mine && e.user != user);
-                match found {
-                    Some(at) => {
-                        let other = entries.remove(at);
-                        Some(SharedEvent::Resumed {
-                            user: user.session,
-                            room,
-                            other: other.user,
-                            other_client: other.client,
-                        })
-                    }
-                    None => {
-                        entries.retain(|e| e.me != mine);
-                        if entries.len() < 4 {
-                            entries.push(Resuming {
-                                me: mine,
-                                user,
-                                client,
-                                partner,
-                            });
-                        }
-                        None
-                    }
+                self.resume(user, room, client, (mine, partner))
+            }
+        }
+    }
+
+    /// What the resume script does: meets the other member if it is back, else waits.
+    fn resume(
+        &mut self,
+        user: UserRef,
+        room: RoomId,
+        client: Option<ClientKey>,
+        (mine, partner): (u128, u128),
+    ) -> Option<SharedEvent> {
+        let entries = self.resume.entry(room).or_default();
+        let found = entries
+            .iter()
+            .position(|e| e.me == partner && e.partner == mine && e.user != user);
+        match found {
+            Some(at) => {
+                let other = entries.remove(at);
+                Some(SharedEvent::Resumed {
+                    user: user.session,
+                    room,
+                    other: other.user,
+                    other_client: other.client,
+                })
+            }
+            None => {
+                entries.retain(|e| e.me != mine);
+                if entries.len() < 4 {
+                    entries.push(Resuming {
+                        me: mine,
+                        user,
+                        client,
+                        partner,
+                    });
                 }
+                None
             }
         }
     }
@@ -807,6 +819,9 @@ struct Aheads {
 fn check_ahead(sim: &Sim, m: &crate::room::Matched, aheads: &mut Aheads) {
     use crate::protocol::Role;
     use crate::room::Ahead;
+    if m.mode == Mode::Text {
+        assert_eq!(m.ahead, Ahead::None, "a text room has no early offer");
+    }
     match &m.ahead {
         Ahead::None => {}
         Ahead::Offer(sdp) => {
