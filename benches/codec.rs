@@ -242,6 +242,7 @@ fn codec(c: &mut Criterion) {
     ];
     let welcome = ServerMessage::Welcome {
         online: 12_345,
+        modes: strangers::protocol::ModeCounts([9_876, 2_000]),
         ice_servers: &ice,
     };
     c.bench_function("server_to_json/welcome", |b| {

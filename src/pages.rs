@@ -38,6 +38,8 @@ pub(crate) struct IndexPage<'a> {
     pub frame: Frame<'a>,
     /// Users connected now.
     pub online: u64,
+    /// How many of them are on video and on text, in the page's words.
+    pub in_modes: String,
 }
 
 /// The call page: videos, controls and text chat; the client is `static/app.js` and the

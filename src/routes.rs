@@ -36,6 +36,7 @@ use crate::http::{ConnTicket, PeerAddr};
 use crate::i18n::{self, Catalog, Lang};
 use crate::lobby::Lobby;
 use crate::pages::{self, ChatPage, ErrorPage, Frame, IndexPage};
+use crate::protocol::Mode;
 use crate::session::{self, Settings};
 use crate::telemetry;
 use crate::upgrade::{self, NotAnUpgrade, Upgrade};
@@ -324,10 +325,16 @@ fn index(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Reject
         .and(with_state(state))
         .and(page_language())
         .map(|state: AppState, language: PageLanguage| {
-            let online = u64::try_from(state.lobby.online_count()).unwrap_or(u64::MAX);
+            let count = state.lobby.online_count();
+            let frame = frame(language.lang, "/");
+            let (video, text) = (count.modes.get(Mode::Video), count.modes.get(Mode::Text));
+            let in_modes = frame
+                .i18n
+                .format("landing.in_modes", &[("video", &video), ("text", &text)]);
             let body = IndexPage {
-                frame: frame(language.lang, "/"),
-                online,
+                frame,
+                online: u64::try_from(count.total).unwrap_or(u64::MAX),
+                in_modes,
             }
             .render();
             page(body, language)

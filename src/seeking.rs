@@ -98,6 +98,37 @@ impl FromStr for Lang {
     }
 }
 
+/// How many users are looking for, or are in, a chat of each mode: what the online count
+/// says beside its total. On the wire, `{"video": 10, "text": 2}`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ModeCounts(pub [usize; 2]);
+
+impl ModeCounts {
+    /// The count for `mode`.
+    pub fn get(&self, mode: Mode) -> usize {
+        self.0[mode.index()]
+    }
+
+    /// `self + plus - minus`, per mode, never below zero: a pool's count corrected for
+    /// this instance's own change since the pool was counted.
+    pub fn corrected(self, plus: ModeCounts, minus: ModeCounts) -> ModeCounts {
+        ModeCounts(std::array::from_fn(|i| {
+            (self.0[i] + plus.0[i]).saturating_sub(minus.0[i])
+        }))
+    }
+}
+
+impl Serialize for ModeCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(Mode::ALL.len()))?;
+        for mode in Mode::ALL {
+            map.serialize_entry(mode.as_str(), &self.get(mode))?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +145,19 @@ mod tests {
         for bad in ["", "d", "deu1", "de-", "dé", "12", "de_AT"] {
             assert!(bad.parse::<Lang>().is_err(), "{bad:?}");
         }
+    }
+
+    /// The counts per mode go out by name, and a correction never goes below zero.
+    #[test]
+    fn mode_counts_are_named_on_the_wire_and_corrected_without_underflow() {
+        let counts = ModeCounts([10, 2]);
+        assert_eq!(
+            serde_json::to_string(&counts).unwrap(),
+            r#"{"video":10,"text":2}"#
+        );
+        let corrected = counts.corrected(ModeCounts([1, 0]), ModeCounts([0, 5]));
+        assert_eq!(corrected, ModeCounts([11, 0]));
+        assert_eq!(corrected.get(Mode::Video), 11);
     }
 
     /// A text room passes chat and typing and nothing that sets up a call.

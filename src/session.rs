@@ -21,7 +21,7 @@ use crate::ice::IceConfig;
 use crate::ids::SessionId;
 use crate::ids::{ClientKey, now_ms};
 use crate::limits::{Budget, Cost, Rates, Verdict};
-use crate::lobby::{Lobby, Registered};
+use crate::lobby::{Lobby, Online, Registered};
 use crate::mailbox::{self, TryRecvError};
 use crate::matchmaker::Want;
 use crate::presence::{Presence, Request, Status};
@@ -85,7 +85,7 @@ struct Session {
     /// Fires when the server begins to shut down.
     shutdown: broadcast::Receiver<()>,
     /// The online count, as the lobby publishes it for this session's group.
-    online_rx: watch::Receiver<usize>,
+    online_rx: watch::Receiver<Online>,
     /// When to ping a quiet client and check that it still answers.
     ping: Interval,
     /// When the client last sent a frame: silent for two ping intervals, it is gone.
@@ -207,7 +207,8 @@ impl Session {
                 ice_servers.retain(|server| server.credential.is_none());
             }
             let welcome = ServerMessage::Welcome {
-                online: registered.online,
+                online: registered.online.total,
+                modes: registered.online.modes,
                 ice_servers: &ice_servers,
             };
             self.send(&welcome.to_json());
@@ -275,8 +276,9 @@ impl Session {
                 Ok(())
             }
             Ok(()) = self.online_rx.changed() => {
-                let count = *self.online_rx.borrow_and_update();
-                self.send(&ServerMessage::Online { count }.to_json());
+                let online = *self.online_rx.borrow_and_update();
+                let message = ServerMessage::Online { count: online.total, modes: online.modes };
+                self.send(&message.to_json());
                 Ok(())
             }
             _ = self.ping.tick() => {

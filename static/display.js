@@ -1,7 +1,7 @@
 // What a session shows, worked out from its state: the status line (a lasting status, and
-// short messages over it for a few seconds), a ban and its words, and the view the page
-// renders (the controls, the notice over the stranger's video). No DOM: session.js owns
-// the state, view.js draws what this returns.
+// short messages over it for a few seconds), a ban and its words, the online count, and the
+// view the page renders (the controls, the notice over the stranger's video). No DOM:
+// session.js owns the state, view.js draws what this returns.
 
 import { CONNECTION_LABELS, TEXT } from './words.js';
 import { t } from './i18n.js';
@@ -49,9 +49,11 @@ export class StatusLine {
   #base;
   #shown;
   #timer = null;
+  /** When flashSeldom last showed each of its messages. */
+  #seldomAt = new Map();
 
   /**
-   * @param {{setTimeout(fn: () => void, ms: number): any, clearTimeout(id: any): void}} clock
+   * @param {{now(): number, setTimeout(fn: () => void, ms: number): any, clearTimeout(id: any): void}} clock
    * @param {string} text  the first lasting status
    * @param {() => void} changed  called when a short message ends by itself
    */
@@ -93,11 +95,31 @@ export class StatusLine {
     }, ms);
   }
 
+  /** As flash, unless `text` was shown this way less than `ms` ago (a notice that must not nag). */
+  flashSeldom(text, ms) {
+    const now = this.#clock.now();
+    if (now - (this.#seldomAt.get(text) ?? -Infinity) < ms) return;
+    this.#seldomAt.set(text, now);
+    this.flash(text, ms);
+  }
+
   #clear() {
     if (this.#timer === null) return;
     this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
   }
+}
+
+/**
+ * The online line: how many are connected and, from servers that say it, how many are in
+ * each mode; null when `count` is not a count.
+ */
+export function onlineText(count, modes) {
+  if (!Number.isInteger(count) || count < 0) return null;
+  const all = t('client.online', { count });
+  const { video, text } = modes || {};
+  if (!Number.isInteger(video) || !Number.isInteger(text)) return all;
+  return `${all} · ${t('client.in_modes', { video, text })}`;
 }
 
 /**

@@ -10,7 +10,7 @@
 
 import { TEXT } from './words.js';
 import { t } from './i18n.js';
-import { Ban, StatusLine, sessionView } from './display.js';
+import { Ban, StatusLine, onlineText, sessionView } from './display.js';
 import { CallRecord, offersTurn } from './call-state.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
@@ -63,7 +63,6 @@ export class Session {
   #resuming = null;
   /** Refused matching. @type {Ban|null} */
   #ban = null;
-  #rateLimitShownAt = -Infinity;
   #mediaReady = false;
   /** Why we have no camera or microphone, for the notice; "" when all is well. */
   #mediaProblem = '';
@@ -364,7 +363,7 @@ export class Session {
   receive(message) {
     const handlers = {
       welcome: () => this.#onWelcome(message),
-      online: () => this.#onOnline(message.count),
+      online: () => this.#onOnline(message.count, message.modes),
       waiting: () => this.#onWaiting(),
       matched: () => this.#onMatched(message),
       resumed: () => this.#onResumed(message),
@@ -379,7 +378,7 @@ export class Session {
   #onWelcome(message) {
     this.#takeServers(message.iceServers);
     this.#welcomed = true;
-    this.#onOnline(message.online);
+    this.#onOnline(message.online, message.modes);
     this.#checkHideIp();
   }
 
@@ -389,8 +388,9 @@ export class Session {
     this.#turnOffered = offersTurn(this.#iceServers);
   }
 
-  #onOnline(count) {
-    if (Number.isInteger(count) && count >= 0) this.#online = t('client.online', { count });
+  /** The online count, and (from servers that say it) how many are in each mode. */
+  #onOnline(count, modes) {
+    this.#online = onlineText(count, modes) ?? this.#online;
   }
 
   #onWaiting() {
@@ -448,10 +448,7 @@ export class Session {
       this.#banned(message);
     } else if (message.code === 'rate_limited') {
       // Sent once per run of dropped messages; still, never nag more than every 3 s.
-      const now = this.#clock.now();
-      if (now - this.#rateLimitShownAt < RATE_LIMIT_NOTICE_MS) return;
-      this.#rateLimitShownAt = now;
-      this.#flash(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
+      this.#status.flashSeldom(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
     } else {
       this.#emit({ type: 'log', text: `strangers: server refused a message: ${message.code} ${text}` });
       this.#flash(t('client.server_refused', { reason: text }));

@@ -1,7 +1,8 @@
 //! Text mode in real browsers: two headless Chromium pages pick Text on the landing page and
 //! chat, with no video element on either page and no call to the camera (every page counts
 //! its calls to `getUserMedia`, from a script run before the page's own); and a video user
-//! and a text user waiting at the same time are never paired.
+//! and a text user waiting at the same time are never paired; and a user whose browser
+//! refuses the camera is offered Text on the chat page and has it picked on the landing page.
 //!
 //! Without Chromium the tests are skipped loudly, except in CI (`CI=true`) where that is a
 //! failure.
@@ -150,4 +151,110 @@ async fn a_video_user_and_a_text_user_are_never_paired() {
         "the video page asked for its camera"
     );
     assert_no_console_errors(&[video, text]).await;
+}
+
+/// Someone whose browser refuses the camera: the video chat page says so and offers Text;
+/// the switch link takes it to a text chat page (no video, the camera not asked for again)
+/// where it still meets a text user; back on the landing page, Text is picked for it, with
+/// the reason said, until it picks otherwise. The landing and chat pages also say how many
+/// are on each mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_camera_text_is_offered_and_picked() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let page = Browser::launch(&tools, "NoCam", &base, Media::Denied).await;
+    page.add_init_script(COUNT_CAMERA_ASKS).await;
+    page.open("/chat?start=1").await;
+    page.wait_for(
+        "__strangers.state === 'waiting' && window.__cameraAsks >= 1 && \
+         /permission denied/i.test(document.getElementById('video-notice').textContent)",
+        "the video page asked for the camera, was refused, and says so",
+        PATIENCE,
+    )
+    .await;
+    assert!(
+        page.is_displayed("#switch-mode").await,
+        "the switch to Text is offered"
+    );
+    page.click_css("#switch-mode").await;
+    page.wait_for(
+        "location.search.includes('mode=text') && window.__strangers && \
+         __strangers.mode === 'text' && __strangers.state === 'waiting'",
+        "the text chat page, waiting",
+        PATIENCE,
+    )
+    .await;
+    let seen = page
+        .eval("({ videos: document.querySelectorAll('video').length, asks: window.__cameraAsks })")
+        .await;
+    assert_eq!(
+        seen,
+        json!({ "videos": 0, "asks": 0 }),
+        "no video, no camera asked"
+    );
+
+    // The one waiting is on text now, as the page's own count says.
+    page.wait_for(
+        "/1 on text/.test(document.getElementById('online-count').textContent)",
+        "the chat page counts the text user",
+        PATIENCE,
+    )
+    .await;
+    let lang = page
+        .eval("navigator.language.split('-')[0].toLowerCase()")
+        .await;
+    let mut stranger = server.client().await;
+    stranger
+        .send(json!({"type": "join", "mode": "text", "lang": lang}))
+        .await;
+    stranger.recv_type("waiting").await;
+    let matched = stranger.recv_type("matched").await;
+    assert_eq!(matched["mode"], "text");
+    assert_eq!(wait_room(&page).await, matched["room"].as_str().unwrap());
+
+    page.open("/").await;
+    let landing = page
+        .wait_for(
+            "(() => { const hint = document.getElementById('mode-hint'); \
+               const mode = document.querySelector('input[name=mode]:checked').value; \
+               return mode === 'text' && !hint.hidden && hint.textContent; })()",
+            "Text picked on the landing page, with the reason",
+            PATIENCE,
+        )
+        .await;
+    assert!(
+        landing.as_str().unwrap().contains("blocked"),
+        "the landing page says the camera is blocked: {landing}"
+    );
+    let count = page
+        .eval("document.querySelector('.online').textContent")
+        .await;
+    assert!(
+        count.as_str().unwrap().contains("0 on video · 2 on text"),
+        "the landing page counts both text users: {count}"
+    );
+    // A choice the user makes (and starts with) is kept over the suggestion.
+    page.click_css("input[name=mode][value=video]").await;
+    page.click_button("Start").await;
+    page.wait_for(
+        "location.pathname === '/chat' && !location.search.includes('mode=text')",
+        "the video chat page",
+        PATIENCE,
+    )
+    .await;
+    page.open("/").await;
+    let mode = page
+        .wait_for(
+            "document.readyState === 'complete' && \
+             document.querySelector('input[name=mode]:checked').value",
+            "the landing page loaded",
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(mode, "video", "the user's own choice is remembered");
+    assert_no_console_errors(&[&page]).await;
 }

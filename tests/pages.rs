@@ -4,6 +4,7 @@
 mod common;
 
 use common::{TestServer, http_get, http_request};
+use serde_json::json;
 
 /// Every `/static/...` URL in `src=` or `href=` attributes of a page.
 fn asset_urls(html: &str) -> Vec<String> {
@@ -19,6 +20,26 @@ fn asset_urls(html: &str) -> Vec<String> {
         }
     }
     urls
+}
+
+/// The landing page says how many are on video and how many on text, in its language: a
+/// user waiting in text counts there, one who has only connected counts in the total.
+#[tokio::test]
+async fn the_landing_page_counts_each_mode() {
+    let server = TestServer::start(&[]).await;
+    let mut idle = server.client().await;
+    let mut text = server.client().await;
+    text.send(json!({"type": "join", "mode": "text"})).await;
+    text.recv_type("waiting").await;
+    // The page shows the count as last told to any session: once one has heard it, so
+    // does the page.
+    idle.recv_online(json!({"count": 2, "modes": {"video": 0, "text": 1}}))
+        .await;
+    let (_, _, landing) = http_get(server.addr, "/").await;
+    assert!(landing.contains("2 online now"), "{landing}");
+    assert!(landing.contains("0 on video · 1 on text"), "{landing}");
+    let (_, _, landing) = get_with(&server, "/", "Accept-Language: es\r\n").await;
+    assert!(landing.contains("0 en vídeo · 1 en texto"), "{landing}");
 }
 
 /// The landing page says what this is, how many are online, and has a Start button; the

@@ -155,7 +155,8 @@ async fn a_burst_of_joins_on_three_instances_pairs_everyone_once() {
     }
 }
 
-/// The online count every user sees is the whole pool's, not their instance's.
+/// The online count every user sees is the whole pool's, not their instance's, and so is
+/// what it says of each mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_online_count_is_everyones() {
     let _serial = one_at_a_time().await;
@@ -164,7 +165,14 @@ async fn the_online_count_is_everyones() {
     let mut clients = Vec::new();
     for (i, server) in servers.iter().enumerate() {
         for _ in 0..=i {
-            clients.push(server.client().await);
+            let mut client = server.client().await;
+            // Instance 1's user stays on the landing page's side (no Start); instance 2's
+            // two chat by text, instance 3's three by video.
+            let mode = ["", "text", "video"][i];
+            if !mode.is_empty() {
+                client.send(json!({"type": "join", "mode": mode})).await;
+            }
+            clients.push(client);
         }
     }
     // 1 + 2 + 3 users; the count follows within a few heartbeats.
@@ -172,13 +180,20 @@ async fn the_online_count_is_everyones() {
     let count = tokio::time::timeout(PATIENCE, async {
         loop {
             let msg = first.recv_any().await;
-            if msg["type"] == "online" && msg["count"] == 6 {
+            if msg["type"] == "online"
+                && msg["count"] == 6
+                && msg["modes"]["text"] == 2
+                && msg["modes"]["video"] == 3
+            {
                 return msg;
             }
         }
     })
     .await;
-    assert!(count.is_ok(), "the user on instance 1 never saw 6 online");
+    assert!(
+        count.is_ok(),
+        "the user on instance 1 never saw 6 online, 3 on video and 2 on text"
+    );
 }
 
 /// A `strangers` process of the pool, for the test that kills one.

@@ -27,7 +27,7 @@ use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::{Matchmaker, Policy, Want};
 use crate::moderation::{Moderation, Report};
-use crate::protocol::{LeftReason, MemberProof, Mode, ReportReason, RoomId};
+use crate::protocol::{LeftReason, MemberProof, Mode, ModeCounts, ReportReason, RoomId};
 use crate::room::{Event, Peer};
 use crate::shared::bus::BusMessage;
 use crate::shared::{Op, SharedEvent, SharedQueue};
@@ -112,6 +112,16 @@ pub(crate) enum Output {
     Store(Report),
 }
 
+/// The online count as users see it: everyone connected, and how many of them wait for or
+/// are in a chat of each mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Online {
+    /// Connected users (those on neither mode's count have not pressed Start, or stopped).
+    pub total: usize,
+    /// Per mode, so the landing page can say how many are on video and on text.
+    pub modes: ModeCounts,
+}
+
 /// Counts read from the core, for `/healthz`, metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stats {
@@ -136,7 +146,7 @@ pub(crate) struct Core {
     /// The time of the input being handled.
     pub(super) now: Time,
     /// With a shared queue: the global online count at the last heartbeat, and ours then.
-    pub(super) pool_online: Option<(usize, usize)>,
+    pub(super) pool_online: Option<(Online, Online)>,
     /// Pairings made since start.
     pub(super) matches: u64,
     /// Recent reports and bans in force.
@@ -277,11 +287,22 @@ impl Core {
 
     /// The online count to show: every instance's with a shared queue (as of the last
     /// heartbeat, corrected for our own users since), else ours.
-    pub(crate) fn online(&self) -> usize {
-        let ours = self.users.len();
+    pub(crate) fn online(&self) -> Online {
+        let ours = self.local_online();
         match self.pool_online {
-            Some((all, ours_then)) => (all + ours).saturating_sub(ours_then),
+            Some((all, then)) => Online {
+                total: (all.total + ours.total).saturating_sub(then.total),
+                modes: all.modes.corrected(ours.modes, then.modes),
+            },
             None => ours,
+        }
+    }
+
+    /// This instance's own users: what its heartbeat adds to the pool's count.
+    pub(crate) fn local_online(&self) -> Online {
+        Online {
+            total: self.users.len(),
+            modes: self.users.in_modes(),
         }
     }
 

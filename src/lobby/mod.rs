@@ -41,7 +41,7 @@ use crate::protocol::{MemberProof, Mode, ReportReason, RoomId};
 use crate::room::Peer;
 use crate::shared::{Health, Link};
 use crate::telemetry;
-pub(crate) use core::{Core, Input, Output, Stats, Time};
+pub(crate) use core::{Core, Input, Online, Output, Stats, Time};
 
 /// How many commands may queue up for the shell before senders wait.
 const MAILBOX: usize = 4096;
@@ -67,7 +67,7 @@ pub(crate) fn now() -> Time {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Registered {
     /// The online count, the new user included.
-    pub online: usize,
+    pub online: Online,
     /// Whether the user is banned now (it gets no TURN credentials: it will meet nobody).
     pub banned: bool,
 }
@@ -79,8 +79,9 @@ pub(crate) struct Lobby {
     /// panicking), which is how `/healthz` tells a dead lobby.
     tx: mpsc::Sender<Command>,
     /// The online count, published to each group of sessions at most once per
-    /// [`ONLINE_EVERY`].
-    online: Arc<[watch::Receiver<usize>]>,
+    /// [`ONLINE_EVERY`]; one more at the end (index [`ONLINE_SHARDS`]) has the newest count
+    /// of any group, for the landing page and `/healthz`.
+    online: Arc<[watch::Receiver<Online>]>,
     /// With a shared queue: whether its engine still runs.
     engine: Option<Arc<Health>>,
 }
@@ -105,8 +106,9 @@ impl Lobby {
     /// `log`; with a shared queue, `link` reaches its engine.
     pub(crate) fn start(core: Core, log: Option<ReportLog>, link: Option<Link>) -> Lobby {
         let (tx, rx) = mpsc::channel(MAILBOX);
-        let (online_tx, online): (Vec<_>, Vec<_>) =
-            (0..ONLINE_SHARDS).map(|_| watch::channel(0)).unzip();
+        let (online_tx, online): (Vec<_>, Vec<_>) = (0..=ONLINE_SHARDS)
+            .map(|_| watch::channel(Online::default()))
+            .unzip();
         let engine = link.as_ref().map(|link| link.health.clone());
         let shell = Shell {
             core,
@@ -249,13 +251,14 @@ impl Lobby {
         rx.await.unwrap_or_default()
     }
 
-    /// The online count as last published (at most a second old).
-    pub(crate) fn online_count(&self) -> usize {
-        self.online.iter().map(|rx| *rx.borrow()).max().unwrap_or(0)
+    /// The online count as last published to any group of sessions (so never older than
+    /// what a session has been told).
+    pub(crate) fn online_count(&self) -> Online {
+        *self.online[ONLINE_SHARDS].borrow()
     }
 
     /// A receiver of the online count for session `id`, updated at most once a second.
-    pub(crate) fn online(&self, id: SessionId) -> watch::Receiver<usize> {
+    pub(crate) fn online(&self, id: SessionId) -> watch::Receiver<Online> {
         self.online[id.0 as usize % ONLINE_SHARDS].clone()
     }
 }
@@ -278,8 +281,9 @@ struct Shell {
     link: Option<Link>,
     /// Where reports are stored.
     log: Option<ReportLog>,
-    /// Publishes the online count to each group of sessions.
-    online_tx: Vec<watch::Sender<usize>>,
+    /// Publishes the online count to each group of sessions, and (last) the newest to
+    /// the pages.
+    online_tx: Vec<watch::Sender<Online>>,
 }
 
 impl Shell {
@@ -316,8 +320,9 @@ impl Shell {
                 _ = publish.tick() => {
                     let online = self.core.online();
                     shard = (shard + 1) % ONLINE_SHARDS;
-                    self.online_tx[shard]
-                        .send_if_modified(|n| std::mem::replace(n, online) != online);
+                    for tx in [&self.online_tx[ONLINE_SHARDS], &self.online_tx[shard]] {
+                        tx.send_if_modified(|n| std::mem::replace(n, online) != online);
+                    }
                     continue;
                 }
             };
@@ -360,9 +365,12 @@ impl Shell {
         metrics.waiting.set(stats.waiting as f64);
         metrics.rooms.set(stats.rooms as f64);
         if let Some(link) = &self.link {
-            let online = stats.online;
-            link.local_online
-                .store(online, std::sync::atomic::Ordering::Relaxed);
+            use std::sync::atomic::Ordering::Relaxed;
+            let ours = self.core.local_online();
+            link.local_online.store(ours.total, Relaxed);
+            for mode in Mode::ALL {
+                link.local_modes[mode.index()].store(ours.modes.get(mode), Relaxed);
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::shared::bus::BusMessage;
 
 use super::ahead::Offers;
 use super::backend::Backend;
-use super::core::{Core, RESUME_WAIT};
+use super::core::{Core, Online, RESUME_WAIT};
 use super::rooms::Start;
 use super::users::{Partner, Status};
 
@@ -70,10 +70,15 @@ impl Core {
             SharedEvent::Bus(msg) => self.on_bus(msg),
             SharedEvent::Pool {
                 online,
+                modes,
                 dead,
                 forgotten,
             } => {
-                self.pool_online = Some((online, self.users.len()));
+                let all = Online {
+                    total: online,
+                    modes,
+                };
+                self.pool_online = Some((all, self.local_online()));
                 if forgotten || !dead.is_empty() {
                     let orphaned: Vec<SessionId> = self
                         .users

@@ -1,6 +1,7 @@
 //! The lobby's registry of connected users: where each one's events go, what it last asked
 //! for, and where it is (idle, waiting, in a room, resuming), with the room count and the
-//! early offers kept in step by the one method that changes where a user is.
+//! early offers and the count in each mode kept in step by the one method that changes where
+//! a user is.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use std::time::Instant;
 use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
 use crate::matchmaker::Want;
-use crate::protocol::{MemberProof, RoomId};
+use crate::protocol::{MemberProof, Mode, ModeCounts, RoomId};
 use crate::room::Peer;
 
 /// Who a user's partner in a room is.
@@ -61,6 +62,10 @@ pub(crate) struct User {
     proof: Option<Box<MemberProof>>,
     /// Private: changed only through [`Users::set_status`], which keeps the room count.
     status: Status,
+    /// Private: the mode this user is counted in (waiting, in a room or resuming one), as of
+    /// its last status change: what the count takes off again when the status changes,
+    /// even if `want` has changed since (it fits in the padding after `status`).
+    counted: Option<Mode>,
 }
 
 impl User {
@@ -74,6 +79,7 @@ impl User {
             client,
             proof: None,
             status: Status::Idle,
+            counted: None,
         }
     }
 
@@ -102,13 +108,19 @@ pub(crate) struct Users {
     /// queue keeps them in Redis), dropped the moment their user stops waiting: an idle or
     /// talking user has none, and pays nothing for the feature.
     offers: HashMap<SessionId, String>,
+    /// Users waiting for, in, or resuming a chat of each mode: what the online count says
+    /// beside its total, kept here because counting the map on every publish would cost
+    /// in proportion to everyone connected.
+    by_mode: ModeCounts,
 }
 
 impl Users {
-    pub(crate) fn insert(&mut self, id: SessionId, user: User) {
+    pub(crate) fn insert(&mut self, id: SessionId, mut user: User) {
         self.count(user.status, 1);
+        user.counted = self.count_mode(user.status, user.want.mode, None);
         if let Some(old) = self.map.insert(id, user) {
             self.count(old.status, -1);
+            self.count_mode(Status::Idle, Mode::Video, old.counted);
         }
     }
 
@@ -131,8 +143,13 @@ impl Users {
             return;
         };
         let old = std::mem::replace(&mut user.status, status);
+        let (mode, counted) = (user.want.mode, user.counted);
         self.count(old, -1);
         self.count(status, 1);
+        let counted = self.count_mode(status, mode, counted);
+        if let Some(user) = self.map.get_mut(&id) {
+            user.counted = counted;
+        }
         if status != Status::Waiting {
             // An early offer belongs to one wait and never outlives it.
             self.offers.remove(&id);
@@ -167,6 +184,7 @@ impl Users {
         self.offers.remove(&id);
         let user = self.map.remove(&id)?;
         self.count(user.status, -1);
+        self.count_mode(Status::Idle, Mode::Video, user.counted);
         Some(user)
     }
 
@@ -208,6 +226,25 @@ impl Users {
         self.with_here / 2 + self.with_there
     }
 
+    /// Users waiting for, in, or resuming a chat of each mode.
+    pub(crate) fn in_modes(&self) -> ModeCounts {
+        self.by_mode
+    }
+
+    /// Takes a user counted in `counted` off that mode's count, and counts it in `mode` if
+    /// `status` is not idle; the mode it is now counted in.
+    fn count_mode(&mut self, status: Status, mode: Mode, counted: Option<Mode>) -> Option<Mode> {
+        if let Some(old) = counted {
+            let n = &mut self.by_mode.0[old.index()];
+            *n = n.checked_sub(1).expect("mode counts follow statuses");
+        }
+        if status == Status::Idle {
+            return None;
+        }
+        self.by_mode.0[mode.index()] += 1;
+        Some(mode)
+    }
+
     fn count(&mut self, status: Status, by: isize) {
         let counter = match status {
             Status::InRoom {
@@ -223,5 +260,18 @@ impl Users {
         *counter = counter
             .checked_add_signed(by)
             .expect("counts follow statuses");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected user has an entry, so its size is part of the idle cost: the mode it
+    /// is counted in must not make it larger (it fits in the padding after the status).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn counting_the_mode_costs_an_idle_user_nothing() {
+        assert_eq!(std::mem::size_of::<User>(), 176);
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::seeking::{Lang, Mode};
+pub use crate::seeking::{Lang, Mode, ModeCounts};
 pub use parse::normalize_interests;
 
 mod parse;
@@ -377,6 +377,8 @@ pub enum ReportReason {
 pub enum ServerMessage<'a> {
     Welcome {
         online: usize,
+        /// Of those online, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
     },
@@ -414,6 +416,8 @@ pub enum ServerMessage<'a> {
     },
     Online {
         count: usize,
+        /// Of those, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
     },
     Error {
         code: ErrorCode,

@@ -30,7 +30,7 @@ use super::bus::BusMessage;
 use super::{Health, Inbox, Op, SharedConfig, SharedEvent, reports};
 use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
-use crate::protocol::RoomId;
+use crate::protocol::{Mode, ModeCounts, RoomId};
 use crate::telemetry;
 
 /// One user's entry in the resume table, as [`Op::Resume`] gave it.
@@ -97,6 +97,8 @@ struct Engine {
     lost_ops: Arc<AtomicBool>,
     /// This instance's connected users, as the shell last stored it, for the heartbeat.
     local_online: Arc<AtomicUsize>,
+    /// Of those, how many are in each mode.
+    local_modes: Arc<[AtomicUsize; 2]>,
     /// Whether our bus subscription is up. Queue operations wait for it: a user entered
     /// into the queue before we listen could be paired, and its `matched` published to
     /// nobody.
@@ -128,6 +130,7 @@ pub(crate) fn start(config: SharedConfig, inbox: Inbox) -> Result<(), redis::Red
         health: inbox.health,
         lost_ops: inbox.lost_ops,
         local_online: inbox.local_online,
+        local_modes: inbox.local_modes,
         subscribed: watch::Sender::new(false),
         beaten: watch::Sender::new(false),
     });
@@ -450,6 +453,8 @@ impl Engine {
                 .arg(self.local_online.load(Ordering::Relaxed))
                 .arg(self.config.ttl.as_millis() as u64)
                 .arg(crate::ids::now_ms())
+                .arg(self.local_modes[Mode::Video.index()].load(Ordering::Relaxed))
+                .arg(self.local_modes[Mode::Text.index()].load(Ordering::Relaxed))
                 .invoke_async::<Vec<String>>(&mut conn)
                 .await;
             telemetry::metrics().redis_calls.increment(1);
@@ -467,7 +472,9 @@ impl Engine {
             let lapsed = reply.next().as_deref() == Some("0") && beaten;
             beaten = true;
             self.beaten.send_replace(true);
-            let online = reply.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let mut count = || reply.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let online = count();
+            let modes = ModeCounts([count(), count()]);
             let dead = reply
                 .filter_map(|i| u64::from_str_radix(&i, 16).ok().map(InstanceId))
                 .collect();
@@ -478,6 +485,7 @@ impl Engine {
             }
             self.tell(SharedEvent::Pool {
                 online,
+                modes,
                 dead,
                 forgotten,
             })

@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use crate::ids::ClientKey;
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::matchmaker::Policy;
-use crate::protocol::RoomId;
+use crate::protocol::{ModeCounts, RoomId};
 use crate::telemetry;
 use bus::BusMessage;
 pub(crate) use engine::start;
@@ -107,6 +107,8 @@ pub(crate) enum SharedEvent {
     /// Redis for longer than the ttl): the others have ended their users' rooms with ours.
     Pool {
         online: usize,
+        /// Of those, how many wait for or are in a chat of each mode.
+        modes: ModeCounts,
         dead: HashSet<InstanceId>,
         forgotten: bool,
     },
@@ -198,6 +200,9 @@ pub(crate) struct Link {
     pub lost_ops: Arc<AtomicBool>,
     /// This instance's connected users, read by the heartbeat.
     pub local_online: Arc<AtomicUsize>,
+    /// Of those, how many are in each mode (indexed by [`crate::protocol::Mode::index`]), read by the
+    /// heartbeat.
+    pub local_modes: Arc<[AtomicUsize; 2]>,
     /// Whether Redis answers, and whether the engine runs.
     pub health: Arc<Health>,
     /// What the engine tells the lobby.
@@ -224,6 +229,7 @@ pub(crate) struct Inbox {
     health: Arc<Health>,
     lost_ops: Arc<AtomicBool>,
     local_online: Arc<AtomicUsize>,
+    local_modes: Arc<[AtomicUsize; 2]>,
 }
 
 /// Builds the lobby's half of the shared queue (a new instance id drawn from `rng`), the
@@ -239,6 +245,7 @@ pub(crate) fn queue(config: &SharedConfig, rng: &mut impl Rng) -> (SharedQueue, 
         bus: bus.clone(),
         lost_ops: Arc::new(AtomicBool::new(false)),
         local_online: Arc::new(AtomicUsize::new(0)),
+        local_modes: Arc::default(),
         health: Arc::new(Health::default()),
         events,
     };
@@ -250,6 +257,7 @@ pub(crate) fn queue(config: &SharedConfig, rng: &mut impl Rng) -> (SharedQueue, 
         health: link.health.clone(),
         lost_ops: link.lost_ops.clone(),
         local_online: link.local_online.clone(),
+        local_modes: link.local_modes.clone(),
     };
     (SharedQueue::new(me, bus, config.policy), link, inbox)
 }

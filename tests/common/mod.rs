@@ -248,6 +248,34 @@ impl Client {
         None
     }
 
+    /// Reads `online` messages until one says `expected` (its `count` and `modes`); fails
+    /// if anything else arrives, or if that count is not reached in time (the count is
+    /// published about once a second, and may pass through steps on the way).
+    pub async fn recv_online(&mut self, expected: Value) {
+        let mut want = expected;
+        want["type"] = "online".into();
+        let mut last = Value::Null;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                panic!("never saw {want}; the last count was {last}");
+            };
+            let msg: Value = match frame.expect("the socket is still open").expect("a frame") {
+                Message::Text(t) => serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            };
+            assert_eq!(
+                msg["type"], "online",
+                "expected only online messages, got {msg}"
+            );
+            if msg == want {
+                return;
+            }
+            last = msg;
+        }
+    }
+
     /// The next message, asserting its type.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
         let msg = self.recv().await;

@@ -56,6 +56,9 @@ test('the session, the chat and the camera notices speak the catalog language', 
   session.receive({ type: 'welcome', online: 1, iceServers: [] });
   assert.equal(shown.status, 'Pulsa Empezar para hablar con un desconocido al azar.');
   assert.equal(shown.online, '1 conectado');
+  // A server that says how many are in each mode: the page says it beside the total.
+  session.receive({ type: 'online', count: 3, modes: { video: 1, text: 2 } });
+  assert.equal(shown.online, '3 conectados · 1 en vídeo · 2 en texto');
   assert.equal(shown.connection.label, 'Conectado');
   session.receive({ type: 'error', code: 'banned', retry_after: 120 });
   assert.match(shown.status, /otros usuarios te han denunciado\. .*2 minutos/);

@@ -37,6 +37,27 @@ async fn online_count_is_pushed_when_it_changes() {
     }
 }
 
+/// The online count says how many wait for or are in a chat of each mode: a user who has
+/// not pressed Start counts only in the total, and one who presses Stop leaves its mode.
+#[tokio::test]
+async fn the_online_count_says_how_many_are_in_each_mode() {
+    let server = start(&[]).await;
+    let (mut watcher, welcome) = server.client_with_welcome().await;
+    assert_eq!(welcome["modes"], json!({"video": 0, "text": 0}));
+    let mut text = server.client().await;
+    let mut video = server.client().await;
+    join_with(&mut text, json!({"mode": "text"})).await;
+    join_with(&mut video, json!({})).await;
+    watcher.recv_online(json!({"count": 3, "modes": {"video": 1, "text": 1}})).await;
+    text.send(json!({"type": "leave"})).await;
+    watcher.recv_online(json!({"count": 3, "modes": {"video": 1, "text": 0}})).await;
+    // Stop, then Next with a mode: the user counts in that mode now.
+    video.send(json!({"type": "leave"})).await;
+    watcher.recv_online(json!({"count": 3, "modes": {"video": 0, "text": 0}})).await;
+    video.send(json!({"type": "next", "mode": "text"})).await;
+    watcher.recv_online(json!({"count": 3, "modes": {"video": 0, "text": 1}})).await;
+}
+
 /// Two users who press Start meet in one room: one offerer, one answerer.
 #[tokio::test]
 async fn two_joiners_are_paired_with_opposite_roles() {

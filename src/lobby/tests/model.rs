@@ -796,6 +796,18 @@ fn check_core(core: &Core) {
         here / 2 + there,
         "rooms are counted right"
     );
+    for mode in Mode::ALL {
+        let in_mode = core
+            .users
+            .iter()
+            .filter(|(_, u)| u.status() != Status::Idle && u.want.mode == mode);
+        assert_eq!(
+            core.local_online().modes.get(mode),
+            in_mode.count(),
+            "the {} count is the users waiting, talking or resuming in it",
+            mode.as_str()
+        );
+    }
     assert_eq!(
         core.backend.len(),
         waiting,
