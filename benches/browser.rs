@@ -248,7 +248,9 @@ fn loadavg() -> String {
 /// All the runs with A, B and C in the engines given: B presses Start (so B's engine is the
 /// fresh page's) and A presses Next, meeting B and C in turn.
 async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3], (flow, query): (&str, &str)) {
-    let server = TestServer::start(&[]).await;
+    // The default proof of work, and no more (every page is on 127.0.0.1, one network, which
+    // would otherwise pay more and more): Next must not wait for a solve at this difficulty.
+    let server = TestServer::start(&["--pow-bits", "18", "--pow-max-bits", "18"]).await;
     let base = format!("http://{}", server.addr);
     let pages = Browser::launch_each(
         tools,

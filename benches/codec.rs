@@ -178,7 +178,9 @@ fn codec(c: &mut Criterion) {
     .to_string();
     assert!((5_800..6_400).contains(&sdp.len()), "{} bytes", sdp.len());
     let offer = json!({"type": "offer", "room": ROOM, "sdp": sdp}).to_string();
-    let join = json!({"type": "join", "interests": ["Music", " chess ", "travel"]}).to_string();
+    let join = json!({"type": "join", "interests": ["Music", " chess ", "travel"],
+                      "adult": true, "pow": 123_456})
+    .to_string();
     eprintln!(
         "frames: chat {} B, candidate {} B, offer {} B (sdp {} B), join {} B",
         chat.len(),
@@ -240,13 +242,24 @@ fn codec(c: &mut Criterion) {
             credential: Some("q0mS2xY7bq3E1pLk9ZtVw4fJ8cU=".into()),
         },
     ];
+    let challenge = strangers::pow::Challenge {
+        seed: 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+        bits: 18,
+    };
     let welcome = ServerMessage::Welcome {
         online: 12_345,
         modes: strangers::protocol::ModeCounts([9_876, 2_000]),
         ice_servers: &ice,
+        challenge: Some(challenge),
     };
     c.bench_function("server_to_json/welcome", |b| {
         b.iter(|| black_box(&welcome).to_json())
+    });
+
+    // What the server pays to check a join's proof of work: one SHA-256.
+    let nonce = challenge.solve().expect("2^18 has solutions");
+    c.bench_function("pow/verify", |b| {
+        b.iter(|| black_box(&challenge).solved_by(black_box(nonce)))
     });
 
     // A budget that never runs out (the common case), and one that is spent (a flood).

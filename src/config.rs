@@ -82,6 +82,17 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_JOIN_BURST", default_value_t = 20)]
     pub join_burst: u32,
 
+    /// Difficulty of the proof of work every join and Next pays, in leading zero bits of
+    /// SHA-256 (2^bits hashes on average; each bit doubles it). Challenges get harder, up
+    /// to --pow-max-bits, for a client joining very often and when the server is busy.
+    /// 0 turns the proof of work off.
+    #[arg(long, env = "STRANGERS_POW_BITS", default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=26))]
+    pub pow_bits: u8,
+
+    /// The hardest a join's proof of work gets, in bits (at most 26).
+    #[arg(long, env = "STRANGERS_POW_MAX_BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=26))]
+    pub pow_max_bits: u8,
+
     /// Most WebSocket connections at once; more are refused with 503. Each costs one open
     /// file, so keep it under the process's open-files limit.
     #[arg(long, env = "STRANGERS_MAX_CONNECTIONS", default_value_t = 10_000)]

@@ -17,6 +17,10 @@
 //! - [`moderation`]: reports, the append-only report store and temporary bans.
 //! - [`room`]: rooms and the relay rule: a message reaches only the sender's current partner.
 //! - [`limits`]: per-session message budgets (rate limits) and the flood verdict.
+//! - [`pow`]: the proof of work a join pays: challenges, their check, a solver, and how hard
+//!   each one is (a policy with no clock of its own).
+//! - [`gate`]: what a `join` or `next` must carry to enter the queue (the 18+ confirmation
+//!   and the solution of the connection's challenge), one gate per connection.
 //! - [`mailbox`]: a session's bounded queue of events, which costs nothing while empty.
 //! - [`presence`]: a session's own view of idle/waiting/in-a-room, kept in step with the lobby.
 //! - [`session`]: one WebSocket connection, from welcome to close.
@@ -44,6 +48,7 @@
 
 pub(crate) mod admission;
 pub mod config;
+pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod i18n;
 pub(crate) mod ice;
@@ -54,6 +59,7 @@ pub(crate) mod mailbox;
 pub mod matchmaker;
 pub(crate) mod moderation;
 pub(crate) mod pages;
+pub mod pow;
 pub(crate) mod presence;
 pub mod protocol;
 pub(crate) mod room;

@@ -116,7 +116,8 @@ impl SecurityHeaders {
     /// The headers for a site served at `public_url` (`None`: not known, as in development).
     ///
     /// The pages run only this origin's scripts and styles (no inline ones), show videos from
-    /// `MediaStream`s (`srcObject`, no URL), and open the WebSocket on their own host:
+    /// `MediaStream`s (`srcObject`, no URL), solve their proof of work in a worker of this
+    /// origin (`worker-src`), and open the WebSocket on their own host:
     /// `'self'` covers `ws:`/`wss:` there, and a known public URL is named explicitly for
     /// browsers that do not apply `'self'` to WebSockets.
     ///
@@ -141,8 +142,8 @@ impl SecurityHeaders {
         let csp = format!(
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
              img-src 'self' data:; \
-             media-src 'self' blob: mediastream:; connect-src {connect}; object-src 'none'; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+             media-src 'self' blob: mediastream:; connect-src {connect}; worker-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
         SecurityHeaders {
             csp: HeaderValue::from_str(&csp).expect("the policy is ASCII"),

@@ -24,6 +24,7 @@ use crate::limits::Rates;
 use crate::lobby::{self, Core, Lobby};
 use crate::matchmaker::Policy;
 use crate::moderation::{BanRule, Moderation, ReportLog, ReportStore};
+use crate::pow::{Difficulty, PowPolicy};
 use crate::protocol::MAX_MESSAGE_BYTES;
 use crate::routes::{self, AppState, Private, SecurityHeaders};
 use crate::session::Settings;
@@ -166,6 +167,10 @@ fn settings(config: &Config) -> Settings {
             config.join_rate,
             config.join_burst,
         ),
+        difficulty: Arc::new(std::sync::Mutex::new(Difficulty::new(
+            PowPolicy::new(config.pow_bits, config.pow_max_bits),
+            std::time::Instant::now(),
+        ))),
     }
 }
 

@@ -17,6 +17,7 @@ use futures_util::future::OptionFuture;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::gate::{self, Gate, SharedDifficulty};
 use crate::ice::IceConfig;
 use crate::ids::SessionId;
 use crate::ids::{ClientKey, now_ms};
@@ -26,7 +27,8 @@ use crate::mailbox::{self, TryRecvError};
 use crate::matchmaker::Want;
 use crate::presence::{Presence, Request, Status};
 use crate::protocol::{
-    ClientMessage, ErrorCode, LeftReason, Mode, ProtocolError, Relay, ServerMessage,
+    self, Admit, ClientMessage, ErrorCode, LeftReason, MemberProof, Mode, ProtocolError, Relay,
+    ServerMessage,
 };
 use crate::room::{Ahead, Event, Matched, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
@@ -48,6 +50,8 @@ pub(crate) struct Settings {
     pub queue: usize,
     /// How fast one client may send.
     pub rates: Rates,
+    /// How hard each connection's next join challenge is.
+    pub difficulty: SharedDifficulty,
 }
 
 /// What a session needs from the server besides its socket.
@@ -76,6 +80,10 @@ struct Session {
     takes_ahead: bool,
     /// This client's rate limits.
     budget: Budget,
+    /// Who the client is, for its join rate (and so its challenges' difficulty).
+    client: Option<ClientKey>,
+    /// The 18+ confirmation and the challenge each join and Next must pass.
+    gate: Gate,
     /// Over its message budget, the client is not read until then: its frames wait in its
     /// own socket, and TCP flow control slows it down at no cost to us.
     paused_until: Option<Instant>,
@@ -119,6 +127,12 @@ pub(crate) fn run(socket: Socket, ctx: Context) -> impl Future<Output = CloseRea
     online_rx.mark_unchanged();
     let mut session = Session {
         budget: Budget::new(ctx.settings.rates),
+        gate: Gate::new(
+            &ctx.settings.difficulty,
+            ctx.client,
+            std::time::Instant::now(),
+        ),
+        client: ctx.client,
         paused_until: None,
         id,
         socket,
@@ -210,6 +224,7 @@ impl Session {
                 online: registered.online.total,
                 modes: registered.online.modes,
                 ice_servers: &ice_servers,
+                challenge: self.gate.challenge(),
             };
             self.send(&welcome.to_json());
         }
@@ -355,9 +370,10 @@ impl Session {
         }
     }
 
-    /// Charges `text` to the client's budget and reads it: `None` when it is dropped or
-    /// refused (the client told why, if it is to be told).
-    fn checked(&mut self, text: &str) -> Result<Option<ClientMessage>, CloseReason> {
+    /// Charges a message to the budget, parses it and, for a `join`, `next` or `resume`,
+    /// charges it to the join budget and passes it through the gate: `Ok(None)` when it goes
+    /// no further (refused, or dropped over budget).
+    fn read(&mut self, text: &str) -> Result<Option<ClientMessage>, CloseReason> {
         // Charged before parsing; and after a drop the socket is not read until the budget
         // has room again, so a flood costs us about two frames per refill, not one per frame.
         if !self.charge(Cost::Message)? {
@@ -371,17 +387,23 @@ impl Session {
                 return Err(CloseReason::TooLarge);
             }
             Err(e) => {
+                if protocol::names_entry(text) {
+                    self.gate.spend();
+                    self.issue_challenge();
+                }
                 self.refuse(e);
                 return Ok(None);
             }
         };
-        // A resume asks for a partner as a join does, and is charged the same.
-        if matches!(
-            msg,
-            ClientMessage::Join { .. } | ClientMessage::Next { .. } | ClientMessage::Resume { .. }
-        ) && !self.charge(Cost::Join)?
-        {
-            return Ok(None);
+        match &msg {
+            ClientMessage::Join { admit, .. } | ClientMessage::Next { admit, .. }
+                if !self.enter(*admit)? =>
+            {
+                return Ok(None);
+            }
+            // A resume asks for a partner as a join does, and is charged the same.
+            ClientMessage::Resume { .. } if !self.charge(Cost::Join)? => return Ok(None),
+            _ => {}
         }
         Ok(Some(msg))
     }
@@ -427,7 +449,7 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) -> Step {
-        let Some(msg) = self.checked(text)? else {
+        let Some(msg) = self.read(text)? else {
             return Ok(());
         };
         let mut shown = None;
@@ -438,13 +460,14 @@ impl Session {
                 mode,
                 lang,
                 ahead,
+                ..
             } => {
                 // From a resume this is a `next`, in the pool asked for now.
                 next_mode = Some(mode);
                 let tags = interests;
                 self.on_join(Want { mode, lang, tags }, ahead)
             }
-            ClientMessage::Next { mode, ahead } => {
+            ClientMessage::Next { mode, ahead, .. } => {
                 next_mode = mode;
                 self.on_next(mode, ahead)
             }
@@ -470,6 +493,17 @@ impl Session {
                 return Ok(());
             }
         };
+        self.forward(request, shown, next_mode).await
+    }
+
+    /// Hands what a message asked of the lobby to it: a proof shown by a `resume`, and the
+    /// pool a `next` or `resume` names.
+    async fn forward(
+        &mut self,
+        request: Option<Request>,
+        shown: Option<MemberProof>,
+        next_mode: Option<Mode>,
+    ) -> Step {
         match request {
             Some(Request::Join { seq }) => {
                 let want = self.want.clone();
@@ -490,6 +524,35 @@ impl Session {
             self.send(&ServerMessage::Waiting.to_json());
         }
         Ok(())
+    }
+
+    /// A `join` or `next` was read: it spends the connection's challenge and is answered
+    /// with the next one, then it is charged to the join budget and must pass the
+    /// [gate](crate::gate). `Ok(true)`: it goes on to the lobby.
+    fn enter(&mut self, admit: Admit) -> Result<bool, CloseReason> {
+        let verdict = self.gate.judge(admit);
+        let allowed = self.charge(Cost::Join)?;
+        let now = std::time::Instant::now();
+        let difficulty = &self.settings.difficulty;
+        if allowed && verdict.is_ok() {
+            gate::admitted(difficulty, self.client, now);
+        }
+        self.issue_challenge();
+        match verdict {
+            Err(e) if allowed => {
+                self.refuse(e);
+                Ok(false)
+            }
+            _ => Ok(allowed),
+        }
+    }
+
+    /// Sends the challenge the next `join` or `next` must solve, once the last was spent.
+    fn issue_challenge(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(challenge) = self.gate.issue(&self.settings.difficulty, self.client, now) {
+            self.send(&ServerMessage::Challenge { challenge }.to_json());
+        }
     }
 
     async fn relay(&mut self, relay: Relay) -> Step {

@@ -37,7 +37,7 @@ pub(crate) struct Metrics {
     /// Relayed messages, by type (indexed like [`RELAY_KINDS`]).
     relayed: [Counter; 6],
     /// Refused messages, by error code.
-    errors: [Counter; 4],
+    errors: [Counter; 7],
     /// Ended sessions, by reason.
     closes: [Counter; 7],
     /// Calls to Redis (a pipeline counts once), with a shared queue.
@@ -73,6 +73,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             ErrorCode::TooLarge,
             ErrorCode::RateLimited,
             ErrorCode::Banned,
+            ErrorCode::AdultRequired,
+            ErrorCode::PowRequired,
+            ErrorCode::PowInvalid,
         ]
         .map(error),
         closes: CloseReason::ALL.map(close),
@@ -126,6 +129,9 @@ impl Metrics {
             ErrorCode::TooLarge => 1,
             ErrorCode::RateLimited => 2,
             ErrorCode::Banned => 3,
+            ErrorCode::AdultRequired => 4,
+            ErrorCode::PowRequired => 5,
+            ErrorCode::PowInvalid => 6,
         };
         self.errors[i].increment(1);
     }

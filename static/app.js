@@ -11,6 +11,7 @@ import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs, languageName } from './prefs.js';
 import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
+import { GATE_TEXT, Gate, WorkerSolver, gateRefusal } from './gate.js';
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
 import { Classifier } from './classifier.js';
 
@@ -25,7 +26,15 @@ const clock = {
   clearTimeout: (id) => tracker.clear(id),
 };
 const signaling = new Signaling(signalingUrl(), tracker, (attempt) => reconnectDelay(attempt, Math.random));
-const send = (message) => signaling.send(message);
+// Every join and Next passes the gate: the 18+ confirmation and a proof of work, solved in
+// a worker ahead of time.
+const gate = new Gate({
+  storage: () => window.localStorage,
+  send: (message) => signaling.send(message),
+  isOpen: () => signaling.isOpen,
+  solver: new WorkerSolver(() => new Worker(new URL('./pow-worker.js', import.meta.url), { type: 'module' })),
+});
+const send = (message) => gate.send(message);
 const prefs = new Prefs(window.location.search, () => window.localStorage);
 /** A text chat page: the server left out every video element; the camera is never asked for. */
 const textMode = document.getElementById('chat-page')?.dataset.mode === 'text';
@@ -84,10 +93,12 @@ const session = new Session({
   interests,
   hideIp: ui.hideIp.checked,
   autoNext: ui.autoNext.checked,
+  confirmed: () => gate.confirmed,
   mode: textMode ? 'text' : 'video',
   lang,
   ahead: aheadOn,
 });
+const adult = document.getElementById('adult');
 
 // ---------------------------------------------------------------- the session's commands
 
@@ -229,9 +240,22 @@ function loadSafetyModel() {
 // ---------------------------------------------------------------- wiring
 
 function wireSignaling() {
-  for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media', 'error']) {
+  // Before the session's own handlers: its join on a new socket waits in the gate for the
+  // welcome's challenge.
+  signaling.on('welcome', (message) => gate.welcome(message));
+  signaling.on('challenge', (message) => gate.challenge(message));
+  signaling.on('down', () => gate.socketDown());
+  for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media']) {
     signaling.on(type, (message) => session.receive(message));
   }
+  // A refusal at the gate is the gate's to retry; one it gives up on is said in the page's
+  // language (the server's message is the protocol's English).
+  signaling.on('error', (message) => {
+    if (gate.refused(message)) return;
+    const refusal = gateRefusal(message.code);
+    if (refusal) session.notify(refusal);
+    else session.receive(message);
+  });
   for (const type of ['offer', 'answer', 'candidate']) {
     signaling.on(type, (message) => {
       if (call) call.handle(message);
@@ -281,6 +305,11 @@ function toggleMedia(kind) {
 
 function wirePage() {
   // Long-lived page controls: registered once, never removed, not counted.
+  adult.checked = gate.confirmed;
+  adult.addEventListener('change', () => {
+    gate.confirm(adult.checked);
+    session.confirmationChanged();
+  });
   ui.start.addEventListener('click', () => {
     loadSafetyModel();
     session.start();
@@ -367,6 +396,10 @@ function exposeTestHook() {
     get pc() {
       return call ? call.pc : null;
     },
+    /** The 18+ confirmation, and the proof of work's last solve ({bits, ms}). */
+    get gate() {
+      return { confirmed: gate.confirmed, holding: gate.holding, lastSolve: gate.lastSolve };
+    },
     /** "Hide my IP" is checked: calls go through the relay whenever the server offers one. */
     get hideIp() {
       return ui.hideIp.checked;
@@ -402,6 +435,7 @@ function main() {
     loadSafetyModel(); // Start was pressed on the landing page
     session.start();
   }
+  if (!gate.confirmed) session.notify(GATE_TEXT.confirmFirst);
 }
 
 main();

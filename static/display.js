@@ -1,46 +1,11 @@
 // What a session shows, worked out from its state: the status line (a lasting status, and
-// short messages over it for a few seconds), a ban and its words, the online count, and the
-// view the page renders (the controls, the notice over the stranger's video). No DOM:
+// short messages over it for a few seconds), the online count, and the view the page renders
+// (the controls, and the notice over the stranger's video that notice.js words). No DOM:
 // session.js owns the state, view.js draws what this returns.
 
-import { CONNECTION_LABELS, TEXT } from './words.js';
+import { CONNECTION_LABELS } from './words.js';
 import { t } from './i18n.js';
-
-// A ban without retry_after: keep Start off this long before letting the user try again.
-const BAN_FALLBACK_S = 60;
-// How often the "Try again in about N minutes" text is brought up to date.
-const BAN_REFRESH_MS = 30000;
-
-/** A refusal to match (after reports): when it ends, and how the page words it. */
-export class Ban {
-  /**
-   * @param {unknown} retryAfter  the `banned` error's `retry_after` (seconds), if any
-   * @param {number} now  ms
-   */
-  constructor(retryAfter, now) {
-    const seconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null;
-    this.until = now + (seconds ?? BAN_FALLBACK_S) * 1000;
-    /** Whether the server said for how long. */
-    this.timed = seconds !== null;
-  }
-
-  /** How long until the ban ends (ms; 0 or less once it has). */
-  left(now) {
-    return this.until - now;
-  }
-
-  /** When to bring the words up to date next (ms from now). */
-  refreshIn(now) {
-    return Math.min(this.left(now), BAN_REFRESH_MS);
-  }
-
-  /** "Try again in about N minutes", counted from `now`; without a time, that matching is refused. */
-  text(now) {
-    if (!this.timed) return TEXT.banned;
-    const minutes = Math.max(1, Math.ceil(this.left(now) / 60000));
-    return t('client.banned_for', { count: minutes });
-  }
-}
+import { videoNotice } from './notice.js';
 
 /** The status line: a lasting status, and short messages shown over it for a while. */
 export class StatusLine {
@@ -134,7 +99,7 @@ export function sessionView(s) {
   return {
     state: s.phase,
     status: s.status,
-    notice: notice(s),
+    notice: videoNotice({ ...s, ban: s.banText }),
     remoteMuted: inRoom && s.call.remoteMedia.audio === false,
     // Without camera or microphone the stranger gets no picture of us: keep saying so for
     // the whole call, even once their picture covers the notice.
@@ -153,38 +118,5 @@ export function sessionView(s) {
     hideIpOffered: s.hideIpOffered,
     connection: { status: s.socket, label: CONNECTION_LABELS[s.socket] || '' },
     online: s.online,
-  };
-}
-
-/** The overlay on the remote video: what is happening while there is no picture. */
-function notice(s) {
-  const call = s.call;
-  const cameraOff = call !== null && call.remoteMedia.video === false;
-  let main = '';
-  if (s.phase === 'idle') {
-    // Idle but active: the short pause before auto-next joins again.
-    if (s.banText) main = s.banText;
-    else main = s.active ? s.pauseNotice : TEXT.idle;
-  } else if (s.phase === 'waiting') {
-    main = s.mediaReady ? TEXT.looking : TEXT.starting;
-  } else if (s.text) {
-    // No picture to cover: the frame says what is going on.
-    main = s.phase === 'connecting' ? TEXT.connecting : TEXT.textConnected;
-  } else if (s.phase === 'connecting') {
-    main = TEXT.connecting;
-  } else if (call && call.stalled) {
-    main = TEXT.interrupted;
-  } else if (cameraOff) {
-    main = TEXT.remoteCameraOff;
-  } else if (call && !call.remoteVideo) {
-    main = TEXT.noRemoteVideo;
-  }
-  const showingVideo = s.phase === 'connected' && main === '';
-  return {
-    main,
-    // Still connecting, but already told the stranger's camera is off.
-    info: s.phase === 'connecting' && cameraOff ? TEXT.remoteCameraOff : '',
-    // Our own media problem stays visible until the stranger's picture covers it.
-    sub: showingVideo ? '' : s.mediaProblem,
   };
 }

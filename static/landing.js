@@ -1,10 +1,12 @@
 // Landing page: Video or Text, the language to prefer, and the interests, remembered between
-// visits; Text is picked for whoever has no camera or has blocked it.
+// visits; Text is picked for whoever has no camera or has blocked it. The 18+ confirmation
+// is remembered too (the form cannot be sent without it; the chat page reads it back, as
+// gate.js keeps it).
 
 import { LANGUAGES, LANG_KEY, MODE_KEY, languageName, primaryLanguage } from './prefs.js';
 
 const INTERESTS_KEY = 'strangers.interests';
-
+const ADULT_KEY = 'strangers.adult';
 
 function storageGet(key) {
   try {
@@ -70,6 +72,14 @@ async function suggestText(form, hint) {
 
 const input = document.getElementById('interests');
 const form = input ? input.form : null;
+const adult = document.getElementById('adult');
+
+if (adult) {
+  if (storageGet(ADULT_KEY) === '1') adult.checked = true;
+  adult.addEventListener('change', () => {
+    if (adult.checked) storageSet(ADULT_KEY, '1');
+  });
+}
 
 if (input && form) {
   // Do not overwrite what the browser restored (back button) or the user typed.

@@ -10,8 +10,9 @@
 
 import { TEXT } from './words.js';
 import { t } from './i18n.js';
-import { Ban, StatusLine, onlineText, sessionView } from './display.js';
+import { StatusLine, onlineText, sessionView } from './display.js';
 import { CallRecord, offersTurn } from './call-state.js';
+import { Ban } from './ban.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -61,7 +62,7 @@ export class Session {
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
-  /** Refused matching. @type {Ban|null} */
+  /** Refused matching (ban.js), or null. @type {Ban|null} */
   #ban = null;
   #mediaReady = false;
   /** Why we have no camera or microphone, for the notice; "" when all is well. */
@@ -83,6 +84,8 @@ export class Session {
   /** Why the room is being asked back: "restart" (the server's) or "network" (ours). */
   #resumeReason = null;
   #autoNext;
+  /** Whether the user has confirmed being 18 or older (gate.js): no Start before. */
+  #confirmed;
   /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
   #text;
   /** Whether this page makes its calls ahead and takes a stranger's early offer in `matched`. */
@@ -104,6 +107,7 @@ export class Session {
    * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
    * @param {boolean} [o.ahead]  this page makes its next call ahead (warm.js) and takes a
    *   stranger's early offer in `matched`: said in every join and next (never for text)
+   * @param {() => boolean} [o.confirmed]  the 18+ confirmation is given
    */
   constructor({
     clock,
@@ -117,6 +121,7 @@ export class Session {
     mode = 'video',
     lang = '',
     ahead = false,
+    confirmed = () => true,
   }) {
     this.#clock = clock;
     this.#status = new StatusLine(clock, TEXT.idle, () => this.#run(() => {}));
@@ -127,6 +132,7 @@ export class Session {
     this.#interests = interests;
     this.#hideIp = hideIp;
     this.#autoNext = autoNext;
+    this.#confirmed = confirmed;
     this.#text = mode === 'text';
     this.#lang = typeof lang === 'string' ? lang : '';
     this.#ahead = ahead === true && !this.#text;
@@ -153,7 +159,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban || this.#hidingWithoutRelay()) return;
+      if (this.#active || this.#ban || this.#hidingWithoutRelay() || !this.#confirmed()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -238,6 +244,11 @@ export class Session {
       this.#setStatus(TEXT.reported);
       this.#afterCall(TEXT.reported, TEXT.reportedIdle);
     });
+  }
+
+  /** The 18+ confirmation was given or taken back: Start follows it. */
+  confirmationChanged() {
+    this.#run(() => {});
   }
 
   setAutoNext(on) {
@@ -467,7 +478,8 @@ export class Session {
       mediaReady: this.#mediaReady,
       mediaProblem: this.#mediaProblem,
       banText: this.#banText(),
-      startable: !this.#active && this.#ban === null && !this.#hidingWithoutRelay(),
+      // Not before the 18+ confirmation either.
+      startable: !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed(),
       pauseNotice: this.#pauseNotice,
       text: this.#text,
       reporting: this.#reporting,
@@ -479,6 +491,7 @@ export class Session {
     });
   }
 
+  /** What the page says about the ban, counted from now. */
   #banText() {
     return this.#ban ? this.#ban.text(this.#clock.now()) : '';
   }
@@ -604,7 +617,7 @@ export class Session {
   }
 
   #banned(message) {
-    this.#ban = new Ban(message.retry_after, this.#clock.now());
+    this.#ban = new Ban(message, this.#clock.now());
     // Without a time the page says only that matching is refused, in its language; the
     // server's reason (in English) goes to the console.
     if (!this.#ban.timed && typeof message.message === 'string') {
@@ -619,15 +632,14 @@ export class Session {
   /** Keeps the minutes shown up to date and lifts the ban when its time is up. */
   #checkBan() {
     if (!this.#ban) return;
-    const now = this.#clock.now();
-    if (this.#ban.left(now) <= 0) {
+    if (this.#ban.left(this.#clock.now()) <= 0) {
       this.#ban = null;
       this.#clearTimer('ban');
       this.#setStatus(TEXT.banOver);
       return;
     }
     this.#setStatus(this.#banText());
-    this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(now));
+    this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(this.#clock.now()));
   }
 
   #sendMediaState() {

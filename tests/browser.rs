@@ -465,3 +465,68 @@ async fn console_check_catches_errors_and_exceptions() {
     let page = Browser::launch(&tools, "P", &base, Media::Fake).await;
     scenarios::console_check_catches(&page).await;
 }
+
+/// The 18+ gate, in a browser that has never been here: the landing form cannot be sent
+/// without ticking "I am 18 or older and agree to the rules"; `/chat?start=1` does not join
+/// (Start is off and nothing is queued, though the page is connected and has its challenge
+/// solved); ticking the box on the chat page turns Start on, and Start joins. After a
+/// reload the box is still ticked and `/chat?start=1` joins by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_18_plus_gate_comes_before_the_first_start_and_is_remembered() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let (server, base) = server().await;
+    let pages = Browser::launch_all(&tools, &base, &[("A", Media::Fake)]).await;
+    let a = &pages[0];
+    a.install_recorder().await;
+
+    a.open_as_is("/").await;
+    let valid = a
+        .eval("document.querySelector('form.start-form').checkValidity()")
+        .await;
+    assert_eq!(valid, false, "the landing form needs the box ticked");
+
+    a.open_as_is("/chat?start=1").await;
+    a.wait_for(
+        "__strangers.gate.lastSolve !== null && document.getElementById('conn').dataset.status === 'connected'",
+        "connected, with the welcome's challenge solved",
+        PATIENCE,
+    )
+    .await;
+    // Connected and solved: a join would have gone out by now.
+    let seen = a
+        .eval(
+            "({ state: __strangers.state, start: document.getElementById('start').disabled, \
+              joins: __rec.sent.filter((m) => m.type === 'join' || m.type === 'next').length })",
+        )
+        .await;
+    assert_eq!(seen["state"], "idle", "{seen}");
+    assert_eq!(
+        seen["start"], true,
+        "Start is off before the box is ticked: {seen}"
+    );
+    assert_eq!(seen["joins"], 0, "no join before the box is ticked: {seen}");
+    assert_eq!(server.health().await["waiting"], 0);
+
+    a.click_css("#adult").await;
+    a.click_button("Start").await;
+    a.wait_for(
+        "__rec.msgs.some((m) => m.type === 'waiting')",
+        "the server's answer to the join",
+        PATIENCE,
+    )
+    .await;
+    common::wait_waiting(server.addr, 1, "A joined once the box was ticked").await;
+
+    // A reload: the box is still ticked, and the page starts at once.
+    a.open_as_is("/chat?start=1").await;
+    a.wait_for(
+        "document.getElementById('adult').checked && __rec.msgs.some((m) => m.type === 'waiting')",
+        "a join after the reload, the box still ticked",
+        PATIENCE,
+    )
+    .await;
+    assert_no_console_errors(&[a]).await;
+}

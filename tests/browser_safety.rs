@@ -161,8 +161,10 @@ async fn two_pages(tools: &harness::Tools, base: &str, video: &Y4m) -> (Browser,
     (a, b)
 }
 
-/// Both pages open `base`'s call page, start, and see each other's video; returns A's room.
+/// Both pages open `base`'s call page, start (the 18+ box ticked on that site first, as its
+/// visitors must), and see each other's video; returns A's room.
 async fn call(a: &Page, b: &Page, base: &str) -> String {
+    tokio::join!(a.confirm_adult_at(base), b.confirm_adult_at(base));
     a.open_url(&format!("{base}/chat?start=1")).await;
     b.open_url(&format!("{base}/chat?start=1")).await;
     let (room, _) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));

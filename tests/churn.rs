@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
+use strangers::pow::Challenge;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -48,6 +49,9 @@ async fn start_server() -> (Child, std::net::SocketAddr) {
         // rate limits (tested in hostile.rs) are lifted.
         .args(["--join-rate", "1000000", "--join-burst", "1000000"])
         .args(["--relay-rate", "1000000", "--relay-burst", "100000"])
+        // The walkers solve every challenge, on the runtime's threads: a trivial one, which
+        // their join rate (all on 127.0.0.1) does not raise, keeps them walking fast.
+        .args(["--pow-bits", "4", "--pow-max-bits", "4"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -92,6 +96,9 @@ async fn client(addr: std::net::SocketAddr, seed: u64, until: Instant) -> Tally 
         // flight may still arrive until the server answers a later command (`waiting` or
         // `matched`), exactly as a browser sees them (and ignores them).
         let mut leaving: Option<String> = None;
+        // The challenge the next join or Next must solve, once the server has set it (each
+        // join and Next spends it; the next one comes in the answer).
+        let mut challenge: Option<Challenge> = None;
         loop {
             let pace = Duration::from_millis(rng.random_range(2..40));
             tokio::select! {
@@ -106,6 +113,13 @@ async fn client(addr: std::net::SocketAddr, seed: u64, until: Instant) -> Tally 
                             leaving = None;
                         }
                         "waiting" => leaving = None,
+                        "welcome" => {
+                            let c = &msg["challenge"];
+                            challenge = Challenge::from_wire(c["seed"].as_str().unwrap(), c["bits"].as_u64().unwrap());
+                        }
+                        "challenge" => {
+                            challenge = Challenge::from_wire(msg["seed"].as_str().unwrap(), msg["bits"].as_u64().unwrap());
+                        }
                         "left" => {
                             let r = msg["room"].as_str();
                             assert!(
@@ -134,6 +148,10 @@ async fn client(addr: std::net::SocketAddr, seed: u64, until: Instant) -> Tally 
                         break 'connection;
                     }
                     let action = rng.random_range(0..100);
+                    // A join or Next waits for its challenge: the walker does something else.
+                    if (0..35).contains(&action) && challenge.is_none() {
+                        continue;
+                    }
                     let msg = match action {
                         0..20 => json!({"type": "join"}),
                         20..40 => {
@@ -159,6 +177,12 @@ async fn client(addr: std::net::SocketAddr, seed: u64, until: Instant) -> Tally 
                             continue 'connection;
                         }
                     };
+                    let mut msg = msg;
+                    if matches!(msg["type"].as_str(), Some("join" | "next")) {
+                        let spent = challenge.take().expect("checked above");
+                        msg["adult"] = json!(true);
+                        msg["pow"] = json!(spent.solve().expect("solvable"));
+                    }
                     if ws.send(Message::Text(msg.to_string().into())).await.is_err() {
                         panic!("server closed a well-behaved client");
                     }

@@ -642,7 +642,7 @@ async fn a_partner_that_does_not_read_is_dropped_at_64_kib() {
     )
     .await
     .unwrap();
-    let mut reader = Client { ws };
+    let mut reader = Client::new(ws);
     reader.recv_type("welcome").await;
     let mut sender = server.client().await;
     sender.join().await;

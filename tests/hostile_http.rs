@@ -263,6 +263,8 @@ async fn pages_send_security_headers() {
             "style-src 'self'",
             "frame-ancestors 'none'",
             "object-src 'none'",
+            // The proof of work is solved in a worker of this origin, and only of it.
+            "worker-src 'self'",
         ] {
             assert!(csp.contains(rule), "{path}: CSP lacks {rule}: {csp}");
         }

@@ -20,7 +20,7 @@ async fn connect_from(server: &TestServer, ip: &str) -> (Client, serde_json::Val
     let mut req = server.ws_url().into_client_request().unwrap();
     req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut client = Client { ws };
+    let mut client = Client::new(ws);
     let welcome = client.recv_type("welcome").await;
     (client, welcome)
 }
@@ -143,7 +143,7 @@ async fn client_at(addr: std::net::SocketAddr, ip: &str) -> Client {
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut client = Client { ws };
+    let mut client = Client::new(ws);
     client.recv_type("welcome").await;
     client
 }

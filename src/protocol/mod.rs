@@ -9,8 +9,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pow::Challenge;
 pub use crate::seeking::{Lang, Mode, ModeCounts};
-pub use parse::normalize_interests;
+pub use parse::{names_entry, normalize_interests};
 
 mod parse;
 
@@ -126,6 +127,16 @@ impl FromStr for MemberProof {
     }
 }
 
+impl Serialize for Challenge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = s.serialize_struct("Challenge", 2)?;
+        fields.serialize_field("seed", &self.seed_hex())?;
+        fields.serialize_field("bits", &self.bits)?;
+        fields.end()
+    }
+}
+
 impl Serialize for RoomId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -175,6 +186,13 @@ pub enum ErrorCode {
     RateLimited,
     /// Reported by several users: no matching for a while.
     Banned,
+    /// A `join` or `next` without the 18+ confirmation (`"adult": true`).
+    AdultRequired,
+    /// A `join` or `next` without a solution of the connection's current challenge.
+    PowRequired,
+    /// A `join` or `next` whose solution does not solve the current challenge: wrong, made
+    /// up, or a replay of one already spent.
+    PowInvalid,
 }
 
 impl ErrorCode {
@@ -185,6 +203,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Banned => "banned",
+            ErrorCode::AdultRequired => "adult_required",
+            ErrorCode::PowRequired => "pow_required",
+            ErrorCode::PowInvalid => "pow_invalid",
         }
     }
 }
@@ -323,17 +344,23 @@ impl Relay {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ClientMessage {
     /// Enter the queue with these (normalised) interests, in `mode`, preferring strangers
-    /// who speak `lang`. `ahead`: the client takes a stranger's early offer inside
-    /// `matched`; without it, one is sent to it as an ordinary `offer` after `matched`.
+    /// who speak `lang`, if `admit` passes the [gate](crate::gate). `ahead`: the client
+    /// takes a stranger's early offer inside `matched`; without it, one is sent to it as an
+    /// ordinary `offer` after `matched`.
     Join {
         interests: Vec<String>,
         mode: Mode,
         lang: Option<Lang>,
         ahead: bool,
+        admit: Admit,
     },
     /// End the room if any and queue again, in `mode` if given (else the mode of the last
-    /// join); `ahead` as for `Join`.
-    Next { mode: Option<Mode>, ahead: bool },
+    /// join), if `admit` passes the gate; `ahead` as for `Join`.
+    Next {
+        mode: Option<Mode>,
+        ahead: bool,
+        admit: Admit,
+    },
     /// Leave the room or the queue, stay connected.
     Leave,
     /// Forward to the partner.
@@ -355,6 +382,15 @@ pub enum ClientMessage {
     /// While waiting: the offer of the call to come ("offer ahead"), handed to whichever
     /// stranger this wait is paired with, in its `matched`.
     EarlyOffer { sdp: String },
+}
+
+/// What a `join` or `next` carries to be let into the queue (see [`gate`](crate::gate)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Admit {
+    /// The user confirmed being 18 or older and agreeing to the rules (`"adult": true`).
+    pub adult: bool,
+    /// The nonce that solves the connection's current challenge (`"pow"`), if any.
+    pub pow: Option<u32>,
 }
 
 /// Why a user reported the stranger.
@@ -381,6 +417,14 @@ pub enum ServerMessage<'a> {
         modes: ModeCounts,
         #[serde(rename = "iceServers")]
         ice_servers: &'a [IceServer],
+        /// What to solve for the first `join` (absent when the proof of work is off).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        challenge: Option<Challenge>,
+    },
+    /// What to solve for the next `join` or `next`: sent after each one the server reads.
+    Challenge {
+        #[serde(flatten)]
+        challenge: Challenge,
     },
     Waiting,
     Matched {

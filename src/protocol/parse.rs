@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{
-    Candidate, ClientMessage, Lang, MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_INTEREST_CHARS,
+    Admit, Candidate, ClientMessage, Lang, MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_INTEREST_CHARS,
     MAX_INTERESTS, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, Mode, ProtocolError, Relay, ReportReason,
     RoomId,
 };
@@ -22,12 +22,20 @@ enum Wire {
         lang: Option<String>,
         #[serde(default)]
         ahead: Option<bool>,
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
     },
     Next {
         #[serde(default)]
         mode: Option<String>,
         #[serde(default)]
         ahead: Option<bool>,
+        #[serde(default)]
+        adult: Option<bool>,
+        #[serde(default)]
+        pow: Option<u32>,
     },
     Leave {},
     Offer {
@@ -101,15 +109,24 @@ impl ClientMessage {
                 mode,
                 lang,
                 ahead,
+                adult,
+                pow,
             } => ClientMessage::Join {
                 interests: normalize_interests(interests.unwrap_or_default())?,
                 mode: parse_mode(mode.as_deref())?.unwrap_or_default(),
                 lang: parse_lang(lang.as_deref())?,
                 ahead: ahead.unwrap_or(false),
+                admit: Admit::from_wire(adult, pow),
             },
-            Wire::Next { mode, ahead } => ClientMessage::Next {
+            Wire::Next {
+                mode,
+                ahead,
+                adult,
+                pow,
+            } => ClientMessage::Next {
                 mode: parse_mode(mode.as_deref())?,
                 ahead: ahead.unwrap_or(false),
+                admit: Admit::from_wire(adult, pow),
             },
             Wire::Leave {} => ClientMessage::Leave,
             Wire::Offer { room, sdp } => ClientMessage::Relay(Relay::Offer {
@@ -158,6 +175,16 @@ impl ClientMessage {
                 sdp: check_sdp(sdp)?,
             },
         })
+    }
+}
+
+impl Admit {
+    /// What a message's `adult` and `pow` say: only `true` is a confirmation.
+    fn from_wire(adult: Option<bool>, pow: Option<u32>) -> Admit {
+        Admit {
+            adult: adult == Some(true),
+            pow,
+        }
     }
 }
 
@@ -256,6 +283,17 @@ pub fn normalize_interests(raw: Vec<String>) -> Result<Vec<String>, ProtocolErro
         }
     }
     Ok(tags)
+}
+
+/// Whether a frame that [`ClientMessage::parse`] refused still names a `join` or `next` (by
+/// its `type`): the [gate](crate::gate) spends its challenge on it as on any other.
+pub fn names_entry(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    serde_json::from_str::<Kind>(text).is_ok_and(|k| matches!(k.ty.as_str(), "join" | "next"))
 }
 
 /// Turns serde's error into a sentence a client developer can act on.

@@ -16,6 +16,7 @@ fn parses_every_client_message() {
             mode: Mode::Video,
             lang: None,
             ahead: false,
+            admit: Admit::default(),
         })
     );
     assert_eq!(
@@ -25,6 +26,7 @@ fn parses_every_client_message() {
             mode: Mode::Video,
             lang: None,
             ahead: false,
+            admit: Admit::default(),
         })
     );
     assert_eq!(
@@ -34,20 +36,23 @@ fn parses_every_client_message() {
             mode: Mode::Text,
             lang: Some("de".parse().unwrap()),
             ahead: false,
+            admit: Admit::default(),
         })
     );
     assert_eq!(
         ClientMessage::parse(r#"{"type":"next"}"#),
         Ok(ClientMessage::Next {
             mode: None,
-            ahead: false
+            ahead: false,
+            admit: Admit::default()
         })
     );
     assert_eq!(
         ClientMessage::parse(r#"{"type":"next","mode":"text"}"#),
         Ok(ClientMessage::Next {
             mode: Some(Mode::Text),
-            ahead: false
+            ahead: false,
+            admit: Admit::default()
         })
     );
     assert_eq!(
@@ -73,6 +78,57 @@ fn parses_every_client_message() {
     assert!(ClientMessage::parse(&end).is_ok());
 }
 
+/// A `join` or `next` carries the gate's fields beside its mode, language and `ahead`.
+#[test]
+fn parses_the_gate_fields_of_join_and_next() {
+    let admitted = Admit {
+        adult: true,
+        pow: Some(4_000_000_000),
+    };
+    assert_eq!(
+        ClientMessage::parse(r#"{"type":"next","adult":true,"pow":4000000000}"#),
+        Ok(ClientMessage::Next {
+            mode: None,
+            ahead: false,
+            admit: admitted
+        })
+    );
+    assert_eq!(
+        ClientMessage::parse(
+            r#"{"type":"join","mode":"text","lang":"pt","ahead":true,"adult":true,"pow":4000000000}"#
+        ),
+        Ok(ClientMessage::Join {
+            interests: vec![],
+            mode: Mode::Text,
+            lang: Some("pt".parse().unwrap()),
+            ahead: true,
+            admit: admitted
+        })
+    );
+    assert_eq!(
+        ClientMessage::parse(r#"{"type":"join","adult":false}"#),
+        Ok(ClientMessage::Join {
+            interests: vec![],
+            mode: Mode::Video,
+            lang: None,
+            ahead: false,
+            admit: Admit::default()
+        }),
+        "false is not a confirmation"
+    );
+}
+
+#[test]
+fn a_refused_join_or_next_is_still_named_one() {
+    assert!(names_entry(r#"{"type":"join","mode":"audio"}"#));
+    assert!(names_entry(r#"{"type":"next","mode":1,"pow":-1}"#));
+    assert!(names_entry(r#"{"type":"next","ahead":"yes"}"#));
+    assert!(!names_entry(r#"{"type":"early_offer","sdp":"v=0"}"#));
+    assert!(!names_entry(r#"{"type":"chat","room":"x"}"#));
+    assert!(!names_entry(r#"{"type":7}"#));
+    assert!(!names_entry("not json"));
+}
+
 #[test]
 fn refuses_bad_input_with_a_reason() {
     let cases = [
@@ -91,6 +147,9 @@ fn refuses_bad_input_with_a_reason() {
             "at most 8",
         ),
         (r#"{"type":"join","interests":["   "]}"#, "1–32"),
+        (r#"{"type":"join","adult":"yes"}"#, "invalid message"),
+        (r#"{"type":"next","pow":-1}"#, "invalid message"),
+        (r#"{"type":"next","pow":4294967296}"#, "invalid message"),
         (
             r#"{"type":"join","mode":"audio"}"#,
             r#"mode must be "video" or "text""#,
@@ -315,6 +374,21 @@ fn server_messages_have_the_documented_shape() {
         r#"{"type":"left","room":"00000000000000000000000000000001","reason":"disconnected"}"#
     );
     assert_eq!(ServerMessage::Waiting.to_json(), r#"{"type":"waiting"}"#);
+    let challenge = Challenge { seed: 5, bits: 18 };
+    assert_eq!(
+        ServerMessage::Challenge { challenge }.to_json(),
+        r#"{"type":"challenge","seed":"00000000000000000000000000000005","bits":18}"#
+    );
+    assert_eq!(
+        ServerMessage::Welcome {
+            online: 1,
+            modes: ModeCounts([1, 0]),
+            ice_servers: &[],
+            challenge: Some(challenge)
+        }
+        .to_json(),
+        r#"{"type":"welcome","online":1,"modes":{"video":1,"text":0},"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
+    );
 }
 
 mod fuzz {

@@ -112,7 +112,13 @@ pub const RECORDER: &str = r#"(() => {
       });
     }
     send(data) {
-      try { rec.sent.push({ type: JSON.parse(data).type, t: now() }); } catch { /* not JSON */ }
+      try {
+        const m = JSON.parse(data);
+        const sent = { type: m.type, t: now() };
+        // What a join or Next asks for, and what it carries through the gate.
+        if (m.type === 'join' || m.type === 'next') Object.assign(sent, { mode: m.mode, lang: m.lang, adult: m.adult, pow: m.pow });
+        rec.sent.push(sent);
+      } catch { /* not JSON */ }
       return super.send(data);
     }
   };
@@ -177,6 +183,26 @@ pub const FRAMES_DECODED: &str = r#"await (async () => {
 })()"#;
 
 impl Page {
+    /// Ticks "I am 18 or older and agree to the rules" on the landing page, as a user does
+    /// before a first Start, and waits until the browser remembers it.
+    pub async fn confirm_adult(&self) {
+        let base = self.base.clone();
+        self.confirm_adult_at(&base).await;
+    }
+
+    /// [`confirm_adult`](Self::confirm_adult) on the site at `base`, another server than the
+    /// page's own: another origin, whose storage remembers its own confirmation.
+    pub async fn confirm_adult_at(&self, base: &str) {
+        self.open_url(&format!("{base}/")).await;
+        self.click_css("#adult").await;
+        self.wait_for(
+            "localStorage.getItem('strangers.adult') === '1'",
+            "the 18+ confirmation remembered",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+
     /// Installs [`RECORDER`] for every document loaded from now on (call before `open`).
     pub async fn install_recorder(&self) {
         self.add_init_script(RECORDER).await;

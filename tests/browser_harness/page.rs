@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -22,10 +23,13 @@ pub struct Page {
     pub engine: Engine,
     pub client: Client,
     pub(super) session: String,
-    base: String,
+    pub(super) base: String,
     pub(super) log: Mutex<Vec<LogEntry>>,
     /// Firefox's WebDriver BiDi connection (console events, preload scripts).
     pub(super) bidi: Option<Bidi>,
+    /// Whether the 18+ box has been ticked in this browser (the first [`open`](Self::open)
+    /// does it, on the landing page, as a user must before a first Start).
+    pub(super) confirmed: AtomicBool,
 }
 
 /// A WebDriver command fantoccini has no method for, relative to the session URL.
@@ -82,6 +86,7 @@ impl Page {
             base: base.trim_end_matches('/').to_string(),
             log: Mutex::new(Vec::new()),
             bidi: None,
+            confirmed: AtomicBool::new(false),
         }
     }
 
@@ -112,11 +117,21 @@ impl Page {
             base: base.trim_end_matches('/').to_string(),
             log: Mutex::new(Vec::new()),
             bidi,
+            confirmed: AtomicBool::new(false),
         }
     }
 
-    /// Loads `path` (e.g. `/` or `/chat?start=1`) from the server.
+    /// Loads `path` (e.g. `/` or `/chat?start=1`) from the server; the first time, after
+    /// ticking the 18+ box on the landing page ([`confirm_adult`](Self::confirm_adult)).
     pub async fn open(&self, path: &str) {
+        if !self.confirmed.swap(true, Ordering::Relaxed) {
+            self.confirm_adult().await;
+        }
+        self.open_as_is(path).await;
+    }
+
+    /// Loads `path` as it is: an unconfirmed browser stays unconfirmed.
+    pub async fn open_as_is(&self, path: &str) {
         let url = format!("{}{path}", self.base);
         trace(&format!("{}: open {path}", self.name));
         self.client

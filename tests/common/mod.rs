@@ -1,6 +1,7 @@
 //! Test harness: a real server on 127.0.0.1:0 and real WebSocket clients.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use clap::CommandFactory;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use strangers::config::Config;
+use strangers::pow::Challenge;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -22,6 +24,18 @@ pub mod redis;
 /// The `--metrics-token` every test server gets; [`http_get`] sends it, so tests see
 /// `/metrics` and the counts in `/healthz`.
 pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// The proof of work of the test servers: on, so every client solves its challenges, and
+/// easy (a debug build solves 2^10 in about a millisecond; all clients of a test share one
+/// address, so their challenges get harder, up to 2^14). A test that gives a `--pow-` flag
+/// of its own gets neither.
+pub const TEST_POW: [&str; 4] = ["--pow-bits", "10", "--pow-max-bits", "14"];
+
+/// [`TEST_POW`], unless `extra` sets a proof of work of its own.
+pub fn test_pow(extra: &[&str]) -> Vec<&'static str> {
+    let own = extra.iter().any(|flag| flag.starts_with("--pow-"));
+    if own { Vec::new() } else { TEST_POW.to_vec() }
+}
 
 /// How long a test waits for something that should happen at once before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -38,7 +52,8 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown (most tests
-    /// pair the same two users again on purpose) and the extra flags given.
+    /// pair the same two users again on purpose), an easy proof of work ([`TEST_POW`]) and
+    /// the extra flags given.
     pub async fn start(extra: &[&str]) -> TestServer {
         TestServer::start_with_report_log(extra, &scratch_file("reports.jsonl")).await
     }
@@ -66,6 +81,7 @@ impl TestServer {
             .into_iter()
             .chain(["--rematch-cooldown", "0s", "--report-log", log])
             .chain(["--metrics-token", METRICS_TOKEN])
+            .chain(test_pow(extra))
             .chain(extra.iter().copied());
         let matches = Config::command()
             .try_get_matches_from(args)
@@ -102,7 +118,7 @@ impl TestServer {
         let (ws, _) = tokio_tungstenite::connect_async(self.ws_url())
             .await
             .expect("the server accepts a WebSocket");
-        let mut client = Client { ws };
+        let mut client = Client::new(ws);
         let welcome = client.recv().await;
         assert_eq!(welcome["type"], "welcome", "first message is welcome");
         (client, welcome)
@@ -172,13 +188,40 @@ impl Drop for TestServer {
     }
 }
 
-/// A WebSocket client speaking the protocol.
+/// A WebSocket client speaking the protocol as the browser's page does: every `join` and
+/// `next` it sends carries the 18+ confirmation and the solution of the latest challenge,
+/// unless the message says `adult` or `pow` itself (then it goes as written). `challenge`
+/// messages are taken in as they come and not handed to the test.
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The latest challenge the server gave, and whether a join or Next has spent it (the
+    /// next one must wait for the server's next challenge).
+    challenge: Option<(Challenge, bool)>,
+    /// Messages read while waiting for a challenge, handed out before any new one.
+    early: VecDeque<Value>,
 }
 
 impl Client {
+    pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            challenge: None,
+            early: VecDeque::new(),
+        }
+    }
+
     pub async fn send(&mut self, msg: Value) {
+        let msg = self.admitted(msg).await;
+        self.send_text(msg.to_string()).await;
+    }
+
+    /// Sends `msg` exactly as written (a join or Next still spends the challenge).
+    pub async fn send_as_is(&mut self, msg: Value) {
+        if matches!(msg["type"].as_str(), Some("join" | "next"))
+            && let Some((_, spent)) = &mut self.challenge
+        {
+            *spent = true;
+        }
         self.send_text(msg.to_string()).await;
     }
 
@@ -187,6 +230,79 @@ impl Client {
             .send(Message::Text(text.into()))
             .await
             .expect("send");
+    }
+
+    /// A `join` or `next` with what the gate asks for filled in.
+    async fn admitted(&mut self, mut msg: Value) -> Value {
+        if !matches!(msg["type"].as_str(), Some("join" | "next")) {
+            return msg;
+        }
+        let fields = msg.as_object_mut().expect("a message is an object");
+        fields.entry("adult").or_insert(Value::Bool(true));
+        if !fields.contains_key("pow")
+            && let Some(challenge) = self.fresh_challenge().await
+        {
+            let nonce = challenge.solve().expect("test challenges are solvable");
+            msg["pow"] = json!(nonce);
+        }
+        // The server spends its challenge on every join and Next it reads.
+        if let Some((_, spent)) = &mut self.challenge {
+            *spent = true;
+        }
+        msg
+    }
+
+    /// The latest challenge, once it is one no join has spent (reading, and keeping what
+    /// else arrives meanwhile, until the server's next challenge is there). `None`: the
+    /// server sets none.
+    pub async fn fresh_challenge(&mut self) -> Option<Challenge> {
+        loop {
+            match self.challenge {
+                None => return None,
+                Some((challenge, false)) => return Some(challenge),
+                Some((_, true)) => {
+                    let msg = self.read().await;
+                    self.early.push_back(msg);
+                }
+            }
+        }
+    }
+
+    /// Reads one message off the socket, taking in (and skipping) challenges.
+    async fn read(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a message arrives in time")
+                .expect("the socket is still open")
+                .expect("a valid frame");
+            match frame {
+                Message::Text(t) => {
+                    let msg: Value = serde_json::from_str(&t).expect("server sends JSON");
+                    if self.took_challenge(&msg) {
+                        continue;
+                    }
+                    return msg;
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Keeps the challenge a `welcome` or `challenge` message carries; true for a
+    /// `challenge` message (which is not passed on).
+    fn took_challenge(&mut self, msg: &Value) -> bool {
+        let given = match msg["type"].as_str() {
+            Some("welcome") => &msg["challenge"],
+            Some("challenge") => msg,
+            _ => return false,
+        };
+        if let (Some(seed), Some(bits)) = (given["seed"].as_str(), given["bits"].as_u64()) {
+            let challenge = Challenge::from_wire(seed, bits).expect("a well-formed challenge");
+            self.challenge = Some((challenge, false));
+        }
+        msg["type"] == "challenge"
     }
 
     pub async fn join(&mut self) {
@@ -210,19 +326,12 @@ impl Client {
         }
     }
 
-    /// The next message of any type, `online` included.
+    /// The next message of any type, `online` included (challenges are taken in, not
+    /// returned).
     pub async fn recv_any(&mut self) -> Value {
-        loop {
-            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
-                .await
-                .expect("a message arrives in time")
-                .expect("the socket is still open")
-                .expect("a valid frame");
-            match frame {
-                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
+        match self.early.pop_front() {
+            Some(msg) => msg,
+            None => self.read().await,
         }
     }
 
@@ -237,10 +346,15 @@ impl Client {
     /// A message already received, if any, without waiting (`online` skipped).
     pub async fn try_recv_now(&mut self) -> Option<Value> {
         use futures_util::FutureExt;
+        while let Some(msg) = self.early.pop_front() {
+            if msg["type"] != "online" {
+                return Some(msg);
+            }
+        }
         while let Some(Some(Ok(frame))) = self.ws.next().now_or_never() {
             if let Message::Text(t) = frame {
                 let v: Value = serde_json::from_str(&t).expect("server sends JSON");
-                if v["type"] != "online" {
+                if v["type"] != "online" && !self.took_challenge(&v) {
                     return Some(v);
                 }
             }

@@ -21,6 +21,7 @@ impl Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_strangers"))
             .args(["--listen", listen, "--stun", ""])
             .args(["--metrics-token", super::METRICS_TOKEN])
+            .args(super::test_pow(extra))
             .args(extra)
             .arg("--report-log")
             .arg(super::scratch_file("reports.jsonl"))
@@ -48,7 +49,7 @@ impl Process {
     pub async fn client(&self) -> Client {
         let url = format!("ws://{}/ws", self.addr);
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut client = Client { ws };
+        let mut client = Client::new(ws);
         client.recv_type("welcome").await;
         client
     }

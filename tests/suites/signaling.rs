@@ -711,6 +711,88 @@ async fn early_offers_are_for_video_waits_only() {
     assert_eq!(t.recv_type("error").await["code"], "bad_message");
 }
 
+/// The 18+ gate: a `join` or `next` without `"adult": true` gets `adult_required` and
+/// meets nobody, though a stranger is waiting; with it, the same connection is paired.
+#[tokio::test]
+async fn a_join_without_the_18_plus_confirmation_meets_nobody() {
+    let server = start(&[]).await;
+    let mut waiting = server.client().await;
+    waiting.join().await;
+    let mut minor = server.client().await;
+    for (ty, adult) in [("join", None), ("join", Some(false)), ("next", None)] {
+        // With the solution of the challenge it spends: only the confirmation is missing.
+        let nonce = minor.fresh_challenge().await.and_then(|c| c.solve());
+        let mut msg = json!({"type": ty, "pow": nonce});
+        if let Some(adult) = adult {
+            msg["adult"] = json!(adult);
+        }
+        minor.send_as_is(msg.clone()).await;
+        let refused = minor.recv_type("error").await;
+        assert_eq!(refused["code"], "adult_required", "{msg}: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains("18 or older"),
+            "{refused}"
+        );
+    }
+    assert_eq!(server.health().await["rooms"], 0, "nobody was paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+    // Confirmed: the same connection joins and meets the stranger.
+    minor.join().await;
+    minor.recv_type("matched").await;
+    waiting.recv_type("matched").await;
+}
+
+/// The proof of work: the welcome sets a challenge; a join without its solution gets
+/// `pow_required`, one with a made-up nonce `pow_invalid`, and a solution already spent
+/// (replayed after the join it paid for) `pow_invalid` too; none of them meets the
+/// stranger who is waiting. Every join, refused or not, is answered with a new challenge.
+#[tokio::test]
+async fn a_join_without_a_valid_proof_of_work_meets_nobody() {
+    let server = start(&[]).await;
+    let mut waiting = server.client().await;
+    waiting.join().await;
+    let (mut bot, welcome) = server.client_with_welcome().await;
+    assert_eq!(welcome["challenge"]["bits"], 10, "the test servers' base");
+    assert_eq!(welcome["challenge"]["seed"].as_str().unwrap().len(), 32);
+
+    let first = bot.fresh_challenge().await.unwrap();
+    bot.send(json!({"type": "join", "pow": null})).await;
+    assert_eq!(bot.recv_type("error").await["code"], "pow_required");
+
+    let second = bot.fresh_challenge().await.unwrap();
+    assert_ne!(first, second, "the refused join spent its challenge");
+    let forged = (0..).find(|&n| !second.solved_by(n)).unwrap();
+    bot.send(json!({"type": "join", "pow": forged})).await;
+    let refused = bot.recv_type("error").await;
+    assert_eq!(refused["code"], "pow_invalid", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("latest challenge"));
+    assert_eq!(server.health().await["rooms"], 0, "no refused join was paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+
+    // A good solution pays for one join: the bot meets the stranger, and leaves.
+    let paid = bot.fresh_challenge().await.unwrap().solve().unwrap();
+    bot.send(json!({"type": "join", "pow": paid})).await;
+    bot.recv_type("waiting").await;
+    bot.recv_type("matched").await;
+    waiting.recv_type("matched").await;
+    bot.send(json!({"type": "leave"})).await;
+    waiting.recv_type("left").await;
+    waiting.join().await;
+    // Sent again, it is a replay. (A challenge the old nonce happens to solve too, 1 in
+    // 2^10, is spent first by a join without a solution.)
+    for _ in 0..8 {
+        if !bot.fresh_challenge().await.unwrap().solved_by(paid) {
+            break;
+        }
+        bot.send(json!({"type": "join", "pow": null})).await;
+        bot.recv_type("error").await;
+    }
+    bot.send(json!({"type": "join", "pow": paid})).await;
+    assert_eq!(bot.recv_type("error").await["code"], "pow_invalid");
+    assert_eq!(server.health().await["rooms"], 0, "the replay was not paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+}
+
 /// Sends `join` with these extra fields (`mode`, `lang`, `interests`) and reads `waiting`.
 async fn join_with(client: &mut Client, fields: serde_json::Value) {
     let mut msg = fields;
@@ -812,7 +894,9 @@ async fn a_text_room_relays_chat_and_typing_only() {
 /// fallback, and `same_lang` is false.
 #[tokio::test]
 async fn the_same_language_is_preferred_then_anyone_after_the_fallback() {
-    let server = start(&["--fallback-after", "300ms"]).await;
+    // Long enough for every join before the fallback to be in while nobody is past it, on
+    // a loaded machine too; the pairs after it are awaited.
+    let server = start(&["--fallback-after", "2s"]).await;
     let mut de = server.client().await;
     let mut fr = server.client().await;
     join_with(&mut de, json!({"lang": "de"})).await;
@@ -837,7 +921,9 @@ async fn the_same_language_is_preferred_then_anyone_after_the_fallback() {
 /// meets the first; the other two meet after the fallback.
 #[tokio::test]
 async fn interests_count_within_the_language() {
-    let server = start(&["--fallback-after", "300ms"]).await;
+    // Long enough for every join before the fallback to be in while nobody is past it, on
+    // a loaded machine too; the pairs after it are awaited.
+    let server = start(&["--fallback-after", "2s"]).await;
     let mut de_chess = server.client().await;
     let mut en_chess = server.client().await;
     let mut de = server.client().await;
@@ -886,4 +972,39 @@ async fn old_clients_still_work_and_bad_modes_or_languages_are_refused() {
     assert_eq!(server.health().await["waiting"], 0, "nothing refused queued anyone");
     join_with(&mut c, json!({"mode": "text", "lang": "pt"})).await;
     assert_eq!(server.health().await["waiting"], 1);
+}
+
+/// A text user passes the same gate as a video user: a text `join` without the 18+
+/// confirmation or without a solution meets nobody, though a text stranger is waiting, and a
+/// `join` refused as `bad_message` (an unknown mode) still spends its challenge and is
+/// answered with the next, so a client never waits for one that will not come. With both,
+/// the text user meets the text stranger.
+#[tokio::test]
+async fn a_text_join_passes_the_same_gate() {
+    let server = start(&[]).await;
+    let mut waiting = server.client().await;
+    join_with(&mut waiting, json!({"mode": "text", "lang": "es"})).await;
+    let mut c = server.client().await;
+    let nonce = c.fresh_challenge().await.and_then(|ch| ch.solve());
+    let minor = json!({"type": "join", "mode": "text", "lang": "es", "pow": nonce});
+    c.send_as_is(minor).await;
+    assert_eq!(c.recv_type("error").await["code"], "adult_required");
+    let unsolved = json!({"type": "join", "mode": "text", "adult": true, "pow": null});
+    c.send_as_is(unsolved).await;
+    assert_eq!(c.recv_type("error").await["code"], "pow_required");
+
+    let before = c.fresh_challenge().await.unwrap();
+    c.send_as_is(json!({"type": "join", "mode": "audio", "adult": true}))
+        .await;
+    let after = c.fresh_challenge().await.unwrap();
+    assert_ne!(before, after, "the unreadable join was answered with a new challenge");
+    let refused = c.recv_type("error").await;
+    assert_eq!(refused["code"], "bad_message", "{refused}");
+    assert_eq!(server.health().await["rooms"], 0, "nobody was paired");
+    assert_eq!(waiting.try_recv_now().await, None, "the stranger heard nothing");
+
+    join_with(&mut c, json!({"mode": "text", "lang": "es"})).await;
+    let (mc, mw) = (c.recv_type("matched").await, waiting.recv_type("matched").await);
+    assert_eq!(mc["room"], mw["room"]);
+    assert_eq!((mc["mode"].as_str(), mc["same_lang"].as_bool()), (Some("text"), Some(true)));
 }

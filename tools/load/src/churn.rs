@@ -230,7 +230,7 @@ impl Kit {
     /// One churn client: connects as client number `index`, waits for the start, then churns
     /// until the end, recording latency into shard `shard`.
     async fn client(mut self, index: usize, shard: usize) {
-        let ws = {
+        let (ws, challenge) = {
             let Ok(_permit) = self.concurrency.acquire().await else {
                 return;
             };
@@ -238,7 +238,7 @@ impl Kit {
                 return;
             }
             match self.target.connect(index).await {
-                Ok(ws) => ws,
+                Ok(connected) => connected,
                 Err(kind) => {
                     self.shared.failed.inc();
                     self.shared.errors.add(kind);
@@ -250,9 +250,9 @@ impl Kit {
         if self.go.wait_for(|go| *go).await.is_err() || *self.end.borrow() {
             return;
         }
-        Client::new(ws, shard, self.shared, self.config, self.permits, self.end)
-            .run()
-            .await;
+        let mut client = Client::new(ws, shard, self.shared, self.config, self.permits, self.end);
+        client.challenge = challenge;
+        client.run().await;
     }
 }
 

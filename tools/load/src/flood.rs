@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::net::{Incoming, Target, Ws};
+use crate::net::{Incoming, Target, Ws, out, solve};
 use crate::stats::{Counter, CpuMark, CpuUse, Errors};
 
 /// What every flooder updates.
@@ -229,9 +229,9 @@ async fn matched_session(
     shared: &Shared,
     until: Instant,
 ) -> Attempt {
-    let ws = match tokio::time::timeout_at(until, target.connect(index)).await {
+    let (ws, challenge) = match tokio::time::timeout_at(until, target.connect(index)).await {
         Err(_) => return Attempt::Over,
-        Ok(Ok(ws)) => ws,
+        Ok(Ok(connected)) => connected,
         Ok(Err(kind)) => {
             shared.errors.add(kind);
             // Not a hot loop if the server refuses us.
@@ -241,7 +241,7 @@ async fn matched_session(
     };
     shared.connections.inc();
     let (mut tx, mut rx) = ws.split();
-    let join = r#"{"type":"join","interests":["flood"]}"#;
+    let join = out::join(solve(challenge).await, r#""interests":["flood"]"#);
     if tx.send(Message::text(join)).await.is_err() {
         shared.closed(None);
         return Attempt::Again;

@@ -11,8 +11,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::HoldArgs;
 use crate::control::{sleep_or_stop, wait_for};
-use crate::net::{Incoming, Target, Ws, out};
+use crate::net::{Incoming, Target, Ws, out, solve};
 use crate::stats::{Counter, CpuMark, CpuUse, Errors, now_ns, rss_kib, show};
+use strangers::pow::Challenge;
 
 /// What the held sessions do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ fn spawn(
         let shared = shared.clone();
         let phase = phase.clone();
         tokio::spawn(async move {
-            let ws = {
+            let (ws, challenge) = {
                 let Ok(_permit) = concurrency.acquire().await else {
                     return;
                 };
@@ -64,7 +65,7 @@ fn spawn(
                     return;
                 }
                 match target.connect(i).await {
-                    Ok(ws) => ws,
+                    Ok(connected) => connected,
                     Err(kind) => {
                         shared.failed.inc();
                         shared.errors.add(kind);
@@ -73,14 +74,20 @@ fn spawn(
                 }
             };
             shared.opened.inc();
-            session(ws, &shared, phase, payload_bytes).await;
+            session(ws, challenge, &shared, phase, payload_bytes).await;
         });
     }
 }
 
 /// One held session: answers pings (tungstenite does), and in the exchange phase joins and
 /// sends or answers one payload; ends at the stop phase or when the server closes it.
-async fn session(mut ws: Ws, shared: &Shared, mut phase: watch::Receiver<Phase>, bytes: usize) {
+async fn session(
+    mut ws: Ws,
+    challenge: Option<Challenge>,
+    shared: &Shared,
+    mut phase: watch::Receiver<Phase>,
+    bytes: usize,
+) {
     let mut joined = false;
     let mut exchange = Exchange::default();
     loop {
@@ -91,7 +98,8 @@ async fn session(mut ws: Ws, shared: &Shared, mut phase: watch::Receiver<Phase>,
                     Phase::Stop => break,
                     Phase::Exchange if !joined => {
                         joined = true;
-                        if ws.send(Message::text(out::JOIN)).await.is_err() {
+                        let pow = solve(challenge).await;
+                        if ws.send(Message::text(out::join(pow, ""))).await.is_err() {
                             shared.errors.add("hold_send_failed");
                             shared.dropped.inc();
                             return;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::Deserialize;
+use strangers::pow::Challenge;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::http::Uri;
@@ -62,15 +63,17 @@ impl Target {
     }
 
     /// Opens client number `index`: TCP (from source address `index % sources`), WebSocket
-    /// handshake, then reads the `welcome`. The error is a short kind for the tally.
-    pub async fn connect(&self, index: usize) -> Result<Ws, String> {
+    /// handshake, then reads the `welcome`; returns the socket and the challenge its first
+    /// join must solve (none when the server's proof of work is off). The error is a short
+    /// kind for the tally.
+    pub async fn connect(&self, index: usize) -> Result<(Ws, Option<Challenge>), String> {
         match tokio::time::timeout(self.connect_timeout, self.connect_inner(index)).await {
             Ok(r) => r,
             Err(_) => Err("connect_timeout".into()),
         }
     }
 
-    async fn connect_inner(&self, index: usize) -> Result<Ws, String> {
+    async fn connect_inner(&self, index: usize) -> Result<(Ws, Option<Challenge>), String> {
         let (url, addr) = &self.endpoints[index % self.endpoints.len()];
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -106,7 +109,7 @@ impl Target {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => {
                     return match Incoming::parse(&t) {
-                        Some(m) if m.ty == "welcome" => Ok(ws),
+                        Some(m) if m.ty == "welcome" => Ok((ws, m.challenge())),
                         _ => Err("no_welcome".into()),
                     };
                 }
@@ -173,6 +176,25 @@ pub struct Incoming<'a> {
     /// Why a partner left, tallied by kind.
     #[serde(default, borrow)]
     pub reason: Option<Cow<'a, str>>,
+    /// The seed of a `challenge` message.
+    #[serde(default, borrow)]
+    pub seed: Option<Cow<'a, str>>,
+    /// The difficulty of a `challenge` message.
+    #[serde(default)]
+    pub bits: Option<u64>,
+    /// The first challenge, in `welcome`.
+    #[serde(default, borrow, rename = "challenge")]
+    pub first: Option<ChallengeIn<'a>>,
+}
+
+/// A challenge as `welcome` carries it.
+#[derive(Deserialize, Debug)]
+pub struct ChallengeIn<'a> {
+    /// Its seed, in hex.
+    #[serde(borrow)]
+    pub seed: Cow<'a, str>,
+    /// Its difficulty.
+    pub bits: u64,
 }
 
 /// The part of a relayed ICE candidate the generator reads.
@@ -186,6 +208,15 @@ pub struct CandidateIn<'a> {
 impl<'a> Incoming<'a> {
     pub fn parse(text: &'a str) -> Option<Incoming<'a>> {
         serde_json::from_str(text).ok()
+    }
+
+    /// The challenge a `welcome` or `challenge` message sets.
+    pub fn challenge(&self) -> Option<Challenge> {
+        match (&self.first, &self.seed, self.bits) {
+            (Some(first), _, _) => Challenge::from_wire(&first.seed, first.bits),
+            (None, Some(seed), Some(bits)) => Challenge::from_wire(seed, bits),
+            _ => None,
+        }
     }
 
     /// The sender's timestamp in a relayed message's payload (`ts=<nanoseconds>`).
@@ -232,8 +263,36 @@ pub mod out {
         format!(r#"{{"type":"chat","room":"{room}","text":"hello stranger ts={ts}"}}"#)
     }
 
-    pub const JOIN: &str = r#"{"type":"join"}"#;
-    pub const NEXT: &str = r#"{"type":"next"}"#;
+    /// A `join` with the 18+ confirmation and the solution `pow` (if the server set a
+    /// challenge), and `extra` fields (`"interests":[…]`, or empty).
+    pub fn join(pow: Option<u32>, extra: &str) -> String {
+        entry("join", pow, extra)
+    }
+
+    /// A `next`, confirmed and solved like [`join`].
+    pub fn next(pow: Option<u32>) -> String {
+        entry("next", pow, "")
+    }
+
+    fn entry(kind: &str, pow: Option<u32>, extra: &str) -> String {
+        let pow = pow.map(|n| format!(r#","pow":{n}"#)).unwrap_or_default();
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(",{extra}")
+        };
+        format!(r#"{{"type":"{kind}","adult":true{pow}{extra}}}"#)
+    }
+}
+
+/// Solves `challenge` as a bot must, on the blocking pool (a solve takes milliseconds of
+/// CPU, which must not hold up the sockets a runtime thread serves). `None` for none.
+pub async fn solve(challenge: Option<Challenge>) -> Option<u32> {
+    let challenge = challenge?;
+    tokio::task::spawn_blocking(move || challenge.solve())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Resolves one `ws://host:port/path` and checks the network rule (loopback only unless

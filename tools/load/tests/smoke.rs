@@ -26,8 +26,10 @@ struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown and the extra
-    /// flags given, keeping its report log in a scratch directory of its own.
+    /// Starts a server with no STUN servers, a fixed seed, no re-match cooldown, an easy
+    /// proof of work (the generator solves every challenge, in this debug build, and all its
+    /// clients share one address, which makes challenges harder, up to 2^12) and the
+    /// extra flags given, keeping its report log in a scratch directory of its own.
     async fn start(extra: &[&str]) -> TestServer {
         let dir = std::env::temp_dir().join(format!("strangers-load-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -36,6 +38,7 @@ impl TestServer {
         let args = ["strangers", "--stun", "", "--seed", "1"]
             .into_iter()
             .chain(["--rematch-cooldown", "0s", "--report-log", log])
+            .chain(["--pow-bits", "10", "--pow-max-bits", "12"])
             .chain(extra.iter().copied());
         let matches = Config::command()
             .try_get_matches_from(args)

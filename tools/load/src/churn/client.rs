@@ -10,8 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Config, Shared};
-use crate::net::{Incoming, Ws, out};
+use crate::net::{Incoming, Ws, out, solve};
 use crate::stats::now_ns;
+use strangers::pow::Challenge;
 
 /// A relayed message a client sends.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +61,8 @@ pub struct Client {
     out: VecDeque<Out>,
     /// Last time the server told us something we were waiting for.
     last_progress: Instant,
+    /// The challenge the next join or Next must solve (the server sends one after each).
+    pub challenge: Option<Challenge>,
 }
 
 /// Waiting for one of the pacer's permits.
@@ -89,12 +92,14 @@ impl Client {
             state: State::Waiting,
             out: VecDeque::new(),
             last_progress: Instant::now(),
+            challenge: None,
         }
     }
 
     /// Joins, then churns until the end of the run or until the socket fails.
     pub async fn run(&mut self) {
-        if self.send_text(out::JOIN.to_string()).await.is_err() {
+        let pow = solve(self.challenge.take()).await;
+        if self.send_text(out::join(pow, "")).await.is_err() {
             return;
         }
         let mut permit: Option<Pin<Box<Acquire>>> = None;
@@ -224,7 +229,8 @@ impl Client {
     async fn next(&mut self) -> Result<(), Dead> {
         self.state = State::Waiting;
         self.out.clear();
-        self.send_text(out::NEXT.to_string()).await
+        let pow = solve(self.challenge.take()).await;
+        self.send_text(out::next(pow)).await
     }
 
     async fn send_relay(&mut self, kind: Out) -> Result<(), Dead> {
@@ -276,6 +282,10 @@ impl Client {
         };
         match msg.ty.as_ref() {
             "waiting" | "online" | "welcome" | "typing" => Ok(()),
+            "challenge" => {
+                self.challenge = msg.challenge();
+                Ok(())
+            }
             "matched" => {
                 self.on_matched(&msg);
                 Ok(())
