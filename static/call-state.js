@@ -1,8 +1,8 @@
-// The session's record of its current call or text chat: its room, role, route and proof,
-// the peer connection's state, stalls and the stranger's camera and microphone, and the
-// phase and status line each change of them calls for; and whether the servers a call is
-// given include a relay. Plain data: session.js decides what happens, call.js runs the
-// peer connection.
+// The session's record of its current call or text chat: what a `matched` says of it, its
+// room, role, route and proof, the peer connection's state, stalls and the stranger's camera
+// and microphone, and the phase and status line each change of them calls for; and whether
+// the servers a call is given include a relay. Plain data: session.js decides what happens,
+// call.js runs the peer connection.
 
 import { TEXT } from './words.js';
 
@@ -70,11 +70,37 @@ export class CallRecord {
     return this.everConnected ? TEXT.interrupted : TEXT.found;
   }
 
+  /** The `resume` that asks for `room` back after a drop, showing our proof (a text chat says so). */
+  resume(room, text) {
+    const message = { type: 'resume', room, proof: this.proof };
+    if (text) message.mode = 'text';
+    return message;
+  }
+
   /** The stranger's `media` message: what it says of their camera and microphone, if well formed. */
   strangerMedia(message) {
     if (typeof message.video !== 'boolean' || typeof message.audio !== 'boolean') return;
     this.remoteMedia = { video: message.video, audio: message.audio };
   }
+}
+
+/**
+ * What a `matched` says of the call it opens: `{room, role, common, sameLang, offer, offered,
+ * proof}` (`offer`: the stranger's early offer, for an answerer; `offered`: ours went), or
+ * null when it names no room or role.
+ */
+export function readMatched(message) {
+  const { room, role } = message;
+  if (typeof room !== 'string' || (role !== 'offerer' && role !== 'answerer')) return null;
+  return {
+    room,
+    role,
+    common: Array.isArray(message.common) ? message.common : [],
+    sameLang: message.same_lang === true,
+    offer: role === 'answerer' && typeof message.offer === 'string' ? message.offer : null,
+    offered: message.offered === true,
+    proof: typeof message.proof === 'string' ? message.proof : null,
+  };
 }
 
 /** Whether the server hands out a TURN relay (a turn: or turns: URL). */

@@ -11,7 +11,7 @@
 import { TEXT } from './words.js';
 import { t } from './i18n.js';
 import { StatusLine, onlineText, sessionView } from './display.js';
-import { CallRecord, offersTurn } from './call-state.js';
+import { CallRecord, offersTurn, readMatched } from './call-state.js';
 import { Ban } from './ban.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
@@ -159,7 +159,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban || this.#hidingWithoutRelay() || !this.#confirmed()) return;
+      if (!this.#startable()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -332,9 +332,7 @@ export class Session {
       if (this.#resuming !== null) {
         // Also a call that is recovering from an outage: the stranger is still there.
         if (this.#call && this.#call.everConnected) {
-          const resume = { type: 'resume', room: this.#resuming, proof: this.#call.proof };
-          if (this.#text) resume.mode = 'text';
-          this.#send(resume);
+          this.#send(this.#call.resume(this.#resuming, this.#text));
           return;
         }
         this.#endCall();
@@ -414,19 +412,14 @@ export class Session {
   }
 
   #onMatched(message) {
-    const role = message.role === 'offerer' || message.role === 'answerer' ? message.role : null;
-    if (typeof message.room !== 'string' || !role) return;
+    const m = readMatched(message);
     // We sent leave before this crossed it on the wire: the server ends that room.
-    if (!this.#active) return;
+    if (!m || !this.#active) return;
     // Fresh relay credentials for this call (those in `welcome` may have run out).
     this.#takeServers(message.iceServers);
-    const offer = role === 'answerer' && typeof message.offer === 'string' ? message.offer : null;
-    this.#beginCall(message.room, role, message.common, message.same_lang === true, {
-      offer,
-      offered: message.offered === true,
-    });
+    this.#beginCall(m);
     // Shown to get this room back after a server restart; the stranger has its own.
-    if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
+    if (this.#call && m.proof !== null) this.#call.proof = m.proof;
   }
 
   #onResumed(message) {
@@ -477,9 +470,8 @@ export class Session {
       active: this.#active,
       mediaReady: this.#mediaReady,
       mediaProblem: this.#mediaProblem,
-      banText: this.#banText(),
-      // Not before the 18+ confirmation either.
-      startable: !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed(),
+      banText: this.#ban ? this.#ban.text(this.#clock.now()) : '',
+      startable: this.#startable(),
       pauseNotice: this.#pauseNotice,
       text: this.#text,
       reporting: this.#reporting,
@@ -489,11 +481,6 @@ export class Session {
       socket: this.#socket,
       online: this.#online,
     });
-  }
-
-  /** What the page says about the ban, counted from now. */
-  #banText() {
-    return this.#ban ? this.#ban.text(this.#clock.now()) : '';
   }
 
   // ------------------------------------------------------------ transitions
@@ -533,8 +520,8 @@ export class Session {
     if (!this.#text) this.#emit({ type, iceServers: this.#iceServers, relayOnly: this.#hideIp });
   }
 
-  /** Opens the call (or the text chat, up as soon as it is matched) the server paired us in. */
-  #beginCall(room, role, common, sameLang, { offer = null, offered = false } = {}) {
+  /** Opens the call (or the text chat, up as soon as it is matched) `matched` paired us in (readMatched). */
+  #beginCall({ room, role, common, sameLang, offer, offered }) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
     const text = this.#text;
@@ -543,7 +530,6 @@ export class Session {
     const relayOnly = !text && this.#hideIp;
     this.#call = new CallRecord(room, role, { relayOnly, text });
     const iceServers = text ? [] : this.#iceServers;
-    common = Array.isArray(common) ? common : [];
     const begin = { type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly };
     this.#emit(text ? begin : { ...begin, offer, offered });
     this.#phase = text ? 'connected' : 'connecting';
@@ -557,6 +543,11 @@ export class Session {
     // The stranger assumes camera and microphone are on until told otherwise.
     const media = this.#localMedia();
     if (!media.video || !media.audio) this.#sendMediaState();
+  }
+
+  /** Start may be pressed: not while looking or banned, nor before the 18+ confirmation. */
+  #startable() {
+    return !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed();
   }
 
   /** Hide my IP is on but the server has no relay: no call may start. */
@@ -638,7 +629,7 @@ export class Session {
       this.#setStatus(TEXT.banOver);
       return;
     }
-    this.#setStatus(this.#banText());
+    this.#setStatus(this.#ban.text(this.#clock.now()));
     this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(this.#clock.now()));
   }
 
@@ -658,7 +649,7 @@ export class Session {
   #setStatus(text) {
     // While matching is refused the ban is the lasting status, whatever else happens
     // (a reconnect, say); transient messages can still show over it for a moment.
-    this.#status.set(this.#ban ? this.#banText() : text);
+    this.#status.set(this.#ban ? this.#ban.text(this.#clock.now()) : text);
   }
 
   /** Shows a message for a few seconds, then goes back to the lasting status. */

@@ -564,6 +564,49 @@ async fn stale_early_offers_are_never_delivered() {
     assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
 }
 
+/// An early offer is only kept for a wait, and only a join the gate let in begins one: a
+/// client whose join was refused (no 18+ confirmation, or a made-up solution) is still idle,
+/// and the early offers it sends then reach nobody, not even the stranger it meets once its
+/// join does pass.
+#[tokio::test]
+async fn an_early_offer_needs_a_wait_the_gate_let_in() {
+    let server = start(&[]).await;
+    let mut x = server.client().await;
+    x.join_ahead().await;
+    let mut minor = server.client().await;
+
+    let nonce = minor.fresh_challenge().await.and_then(|c| c.solve());
+    minor
+        .send_as_is(json!({"type": "join", "ahead": true, "pow": nonce}))
+        .await;
+    assert_eq!(minor.recv_type("error").await["code"], "adult_required");
+    offer_ahead(&mut minor, "v=0 not confirmed").await;
+
+    let challenge = minor.fresh_challenge().await.unwrap();
+    let forged = (0..).find(|&n| !challenge.solved_by(n)).unwrap();
+    minor
+        .send_as_is(json!({"type": "join", "ahead": true, "adult": true, "pow": forged}))
+        .await;
+    assert_eq!(minor.recv_type("error").await["code"], "pow_invalid");
+    offer_ahead(&mut minor, "v=0 not solved").await;
+
+    assert_eq!(server.health().await["rooms"], 0, "no refused join was paired");
+    assert_eq!(x.try_recv_now().await, None, "the waiter heard nothing");
+    // Let in at last: a pairing like any other, with nothing of the offers sent before.
+    minor.join().await;
+    let (mm, mx) = (
+        minor.recv_type("matched").await,
+        x.recv_type("matched").await,
+    );
+    assert_eq!(mm["room"], mx["room"]);
+    assert!(!ahead_in(&mm) && !ahead_in(&mx), "{mm} {mx}");
+    let room = mm["room"].as_str().unwrap();
+    minor
+        .send(json!({"type": "chat", "room": room, "text": "first"}))
+        .await;
+    assert_eq!(x.recv().await["text"], "first", "and no offer before it");
+}
+
 /// An early offer is checked like any offer: a malformed or oversized one gets
 /// `bad_message`, the user keeps waiting, and nothing of it reaches the stranger.
 #[tokio::test]
