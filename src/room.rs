@@ -197,13 +197,22 @@ pub(crate) enum Relayed {
     Undeliverable(Undeliverable),
 }
 
+/// Whether a room of `mode` relays `msg`: a video room passes everything, a text room chat
+/// and typing only (nothing that would set up a call).
+fn relays(mode: Mode, msg: &Relay) -> bool {
+    match mode {
+        Mode::Video => true,
+        Mode::Text => matches!(msg, Relay::Chat { .. } | Relay::Typing { .. }),
+    }
+}
+
 impl Room {
     /// Forwards `msg` to the partner if it is addressed to this room.
     pub(crate) fn relay(&self, msg: &Relay) -> Relayed {
         if msg.room() != self.id {
             return Relayed::WrongRoom;
         }
-        if !self.mode.relays(msg) {
+        if !relays(self.mode, msg) {
             return Relayed::NotInThisMode;
         }
         let event = Event::Relay {
@@ -319,5 +328,40 @@ mod tests {
             "{}",
             std::mem::size_of::<Event>()
         );
+    }
+
+    /// A text room passes chat and typing and nothing that sets up a call.
+    #[test]
+    fn a_text_room_relays_chat_and_typing_only() {
+        let room = RoomId(1);
+        let chat = Relay::Chat {
+            room,
+            text: "hi".into(),
+        };
+        let typing = Relay::Typing { room, active: true };
+        let media = Relay::Media {
+            room,
+            video: true,
+            audio: true,
+        };
+        let offer = Relay::Offer {
+            room,
+            sdp: "v=0".into(),
+        };
+        let answer = Relay::Answer {
+            room,
+            sdp: "v=0".into(),
+        };
+        let candidate = Relay::Candidate {
+            room,
+            candidate: None,
+        };
+        for relay in [&chat, &typing] {
+            assert!(relays(Mode::Text, relay) && relays(Mode::Video, relay));
+        }
+        for relay in [&media, &offer, &answer, &candidate] {
+            assert!(!relays(Mode::Text, relay), "{relay:?}");
+            assert!(relays(Mode::Video, relay));
+        }
     }
 }

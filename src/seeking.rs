@@ -8,8 +8,6 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::protocol::Relay;
-
 /// Which kind of chat a user looks for: a video call (with text chat beside it) or text
 /// alone. Users of one mode only ever meet users of the same mode.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize)]
@@ -38,14 +36,6 @@ impl Mode {
     /// Where this mode sits in [`ALL`](Self::ALL).
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// Whether a room of this mode relays `relay`: a text room passes chat and typing only.
-    pub fn relays(self, relay: &Relay) -> bool {
-        match self {
-            Mode::Video => true,
-            Mode::Text => matches!(relay, Relay::Chat { .. } | Relay::Typing { .. }),
-        }
     }
 }
 
@@ -132,7 +122,6 @@ impl Serialize for ModeCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RoomId;
 
     /// Languages are compared by their primary subtag, whatever the case; the text form
     /// is the lower-cased code.
@@ -158,40 +147,5 @@ mod tests {
         let corrected = counts.corrected(ModeCounts([1, 0]), ModeCounts([0, 5]));
         assert_eq!(corrected, ModeCounts([11, 0]));
         assert_eq!(corrected.get(Mode::Video), 11);
-    }
-
-    /// A text room passes chat and typing and nothing that sets up a call.
-    #[test]
-    fn a_text_room_relays_chat_and_typing_only() {
-        let room = RoomId(1);
-        let chat = Relay::Chat {
-            room,
-            text: "hi".into(),
-        };
-        let typing = Relay::Typing { room, active: true };
-        let media = Relay::Media {
-            room,
-            video: true,
-            audio: true,
-        };
-        let offer = Relay::Offer {
-            room,
-            sdp: "v=0".into(),
-        };
-        let answer = Relay::Answer {
-            room,
-            sdp: "v=0".into(),
-        };
-        let candidate = Relay::Candidate {
-            room,
-            candidate: None,
-        };
-        for relay in [&chat, &typing] {
-            assert!(Mode::Text.relays(relay) && Mode::Video.relays(relay));
-        }
-        for relay in [&media, &offer, &answer, &candidate] {
-            assert!(!Mode::Text.relays(relay), "{relay:?}");
-            assert!(Mode::Video.relays(relay));
-        }
     }
 }

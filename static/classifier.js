@@ -2,8 +2,11 @@
 // (static/safety-worker.js, which loads the vendored model) the first time a call needs it,
 // takes a frame of the remote video as soon as the call's first one is shown (or the model is
 // ready) and then once a second, one at a time, and hands each frame's class probabilities to
-// the page.
+// the page. A blank frame (black, one flat colour) is not judged: the next frame shown is
+// taken instead, so the first verdict of a call is always on a picture.
 // Frames stay in this browser: they go to the worker and nowhere else.
+
+import { isBlank } from './safety.js';
 
 const INPUT_SIZE = 224; // the model's input; frames are scaled to it here, off the worker
 const CHECK_EVERY_MS = 1000;
@@ -28,7 +31,7 @@ export class Classifier {
   /** The id of the current call's first frame: answers about earlier calls' frames are dropped. */
   #callFirstId = 1;
   /** What the benchmarks read (window.__strangers.safety): times in ms since the page began. */
-  stats = { loadStarted: null, ready: null, loadMs: null, backend: null, firstFrame: null, firstResult: null, runs: [], scores: [] };
+  stats = { loadStarted: null, ready: null, loadMs: null, backend: null, firstFrame: null, firstResult: null, blank: 0, runs: [], scores: [] };
 
   /**
    * @param {object} o
@@ -81,14 +84,18 @@ export class Classifier {
     this.#running = true;
     this.#callFirstId = this.#nextId + 1;
     this.#timer = this.#tracker.interval(() => this.#check(), CHECK_EVERY_MS);
+    this.#onNextFrame();
+  }
+
+  /** Checks the next frame the video shows (where the browser can say when that is). */
+  #onNextFrame() {
     const video = this.#video;
-    if (typeof video.requestVideoFrameCallback === 'function') {
-      this.#frameRequest = video.requestVideoFrameCallback(() => {
-        this.#frameRequest = null;
-        if (this.stats.firstFrame === null) this.stats.firstFrame = performance.now();
-        this.#check();
-      });
-    }
+    if (this.#frameRequest !== null || typeof video.requestVideoFrameCallback !== 'function') return;
+    this.#frameRequest = video.requestVideoFrameCallback(() => {
+      this.#frameRequest = null;
+      if (this.stats.firstFrame === null) this.stats.firstFrame = performance.now();
+      this.#check();
+    });
   }
 
   /** Stops checking (the call ended, or the gate no longer needs checks). */
@@ -106,6 +113,11 @@ export class Classifier {
     if (!this.#running || !this.#ready || this.#busy || video.readyState < 2 || !video.videoWidth) return;
     const pixels = this.#grab(video);
     if (!pixels) return;
+    if (isBlank(new Uint8ClampedArray(pixels))) {
+      this.stats.blank += 1;
+      this.#onNextFrame();
+      return;
+    }
     this.#busy = true;
     this.#nextId += 1;
     this.#worker.postMessage(

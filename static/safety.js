@@ -59,6 +59,30 @@ export function isUnsafe(classes, threshold) {
   return unsafeScore(classes) >= threshold;
 }
 
+/** How little the brightness of a frame may vary for it to count as blank (0..255). */
+const BLANK_SPREAD = 6;
+
+/**
+ * Whether an RGBA frame is blank (black, or one flat colour: the first frames of a call, a
+ * covered camera): such a frame says nothing about what comes next, so it is never judged
+ * safe; the check waits for a frame with something in it. Looks at every 7th pixel.
+ * @param {Uint8ClampedArray|Uint8Array} rgba
+ */
+export function isBlank(rgba) {
+  let n = 0;
+  let sum = 0;
+  let squares = 0;
+  for (let i = 0; i + 2 < rgba.length; i += 4 * 7) {
+    const luma = 0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2];
+    n += 1;
+    sum += luma;
+    squares += luma * luma;
+  }
+  if (n === 0) return true;
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, squares / n - mean * mean)) < BLANK_SPREAD;
+}
+
 /**
  * The threshold the page was given (a data attribute the server renders), or the default
  * when it is missing or not a number in (0, 1].

@@ -1,10 +1,10 @@
 //! Text mode in real browsers: two headless Chromium pages pick Text on the landing page and
 //! chat, with no video element on either page and no call to the camera (every page counts
 //! its calls to `getUserMedia`, from a script run before the page's own); and a video user
-//! and a text user waiting at the same time are never paired; a text chat page asks for the
-//! 18+ confirmation and solves the proof of work as the video page does; and a user whose
-//! browser refuses the camera is offered Text on the chat page and has it picked on the
-//! landing page.
+//! and a text user waiting at the same time are never paired; a user whose browser refuses
+//! the camera is offered Text on the chat page and has it picked on the landing page; and a
+//! text chat page asks for the 18+ confirmation and solves the proof of work as the video
+//! page does.
 //!
 //! Without Chromium the tests are skipped loudly, except in CI (`CI=true`) where that is a
 //! failure.
@@ -155,72 +155,6 @@ async fn a_video_user_and_a_text_user_are_never_paired() {
     assert_no_console_errors(&[video, text]).await;
 }
 
-/// A text chat page is gated as the video page is, in a browser that has never been here:
-/// `/chat?mode=text&start=1` (in German, `?lang=de`) shows the 18+ box unticked in the page's
-/// language, says to tick it, keeps Start off and sends no join, though it is connected and
-/// has solved its challenge; ticked, Start sends a text join that carries the confirmation
-/// and a solution beside its mode, and the server queues it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_text_chat_page_asks_for_the_18_plus_confirmation_and_solves_the_proof_of_work() {
-    let Some(tools) = harness::tools_or_skip() else {
-        return;
-    };
-    let _turn = harness::exclusive().await;
-    let server = TestServer::start(&[]).await;
-    let base = format!("http://{}", server.addr);
-    let pages = Browser::launch_all(&tools, &base, &[("T", Media::Fake)]).await;
-    let t = &pages[0];
-    t.add_init_script(COUNT_CAMERA_ASKS).await;
-    t.install_recorder().await;
-    t.open_as_is("/chat?mode=text&start=1&lang=de").await;
-    // The notice is shown for a few seconds from the page's start: waited for, not sampled.
-    t.wait_for(
-        "document.getElementById('status').textContent.includes('Häkchen')",
-        "the page says, in German, to tick the box",
-        PATIENCE,
-    )
-    .await;
-    t.wait_for(
-        "__strangers.gate.lastSolve !== null && document.getElementById('conn').dataset.status === 'connected'",
-        "connected, with the welcome's challenge solved",
-        PATIENCE,
-    )
-    .await;
-    let seen = t
-        .eval(
-            "({ label: document.querySelector('.check.adult label').textContent, \
-              ticked: document.getElementById('adult').checked, \
-              start: document.getElementById('start').disabled, state: __strangers.state, \
-              joins: __rec.sent.filter((m) => m.type === 'join' || m.type === 'next').length })",
-        )
-        .await;
-    assert!(
-        seen["label"]
-            .as_str()
-            .unwrap()
-            .contains("Ich bin mindestens 18 Jahre alt"),
-        "{seen}"
-    );
-    assert_eq!(seen["ticked"], false, "{seen}");
-    assert_eq!(
-        seen["start"], true,
-        "Start is off before the box is ticked: {seen}"
-    );
-    assert_eq!(seen["state"], "idle", "{seen}");
-    assert_eq!(seen["joins"], 0, "no join before the box is ticked: {seen}");
-    assert_eq!(server.health().await["waiting"], 0);
-
-    t.click_css("#adult").await;
-    t.click_css("#start").await;
-    common::wait_waiting(server.addr, 1, "T joined once the box was ticked").await;
-    let join = t.eval("__rec.sent.find((m) => m.type === 'join')").await;
-    assert_eq!(join["mode"], "text", "{join}");
-    assert_eq!(join["adult"], true, "{join}");
-    assert!(join["pow"].is_u64(), "the join carries a solution: {join}");
-    assert_eq!(t.eval("window.__cameraAsks").await, 0);
-    assert_no_console_errors(&[t]).await;
-}
-
 /// Someone whose browser refuses the camera: the video chat page says so and offers Text;
 /// the switch link takes it to a text chat page (no video, the camera not asked for again)
 /// where it still meets a text user; back on the landing page, Text is picked for it, with
@@ -325,4 +259,70 @@ async fn without_a_camera_text_is_offered_and_picked() {
         .await;
     assert_eq!(mode, "video", "the user's own choice is remembered");
     assert_no_console_errors(&[&page]).await;
+}
+
+/// A text chat page is gated as the video page is, in a browser that has never been here:
+/// `/chat?mode=text&start=1` (in German, `?lang=de`) shows the 18+ box unticked in the page's
+/// language, says to tick it, keeps Start off and sends no join, though it is connected and
+/// has solved its challenge; ticked, Start sends a text join that carries the confirmation
+/// and a solution beside its mode, and the server queues it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_chat_page_asks_for_the_18_plus_confirmation_and_solves_the_proof_of_work() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&[]).await;
+    let base = format!("http://{}", server.addr);
+    let pages = Browser::launch_all(&tools, &base, &[("T", Media::Fake)]).await;
+    let t = &pages[0];
+    t.add_init_script(COUNT_CAMERA_ASKS).await;
+    t.install_recorder().await;
+    t.open_as_is("/chat?mode=text&start=1&lang=de").await;
+    // The notice is shown for a few seconds from the page's start: waited for, not sampled.
+    t.wait_for(
+        "document.getElementById('status').textContent.includes('Häkchen')",
+        "the page says, in German, to tick the box",
+        PATIENCE,
+    )
+    .await;
+    t.wait_for(
+        "__strangers.gate.lastSolve !== null && document.getElementById('conn').dataset.status === 'connected'",
+        "connected, with the welcome's challenge solved",
+        PATIENCE,
+    )
+    .await;
+    let seen = t
+        .eval(
+            "({ label: document.querySelector('.check.adult label').textContent, \
+              ticked: document.getElementById('adult').checked, \
+              start: document.getElementById('start').disabled, state: __strangers.state, \
+              joins: __rec.sent.filter((m) => m.type === 'join' || m.type === 'next').length })",
+        )
+        .await;
+    assert!(
+        seen["label"]
+            .as_str()
+            .unwrap()
+            .contains("Ich bin mindestens 18 Jahre alt"),
+        "{seen}"
+    );
+    assert_eq!(seen["ticked"], false, "{seen}");
+    assert_eq!(
+        seen["start"], true,
+        "Start is off before the box is ticked: {seen}"
+    );
+    assert_eq!(seen["state"], "idle", "{seen}");
+    assert_eq!(seen["joins"], 0, "no join before the box is ticked: {seen}");
+    assert_eq!(server.health().await["waiting"], 0);
+
+    t.click_css("#adult").await;
+    t.click_css("#start").await;
+    common::wait_waiting(server.addr, 1, "T joined once the box was ticked").await;
+    let join = t.eval("__rec.sent.find((m) => m.type === 'join')").await;
+    assert_eq!(join["mode"], "text", "{join}");
+    assert_eq!(join["adult"], true, "{join}");
+    assert!(join["pow"].is_u64(), "the join carries a solution: {join}");
+    assert_eq!(t.eval("window.__cameraAsks").await, 0);
+    assert_no_console_errors(&[t]).await;
 }

@@ -7,19 +7,13 @@ mod common;
 
 use common::{Client, TestServer};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// The test stands in for a trusted proxy that says where each client comes from.
 const IP_HEADER: &str = "x-test-client-ip";
 
 /// A client at `ip`, and its welcome.
 async fn client_from(server: &TestServer, ip: &str) -> (Client, Value) {
-    let mut req = server.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut client = Client::new(ws);
-    let welcome = client.recv_type("welcome").await;
-    (client, welcome)
+    server.client_from(IP_HEADER, ip).await
 }
 
 /// A network that joins far more often than a person pressing Next gets harder challenges,

@@ -17,12 +17,7 @@ async fn client_from(server: &TestServer, ip: &str) -> Client {
 
 /// A client at `ip` that has read its `welcome`, and that `welcome`.
 async fn connect_from(server: &TestServer, ip: &str) -> (Client, serde_json::Value) {
-    let mut req = server.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert(IP_HEADER, ip.parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut client = Client::new(ws);
-    let welcome = client.recv_type("welcome").await;
-    (client, welcome)
+    server.client_from(IP_HEADER, ip).await
 }
 
 async fn start(log: &std::path::Path) -> TestServer {

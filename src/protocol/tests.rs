@@ -381,13 +381,13 @@ fn server_messages_have_the_documented_shape() {
     );
     assert_eq!(
         ServerMessage::Welcome {
-            online: 1,
-            modes: ModeCounts([1, 0]),
+            online: 3,
+            modes: ModeCounts([2, 1]),
             ice_servers: &[],
             challenge: Some(challenge)
         }
         .to_json(),
-        r#"{"type":"welcome","online":1,"modes":{"video":1,"text":0},"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
+        r#"{"type":"welcome","online":3,"modes":{"video":2,"text":1},"iceServers":[],"challenge":{"seed":"00000000000000000000000000000005","bits":18}}"#
     );
 }
 

@@ -124,6 +124,19 @@ impl TestServer {
         (client, welcome)
     }
 
+    /// A client that claims to come from `ip` in the request header `header` (a server
+    /// started with `--client-ip-header <header>` believes it), and the `welcome` it got.
+    pub async fn client_from(&self, header: &str, ip: &str) -> (Client, Value) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = self.ws_url().into_client_request().unwrap();
+        let name = header.parse::<tokio_tungstenite::tungstenite::http::HeaderName>();
+        req.headers_mut().insert(name.unwrap(), ip.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut client = Client::new(ws);
+        let welcome = client.recv_type("welcome").await;
+        (client, welcome)
+    }
+
     /// Two clients matched with each other, each with the proof of membership its
     /// `matched` gave (to `resume` the room after a restart); and the room.
     pub async fn pair_with_proofs(&self) -> ((Client, String), (Client, String), String) {

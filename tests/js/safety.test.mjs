@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import './catalog.mjs';
 
-import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from '../../static/safety.js';
+import { SafetyGate, SAFETY_TEXT, isBlank, isUnsafe, parseThreshold, unsafeScore } from '../../static/safety.js';
 
 function gate(options = {}) {
   const events = { changes: 0, skips: 0 };
@@ -143,4 +143,22 @@ test('verdicts outside a call change nothing', () => {
   g.verdictIs(false);
   g.beginCall();
   assert.equal(g.view().blurred, true);
+});
+
+test('a black or flat frame is blank and never judged; a frame with a picture is not blank', () => {
+  const size = 224 * 224 * 4;
+  const black = new Uint8ClampedArray(size);
+  assert.equal(isBlank(black), true, 'black');
+  const grey = new Uint8ClampedArray(size).fill(128);
+  assert.equal(isBlank(grey), true, 'one flat colour');
+  const noisy = grey.map((v, i) => v + ((i * 7919) % 5) - 2);
+  assert.equal(isBlank(noisy), true, 'a flat colour with sensor noise');
+  const picture = new Uint8ClampedArray(size);
+  for (let i = 0; i < size; i += 4) {
+    const x = (i / 4) % 224;
+    picture[i] = picture[i + 1] = picture[i + 2] = x < 112 ? 30 : 220; // half dark, half light
+    picture[i + 3] = 255;
+  }
+  assert.equal(isBlank(picture), false, 'two halves');
+  assert.equal(isBlank(new Uint8ClampedArray(0)), true, 'no pixels at all');
 });

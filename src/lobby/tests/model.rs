@@ -304,6 +304,9 @@ struct World {
     lost: VecDeque<Sim>,
     /// What members were told of early offers, by room.
     aheads: Aheads,
+    /// The user slot each session was opened for: a message a member sent from a connection
+    /// it has since replaced (and taken its place in the room with) is still that person's.
+    owners: HashMap<SessionId, usize>,
 }
 
 impl World {
@@ -325,6 +328,7 @@ impl World {
             sims: (0..USERS).map(|_| None).collect(),
             lost: VecDeque::new(),
             aheads: Aheads::default(),
+            owners: HashMap::new(),
         };
         let instances = if shared { 2 } else { 1 };
         for n in 0..instances {
@@ -428,7 +432,7 @@ impl World {
             }
             Step::Deliver(i) => {
                 if let Some(sim) = self.sims[i].as_mut() {
-                    deliver(sim, &mut self.aheads);
+                    deliver(sim, &mut self.aheads, &self.owners);
                 }
             }
             Step::Offer(i) => {
@@ -484,6 +488,7 @@ impl World {
         // Distinct per slot, so reports add up to bans sometimes.
         let client = Some(ClientKey([i as u8; 16]));
         let peer = Peer::new(id, tx);
+        self.owners.insert(id, i);
         self.input(instance, Input::Register { peer, client });
         self.sims[i] = Some(Sim {
             id,
@@ -663,7 +668,7 @@ impl World {
         }
         loop {
             for sim in self.sims.iter_mut().flatten() {
-                deliver(sim, &mut self.aheads);
+                deliver(sim, &mut self.aheads, &self.owners);
             }
             let mut moved = false;
             for n in 0..self.cores.len() {
@@ -679,7 +684,7 @@ impl World {
             }
         }
         for sim in self.sims.iter_mut().flatten() {
-            deliver(sim, &mut self.aheads);
+            deliver(sim, &mut self.aheads, &self.owners);
         }
     }
 
@@ -861,8 +866,9 @@ fn check_ahead(sim: &Sim, m: &crate::room::Matched, aheads: &mut Aheads) {
     }
 }
 
-/// Applies queued events the way a session does; checks relays come from the partner.
-fn deliver(sim: &mut Sim, aheads: &mut Aheads) {
+/// Applies queued events the way a session does; checks relays come from the partner (its
+/// current connection, or one it has since replaced: `owners` tells whose a session was).
+fn deliver(sim: &mut Sim, aheads: &mut Aheads, owners: &HashMap<SessionId, usize>) {
     while let Ok(event) = sim.rx.try_recv() {
         match event {
             Event::Matched(m) => {
@@ -879,11 +885,15 @@ fn deliver(sim: &mut Sim, aheads: &mut Aheads) {
                             "a made-up proof never opens a room"
                         ),
                     }
+                    let partner = owners.get(&m.partner.id);
                     for text in sim.presence.take_early(m.room) {
+                        let sender = text.parse().map(SessionId).ok();
                         assert_eq!(
-                            text,
-                            m.partner.id.0.to_string(),
-                            "a message kept for the new room came from the new partner"
+                            sender.and_then(|id| owners.get(&id)),
+                            partner,
+                            "a message kept for the new room came from the new partner \
+                             ({text}, the partner's session is {})",
+                            m.partner.id.0
                         );
                     }
                 }
