@@ -9,8 +9,11 @@
 //! skipped loudly without it or without Firefox). Every time is taken inside the pages by the harness's
 //! recorder (`harness::RECORDER`: the click event's own timestamp, the arrival of `matched`,
 //! the `connectionstatechange` to "connected", and the presentation time of the first
-//! picture of the new room on `#remote-video` from `requestVideoFrameCallback`), in epoch
-//! milliseconds shared by all browsers on the machine, so WebDriver round trips never count.
+//! picture of the new room on `#remote-video` from `requestVideoFrameCallback`, and when
+//! the safety blur came off it), in epoch milliseconds shared by all browsers on the
+//! machine, so WebDriver round trips never count. The steps between are printed too
+//! (`harness::timeline`). Each call goes on until its face is unblurred before the next
+//! click, as a user looks at a face before pressing Next.
 //!
 //! - **Start**: A waits in the queue; B, freshly loaded (its camera not yet open, as for a
 //!   user who just arrived), presses Start. Measured from B's click: B matched, both peer
@@ -38,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use harness::Engine::{self, Chromium, Firefox};
+use harness::timeline::{Samples, add_call_parts, span};
 use harness::{Browser, Media, PATIENCE, Page, Tools};
 use serde_json::{Value, json};
 
@@ -88,47 +92,6 @@ fn main() {
 
 /// The two flows compared: the product's, and the one before the next call was made ahead.
 const FLOWS: [(&str, &str); 2] = [("made ahead", ""), ("before (?ahead=0)", "?ahead=0")];
-
-/// The timeline of one call from the page that pressed the button (`clicker`) and from the
-/// stranger it met (`peer`), in epoch milliseconds.
-const TIMELINE: &str = r#"((clickId, room) => {
-  const rec = window.__rec;
-  const clicks = rec.clicks.filter((c) => c.id === clickId);
-  const click = clicks.length ? clicks.at(-1).t : null;
-  const handled = clicks.length ? clicks.at(-1).done : null;
-  const from = click === null ? -Infinity : click;
-  const matched = rec.msgs.find((m) => m.type === 'matched' && m.room === room && m.t >= from);
-  if (!matched) return { error: 'no matched for ' + room };
-  // The call's peer connection: the one that connects after `matched` (it may have been made
-  // ahead of it; one made after it may be the next call's, made ahead).
-  const pc = rec.pcs.find((p) => p.states.some((s) => s.s === 'connected' && s.t >= matched.t))
-    || rec.pcs.find((p) => p.created >= matched.t);
-  const first = (xs, pred) => { const x = xs.find(pred); return x ? x.t : null; };
-  const frame = rec.frames.find((f) => f.room === room);
-  return {
-    click,
-    handled,
-    sent: first(rec.sent, (m) => m.t >= from && (m.type === 'join' || m.type === 'next')),
-    matched: matched.t,
-    pcCreated: pc ? pc.created : null,
-    firstCandidate: pc ? pc.firstCandidate : null,
-    sdpSent: first(rec.sent, (m) => m.t >= matched.t && (m.type === 'offer' || m.type === 'answer')),
-    sdpReceived: first(rec.msgs, (m) => m.room === room && (m.type === 'offer' || m.type === 'answer')),
-    checking: pc ? first(pc.ice, (s) => s.s === 'checking') : null,
-    connected: pc ? first(pc.states, (s) => s.s === 'connected') : null,
-    frameReceived: frame ? frame.receive : null,
-    frame: frame ? frame.t : null,
-  };
-})"#;
-
-/// `click_id`: the button whose last click starts the timeline (`None`: no click).
-async fn timeline(page: &Page, click_id: Option<&str>, room: &str) -> Value {
-    let t = page
-        .eval(&format!("{TIMELINE}({}, {})", json!(click_id), json!(room)))
-        .await;
-    assert!(t.get("error").is_none(), "{}: {t}", page.name);
-    t
-}
 
 /// Waits until `page` is in a call other than `not_room`, connected and showing a first
 /// picture of it; returns the room.
@@ -181,48 +144,6 @@ async fn fresh_chat(page: &Page, query: &str) {
         PATIENCE,
     )
     .await;
-}
-
-/// Named series of milliseconds.
-#[derive(Default)]
-struct Samples(Vec<(&'static str, Vec<f64>)>);
-
-impl Samples {
-    fn add(&mut self, name: &'static str, ms: f64) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, v)) => v.push(ms),
-            None => self.0.push((name, vec![ms])),
-        }
-    }
-
-    fn print(&self, title: &str) {
-        println!("\n{title}\n");
-        println!("| measure | median ms | min ms | max ms | runs |");
-        println!("| --- | ---: | ---: | ---: | ---: |");
-        for (name, v) in &self.0 {
-            let mut v = v.clone();
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            let median = if n % 2 == 1 {
-                v[n / 2]
-            } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
-            };
-            println!(
-                "| {name} | {median:.0} | {:.0} | {:.0} | {n} |",
-                v[0],
-                v[n - 1]
-            );
-        }
-    }
-}
-
-/// `b - a` in ms, or NaN when either is missing.
-fn span(t: &Value, from: &str, to: &str) -> f64 {
-    match (t[from].as_f64(), t[to].as_f64()) {
-        (Some(a), Some(b)) => b - a,
-        _ => f64::NAN,
-    }
 }
 
 /// `chromium --version` or `firefox-esr --version`, trimmed.
@@ -288,6 +209,9 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3], (flow, query): 
     start_runs(&server, runs, &mix, query, a, b).await;
     next_runs(&server, runs, &mix, query, [a, b, c]).await;
     println!("\nload average at the end: {}", loadavg());
+    for page in [a, b, c] {
+        print_safety(page).await;
+    }
     let problems: Vec<String> = futures_util::future::join_all(
         [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
     )
@@ -318,8 +242,10 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, query: &str, a:
         b.click_button("Start").await;
         let (room, room_a) = tokio::join!(wait_first_frame(b, None), wait_first_frame(a, None));
         assert_eq!(room, room_a);
-        let tb = timeline(b, Some("start"), &room).await;
-        let ta = timeline(a, Some("start"), &room).await;
+        // A user looks at the face before pressing anything: the call goes on until it shows.
+        b.wait_unblurred(&room, PATIENCE).await;
+        let tb = b.timeline(Some("start"), &room).await;
+        let ta = a.timeline(Some("start"), &room).await;
         let click = tb["click"].as_f64().expect("B's click");
         let at = |t: &Value, k: &str| t[k].as_f64().map_or(f64::NAN, |x| x - click);
         if run == 0 {
@@ -339,6 +265,7 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, query: &str, a:
             "Start → first remote frame on both pages",
             at(&tb, "frame").max(at(&ta, "frame")),
         );
+        start.add("Start → face unblurred (B)", at(&tb, "unblurred"));
         start_parts.add(
             "click → join sent (camera opened)",
             span(&tb, "click", "sent"),
@@ -379,6 +306,7 @@ async fn next_runs(
     wait_queue(server, 1).await;
     let mut next = Samples::default();
     let mut next_parts = Samples::default();
+    let mut waiter_parts = Samples::default();
     let (mut partner, mut waiting): (&Page, &Page) = (b, c);
     for run in 0..=runs {
         wait_offer_ahead(waiting, query).await;
@@ -392,8 +320,9 @@ async fn next_runs(
             "A meets {}, who was waiting",
             waiting.name
         );
-        let ta = timeline(a, Some("next"), &new_room).await;
-        let tw = timeline(waiting, None, &new_room).await;
+        a.wait_unblurred(&new_room, PATIENCE).await;
+        let ta = a.timeline(Some("next"), &new_room).await;
+        let tw = waiting.timeline(None, &new_room).await;
         // The one A left queues again by itself after Auto-next's pause.
         wait_queue(server, 1).await;
         std::mem::swap(&mut partner, &mut waiting);
@@ -410,6 +339,10 @@ async fn next_runs(
             at(&ta, "connected").max(at(&tw, "connected")),
         );
         next.add("Next → first frame from the new partner", at(&ta, "frame"));
+        next.add(
+            "Next → the new partner's face unblurred",
+            at(&ta, "unblurred"),
+        );
         next_parts.add("click → next sent", span(&ta, "click", "sent"));
         next_parts.add(
             "click → Next's handler done (old call closed)",
@@ -417,6 +350,7 @@ async fn next_runs(
         );
         next_parts.add("next sent → matched", span(&ta, "sent", "matched"));
         add_call_parts(&mut next_parts, &ta);
+        add_call_parts(&mut waiter_parts, &tw);
         eprintln!(
             "Next run {run}: matched {:.0}, connected {:.0}, frame {:.0} ms (A is the {})",
             at(&ta, "matched"),
@@ -427,23 +361,29 @@ async fn next_runs(
     }
     next.print(&format!("{mix}: Next (A presses Next while C waits)"));
     next_parts.print(&format!("{mix}: Next, A's timeline in parts"));
+    waiter_parts.print(&format!(
+        "{mix}: Next, the waiter's timeline in parts (it offers)"
+    ));
 }
 
-/// The steps of a call from `matched` to its first picture, on one page.
-fn add_call_parts(parts: &mut Samples, t: &Value) {
-    parts.add("matched → offer/answer sent", span(t, "matched", "sdpSent"));
-    parts.add(
-        "matched → first local candidate",
-        span(t, "matched", "firstCandidate"),
-    );
-    parts.add("matched → ICE checking", span(t, "matched", "checking"));
-    parts.add("matched → connected", span(t, "matched", "connected"));
-    parts.add(
-        "connected → first frame received",
-        span(t, "connected", "frameReceived"),
-    );
-    parts.add(
-        "connected → first frame shown",
-        span(t, "connected", "frame"),
+/// What the page's safety check cost over the run: its model load and the median time of
+/// one classification (the unblur of each call waits for one).
+async fn print_safety(page: &Page) {
+    let stats = page
+        .eval("window.__strangers && window.__strangers.safety || null")
+        .await;
+    let mut runs: Vec<f64> = stats["runs"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    runs.sort_by(f64::total_cmp);
+    let median = runs.get(runs.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "{}: safety check on {}, model loaded in {} ms, {} classifications, median {median:.0} ms, {} blank frames skipped",
+        page.name,
+        stats["backend"],
+        stats["loadMs"],
+        runs.len(),
+        stats["blank"]
     );
 }

@@ -30,6 +30,7 @@ mod lab;
 use std::time::Duration;
 
 use browser_harness::Page;
+use browser_harness::timeline::{Samples, add_call_parts, span};
 use lab::pages::{start_waiting, wait_new_picture, wait_picture, wait_welcome};
 use lab::services::Offer;
 use lab::{Home, Lab};
@@ -113,12 +114,16 @@ async fn bench(runs: usize) {
                 lab.link(i).set_uplink_loss(network.loss);
             }
             for (flow, query) in FLOWS {
-                let (start, next) = measure(&lab, runs, query).await;
+                let (start, next, parts) = measure(&lab, runs, query).await;
                 for (kind, times) in [("Start", start), ("Next", next)] {
                     let row = Row::new(setup, network, flow, kind, times);
                     println!("{} (load {})", row.line(), load_average());
                     rows.push(row);
                 }
+                let [clicker, waiter] = parts;
+                let title = format!("{setup}, {}, {flow}: Next", network.name);
+                clicker.print(&format!("{title}, A's timeline in parts (A answers)"));
+                waiter.print(&format!("{title}, the waiter's timeline in parts"));
             }
             lab.assert_contained();
         }
@@ -133,8 +138,6 @@ async fn bench(runs: usize) {
     }
 }
 
-/// `runs` Start runs, then `runs` Next runs (one warm-up of each, not counted): the
-/// times in milliseconds.
 /// The flows compared in the same run: the next call made ahead (the product's), and the
 /// flow before it (`?ahead=0`).
 const FLOWS: [(&str, &str); 2] = [("ahead", ""), ("before", "?ahead=0")];
@@ -146,7 +149,9 @@ async fn open_chat(page: &Page, query: &str) {
     wait_welcome(page).await;
 }
 
-async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
+/// `runs` Start runs, then `runs` Next runs (one warm-up of each, not counted): the times in
+/// milliseconds, and the Next calls' timelines in parts on A's page and the waiter's.
+async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>, [Samples; 2]) {
     let pages = lab.browsers(&[(0, "A"), (1, "B"), (2, "C")]).await;
     let [a, b, c] = &pages[..] else {
         unreachable!()
@@ -178,6 +183,7 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
     let mut waiting = c;
     let mut talking = b;
     let mut next = Vec::new();
+    let mut parts = [Samples::default(), Samples::default()];
     for run in 0..=runs {
         wait_offer_ahead(waiting, query).await;
         a.click_button("Next").await;
@@ -185,6 +191,21 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
         let ms = since_click(a, "next", &new_room).await;
         if run > 0 {
             next.push(ms);
+            let ta = a.timeline(Some("next"), &new_room).await;
+            let tw = waiting.timeline(None, &new_room).await;
+            parts[0].add("click → next sent", span(&ta, "click", "sent"));
+            parts[0].add("next sent → matched", span(&ta, "sent", "matched"));
+            add_call_parts(&mut parts[0], &ta);
+            // One machine, one clock: A's click and the waiter's steps compare directly.
+            let click = ta["click"].as_f64().unwrap_or(f64::NAN);
+            let since = |k: &str| tw[k].as_f64().map_or(f64::NAN, |t| t - click);
+            parts[1].add("A's click → matched", since("matched"));
+            parts[1].add("A's click → connected", since("connected"));
+            parts[1].add(
+                "matched → answer received",
+                span(&tw, "matched", "sdpReceived"),
+            );
+            add_call_parts(&mut parts[1], &tw);
         }
         room = new_room;
         std::mem::swap(&mut waiting, &mut talking);
@@ -196,7 +217,7 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>) {
             )
             .await;
     }
-    (start, next)
+    (start, next, parts)
 }
 
 /// Milliseconds from the page's last click on `#button` to its first picture in `room`.

@@ -174,8 +174,15 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly, offer,
   if (textMode) {
     chat.setRoom(room);
     view.beginCall(common, shared);
+    gate.settled();
     return;
   }
+  // What waits for this call to be set up (see settleAfter): the connection made ahead for
+  // the next one, and the solve of the next challenge.
+  const settle = settleAfter(() => call === thisCall, () => {
+    warmUp({ iceServers, relayOnly });
+    gate.settled();
+  });
   const thisCall = new Call({
     warm: takeWarm(relayOnly),
     offered,
@@ -186,12 +193,14 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly, offer,
     localStream: media.stream,
     send,
     tracker,
-    onRemoteStream: (stream) => view.showRemote(stream),
+    onRemoteStream: (stream) => {
+      view.showRemote(stream);
+      settle.watch();
+    },
     onState: (state) => {
       if (call !== thisCall) return;
       session.peerState(state);
-      // The next call's connection is made once this one is up (not during its setup).
-      if (state === 'connected') warmUp({ iceServers, relayOnly });
+      if (state === 'connected') settle.connected();
     },
     onRemoteMedia: () => {
       if (call !== thisCall) return;
@@ -210,6 +219,41 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly, offer,
   loadSafetyModel();
   safety.beginCall();
   if (!thisCall.pc) session.videoUnsupported();
+}
+
+// How long after "connected" a call with no picture (a stranger without a camera) counts as
+// set up anyway.
+const NO_PICTURE_SETTLE_MS = 1000;
+
+/**
+ * Runs `then` once, when the call (while `current()`) is set up: its first picture shown,
+ * or NO_PICTURE_SETTLE_MS after it connected without one. Work that can wait (making the
+ * next call's connection, solving the next challenge) would otherwise take CPU from the
+ * answer, ICE, DTLS and the first keyframe, which are the time to the stranger's face.
+ * `watch()`: the stranger's stream is shown (watch for its picture); `connected()`: the
+ * peer connection is. For a call that ends first, the gate's own SETTLE_MS ends the wait.
+ */
+function settleAfter(current, then) {
+  let done = false;
+  let cancel = () => {};
+  let timer = null;
+  const settle = () => {
+    if (done || !current()) return;
+    done = true;
+    cancel();
+    if (timer !== null) clearTimeout(timer);
+    then();
+  };
+  return {
+    watch() {
+      if (done) return;
+      cancel();
+      cancel = view.afterPicture(settle);
+    },
+    connected() {
+      if (!done && timer === null) timer = setTimeout(settle, NO_PICTURE_SETTLE_MS);
+    },
+  };
 }
 
 /** Ends the current call; `later`: its peer connection is closed off the path to the next. */
@@ -243,6 +287,8 @@ function wireSignaling() {
   // Before the session's own handlers: its join on a new socket waits in the gate for the
   // welcome's challenge.
   signaling.on('welcome', (message) => gate.welcome(message));
+  // Waiting, with nobody to set a call up with: the time to solve the next challenge.
+  signaling.on('waiting', () => gate.settled());
   signaling.on('challenge', (message) => gate.challenge(message));
   signaling.on('down', () => gate.socketDown());
   for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media']) {
