@@ -1,5 +1,6 @@
 //! How long a user waits for a stranger's picture, in real browsers on loopback:
-//! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10).
+//! `cargo bench --bench browser` (`-- --runs N` for more runs than the default 10,
+//! `-- --chromium-only` without the Firefox half).
 //!
 //! Headless pages (one browser each, fake camera) talk to the real server on 127.0.0.1, as in
 //! `tests/browser.rs`: first all Chromium (Chromium↔Chromium), then A in Chromium with B and
@@ -8,19 +9,26 @@
 //! skipped loudly without it or without Firefox). Every time is taken inside the pages by the harness's
 //! recorder (`harness::RECORDER`: the click event's own timestamp, the arrival of `matched`,
 //! the `connectionstatechange` to "connected", and the presentation time of the first
-//! picture of the new room on `#remote-video` from `requestVideoFrameCallback`), in epoch
-//! milliseconds shared by all browsers on the machine, so WebDriver round trips never count.
+//! picture of the new room on `#remote-video` from `requestVideoFrameCallback`, and when
+//! the safety blur came off it), in epoch milliseconds shared by all browsers on the
+//! machine, so WebDriver round trips never count. The steps between are printed too
+//! (`harness::timeline`). Each call goes on until its face is unblurred before the next
+//! click, as a user looks at a face before pressing Next.
 //!
 //! - **Start**: A waits in the queue; B, freshly loaded (its camera not yet open, as for a
 //!   user who just arrived), presses Start. Measured from B's click: B matched, both peer
 //!   connections connected, B's first frame of A, and both pages' first frames.
-//! - **Next**: A and B are talking and C waits in the queue. A presses Next. Measured from
+//! - **Next**: A and B are talking and C waits in the queue (with the next call made
+//!   ahead: C has sent its early offer). A presses Next. Measured from
 //!   A's click: A matched with C, both connected, A's first frame of C. The one A left
 //!   (Auto-next, a one second pause) queues again before the next run, and is who A meets
 //!   then; that pause is not in the measured path.
 //!
-//! For each mix, all Start runs come first, then the Next runs; one warm-up run of each kind is made first
-//! and not counted. The load average before and after is printed: the figures mean
+//! Each is measured twice in the same run, for Chromium↔Chromium: with the next call made
+//! ahead (warm peer connection, early offer: the product) and with `?ahead=0` (the flow
+//! before it), so the two are compared under the same load. For each mix and flow, all Start
+//! runs come first, then the Next runs; one warm-up run of each kind is made first and not
+//! counted. The load average before and after is printed: the figures mean
 //! something only on an otherwise idle machine.
 
 #[path = "../tests/browser_harness/mod.rs"]
@@ -33,13 +41,17 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use harness::Engine::{self, Chromium, Firefox};
+use harness::timeline::{Samples, add_call_parts, span};
 use harness::{Browser, Media, PATIENCE, Page, Tools};
 use serde_json::{Value, json};
 
 fn main() {
     let mut runs = 10usize;
+    // `--chromium-only`: leave out the Chromium↔Firefox half.
+    let mut firefox = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        firefox &= arg != "--chromium-only";
         if arg == "--runs" {
             runs = args
                 .next()
@@ -57,57 +69,29 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium]));
+    for flow in FLOWS {
+        rt.block_on(bench(&tools, runs, [Chromium, Chromium, Chromium], flow));
+    }
     drop(rt);
+    if !firefox {
+        return;
+    }
     // Firefox gathers candidates only on a default-route interface: its calls run in a
     // private network namespace, on a thread of their own (the namespace is the thread's).
     let Some(tools) = harness::firefox_tools_or_skip() else {
         return;
     };
     std::thread::spawn(move || {
-        harness::netns::block_on_inside(|| bench(&tools, runs, [Chromium, Firefox, Firefox]))
+        harness::netns::block_on_inside(|| {
+            bench(&tools, runs, [Chromium, Firefox, Firefox], FLOWS[0])
+        })
     })
     .join()
     .expect("the Firefox benchmark");
 }
 
-/// The timeline of one call from the page that pressed the button (`clicker`) and from the
-/// stranger it met (`peer`), in epoch milliseconds.
-const TIMELINE: &str = r#"((clickId, room) => {
-  const rec = window.__rec;
-  const clicks = rec.clicks.filter((c) => c.id === clickId);
-  const click = clicks.length ? clicks.at(-1).t : null;
-  const handled = clicks.length ? clicks.at(-1).done : null;
-  const from = click === null ? -Infinity : click;
-  const matched = rec.msgs.find((m) => m.type === 'matched' && m.room === room && m.t >= from);
-  if (!matched) return { error: 'no matched for ' + room };
-  const pc = rec.pcs.find((p) => p.created >= matched.t);
-  const first = (xs, pred) => { const x = xs.find(pred); return x ? x.t : null; };
-  const frame = rec.frames.find((f) => f.room === room);
-  return {
-    click,
-    handled,
-    sent: first(rec.sent, (m) => m.t >= from && (m.type === 'join' || m.type === 'next')),
-    matched: matched.t,
-    pcCreated: pc ? pc.created : null,
-    firstCandidate: pc ? pc.firstCandidate : null,
-    sdpSent: first(rec.sent, (m) => m.t >= matched.t && (m.type === 'offer' || m.type === 'answer')),
-    sdpReceived: first(rec.msgs, (m) => m.room === room && (m.type === 'offer' || m.type === 'answer')),
-    checking: pc ? first(pc.ice, (s) => s.s === 'checking') : null,
-    connected: pc ? first(pc.states, (s) => s.s === 'connected') : null,
-    frameReceived: frame ? frame.receive : null,
-    frame: frame ? frame.t : null,
-  };
-})"#;
-
-/// `click_id`: the button whose last click starts the timeline (`None`: no click).
-async fn timeline(page: &Page, click_id: Option<&str>, room: &str) -> Value {
-    let t = page
-        .eval(&format!("{TIMELINE}({}, {})", json!(click_id), json!(room)))
-        .await;
-    assert!(t.get("error").is_none(), "{}: {t}", page.name);
-    t
-}
+/// The two flows compared: the product's, and the one before the next call was made ahead.
+const FLOWS: [(&str, &str); 2] = [("made ahead", ""), ("before (?ahead=0)", "?ahead=0")];
 
 /// Waits until `page` is in a call other than `not_room`, connected and showing a first
 /// picture of it; returns the room.
@@ -134,57 +118,32 @@ async fn wait_queue(server: &TestServer, n: u64) {
     }
 }
 
-/// Opens the chat page and waits for the server's welcome.
-async fn fresh_chat(page: &Page) {
-    page.open("/chat").await;
+/// With the next call made ahead (`query` empty), waits until `page`, waiting, has sent
+/// the early offer of its current wait: the case of a waiter who has waited a moment (one
+/// who joined a few milliseconds before the click meets the flow without it).
+async fn wait_offer_ahead(page: &Page, query: &str) {
+    if !query.is_empty() {
+        return;
+    }
+    page.wait_for(
+        "(() => { const s = window.__rec.sent; \
+           const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
+           return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
+        "the waiter's early offer sent",
+        PATIENCE,
+    )
+    .await;
+}
+
+/// Opens the chat page (with `query`) and waits for the server's welcome.
+async fn fresh_chat(page: &Page, query: &str) {
+    page.open(&format!("/chat{query}")).await;
     page.wait_for(
         "document.getElementById('conn').dataset.status === 'connected'",
         "the server's welcome",
         PATIENCE,
     )
     .await;
-}
-
-/// Named series of milliseconds.
-#[derive(Default)]
-struct Samples(Vec<(&'static str, Vec<f64>)>);
-
-impl Samples {
-    fn add(&mut self, name: &'static str, ms: f64) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, v)) => v.push(ms),
-            None => self.0.push((name, vec![ms])),
-        }
-    }
-
-    fn print(&self, title: &str) {
-        println!("\n{title}\n");
-        println!("| measure | median ms | min ms | max ms | runs |");
-        println!("| --- | ---: | ---: | ---: | ---: |");
-        for (name, v) in &self.0 {
-            let mut v = v.clone();
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            let median = if n % 2 == 1 {
-                v[n / 2]
-            } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
-            };
-            println!(
-                "| {name} | {median:.0} | {:.0} | {:.0} | {n} |",
-                v[0],
-                v[n - 1]
-            );
-        }
-    }
-}
-
-/// `b - a` in ms, or NaN when either is missing.
-fn span(t: &Value, from: &str, to: &str) -> f64 {
-    match (t[from].as_f64(), t[to].as_f64()) {
-        (Some(a), Some(b)) => b - a,
-        _ => f64::NAN,
-    }
 }
 
 /// `chromium --version` or `firefox-esr --version`, trimmed.
@@ -209,7 +168,7 @@ fn loadavg() -> String {
 
 /// All the runs with A, B and C in the engines given: B presses Start (so B's engine is the
 /// fresh page's) and A presses Next, meeting B and C in turn.
-async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
+async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3], (flow, query): (&str, &str)) {
     // The default proof of work, and no more (every page is on 127.0.0.1, one network, which
     // would otherwise pay more and more): Next must not wait for a solve at this difficulty.
     let server = TestServer::start(&["--pow-bits", "18", "--pow-max-bits", "18"]).await;
@@ -232,7 +191,7 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mix = format!(
-        "{}↔{}",
+        "{}↔{}, {flow}",
         engines[0].name(),
         if engines[1] == engines[0] {
             engines[0].name()
@@ -247,9 +206,12 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
         loadavg()
     );
 
-    start_runs(&server, runs, &mix, a, b).await;
-    next_runs(&server, runs, &mix, [a, b, c]).await;
+    start_runs(&server, runs, &mix, query, a, b).await;
+    next_runs(&server, runs, &mix, query, [a, b, c]).await;
     println!("\nload average at the end: {}", loadavg());
+    for page in [a, b, c] {
+        print_safety(page).await;
+    }
     let problems: Vec<String> = futures_util::future::join_all(
         [a, b, c].map(|p| async move { (p.name.clone(), p.console_errors().await) }),
     )
@@ -265,22 +227,25 @@ async fn bench(tools: &Tools, runs: usize, engines: [Engine; 3]) {
 
 /// The Start runs: fresh pages (no camera open yet, nobody waiting); A presses Start, then
 /// B. Prints the figures.
-async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &Page) {
+async fn start_runs(server: &TestServer, runs: usize, mix: &str, query: &str, a: &Page, b: &Page) {
     let mut start = Samples::default();
     let mut start_parts = Samples::default();
     for run in 0..=runs {
         // Fresh pages: no camera open yet, nobody waiting.
         for page in [a, b] {
-            fresh_chat(page).await;
+            fresh_chat(page, query).await;
         }
         wait_queue(server, 0).await;
         a.click_button("Start").await;
         wait_queue(server, 1).await;
+        wait_offer_ahead(a, query).await;
         b.click_button("Start").await;
         let (room, room_a) = tokio::join!(wait_first_frame(b, None), wait_first_frame(a, None));
         assert_eq!(room, room_a);
-        let tb = timeline(b, Some("start"), &room).await;
-        let ta = timeline(a, Some("start"), &room).await;
+        // A user looks at the face before pressing anything: the call goes on until it shows.
+        b.wait_unblurred(&room, PATIENCE).await;
+        let tb = b.timeline(Some("start"), &room).await;
+        let ta = a.timeline(Some("start"), &room).await;
         let click = tb["click"].as_f64().expect("B's click");
         let at = |t: &Value, k: &str| t[k].as_f64().map_or(f64::NAN, |x| x - click);
         if run == 0 {
@@ -300,6 +265,7 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &P
             "Start → first remote frame on both pages",
             at(&tb, "frame").max(at(&ta, "frame")),
         );
+        start.add("Start → face unblurred (B)", at(&tb, "unblurred"));
         start_parts.add(
             "click → join sent (camera opened)",
             span(&tb, "click", "sent"),
@@ -322,20 +288,28 @@ async fn start_runs(server: &TestServer, runs: usize, mix: &str, a: &Page, b: &P
 /// The Next runs. A and B are in a call from the last Start run. C comes and waits. A
 /// presses Next again and again; each time the one A left looks again after Auto-next's
 /// pause, and is the one A meets next time. Prints the figures.
-async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Page; 3]) {
+async fn next_runs(
+    server: &TestServer,
+    runs: usize,
+    mix: &str,
+    query: &str,
+    [a, b, c]: [&Page; 3],
+) {
     let mut room = a
         .eval("__strangers.room")
         .await
         .as_str()
         .unwrap()
         .to_string();
-    fresh_chat(c).await;
+    fresh_chat(c, query).await;
     c.click_button("Start").await;
     wait_queue(server, 1).await;
     let mut next = Samples::default();
     let mut next_parts = Samples::default();
+    let mut waiter_parts = Samples::default();
     let (mut partner, mut waiting): (&Page, &Page) = (b, c);
     for run in 0..=runs {
+        wait_offer_ahead(waiting, query).await;
         a.click_button("Next").await;
         let (new_room, room_w) = tokio::join!(
             wait_first_frame(a, Some(&room)),
@@ -346,8 +320,9 @@ async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Pag
             "A meets {}, who was waiting",
             waiting.name
         );
-        let ta = timeline(a, Some("next"), &new_room).await;
-        let tw = timeline(waiting, None, &new_room).await;
+        a.wait_unblurred(&new_room, PATIENCE).await;
+        let ta = a.timeline(Some("next"), &new_room).await;
+        let tw = waiting.timeline(None, &new_room).await;
         // The one A left queues again by itself after Auto-next's pause.
         wait_queue(server, 1).await;
         std::mem::swap(&mut partner, &mut waiting);
@@ -364,6 +339,10 @@ async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Pag
             at(&ta, "connected").max(at(&tw, "connected")),
         );
         next.add("Next → first frame from the new partner", at(&ta, "frame"));
+        next.add(
+            "Next → the new partner's face unblurred",
+            at(&ta, "unblurred"),
+        );
         next_parts.add("click → next sent", span(&ta, "click", "sent"));
         next_parts.add(
             "click → Next's handler done (old call closed)",
@@ -371,6 +350,7 @@ async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Pag
         );
         next_parts.add("next sent → matched", span(&ta, "sent", "matched"));
         add_call_parts(&mut next_parts, &ta);
+        add_call_parts(&mut waiter_parts, &tw);
         eprintln!(
             "Next run {run}: matched {:.0}, connected {:.0}, frame {:.0} ms (A is the {})",
             at(&ta, "matched"),
@@ -381,23 +361,29 @@ async fn next_runs(server: &TestServer, runs: usize, mix: &str, [a, b, c]: [&Pag
     }
     next.print(&format!("{mix}: Next (A presses Next while C waits)"));
     next_parts.print(&format!("{mix}: Next, A's timeline in parts"));
+    waiter_parts.print(&format!(
+        "{mix}: Next, the waiter's timeline in parts (it offers)"
+    ));
 }
 
-/// The steps of a call from `matched` to its first picture, on one page.
-fn add_call_parts(parts: &mut Samples, t: &Value) {
-    parts.add("matched → offer/answer sent", span(t, "matched", "sdpSent"));
-    parts.add(
-        "matched → first local candidate",
-        span(t, "matched", "firstCandidate"),
-    );
-    parts.add("matched → ICE checking", span(t, "matched", "checking"));
-    parts.add("matched → connected", span(t, "matched", "connected"));
-    parts.add(
-        "connected → first frame received",
-        span(t, "connected", "frameReceived"),
-    );
-    parts.add(
-        "connected → first frame shown",
-        span(t, "connected", "frame"),
+/// What the page's safety check cost over the run: its model load and the median time of
+/// one classification (the unblur of each call waits for one).
+async fn print_safety(page: &Page) {
+    let stats = page
+        .eval("window.__strangers && window.__strangers.safety || null")
+        .await;
+    let mut runs: Vec<f64> = stats["runs"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    runs.sort_by(f64::total_cmp);
+    let median = runs.get(runs.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "{}: safety check on {}, model loaded in {} ms, {} classifications, median {median:.0} ms, {} blank frames skipped",
+        page.name,
+        stats["backend"],
+        stats["loadMs"],
+        runs.len(),
+        stats["blank"]
     );
 }

@@ -221,6 +221,8 @@ fn codec(c: &mut Criterion) {
         same_lang: false,
         proof: MemberProof::pair(1, 2).0,
         ice_servers: &[],
+        offer: None,
+        offered: false,
     };
     c.bench_function("server_to_json/matched", |b| {
         b.iter(|| black_box(&matched).to_json())

@@ -68,6 +68,12 @@ impl Presence {
         &self.status
     }
 
+    /// While waiting: the number of the request the wait began with (an early offer is
+    /// bound to it).
+    pub(crate) fn wait(&self) -> Option<u64> {
+        matches!(self.status, Status::Waiting).then_some(self.seq)
+    }
+
     /// The room the user is in, if any.
     pub(crate) fn room(&self) -> Option<&Room> {
         match &self.status {
@@ -238,6 +244,7 @@ mod tests {
             same_lang: false,
             proof: None,
             partner: Peer::new(SessionId(2), tx),
+            ahead: crate::room::Ahead::None,
         })
     }
 

@@ -30,7 +30,7 @@ use crate::protocol::{
     self, Admit, ClientMessage, ErrorCode, LeftReason, MemberProof, Mode, ProtocolError, Relay,
     ServerMessage,
 };
-use crate::room::{Event, Peer, Relayed, Undeliverable};
+use crate::room::{Ahead, Event, Matched, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
 use crate::websocket::{self, Incoming, code};
@@ -74,6 +74,10 @@ struct Session {
     /// What the latest join asked for (interests, pool, language), sent again on `next`
     /// from idle (in the pool `next` names, if it names one).
     want: Want,
+    /// Whether the client said, in the join or next its wait began with, that it takes a
+    /// stranger's early offer inside `matched`; if not, it gets the offer as a relayed
+    /// `offer` right after `matched` (the flow without early offers).
+    takes_ahead: bool,
     /// This client's rate limits.
     budget: Budget,
     /// Who the client is, for its join rate (and so its challenges' difficulty).
@@ -136,6 +140,7 @@ pub(crate) fn run(socket: Socket, ctx: Context) -> impl Future<Output = CloseRea
         settings: ctx.settings,
         presence: Presence::default(),
         want: Want::default(),
+        takes_ahead: false,
         rx,
         shutdown: ctx.shutdown,
         online_rx,
@@ -403,6 +408,46 @@ impl Session {
         Ok(Some(msg))
     }
 
+    /// A `join` asking for `want`: the request it makes, if any (none while talking to
+    /// someone: `next` moves on; none while waiting, which stays in its pool).
+    fn on_join(&mut self, want: Want, ahead: bool) -> Option<Request> {
+        if self.presence.room().is_some() {
+            return None;
+        }
+        let request = self.presence.join();
+        if request.is_some() {
+            // Kept only when it is acted on.
+            self.takes_ahead = ahead;
+            self.want = want;
+        }
+        request
+    }
+
+    /// A `next`, in `mode` if it names one: the request it makes, if any.
+    fn on_next(&mut self, mode: Option<Mode>, ahead: bool) -> Option<Request> {
+        let request = self.presence.skip();
+        if request.is_some() {
+            self.takes_ahead = ahead;
+            if let Some(mode) = mode {
+                self.want.mode = mode;
+            }
+        }
+        request
+    }
+
+    /// An early offer: for the lobby while waiting in the video pool, for this wait.
+    async fn on_early_offer(&mut self, sdp: String) {
+        // A text user's pool (the one it waits in, or last asked for) has no calls.
+        if self.want.mode == Mode::Text {
+            self.refuse(ProtocolError::no_early_offer_in_text());
+            return;
+        }
+        // Only while waiting, for this wait; otherwise dropped like a stale relay.
+        if let Some(seq) = self.presence.wait() {
+            self.lobby.early_offer(self.id, seq, sdp).await;
+        }
+    }
+
     async fn on_text(&mut self, text: &str) -> Step {
         let Some(msg) = self.read(text)? else {
             return Ok(());
@@ -414,31 +459,17 @@ impl Session {
                 interests,
                 mode,
                 lang,
+                ahead,
                 ..
             } => {
-                if self.presence.room().is_some() {
-                    return Ok(()); // already talking to someone: `next` moves on
-                }
-                let request = self.presence.join();
                 // From a resume this is a `next`, in the pool asked for now.
                 next_mode = Some(mode);
-                if request.is_some() {
-                    // Kept only when it is acted on: a user waiting stays in its pool.
-                    self.want = Want {
-                        mode,
-                        lang,
-                        tags: interests,
-                    };
-                }
-                request
+                let tags = interests;
+                self.on_join(Want { mode, lang, tags }, ahead)
             }
-            ClientMessage::Next { mode, .. } => {
+            ClientMessage::Next { mode, ahead, .. } => {
                 next_mode = mode;
-                let request = self.presence.skip();
-                if let (Some(mode), Some(_)) = (mode, request) {
-                    self.want.mode = mode;
-                }
-                request
+                self.on_next(mode, ahead)
             }
             ClientMessage::Leave => self.presence.leave(),
             ClientMessage::Relay(relay) => return self.relay(relay).await,
@@ -449,6 +480,10 @@ impl Session {
             }
             ClientMessage::Ping => {
                 self.send(&ServerMessage::Pong.to_json());
+                return Ok(());
+            }
+            ClientMessage::EarlyOffer { sdp } => {
+                self.on_early_offer(sdp).await;
                 return Ok(());
             }
             ClientMessage::Report { room, reason } => {
@@ -539,29 +574,13 @@ impl Session {
 
     fn on_event(&mut self, event: Event) -> Step {
         match event {
-            Event::Matched(m) => match self.presence.matched(m) {
-                Some(m) => {
-                    let ice_servers = self.settings.ice.servers();
-                    let msg = match (m.role, m.proof) {
-                        (Some(role), Some(proof)) => ServerMessage::Matched {
-                            room: m.room,
-                            role,
-                            mode: m.mode,
-                            common: &m.common,
-                            same_lang: m.same_lang,
-                            proof,
-                            ice_servers: &ice_servers,
-                        },
-                        _ => ServerMessage::Resumed { room: m.room },
-                    };
-                    self.send(&msg.to_json());
-                    for text in self.presence.take_early(m.room) {
-                        self.send(&text);
-                    }
-                    Ok(())
+            Event::Matched(m) => {
+                // None: overtaken by a newer request; the lobby undoes it.
+                if let Some(m) = self.presence.matched(m) {
+                    self.on_matched(&m);
                 }
-                None => Ok(()), // overtaken by a newer request; the lobby undoes it
-            },
+                Ok(())
+            }
             Event::Rerouted { room, partner } => {
                 // The stranger is back on a new connection: say so, so a negotiation lost
                 // on the way to its old one can be made again.
@@ -610,6 +629,44 @@ impl Session {
                 self.send(&msg.to_json());
                 Ok(())
             }
+        }
+    }
+
+    /// Tells the client of its new room (or its room back), then what the stranger sent
+    /// for it before this (kept while waiting). A stranger's early offer goes inside
+    /// `matched` to a client that takes it there, and otherwise right after it as the
+    /// ordinary `offer` the client expects from an offerer.
+    fn on_matched(&mut self, m: &Matched) {
+        let ice_servers = self.settings.ice.servers();
+        let (inside, relayed) = match &m.ahead {
+            Ahead::Offer(sdp) if self.takes_ahead => (Some(sdp.as_str()), None),
+            Ahead::Offer(sdp) => {
+                let room = m.room;
+                let sdp = sdp.clone();
+                (None, Some(Relay::Offer { room, sdp }.to_json()))
+            }
+            Ahead::None | Ahead::Sent => (None, None),
+        };
+        let msg = match (m.role, m.proof) {
+            (Some(role), Some(proof)) => ServerMessage::Matched {
+                room: m.room,
+                role,
+                mode: m.mode,
+                common: &m.common,
+                same_lang: m.same_lang,
+                proof,
+                ice_servers: &ice_servers,
+                offer: inside,
+                offered: m.ahead == Ahead::Sent,
+            },
+            _ => ServerMessage::Resumed { room: m.room },
+        };
+        self.send(&msg.to_json());
+        if let Some(offer) = relayed {
+            self.send(&offer);
+        }
+        for text in self.presence.take_early(m.room) {
+            self.send(&text);
         }
     }
 

@@ -10,12 +10,15 @@ import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs, languageName } from './prefs.js';
+import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
 import { GATE_TEXT, Gate, WorkerSolver, gateRefusal } from './gate.js';
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
 import { Classifier } from './classifier.js';
 
 /** The current call, made and closed on the session's word. @type {Call|null} */
 let call = null;
+/** The next call's peer connection, made ahead (warm.js). @type {Warm|null} */
+let warm = null;
 const tracker = new Tracker();
 const clock = {
   now: () => Date.now(),
@@ -37,6 +40,9 @@ const prefs = new Prefs(window.location.search, () => window.localStorage);
 const textMode = document.getElementById('chat-page')?.dataset.mode === 'text';
 const lang = prefs.lang(navigator.language);
 const interests = prefs.interests();
+// `?ahead=0`: the flow without anything made ahead (for the benchmarks' comparison). A text
+// chat page has no call, so it never makes one ahead.
+const aheadOn = prefs.offerAhead && !textMode;
 const view = new View(document, tracker);
 const ui = view.ui;
 ui.hideIp.checked = prefs.hideIp;
@@ -48,6 +54,12 @@ const chat = new Chat({
     line: (kind, who, text) => view.addLine(kind, who, text),
     typing: (active) => view.showTyping(active),
   },
+});
+const ahead = new OfferAhead({
+  clock,
+  makeOffer: () => (warm ? warm.offer() : Promise.resolve(null)),
+  fullOffer: () => (warm ? warm.fullOffer() : Promise.resolve(null)),
+  send: (sdp) => session.earlyOffer(sdp),
 });
 ui.blurSafe.checked = prefs.blurUntilSafe;
 ui.autoSkipUnsafe.checked = prefs.autoSkipUnsafe;
@@ -84,6 +96,7 @@ const session = new Session({
   confirmed: () => gate.confirmed,
   mode: textMode ? 'text' : 'video',
   lang,
+  ahead: aheadOn,
 });
 const adult = document.getElementById('adult');
 
@@ -101,8 +114,19 @@ function perform(command) {
     case 'beginCall':
       beginCall(command);
       break;
+    case 'prepare':
+      warmUp(command);
+      break;
+    case 'looking':
+      warmUp(command);
+      if (aheadOn) ahead.looking();
+      break;
     case 'endCall':
-      endCall();
+      endCall(command.next && aheadOn);
+      break;
+    case 'idle':
+      ahead.done();
+      coolDown();
       break;
     case 'signalingRestored':
       signaling.releaseAbandoned();
@@ -122,15 +146,46 @@ function perform(command) {
   }
 }
 
-function beginCall({ room, role, common, sameLang, iceServers, relayOnly }) {
+/** Makes the next call's connection, unless a fit one is ready (same route, not too old). */
+function warmUp({ iceServers, relayOnly }) {
+  if (!aheadOn) return;
+  if (warm && (warm.relayOnly !== relayOnly || clock.now() - warm.madeAt > WARM_MAX_AGE_MS)) coolDown();
+  if (!warm) warm = new Warm({ iceServers, relayOnly, localStream: media.stream, now: clock.now() });
+}
+
+/** Drops the connection made ahead, if any. */
+function coolDown() {
+  if (warm) warm.close();
+  warm = null;
+}
+
+/** The warm connection for a call on this route, taken out; null if none fits. */
+function takeWarm(relayOnly) {
+  const fit = warm && warm.relayOnly === relayOnly ? warm : null;
+  if (!fit) coolDown();
+  warm = null;
+  return fit ? fit.take() : null;
+}
+
+function beginCall({ room, role, common, sameLang, iceServers, relayOnly, offer, offered }) {
+  ahead.done();
   // Named in the page's language, as the rest of the page.
   const shared = sameLang && lang ? languageName(lang, document.documentElement.lang || navigator.language) : '';
   if (textMode) {
     chat.setRoom(room);
     view.beginCall(common, shared);
+    gate.settled();
     return;
   }
+  // What waits for this call to be set up (see settleAfter): the connection made ahead for
+  // the next one, and the solve of the next challenge.
+  const settle = settleAfter(() => call === thisCall, () => {
+    warmUp({ iceServers, relayOnly });
+    gate.settled();
+  });
   const thisCall = new Call({
+    warm: takeWarm(relayOnly),
+    offered,
     room,
     role,
     iceServers,
@@ -138,9 +193,14 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly }) {
     localStream: media.stream,
     send,
     tracker,
-    onRemoteStream: (stream) => view.showRemote(stream),
+    onRemoteStream: (stream) => {
+      view.showRemote(stream);
+      settle.watch();
+    },
     onState: (state) => {
-      if (call === thisCall) session.peerState(state);
+      if (call !== thisCall) return;
+      session.peerState(state);
+      if (state === 'connected') settle.connected();
     },
     onRemoteMedia: () => {
       if (call !== thisCall) return;
@@ -152,6 +212,8 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly }) {
     },
   });
   call = thisCall;
+  // The stranger's early offer: as if it had been relayed.
+  if (offer) thisCall.handle({ type: 'offer', room, sdp: offer });
   chat.setRoom(room);
   view.beginCall(common, shared);
   loadSafetyModel();
@@ -159,11 +221,47 @@ function beginCall({ room, role, common, sameLang, iceServers, relayOnly }) {
   if (!thisCall.pc) session.videoUnsupported();
 }
 
-function endCall() {
+// How long after "connected" a call with no picture (a stranger without a camera) counts as
+// set up anyway.
+const NO_PICTURE_SETTLE_MS = 1000;
+
+/**
+ * Runs `then` once, when the call (while `current()`) is set up: its first picture shown,
+ * or NO_PICTURE_SETTLE_MS after it connected without one. Work that can wait (making the
+ * next call's connection, solving the next challenge) would otherwise take CPU from the
+ * answer, ICE, DTLS and the first keyframe, which are the time to the stranger's face.
+ * `watch()`: the stranger's stream is shown (watch for its picture); `connected()`: the
+ * peer connection is. For a call that ends first, the gate's own SETTLE_MS ends the wait.
+ */
+function settleAfter(current, then) {
+  let done = false;
+  let cancel = () => {};
+  let timer = null;
+  const settle = () => {
+    if (done || !current()) return;
+    done = true;
+    cancel();
+    if (timer !== null) clearTimeout(timer);
+    then();
+  };
+  return {
+    watch() {
+      if (done) return;
+      cancel();
+      cancel = view.afterPicture(settle);
+    },
+    connected() {
+      if (!done && timer === null) timer = setTimeout(settle, NO_PICTURE_SETTLE_MS);
+    },
+  };
+}
+
+/** Ends the current call; `later`: its peer connection is closed off the path to the next. */
+function endCall(later = false) {
   const ended = call;
   call = null;
   chat.setRoom(null);
-  if (ended) ended.close();
+  if (ended) ended.close({ later });
   view.endCall(ended ? ended.remoteStream : null);
   safety.endCall();
 }
@@ -189,6 +287,8 @@ function wireSignaling() {
   // Before the session's own handlers: its join on a new socket waits in the gate for the
   // welcome's challenge.
   signaling.on('welcome', (message) => gate.welcome(message));
+  // Waiting, with nobody to set a call up with: the time to solve the next challenge.
+  signaling.on('waiting', () => gate.settled());
   signaling.on('challenge', (message) => gate.challenge(message));
   signaling.on('down', () => gate.socketDown());
   for (const type of ['welcome', 'online', 'waiting', 'matched', 'resumed', 'left', 'media']) {
@@ -320,6 +420,7 @@ function switchUrl() {
 /** The page is going away: end the call and close the socket (the server tells the stranger). */
 function leavePage() {
   endCall();
+  coolDown();
   signaling.close();
 }
 
@@ -356,6 +457,10 @@ function exposeTestHook() {
     debug() {
       return {
         peerConnections: openPeerConnectionCount(),
+        // The next call's, made ahead (never more than one).
+        warmPeerConnections: warm && warm.pc ? 1 : 0,
+        earlyOffers: ahead.sent,
+        collided: call ? call.collided : false,
         remoteTracks: call ? call.remoteTrackCount() : 0,
         localTracks: media ? media.liveTrackCount() : 0,
         listeners: tracker.listenerCount,

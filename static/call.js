@@ -13,6 +13,9 @@ export function openPeerConnectionCount() {
 }
 
 const MAX_ICE_RESTARTS = 3;
+// A call ended by Next is closed this much later, off the path to the next one (closing a
+// peer connection takes the page's thread for ~16 ms).
+const CLOSE_LATER_MS = 300;
 // Watching a call that has connected once: how often, how long without a single incoming
 // packet counts as stalled, how long a lost connection waits for ICE to find its way back
 // before the offerer restarts it, and how long a restart offer may go unanswered before it
@@ -40,6 +43,8 @@ export class Call {
   role;
   /** The answerer is the "polite" peer: it yields when both sides offer at once. */
   polite;
+  /** The stranger's offer met one of ours and ours was rolled back (perfect negotiation). */
+  collided = false;
   /** Only relay (TURN) candidates are used: the stranger never sees our address. */
   relayOnly;
   remoteStream = new MediaStream();
@@ -85,8 +90,12 @@ export class Call {
    * @param {(state: string) => void} [o.onState]  pc.connectionState changes
    * @param {() => void} [o.onRemoteMedia]  remote tracks appeared, muted, unmuted or ended
    * @param {() => void} [o.onHealth]  the stranger's media stalled or flows again
+   * @param {{pc: RTCPeerConnection|null, later: object[]}} [o.warm]  a peer connection made
+   *   ahead (warm.js), local media attached, to use instead of a new one; `later` are the
+   *   candidates its early offer did not hold
+   * @param {boolean} [o.offered]  our early offer reached the stranger (`matched` said so)
    */
-  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, onRemoteStream, onState, onRemoteMedia, onHealth }) {
+  constructor({ room, role, iceServers, relayOnly = false, localStream, send, tracker, onRemoteStream, onState, onRemoteMedia, onHealth, warm = null, offered = false }) {
     this.room = room;
     this.role = role;
     this.polite = role === 'answerer';
@@ -98,13 +107,32 @@ export class Call {
     this.#onRemoteMedia = onRemoteMedia;
     this.#onHealth = onHealth;
 
-    this.pc = createPeerConnection(iceServers, relayOnly);
+    this.pc = warm && warm.pc ? warm.pc : createPeerConnection(iceServers, relayOnly);
     if (!this.pc) return; // No WebRTC here: the call is text only.
     openPeerConnections.add(this.pc);
     // Handlers first (ontrack above all), then media: adding media is what
     // fires negotiationneeded and starts the offer/answer exchange.
     this.#attachHandlers();
-    this.#addLocalMedia(localStream);
+    if (warm && warm.pc) this.#startWarm(warm.later, offered);
+    else addLocalMedia(this.pc, localStream);
+  }
+
+  /**
+   * A warm connection has its media (its negotiationneeded has fired already, unheard):
+   * the offerer sends what the stranger does not have yet; the answerer waits for the
+   * stranger's offer (given with `matched` or relayed), which rolls back an early offer of
+   * ours it meets.
+   */
+  #startWarm(later, offered) {
+    if (this.polite) return;
+    if (offered) {
+      for (const candidate of later) this.#sendMessage({ type: 'candidate', candidate });
+    } else if (this.pc.signalingState === 'have-local-offer') {
+      // Made ahead but not handed over in time: it holds every candidate gathered so far.
+      this.#sendDescription();
+    } else {
+      this.#negotiate();
+    }
   }
 
   get closed() {
@@ -152,8 +180,11 @@ export class Call {
       });
   }
 
-  /** Tears everything down. Safe to call more than once. */
-  close() {
+  /**
+   * Tears everything down. Safe to call more than once. `later`: the peer connection itself
+   * is closed a moment later (nothing of it reaches us meanwhile).
+   */
+  close({ later = false } = {}) {
     if (this.#closed) return;
     this.#closed = true;
     this.#watchTimer = this.#tracker.clear(this.#watchTimer);
@@ -164,12 +195,16 @@ export class Call {
     const pc = this.pc;
     if (pc) {
       for (const name of PC_HANDLERS) pc[name] = null;
-      try {
-        pc.close();
-      } catch {
-        // Already closed.
-      }
-      openPeerConnections.delete(pc);
+      const shut = () => {
+        try {
+          pc.close();
+        } catch {
+          // Already closed.
+        }
+        openPeerConnections.delete(pc);
+      };
+      if (later) this.#tracker.timeout(shut, CLOSE_LATER_MS);
+      else shut();
     }
 
     for (const track of this.remoteStream.getTracks()) {
@@ -196,23 +231,6 @@ export class Call {
       else if ((state === 'disconnected' || state === 'failed') && !this.#lostAt) this.#lostAt = performance.now();
       if (state === 'failed' && !this.#everConnected) this.#restartIce();
     };
-  }
-
-  #addLocalMedia(localStream) {
-    for (const kind of ['audio', 'video']) {
-      const tracks = localStream ? localStream.getTracks().filter((t) => t.kind === kind && isLive(t)) : [];
-      try {
-        if (tracks.length > 0) {
-          for (const track of tracks) this.pc.addTrack(track, localStream);
-        } else {
-          // Nothing to send, but we still want the stranger's media: without a
-          // transceiver the offer would have no m-line for it.
-          this.pc.addTransceiver(kind, { direction: 'recvonly' });
-        }
-      } catch (err) {
-        console.info(`strangers: could not add local ${kind}`, err);
-      }
-    }
   }
 
   async #negotiate() {
@@ -261,6 +279,7 @@ export class Call {
     this.#ignoreOffer = !this.polite && offerCollision;
     if (this.#ignoreOffer) return;
 
+    if (offerCollision) this.collided = true;
     this.#settingRemoteAnswerPending = type === 'answer';
     try {
       await pc.setRemoteDescription({ type, sdp });
@@ -459,18 +478,38 @@ export class Call {
   }
 }
 
-function createPeerConnection(iceServers, relayOnly) {
+/** Adds our tracks to `pc`, or a receive-only transceiver for a kind we do not send. */
+export function addLocalMedia(pc, localStream) {
+  for (const kind of ['audio', 'video']) {
+    const tracks = localStream ? localStream.getTracks().filter((t) => t.kind === kind && isLive(t)) : [];
+    try {
+      if (tracks.length > 0) {
+        for (const track of tracks) pc.addTrack(track, localStream);
+      } else {
+        // Nothing to send, but we still want the stranger's media: without a
+        // transceiver the offer would have no m-line for it.
+        pc.addTransceiver(kind, { direction: 'recvonly' });
+      }
+    } catch (err) {
+      console.info(`strangers: could not add local ${kind}`, err);
+    }
+  }
+}
+
+/** A peer connection for these servers (`poolSize` candidates gathered ahead), or null. */
+export function createPeerConnection(iceServers, relayOnly, poolSize = 0) {
   if (typeof RTCPeerConnection !== 'function') return null;
   const iceTransportPolicy = relayOnly ? 'relay' : 'all';
+  const iceCandidatePoolSize = poolSize;
   try {
-    return new RTCPeerConnection({ iceServers: Array.isArray(iceServers) ? iceServers : [], iceTransportPolicy });
+    return new RTCPeerConnection({ iceServers: Array.isArray(iceServers) ? iceServers : [], iceTransportPolicy, iceCandidatePoolSize });
   } catch (err) {
     // A malformed server list should not cost the call: fall back to host candidates.
     // Never when hiding our address, though: without servers a relay-only call cannot
     // connect, but it does not leak the address either.
     console.info('strangers: bad iceServers, trying without', err);
     try {
-      return new RTCPeerConnection({ iceTransportPolicy });
+      return new RTCPeerConnection({ iceTransportPolicy, iceCandidatePoolSize });
     } catch {
       return null;
     }

@@ -23,6 +23,9 @@ export class Classifier {
   #worker = null;
   #ready = false;
   #busy = false;
+  /** The call's first check found the worker busy with the last call's frame: it is made
+   * as soon as the worker answers, not at the next tick a second later. */
+  #wanted = false;
   #running = false;
   #timer = null;
   #frameRequest = null;
@@ -101,6 +104,7 @@ export class Classifier {
   /** Stops checking (the call ended, or the gate no longer needs checks). */
   stop() {
     this.#running = false;
+    this.#wanted = false;
     this.#timer = this.#tracker.clear(this.#timer);
     if (this.#frameRequest !== null && typeof this.#video.cancelVideoFrameCallback === 'function') {
       this.#video.cancelVideoFrameCallback(this.#frameRequest);
@@ -110,7 +114,16 @@ export class Classifier {
 
   #check() {
     const video = this.#video;
-    if (!this.#running || !this.#ready || this.#busy || video.readyState < 2 || !video.videoWidth) return;
+    if (!this.#running || !this.#ready) return;
+    if (this.#busy) {
+      // Later checks of a call keep their pace: a tick that finds a frame in flight is skipped.
+      if (this.#nextId < this.#callFirstId) this.#wanted = true;
+      return;
+    }
+    if (video.readyState < 2 || !video.videoWidth) {
+      this.#onNextFrame();
+      return;
+    }
     const pixels = this.#grab(video);
     if (!pixels) return;
     if (isBlank(new Uint8ClampedArray(pixels))) {
@@ -160,6 +173,10 @@ export class Classifier {
         if (this.stats.firstResult === null) this.stats.firstResult = performance.now();
         if (this.stats.runs.length < 1000) this.stats.runs.push(data.ms);
         this.#onResult(data.classes);
+      }
+      if (this.#wanted) {
+        this.#wanted = false;
+        this.#check();
       }
     }
   }

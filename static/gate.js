@@ -1,10 +1,16 @@
 // The gate every join and Next passes (the server's src/gate.rs): the 18+ confirmation,
 // remembered on this device, and the proof of work. Each challenge the server sets is
-// solved in a Web Worker as soon as it arrives (while the user waits or talks), so that
-// pressing Next finds its solution ready. A join or Next sent before its solution is ready
-// is held and goes out once it is; anything else passes straight through. A join keeps
-// what it asks for (interests, mode, language) whatever else is pressed while it waits.
-// No DOM: storage, the send and the solver are handed in, so this runs under node too.
+// solved in a Web Worker while the user waits or talks, so that pressing Next finds its
+// solution ready. A join or Next sent before its solution is ready is held and goes out
+// once it is; anything else passes straight through. A join keeps what it asks for
+// (interests, mode, language) whatever else is pressed while it waits.
+//
+// The challenge that follows a join or Next is not solved while the call it asked for is
+// being set up: from the join until the page says the call is settled (its first picture,
+// a wait with nobody to meet, a text chat's start) or SETTLE_MS at most. A solve is a core's
+// worth of CPU for a while (most of a second on a phone), which the new call's answer, ICE
+// and first keyframe need just then. A join or Next held for its solution starts it at once.
+// No DOM: storage, the send, the solver and the clock are handed in, so this runs under node.
 
 import { t } from './i18n.js';
 
@@ -35,6 +41,9 @@ const ADULT_KEY = 'strangers.adult';
 // A join refused for its proof of work is sent again with the next solution, at most this
 // many times in a row (a server that keeps refusing is not asked forever).
 const RETRIES = 3;
+// The longest a challenge waits for the call its join asked for to settle before it is
+// solved anyway (a call that never shows a picture must not leave Next without a solution).
+export const SETTLE_MS = 3000;
 
 /** The join and Next messages, which carry the confirmation and a solution. */
 function isEntry(message) {
@@ -79,6 +88,13 @@ export class Gate {
   /** The last join or Next sent, sent again if its proof is refused. */
   #last = null;
   #retries = 0;
+  #clock;
+  /** A join or Next went out and its call is not settled yet: solving waits. */
+  #settling = false;
+  /** The timer that ends #settling after SETTLE_MS. */
+  #settleTimer = null;
+  /** #challenge is waiting for the call to settle before its solve starts. */
+  #deferred = false;
   /** The last solve: {bits, ms}, for the tests and the benchmark. */
   lastSolve = null;
 
@@ -88,12 +104,30 @@ export class Gate {
    * @param {(message: object) => boolean} o.send  the signaling send
    * @param {() => boolean} o.isOpen  whether a socket is open
    * @param {{solve(seed: string, bits: number): Promise<{nonce: number|null, ms: number}>}} o.solver
+   * @param {{setTimeout(fn: () => void, ms: number): any, clearTimeout(id: any): void}} [o.clock]
    */
-  constructor({ storage, send, isOpen, solver }) {
+  constructor({ storage, send, isOpen, solver, clock = globalThis }) {
     this.#storage = storage;
     this.#send = send;
     this.#isOpen = isOpen;
     this.#solver = solver;
+    this.#clock = clock;
+  }
+
+  /**
+   * The call the last join or Next asked for is set up (or there is none to set up): a
+   * challenge put off meanwhile is solved now.
+   */
+  settled() {
+    this.#settling = false;
+    if (this.#settleTimer !== null) this.#clock.clearTimeout(this.#settleTimer);
+    this.#settleTimer = null;
+    if (this.#deferred) this.#solve();
+  }
+
+  /** Whether a challenge is waiting for the call to settle (for tests). */
+  get deferring() {
+    return this.#deferred;
   }
 
   /** Whether the user has confirmed being 18 or older and agreeing to the rules. */
@@ -146,6 +180,8 @@ export class Gate {
 
   /** The socket went away, and its challenge with it; the session joins again on the next. */
   socketDown() {
+    this.settled();
+    this.#deferred = false;
     this.#known = false;
     this.#challenge = null;
     this.#nonce = null;
@@ -177,12 +213,21 @@ export class Gate {
 
   #take(challenge) {
     this.#nonce = null;
+    this.#deferred = false;
     this.#challenge = challenge && typeof challenge.seed === 'string' ? { seed: challenge.seed, bits: challenge.bits } : null;
-    const current = this.#challenge;
-    if (!current) {
+    if (!this.#challenge) {
       this.#flush();
       return;
     }
+    if (this.#settling && !this.#held) this.#deferred = true;
+    else this.#solve();
+  }
+
+  /** Solves #challenge in the worker; the held join or Next goes once it is solved. */
+  #solve() {
+    this.#deferred = false;
+    const current = this.#challenge;
+    if (!current) return;
     this.#solver.solve(current.seed, current.bits).then(
       ({ nonce, ms }) => {
         if (this.#challenge !== current) return; // spent, or replaced meanwhile
@@ -200,7 +245,11 @@ export class Gate {
     if (!this.#held || !this.#known) return;
     const entry = { ...this.#held };
     if (!this.#off) {
-      if (!this.#challenge || this.#nonce === null) return; // waiting for the solution
+      if (!this.#challenge || this.#nonce === null) {
+        // Waiting for the solution; one put off for the last call's sake starts now.
+        if (this.#deferred) this.#solve();
+        return;
+      }
       if (this.#nonce >= 0) entry.pow = this.#nonce;
       // The server spends its challenge on this message and sends the next.
       this.#challenge = null;
@@ -209,6 +258,13 @@ export class Gate {
     this.#held = null;
     this.#last = entry;
     this.#send(entry);
+    // Its call is being set up: the challenge that follows waits for it (SETTLE_MS at most).
+    this.#settling = true;
+    if (this.#settleTimer !== null) this.#clock.clearTimeout(this.#settleTimer);
+    this.#settleTimer = this.#clock.setTimeout(() => {
+      this.#settleTimer = null;
+      this.settled();
+    }, SETTLE_MS);
   }
 }
 

@@ -93,6 +93,11 @@ export class Prefs {
     return this.#params.get('start') === '1' || this.#params.has('interests');
   }
 
+  /** The next call's connection and offer are made ahead, unless the address says `ahead=0`. */
+  get offerAhead() {
+    return this.#params.get('ahead') !== '0';
+  }
+
   get hideIp() {
     return this.#get(HIDE_IP_KEY) === '1';
   }

@@ -1,18 +1,18 @@
-// The session logic: what the page is doing (idle, waiting, in a call, banned…), how user
-// actions, server messages and socket changes move it on, and what the status line and the
-// controls say in each state (the video notice's words are notice.js's). No DOM and no browser globals: time,
-// timers and the signaling send are handed in, and everything else the page must do comes
-// out as commands. It runs the same in a browser and under node.
+// The session logic: what the page is doing (idle, waiting, in a call, banned…), and how user
+// actions, server messages and socket changes move it on. What the page shows in each state
+// is worked out in display.js, and the current call's record kept in call-state.js. No DOM
+// and no browser globals: time, timers and the signaling send are handed in, and everything
+// else the page must do comes out as commands. It runs the same in a browser and under node.
 //
 //   idle ──Start──► waiting ──matched──► connecting ──pc connected──► connected
 //    ▲                 ▲                      │                          │
 //    └──── Stop ───────┴──── Next / left ─────┴──────────────────────────┘
 
-import { CONNECTION_LABELS, TEXT } from './words.js';
+import { TEXT } from './words.js';
 import { t } from './i18n.js';
+import { StatusLine, onlineText, sessionView } from './display.js';
+import { CallRecord, offersTurn, readMatched } from './call-state.js';
 import { Ban } from './ban.js';
-import { videoNotice } from './notice.js';
-import { offersTurn, textChat, videoCall } from './rooms.js';
 
 const AUTO_NEXT_DELAY_MS = 1000;
 const CONNECT_HINT_MS = 15000;
@@ -27,8 +27,15 @@ const REPORT_REASONS = ['nudity', 'harassment', 'spam', 'under_18', 'other'];
  *
  * Commands it gives (to `command`, in order, after each change of state):
  *   {type: 'askMedia', generation}   get camera and microphone, then call mediaReady()
- *   {type: 'beginCall', room, role, common, iceServers, relayOnly}   open a call
- *   {type: 'endCall'}                close the current call
+ *   {type: 'prepare', iceServers, relayOnly}   we asked for a stranger: make the next
+ *                                    call's connection (its candidates take a while)
+ *   {type: 'looking', iceServers, relayOnly}   the server has us waiting: the same, and
+ *                                    its early offer
+ *   {type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly, offer, offered}
+ *                                    open a call (`offer`: the stranger's early offer, to answer;
+ *                                    `offered`: ours went to the stranger)
+ *   {type: 'endCall', next}          close the current call (`next`: another one is coming)
+ *   {type: 'idle'}                   no call is coming: drop what was made ahead for one
  *   {type: 'signalingRestored', networkChanged}   the room is back on signaling: re-make
  *                                    an ICE restart that may have been lost (call.js)
  *   {type: 'clearLog'}               empty the chat log
@@ -45,19 +52,18 @@ export class Session {
   #interests;
   #queue = [];
   #busy = false;
-  #timers = { autoJoin: null, connectHint: null, transient: null, ban: null };
+  #timers = { autoJoin: null, connectHint: null, ban: null };
 
   /** "idle" | "waiting" | "connecting" | "connected" */
   #phase = 'idle';
   /** The user pressed Start and has not pressed Stop (we want to be matched). */
   #active = false;
-  /** {room, role, relayOnly, peer, remoteVideo, remoteMedia} of the current call, or null. */
+  /** The current call or text chat (call-state.js), or null. @type {CallRecord|null} */
   #call = null;
   /** The room of a call that went on while signaling reconnected; asked back on reconnect. */
   #resuming = null;
   /** Refused matching (ban.js), or null. @type {Ban|null} */
   #ban = null;
-  #rateLimitShownAt = -Infinity;
   #mediaReady = false;
   /** Why we have no camera or microphone, for the notice; "" when all is well. */
   #mediaProblem = '';
@@ -65,8 +71,8 @@ export class Session {
   #generation = 0;
   /** What the idle-but-active pause before auto-next shows on the video. */
   #pauseNotice = TEXT.strangerLeft;
-  #baseStatus = TEXT.idle;
-  #shownStatus = TEXT.idle;
+  /** @type {StatusLine} */
+  #status;
   #reporting = false;
   #socket = 'connecting';
   #online = '';
@@ -82,6 +88,8 @@ export class Session {
   #confirmed;
   /** A text chat: no camera, no peer connection; the room is up as soon as it is matched. */
   #text;
+  /** Whether this page makes its calls ahead and takes a stranger's early offer in `matched`. */
+  #ahead;
   /** The language we join with ("" for none). */
   #lang;
 
@@ -97,6 +105,8 @@ export class Session {
    * @param {boolean} [o.autoNext]  "Auto-next" is checked
    * @param {'video'|'text'} [o.mode]  a video call, or a text chat (never asks for the camera)
    * @param {string} [o.lang]  our language's primary subtag ("de"), "" for none
+   * @param {boolean} [o.ahead]  this page makes its next call ahead (warm.js) and takes a
+   *   stranger's early offer in `matched`: said in every join and next (never for text)
    * @param {() => boolean} [o.confirmed]  the 18+ confirmation is given
    */
   constructor({
@@ -110,9 +120,11 @@ export class Session {
     autoNext = true,
     mode = 'video',
     lang = '',
+    ahead = false,
     confirmed = () => true,
   }) {
     this.#clock = clock;
+    this.#status = new StatusLine(clock, TEXT.idle, () => this.#run(() => {}));
     this.#send = send;
     this.#localMedia = localMedia;
     this.#command = command;
@@ -123,6 +135,7 @@ export class Session {
     this.#confirmed = confirmed;
     this.#text = mode === 'text';
     this.#lang = typeof lang === 'string' ? lang : '';
+    this.#ahead = ahead === true && !this.#text;
   }
 
   /** "video" | "text" */
@@ -146,7 +159,7 @@ export class Session {
 
   start() {
     this.#run(() => {
-      if (this.#active || this.#ban || this.#hidingWithoutRelay() || !this.#confirmed()) return;
+      if (!this.#startable()) return;
       this.#active = true;
       this.#generation += 1;
       this.#clearTimer('autoJoin');
@@ -185,8 +198,8 @@ export class Session {
         return;
       }
       // The server ends the room (the stranger is told) and queues us again.
-      this.#send({ type: 'next' });
-      this.#endCall();
+      if (this.#send(this.#offersAhead({ type: 'next' }))) this.#makeAhead('prepare');
+      this.#endCall(true);
       this.#phase = 'waiting';
       this.#setStatus(TEXT.looking);
     });
@@ -246,6 +259,10 @@ export class Session {
     this.#run(() => {
       this.#hideIp = Boolean(on);
       this.#checkHideIp();
+      // An early offer made for the other route may wait at the server: wait anew.
+      if (!this.#text && this.#phase === 'waiting' && this.#active && !this.#call && this.#send({ type: 'leave' })) {
+        this.#join();
+      }
       // A running call keeps the route it has; a new peer connection is needed to change it.
       if (this.#call) this.#flash(on ? t('client.hide_ip_on_next_call') : t('client.hide_ip_off_next_call'));
     });
@@ -254,6 +271,11 @@ export class Session {
   /** The user turned the camera or microphone on or off: tell the stranger. */
   localMediaChanged() {
     this.#run(() => this.#sendMediaState());
+  }
+
+  /** The offer of the call to come, made while waiting: handed to the server for this wait. */
+  earlyOffer(sdp) {
+    return !this.#text && this.#phase === 'waiting' && this.#call === null && this.#send({ type: 'early_offer', sdp });
   }
 
   /** A short message over the status line (a chat line that could not be sent, say). */
@@ -271,29 +293,19 @@ export class Session {
   /** The peer connection's connectionState changed. */
   peerState(state) {
     this.#run(() => {
-      if (!this.#call) return;
-      this.#call.peer = state;
-      if (state === 'connected') {
-        this.#clearTimer('connectHint');
-        this.#call.everConnected = true;
-        this.#phase = 'connected';
-        this.#setStatus(this.#call.stalled ? TEXT.interrupted : TEXT.connected);
-      } else if (state === 'disconnected' || state === 'failed') {
-        this.#phase = 'connecting';
-        // A call that was up is recovered for as long as the stranger is there: never "failed".
-        const final = state === 'failed' && !this.#call.everConnected;
-        this.#setStatus(final ? TEXT.failed : TEXT.interrupted);
-      }
+      const change = this.#call ? this.#call.peerChanged(state) : null;
+      if (!change) return;
+      if (change.phase === 'connected') this.#clearTimer('connectHint');
+      this.#phase = change.phase;
+      this.#setStatus(change.status);
     });
   }
 
   /** Nothing has come from the stranger for a while (`stalled`), or it flows again. */
   callHealth(stalled) {
     this.#run(() => {
-      if (!this.#call) return;
-      this.#call.stalled = Boolean(stalled);
-      if (stalled) this.#setStatus(TEXT.interrupted);
-      else if (this.#call.peer === 'connected') this.#setStatus(TEXT.connected);
+      const status = this.#call ? this.#call.healthChanged(stalled) : null;
+      if (status) this.#setStatus(status);
     });
   }
 
@@ -320,9 +332,7 @@ export class Session {
       if (this.#resuming !== null) {
         // Also a call that is recovering from an outage: the stranger is still there.
         if (this.#call && this.#call.everConnected) {
-          const resume = { type: 'resume', room: this.#resuming, proof: this.#call.proof };
-          if (this.#text) resume.mode = 'text';
-          this.#send(resume);
+          this.#send(this.#call.resume(this.#resuming, this.#text));
           return;
         }
         this.#endCall();
@@ -343,8 +353,7 @@ export class Session {
         this.#resuming = this.#call.room;
         this.#resumeReason = code === 1012 ? 'restart' : 'network';
         // A text chat needs the server to go on; a call goes on browser to browser.
-        const flowing = !this.#text && this.#call.peer === 'connected' && !this.#call.stalled;
-        this.#setStatus(flowing ? TEXT.callGoesOn : TEXT.interrupted);
+        this.#setStatus(this.#call.flowsWithoutServer(this.#text) ? TEXT.callGoesOn : TEXT.interrupted);
         return;
       }
       // The server ended our room when the socket went, and the stranger was told.
@@ -376,21 +385,21 @@ export class Session {
   }
 
   #onWelcome(message) {
-    if (Array.isArray(message.iceServers)) this.#iceServers = message.iceServers;
-    this.#turnOffered = offersTurn(this.#iceServers);
+    this.#takeServers(message.iceServers);
     this.#welcomed = true;
     this.#onOnline(message.online, message.modes);
     this.#checkHideIp();
   }
 
+  /** The STUN and TURN servers a message gives, if it gives any (and whether there is a relay). */
+  #takeServers(iceServers) {
+    if (Array.isArray(iceServers)) this.#iceServers = iceServers;
+    this.#turnOffered = offersTurn(this.#iceServers);
+  }
+
   /** The online count, and (from servers that say it) how many are in each mode. */
   #onOnline(count, modes) {
-    if (!Number.isInteger(count) || count < 0) return;
-    this.#online = t('client.online', { count });
-    const { video, text } = modes || {};
-    if (Number.isInteger(video) && Number.isInteger(text)) {
-      this.#online += ` · ${t('client.in_modes', { video, text })}`;
-    }
+    this.#online = onlineText(count, modes) ?? this.#online;
   }
 
   #onWaiting() {
@@ -398,21 +407,19 @@ export class Session {
     if (!this.#active || this.#call) return;
     this.#phase = 'waiting';
     this.#setStatus(TEXT.looking);
+    // The server has us waiting (a `matched` that follows at once comes with this answer).
+    this.#makeAhead('looking');
   }
 
   #onMatched(message) {
-    const role = message.role === 'offerer' || message.role === 'answerer' ? message.role : null;
-    if (typeof message.room !== 'string' || !role) return;
+    const m = readMatched(message);
     // We sent leave before this crossed it on the wire: the server ends that room.
-    if (!this.#active) return;
+    if (!m || !this.#active) return;
     // Fresh relay credentials for this call (those in `welcome` may have run out).
-    if (Array.isArray(message.iceServers)) {
-      this.#iceServers = message.iceServers;
-      this.#turnOffered = offersTurn(this.#iceServers);
-    }
-    this.#beginCall(message.room, role, message.common, message.same_lang === true);
+    this.#takeServers(message.iceServers);
+    this.#beginCall(m);
     // Shown to get this room back after a server restart; the stranger has its own.
-    if (this.#call && typeof message.proof === 'string') this.#call.proof = message.proof;
+    if (this.#call && m.proof !== null) this.#call.proof = m.proof;
   }
 
   #onResumed(message) {
@@ -422,10 +429,7 @@ export class Session {
     const networkChanged = this.#resuming !== message.room || this.#resumeReason === 'network';
     this.#resuming = null;
     this.#emit({ type: 'signalingRestored', networkChanged });
-    const call = this.#call;
-    const flowing = this.#phase === 'connected' && !call.stalled;
-    if (this.#text) this.#setStatus(TEXT.textConnected);
-    else this.#setStatus(flowing ? TEXT.connected : call.everConnected ? TEXT.interrupted : TEXT.found);
+    this.#setStatus(this.#text ? TEXT.textConnected : this.#call.resumedStatus(this.#phase));
   }
 
   #onLeft(message) {
@@ -439,9 +443,7 @@ export class Session {
   }
 
   #onMedia(message) {
-    if (!this.#isCurrent(message)) return;
-    if (typeof message.video !== 'boolean' || typeof message.audio !== 'boolean') return;
-    this.#call.remoteMedia = { video: message.video, audio: message.audio };
+    if (this.#isCurrent(message)) this.#call.strangerMedia(message);
   }
 
   #onError(message) {
@@ -450,10 +452,7 @@ export class Session {
       this.#banned(message);
     } else if (message.code === 'rate_limited') {
       // Sent once per run of dropped messages; still, never nag more than every 3 s.
-      const now = this.#clock.now();
-      if (now - this.#rateLimitShownAt < RATE_LIMIT_NOTICE_MS) return;
-      this.#rateLimitShownAt = now;
-      this.#flash(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
+      this.#status.flashSeldom(TEXT.rateLimited, RATE_LIMIT_NOTICE_MS);
     } else {
       this.#emit({ type: 'log', text: `strangers: server refused a message: ${message.code} ${text}` });
       this.#flash(t('client.server_refused', { reason: text }));
@@ -462,55 +461,26 @@ export class Session {
 
   // ------------------------------------------------------------ what the page shows
 
-  /** Everything the page shows that depends on the session. */
+  /** Everything the page shows that depends on the session (display.js). */
   view() {
-    const inRoom = this.#call !== null;
-    const notice = this.#notice();
-    return {
-      state: this.#phase,
-      status: this.#shownStatus,
-      notice,
-      remoteMuted: inRoom && this.#call.remoteMedia.audio === false,
-      // Without camera or microphone the stranger gets no picture of us: keep saying so for
-      // the whole call, even once their picture covers the notice.
-      selfUnseen: inRoom && this.#mediaProblem !== '',
-      controls: {
-        // Start: only when not already looking or talking, not while matching is refused,
-        // not while Hide my IP is on with no relay to hide behind,
-        // and not before the 18+ confirmation.
-        start: !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed(),
-        // Next: whenever we are looking or talking (it also skips the auto-next pause).
-        next: this.#active && this.#mediaReady,
-        stop: this.#active || inRoom,
-        // Chat and Report: only in a call (there is someone to talk to or report).
-        chat: inRoom,
-      },
+    return sessionView({
+      phase: this.#phase,
+      status: this.#status.shown,
+      call: this.#call,
+      active: this.#active,
+      mediaReady: this.#mediaReady,
+      mediaProblem: this.#mediaProblem,
+      banText: this.#ban ? this.#ban.text(this.#clock.now()) : '',
+      startable: this.#startable(),
+      pauseNotice: this.#pauseNotice,
+      text: this.#text,
       reporting: this.#reporting,
       // Offered with a relay; and kept visible while it is on without one, to turn it off.
       // A text chat has no call to hide.
       hideIpOffered: !this.#text && (this.#turnOffered || this.#hideIp),
-      connection: { status: this.#socket, label: CONNECTION_LABELS[this.#socket] || '' },
+      socket: this.#socket,
       online: this.#online,
-    };
-  }
-
-  /** The overlay on the remote video (notice.js), for the state we are in now. */
-  #notice() {
-    return videoNotice({
-      phase: this.#phase,
-      active: this.#active,
-      text: this.#text,
-      ban: this.#banText(),
-      pauseNotice: this.#pauseNotice,
-      mediaReady: this.#mediaReady,
-      mediaProblem: this.#mediaProblem,
-      call: this.#call,
     });
-  }
-
-  /** What the page says about the ban, counted from now. */
-  #banText() {
-    return this.#ban ? this.#ban.text(this.#clock.now()) : '';
   }
 
   // ------------------------------------------------------------ transitions
@@ -528,28 +498,44 @@ export class Session {
     // Video is what a join without a mode asks for.
     if (this.#text) join.mode = 'text';
     if (this.#lang) join.lang = this.#lang;
-    if (this.#send(join)) this.#setStatus(TEXT.looking);
+    if (this.#send(this.#offersAhead(join))) {
+      this.#setStatus(TEXT.looking);
+      this.#makeAhead('prepare');
+    }
     // Not connected yet: socketOpen joins once the socket is up.
     else this.#setStatus(this.#socket === 'connecting' ? TEXT.connectingServer : TEXT.reconnecting);
   }
 
-  #beginCall(room, role, common, sameLang) {
+  /** `message` (a join or next), saying we take a stranger's early offer in `matched`, if we do. */
+  #offersAhead(message) {
+    if (this.#ahead) message.ahead = true;
+    return message;
+  }
+
+  /**
+   * The next call's connection is to be made, with the route it will take: `prepare` when
+   * we ask for a stranger, `looking` once the server has us waiting. Never for a text chat.
+   */
+  #makeAhead(type) {
+    if (!this.#text) this.#emit({ type, iceServers: this.#iceServers, relayOnly: this.#hideIp });
+  }
+
+  /** Opens the call (or the text chat, up as soon as it is matched) `matched` paired us in (readMatched). */
+  #beginCall({ room, role, common, sameLang, offer, offered }) {
     this.#endCall();
     this.#emit({ type: 'clearLog' });
-    if (this.#text) {
-      this.#beginTextChat(room, role, common, sameLang);
-      return;
-    }
+    const text = this.#text;
     // Fails closed: with Hide my IP on and no relay, the call gathers no candidate at all
-    // rather than our own addresses.
-    const relayOnly = this.#hideIp;
-    this.#call = videoCall(room, role, relayOnly);
-    const iceServers = this.#iceServers;
-    common = Array.isArray(common) ? common : [];
-    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly });
-    this.#phase = 'connecting';
-    this.#setStatus(TEXT.found);
+    // rather than our own addresses. A text chat has no peer connection.
+    const relayOnly = !text && this.#hideIp;
+    this.#call = new CallRecord(room, role, { relayOnly, text });
+    const iceServers = text ? [] : this.#iceServers;
+    const begin = { type: 'beginCall', room, role, common, sameLang, iceServers, relayOnly };
+    this.#emit(text ? begin : { ...begin, offer, offered });
+    this.#phase = text ? 'connected' : 'connecting';
+    this.#setStatus(text ? TEXT.textConnected : TEXT.found);
     this.#line(TEXT.talking);
+    if (text) return;
     this.#setTimer('connectHint', () => {
       if (this.#phase !== 'connecting') return;
       this.#setStatus(relayOnly ? TEXT.stillConnectingRelay : TEXT.stillConnecting);
@@ -559,14 +545,9 @@ export class Session {
     if (!media.video || !media.audio) this.#sendMediaState();
   }
 
-  /** A text chat is up as soon as it is matched: no camera, no peer connection to wait for. */
-  #beginTextChat(room, role, common, sameLang) {
-    this.#call = textChat(room, role);
-    common = Array.isArray(common) ? common : [];
-    this.#emit({ type: 'beginCall', room, role, common, sameLang, iceServers: [], relayOnly: false });
-    this.#phase = 'connected';
-    this.#setStatus(TEXT.textConnected);
-    this.#line(TEXT.talking);
+  /** Start may be pressed: not while looking or banned, nor before the 18+ confirmation. */
+  #startable() {
+    return !this.#active && this.#ban === null && !this.#hidingWithoutRelay() && this.#confirmed();
   }
 
   /** Hide my IP is on but the server has no relay: no call may start. */
@@ -582,19 +563,19 @@ export class Session {
       // is relay-only, so it shows nothing of ours).
       if (this.#active && !this.#call) this.#deactivate(true);
       if (!this.#call) this.#setStatus(TEXT.hideIpNoRelay);
-    } else if (this.#baseStatus === TEXT.hideIpNoRelay) {
+    } else if (this.#status.base === TEXT.hideIpNoRelay) {
       this.#setStatus(TEXT.idle);
     }
   }
 
-  /** Closes the current call (if any) and forgets everything that belonged to it. */
-  #endCall() {
+  /** Closes the current call (if any) and forgets all of it; `next`: another one comes. */
+  #endCall(next = false) {
     this.#resuming = null;
     this.#clearTimer('connectHint');
     this.#reporting = false;
     if (this.#call === null) return;
     this.#call = null;
-    this.#emit({ type: 'endCall' });
+    this.#emit(next ? { type: 'endCall', next } : { type: 'endCall' });
   }
 
   /** After a report or a stranger leaving: pause, then look again (Auto-next), or go idle. */
@@ -622,6 +603,7 @@ export class Session {
     this.#clearTimer('autoJoin');
     if (leave) this.#send({ type: 'leave' });
     this.#endCall();
+    this.#emit({ type: 'idle' });
     this.#phase = 'idle';
   }
 
@@ -647,7 +629,7 @@ export class Session {
       this.#setStatus(TEXT.banOver);
       return;
     }
-    this.#setStatus(this.#banText());
+    this.#setStatus(this.#ban.text(this.#clock.now()));
     this.#setTimer('ban', () => this.#checkBan(), this.#ban.refreshIn(this.#clock.now()));
   }
 
@@ -667,21 +649,12 @@ export class Session {
   #setStatus(text) {
     // While matching is refused the ban is the lasting status, whatever else happens
     // (a reconnect, say); transient messages can still show over it for a moment.
-    if (this.#ban) text = this.#banText();
-    // Re-stating the same status (say a "waiting" after our own join) must not cut
-    // short a message being shown, such as why the camera is unavailable.
-    if (text === this.#baseStatus && this.#timers.transient !== null) return;
-    this.#baseStatus = text;
-    this.#clearTimer('transient');
-    this.#shownStatus = text;
+    this.#status.set(this.#ban ? this.#ban.text(this.#clock.now()) : text);
   }
 
   /** Shows a message for a few seconds, then goes back to the lasting status. */
   #flash(text, ms = TRANSIENT_STATUS_MS) {
-    this.#shownStatus = text;
-    this.#setTimer('transient', () => {
-      this.#shownStatus = this.#baseStatus;
-    }, ms);
+    this.#status.flash(text, ms);
   }
 
   #line(text) {

@@ -1,6 +1,21 @@
-// WebSocket signaling client, plus the small resource tracker the whole app
-// shares. (The tracker lives here because signaling.js came first; app.js hands it
+// WebSocket signaling client and its reconnect backoff, plus the small resource tracker the
+// whole app shares. (The tracker lives here because signaling.js came first; app.js hands it
 // to the call and the view, and wraps it as the session's and the chat's clock.)
+
+const BACKOFF_START_MS = 300;
+const BACKOFF_CAP_MS = 10_000;
+
+/**
+ * How long to wait before reconnect attempt `attempt` (0 for the first after a drop):
+ * exponential backoff from 300 ms, capped at 10 s, with "equal jitter" (half fixed, half
+ * random) so a whole crowd dropped by a server restart does not come back in one instant.
+ * @param {number} attempt
+ * @param {() => number} random  a number in [0, 1), like Math.random
+ */
+export function reconnectDelay(attempt, random) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** Math.max(0, attempt));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
 
 /**
  * Counts the event listeners and timers the app registers, so that
@@ -68,21 +83,6 @@ const CONNECT_TIMEOUT_MS = 1500;
 // Sockets given up on are closed at the latest this long after a new socket's welcome (by
 // then a call has had its room back, or there was none): they must not pile up.
 const RELEASE_AFTER_MS = 10_000;
-
-const BACKOFF_START_MS = 300;
-const BACKOFF_CAP_MS = 10_000;
-
-/**
- * How long to wait before reconnect attempt `attempt` (0 for the first after a drop):
- * exponential backoff from 300 ms, capped at 10 s, with "equal jitter" (half fixed, half
- * random) so a whole crowd dropped by a server restart does not come back in one instant.
- * @param {number} attempt
- * @param {() => number} random  a number in [0, 1), like Math.random
- */
-export function reconnectDelay(attempt, random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** Math.max(0, attempt));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
 
 /** The ws:/wss: URL of GET /ws on this host. */
 export function signalingUrl(loc = window.location) {

@@ -235,6 +235,22 @@ export class View {
     if (this.ui.remoteVideo.srcObject !== stream) this.ui.remoteVideo.srcObject = stream;
   }
 
+  /**
+   * Calls `fn` once the stranger's video presents its next picture (the first of the stream
+   * just shown); returns what cancels it. Without requestVideoFrameCallback, its first data.
+   */
+  afterPicture(fn) {
+    const video = this.ui.remoteVideo;
+    if (!video) return () => {};
+    if (typeof video.requestVideoFrameCallback === 'function') {
+      const handle = video.requestVideoFrameCallback(() => fn());
+      return () => video.cancelVideoFrameCallback(handle);
+    }
+    const once = () => fn();
+    video.addEventListener('loadeddata', once, { once: true });
+    return () => video.removeEventListener('loadeddata', once);
+  }
+
   /** Plays the stranger's video, with sound if the browser lets us. */
   playRemote() {
     const video = this.ui.remoteVideo;

@@ -103,6 +103,167 @@ async fn next_moves_on_to_someone_new_without_leaking() {
     assert_no_console_errors(&[a, b, c]).await;
 }
 
+/// A and B are talking, C waits. A presses Next five times as fast as it can (within a
+/// second): A ends in one call with whoever it met last, seeing their video, holding one
+/// peer connection for it and at most one made ahead for the next; the third page is
+/// looking again; no page logs an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_five_times_in_a_row_ends_in_one_clean_call() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let (server, base) = server().await;
+    let pages = Browser::launch_all(
+        &tools,
+        &base,
+        &[("A", Media::Fake), ("B", Media::Fake), ("C", Media::Fake)],
+    )
+    .await;
+    let [a, b, c] = &pages[..] else {
+        unreachable!()
+    };
+    a.open("/chat?start=1").await;
+    common::wait_waiting(server.addr, 1, "A started").await;
+    b.open("/chat?start=1").await;
+    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
+    assert_eq!(room_a, room_b);
+    c.open("/chat?start=1").await;
+    common::wait_waiting(server.addr, 1, "C waits while A and B talk").await;
+
+    // Pressed from inside the page, 50 ms apart (the server's answers to one press can come
+    // in between): a WebDriver click takes a few round trips each, far more than a second in
+    // all on a busy machine.
+    let presses = a
+        .eval(
+            "(async () => { const next = document.getElementById('next'); \
+               const t0 = performance.now(); let pressed = 0; \
+               for (let i = 0; i < 5; i++) { \
+                 if (i) await new Promise((r) => setTimeout(r, 50)); \
+                 if (next.disabled) break; \
+                 next.click(); pressed += 1; } \
+               return { pressed, ms: performance.now() - t0 }; })()",
+        )
+        .await;
+    eprintln!("A pressed Next: {presses}");
+    assert_eq!(presses["pressed"], 5, "Next stayed enabled: {presses}");
+    let ms = presses["ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(ms < 1000.0, "five presses within a second: {presses}");
+    let room = a.wait_video(PATIENCE).await;
+    let (met, other) = if b.eval("__strangers.room").await == room.as_str() {
+        (b, c)
+    } else {
+        (c, b)
+    };
+    assert_eq!(
+        met.wait_video(PATIENCE).await,
+        room,
+        "A and {} in one room",
+        met.name
+    );
+    other
+        .wait_for(
+            "__strangers.state === 'waiting' && !__strangers.pc",
+            "the page A did not end with looking again (Auto-next)",
+            PATIENCE,
+        )
+        .await;
+    common::wait_waiting(server.addr, 1, "the third page queued").await;
+    a.wait_for(
+        "(() => { const d = __strangers.debug(); \
+           return d.peerConnections === 1 && d.warmPeerConnections <= 1 \
+             && d.remoteTracks === 2 && d.localTracks === 2 && d; })()",
+        "A holding one call's peer connection (and at most one made ahead), nothing more",
+        PATIENCE,
+    )
+    .await;
+    assert_eq!(a.eval("__strangers.state").await, "connected");
+    assert_no_console_errors(&[a, b, c]).await;
+}
+
+/// A page with the flow from before early offers (`?ahead=0`, as an old client) meets A,
+/// who waited and offered ahead: B gets A's offer as an ordinary `offer` after `matched`,
+/// answers it, and both see each other's video; B made nothing ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_without_early_offers_answers_one_made_ahead() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let (_server, base) = server().await;
+    let pages = Browser::launch_all(&tools, &base, &[("A", Media::Fake), ("B", Media::Fake)]).await;
+    let [a, b] = &pages[..] else { unreachable!() };
+    b.install_recorder().await;
+    a.open("/chat?start=1").await;
+    a.wait_for(
+        "__strangers.debug().earlyOffers >= 1 && __strangers.state === 'waiting'",
+        "A's early offer sent while waiting",
+        PATIENCE,
+    )
+    .await;
+    b.open("/chat?start=1&ahead=0").await;
+    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
+    assert_eq!(room_a, room_b);
+    assert_eq!(
+        (
+            a.eval("__strangers.role").await,
+            b.eval("__strangers.role").await
+        ),
+        ("offerer".into(), "answerer".into())
+    );
+    let rec = b.recorded().await;
+    let msgs = rec["msgs"].as_array().cloned().unwrap_or_default();
+    let got = |kind: &str| {
+        msgs.iter()
+            .position(|m| m["type"] == kind && m["room"] == room_b.as_str())
+    };
+    let (matched, offer) = (got("matched"), got("offer"));
+    assert!(
+        matches!((matched, offer), (Some(m), Some(o)) if o > m),
+        "B got A's offer as an ordinary offer after matched: {msgs:?}"
+    );
+    let sent = rec["sent"].as_array().cloned().unwrap_or_default();
+    assert!(!sent.iter().any(|m| m["type"] == "early_offer"), "{sent:?}");
+    assert_eq!(b.eval("__strangers.debug().warmPeerConnections").await, 0);
+    assert_no_console_errors(&[a, b]).await;
+}
+
+/// Two waiters with no interest in common both made early offers when their fallback pairs
+/// them: one offer is used, and its receiver, whose own offer it meets, rolls that back and
+/// answers (perfect negotiation). Both see each other's video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_early_offers_meet_and_one_rolls_back() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let server = TestServer::start(&["--fallback-after", "3s"]).await;
+    let base = format!("http://{}", server.addr);
+    let pages = Browser::launch_all(&tools, &base, &[("A", Media::Fake), ("B", Media::Fake)]).await;
+    let [a, b] = &pages[..] else { unreachable!() };
+    a.open("/chat?interests=chess").await;
+    b.open("/chat?interests=jazz").await;
+    for page in [a, b] {
+        page.wait_for(
+            "__strangers.debug().earlyOffers >= 1 && __strangers.state === 'waiting'",
+            "an early offer sent while waiting",
+            PATIENCE,
+        )
+        .await;
+    }
+    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
+    assert_eq!(room_a, room_b);
+    let collided = (
+        a.eval("__strangers.debug().collided").await,
+        b.eval("__strangers.debug().collided").await,
+    );
+    assert!(
+        collided == (true.into(), false.into()) || collided == (false.into(), true.into()),
+        "exactly one page rolled its own offer back: {collided:?}"
+    );
+    assert_no_console_errors(&[a, b]).await;
+}
+
 /// A and B are talking. A presses Stop: B sees "Stranger has disconnected" (and, with
 /// Auto-next, looks for someone new), A is idle. A presses Start again and meets B. Then B
 /// closes the tab: A sees "Stranger has disconnected" within a second.
@@ -131,9 +292,14 @@ async fn stop_and_closing_the_tab_tell_the_stranger() {
         .eval(
             "({ state: __strangers.state, pc: __strangers.pc, \
                 pcs: __strangers.debug().peerConnections, \
+                warm: __strangers.debug().warmPeerConnections, \
                 status: document.getElementById('status').textContent })",
         )
         .await;
+    assert_eq!(
+        after["warm"], 0,
+        "A after Stop keeps nothing made ahead for a call: {after}"
+    );
     assert_eq!(after["state"], "idle", "A after Stop: {after}");
     assert_eq!(after["pc"], Value::Null, "A after Stop: {after}");
     assert_eq!(

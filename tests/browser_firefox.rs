@@ -63,7 +63,8 @@ async fn call_in_both_roles(tools: Tools, engines: [Engine; 2]) {
     scenarios::chat_both_ways(a, b).await;
 
     // Next, until both have had both roles; the second call is where the media notices are
-    // checked.
+    // checked. A and B take turns pressing it: the one who presses waits, makes its early
+    // offer, and offers when the other comes back (Auto-next).
     while roles.len() < 2 || !has_both_roles(&roles) {
         assert!(
             roles.len() < 6,
@@ -71,8 +72,13 @@ async fn call_in_both_roles(tools: Tools, engines: [Engine; 2]) {
             roles.len()
         );
         let room = a.eval("__strangers.room").await;
-        a.click_button("Next").await;
-        b.wait_log_line(scenarios::LEFT, PATIENCE).await;
+        let (presser, other): (&Browser, &Browser) = if roles.len() % 2 == 1 {
+            (a, &*b)
+        } else {
+            (&*b, a)
+        };
+        presser.click_button("Next").await;
+        other.wait_log_line(scenarios::LEFT, PATIENCE).await;
         roles.push(scenarios::both_see_video(a, b, room.as_str()).await);
         if roles.len() == 2 {
             scenarios::media_notices(a, b).await;

@@ -32,7 +32,8 @@ if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
 "#;
 
 /// A and B choose Text on the landing page and press Start: they meet in a text room, the
-/// pages have no video element, nothing asked for the camera, the line over the chat says
+/// pages have no video element and no peer connection (none made ahead, no early offer
+/// sent), nothing asked for the camera, the line over the chat says
 /// they speak the same language (both browsers speak the browser's), and chat and the
 /// typing indicator work both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +60,9 @@ async fn two_pages_chat_in_text_mode_without_asking_for_the_camera() {
                 "({ mode: __strangers.mode, state: __strangers.state, pc: __strangers.pc, \
                   videos: document.querySelectorAll('video').length, \
                   asks: window.__cameraAsks, page: location.pathname + location.search, \
-                  common: document.getElementById('common').textContent })",
+                  common: document.getElementById('common').textContent, \
+                  made: (({ peerConnections, warmPeerConnections, earlyOffers }) => \
+                    [peerConnections, warmPeerConnections, earlyOffers])(__strangers.debug()) })",
             )
             .await;
         assert_eq!(seen["mode"], "text", "{}: {seen}", page.name);
@@ -71,6 +74,12 @@ async fn two_pages_chat_in_text_mode_without_asking_for_the_camera() {
             page.name
         );
         assert_eq!(seen["videos"], 0, "{}: no video element: {seen}", page.name);
+        assert_eq!(
+            seen["made"],
+            json!([0, 0, 0]),
+            "{}: no peer connection, none made ahead, no early offer: {seen}",
+            page.name
+        );
         assert_eq!(
             seen["asks"], 0,
             "{}: the camera was never asked for: {seen}",

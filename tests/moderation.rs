@@ -57,7 +57,12 @@ async fn three_reporters_ban_a_client_even_across_a_restart() {
         reporter.send(json!({"type": "leave"})).await;
     }
 
+    // An early offer sent at once, while its session still takes it to be waiting, is
+    // dropped with the refused wait.
     troll.send(json!({"type": "join"})).await;
+    troll
+        .send(json!({"type": "early_offer", "sdp": "v=0 banned"}))
+        .await;
     troll.recv_type("waiting").await;
     let banned = troll.recv_type("error").await;
     assert_eq!(banned["code"], "banned");
@@ -69,10 +74,19 @@ async fn three_reporters_ban_a_client_even_across_a_restart() {
         "the banned user is not queued"
     );
 
-    // Someone else at another address is matched as usual.
+    // Someone else at another address is matched as usual, and gets nothing of the
+    // banned user's offer.
     let mut a = client_from(&server, "192.0.2.1").await;
     let mut b = client_from(&server, "192.0.2.2").await;
-    meet(&mut a, &mut b).await;
+    a.join_ahead().await;
+    b.join_ahead().await;
+    for m in [a.recv_type("matched").await, b.recv_type("matched").await] {
+        assert!(
+            m.get("offer").is_none() && m.get("offered").is_none(),
+            "{m}"
+        );
+    }
+    a.send(json!({"type": "leave"})).await;
     server.shutdown().await;
 
     // The store is a file: after a restart the ban still holds.

@@ -388,13 +388,14 @@ async fn firefox_behind_a_symmetric_nat_calls_through_the_relay_and_hides_its_ip
     lab.assert_contained();
 }
 
-/// `f` (hiding its address) and `c` in a call in `room`: `c` presses Next (`f`'s Auto-next
-/// brings them together again) until `f` has been offerer and answerer; in every call `f`'s
-/// media leaves through the relay. Waits for the end of `f`'s candidates in the last call;
-/// returns `f`'s roles.
+/// `f` (hiding its address) and `c` in a call in `room`: `f` and `c` take turns pressing
+/// Next (the other's Auto-next brings them together again) until `f` has been offerer and
+/// answerer; in every call `f`'s media leaves through the relay. Waits for the end of `f`'s
+/// candidates in the last call; returns `f`'s roles.
 async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) -> Vec<String> {
     let mut roles = Vec::new();
-    // Roles are drawn at random (from the server's fixed seed): a few calls give both.
+    // Whoever presses Next waits, makes its early offer and offers when the other comes back
+    // (Auto-next): C and F take turns, so F has both roles within two calls.
     for _call in 0..8 {
         let pair = selected_pair(f).await;
         eprintln!("{} hiding: {pair}", f.name);
@@ -408,7 +409,8 @@ async fn hidden_calls(f: &harness::Page, c: &harness::Page, mut room: String) ->
         if roles.iter().any(|r| r == "offerer") && roles.iter().any(|r| r == "answerer") {
             break;
         }
-        c.click_button("Next").await;
+        let presser = if roles.len() % 2 == 1 { f } else { c };
+        presser.click_button("Next").await;
         let (new_f, new_c) = tokio::join!(
             pages::wait_new_picture(f, &room),
             pages::wait_new_picture(c, &room)

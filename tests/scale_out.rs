@@ -430,3 +430,77 @@ async fn a_stuck_redis_stalls_no_session() {
     );
     assert!(stuck.await.unwrap().starts_with("+OK"));
 }
+
+/// An early offer made on one instance reaches, in its `matched`, the stranger the shared
+/// queue pairs it with on another; the offer waits in Redis with the wait, and is gone with
+/// it. A stranger there that does not take early offers gets it as an ordinary `offer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_offer_reaches_a_stranger_on_another_instance() {
+    let _serial = one_at_a_time().await;
+    let redis = RedisServer::start();
+    let prefix = fresh_prefix();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        servers.push(TestServer::start_in_pool(&FLAGS, &redis.url(), &prefix).await);
+    }
+    let sdp = "v=0\r\no=- 9 2 IN IP4 127.0.0.1\r\ns=- with spaces\r\n";
+    let mut w = servers[0].client().await;
+    w.join().await;
+    w.send(json!({"type": "early_offer", "sdp": sdp})).await;
+    // Stored in the wait's record by instance 1, which runs it after the join.
+    wait_for_offers(&redis, &prefix, 1).await;
+
+    let mut x = servers[1].client().await;
+    x.join_ahead().await;
+    let mx = x.recv_type("matched").await;
+    let mw = w.recv_type("matched").await;
+    assert_eq!(mx["room"], mw["room"]);
+    assert_eq!(
+        (&mx["role"], &mx["offer"]),
+        (&json!("answerer"), &json!(sdp))
+    );
+    assert_eq!(
+        (&mw["role"], &mw["offered"]),
+        (&json!("offerer"), &json!(true))
+    );
+    wait_for_offers(&redis, &prefix, 0).await;
+
+    // A client there that does not take early offers in `matched` gets this one as the
+    // ordinary `offer` right after it, its instance turning one into the other.
+    w.send(json!({"type": "leave"})).await;
+    x.recv_type("left").await;
+    w.join().await;
+    w.send(json!({"type": "early_offer", "sdp": sdp})).await;
+    wait_for_offers(&redis, &prefix, 1).await;
+    let mut old = servers[1].client().await;
+    old.join().await;
+    let mo = old.recv_type("matched").await;
+    let mw = w.recv_type("matched").await;
+    assert_eq!(mo["room"], mw["room"]);
+    assert!(mo.get("offer").is_none(), "{mo}");
+    assert_eq!(mw["offered"], true);
+    assert_eq!(
+        old.recv().await,
+        json!({"type": "offer", "room": mo["room"], "sdp": sdp})
+    );
+}
+
+/// Waits until `n` waits in the shared queue hold an early offer (asking Redis every 25 ms,
+/// for a while: the queue's state is not visible otherwise).
+async fn wait_for_offers(redis: &RedisServer, prefix: &str, n: usize) {
+    let count = format!(
+        "EVAL \"local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('HEXISTS', k, 'x') end return n\" 0 {{{prefix}}}:w:*"
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let reply = redis.command(&count);
+        if reply.trim() == format!(":{n}") {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Redis holds no {n} early offers: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

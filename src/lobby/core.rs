@@ -12,7 +12,8 @@
 //! The work is split by concern, each an `impl Core` in its own file: [`rooms`](super::rooms)
 //! (pairing, entering and leaving rooms, delivering), [`resume`](super::resume) (rooms that
 //! survive a restart), [`remote`](super::remote) (the shared queue's pairings and other
-//! instances' messages) and [`reports`](super::reports) (reports and bans).
+//! instances' messages), [`reports`](super::reports) (reports and bans) and
+//! [`ahead`](super::ahead) (early offers).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -75,6 +76,12 @@ pub(crate) enum Input {
         room: RoomId,
         proof: MemberProof,
         mode: Mode,
+    },
+    /// The user, waiting since its request `seq`, hands over the offer of the call to come.
+    EarlyOffer {
+        id: SessionId,
+        seq: u64,
+        sdp: String,
     },
     /// The session ended. `restarting`: because this server is restarting, so a partner
     /// on another instance is told to expect the user back, not that it left.
@@ -245,6 +252,7 @@ impl Core {
                     self.report(id, reason);
                 }
             }
+            Input::EarlyOffer { id, seq, sdp } => self.early_offer(id, seq, sdp),
             Input::Gone { id, restarting } => {
                 if restarting {
                     self.keep_remote_partner(id);
@@ -353,7 +361,7 @@ impl Core {
     fn timeout(&mut self) {
         let now = self.now.at;
         for pairing in self.backend.expire(now) {
-            self.open_room(pairing);
+            self.open_room(pairing, None);
         }
         self.expire_resumes(now);
         self.expire_awaiting(now);

@@ -3,7 +3,8 @@
 //!
 //! - [`core`]: the state machine (inputs, outputs, the next deadline); no clock, no tokio;
 //! - [`users`]: the registry of users and where each is;
-//! - [`rooms`], [`resume`], [`remote`], [`reports`]: the core's concerns, one file each;
+//! - [`rooms`], [`resume`], [`remote`], [`reports`], [`ahead`]: the core's concerns, one
+//!   file each;
 //! - [`backend`]: where users wait (this process's matchmaker or the shared queue);
 //! - this file, the shell: the task that owns the mailbox, the timer and the online count,
 //!   feeds the core the time, and carries out what it decides.
@@ -15,6 +16,7 @@
 //! the session ends once its queue runs dry. The shared queue's engine sends its events on
 //! a channel of its own, and the shell passes the core's operations back with `try_send`.
 
+mod ahead;
 mod backend;
 pub(crate) mod core;
 mod remote;
@@ -209,6 +211,11 @@ impl Lobby {
     /// The user ends its room, if any, and wants a new partner (in `mode`, if given).
     pub(crate) async fn next(&self, id: SessionId, seq: u64, mode: Option<Mode>) {
         self.input(Input::Next { id, seq, mode }).await
+    }
+
+    /// The user, waiting since its request `seq`, hands over the offer of the call to come.
+    pub(crate) async fn early_offer(&self, id: SessionId, seq: u64, sdp: String) {
+        self.input(Input::EarlyOffer { id, seq, sdp }).await
     }
 
     /// The user leaves its room or the queue and stays connected.

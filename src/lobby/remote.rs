@@ -13,18 +13,22 @@ use crate::room::Event;
 use crate::shared::SharedEvent;
 use crate::shared::bus::BusMessage;
 
+use super::ahead::Offers;
 use super::backend::Backend;
 use super::core::{Core, Online, RESUME_WAIT};
 use super::rooms::Start;
 use super::users::{Partner, Status};
 
-/// What the two sides of a pairing the shared queue made have in common.
+/// What the two sides of a pairing the shared queue made have in common, and the early
+/// offers they waited with.
 #[derive(Debug)]
 struct Shared {
     /// The interests both gave.
     common: Vec<String>,
     /// Whether both gave the same language.
     same_lang: bool,
+    /// The early offers the two waited with.
+    offers: Offers,
 }
 
 /// One side of a pairing the shared queue made: a user and the ticket it waited with.
@@ -45,12 +49,22 @@ impl Core {
                 partner_client,
                 common,
                 same_lang,
+                partner_offer,
+                offer,
             } => {
+                let offers = Offers {
+                    joiner: offer,
+                    waiter: partner_offer,
+                };
                 let partner = Side {
                     user: partner,
                     ticket: partner_ticket,
                 };
-                let shared = Shared { common, same_lang };
+                let shared = Shared {
+                    common,
+                    same_lang,
+                    offers,
+                };
                 self.paired(joiner, ticket, partner, partner_client, shared);
             }
             SharedEvent::Bus(msg) => self.on_bus(msg),
@@ -103,8 +117,8 @@ impl Core {
     }
 
     /// The shared queue paired our waiting `joiner` with `partner`, who is here or on
-    /// another instance. A side that no longer waits under its ticket is not paired; the
-    /// other goes back in the queue.
+    /// another instance, each with the early offer it waited with, if any. A side that no
+    /// longer waits under its ticket is not paired; the other goes back in the queue.
     fn paired(
         &mut self,
         joiner: SessionId,
@@ -113,7 +127,11 @@ impl Core {
         partner_client: Option<ClientKey>,
         shared: Shared,
     ) {
-        let Shared { common, same_lang } = shared;
+        let Shared {
+            common,
+            same_lang,
+            offers,
+        } = shared;
         let now = self.now.at;
         let mode = self
             .users
@@ -145,7 +163,7 @@ impl Core {
                         common,
                         same_lang,
                     };
-                    self.open_room(pairing);
+                    self.open_room(pairing, Some(offers));
                 }
                 // Whoever still waits goes back in the queue.
                 (true, false) => queue.rejoin(joiner, now),
@@ -163,9 +181,38 @@ impl Core {
             return;
         }
         queue.claim(joiner, ticket);
+        let shared = Shared {
+            common,
+            same_lang,
+            offers,
+        };
+        self.paired_across(joiner, partner, partner_client, (room, role), shared);
+    }
+
+    /// Our `joiner` (its wait claimed) and `partner` on another instance are in `room`, the
+    /// joiner in the `role` drawn unless an early offer decides it: the partner's instance
+    /// is told, and the joiner.
+    fn paired_across(
+        &mut self,
+        joiner: SessionId,
+        partner: Side,
+        partner_client: Option<ClientKey>,
+        (room, role): (RoomId, Role),
+        shared: Shared,
+    ) {
+        let Shared {
+            common,
+            same_lang,
+            offers,
+        } = shared;
+        let Some(queue) = self.backend.shared() else {
+            return;
+        };
         let from = queue.user(joiner);
         let client = self.users.get(joiner).and_then(|u| u.client);
         let (mine, theirs) = self.draw_proofs();
+        let opening = offers.opening(role);
+        let role = opening.joiner_role;
         let msg = BusMessage::Matched {
             to: partner.user.session,
             ticket: partner.ticket,
@@ -176,6 +223,7 @@ impl Core {
             common: common.clone(),
             same_lang,
             proof: theirs,
+            ahead: opening.waiter,
         };
         self.publish(partner.user.instance, msg);
         let partner = Partner::There {
@@ -187,6 +235,7 @@ impl Core {
             common,
             same_lang,
             proof: mine,
+            ahead: opening.joiner,
         };
         self.open_remote(joiner, room, start, partner);
     }
@@ -254,6 +303,7 @@ impl Core {
             common,
             same_lang,
             proof,
+            ahead,
         } = msg
         else {
             return;
@@ -285,6 +335,7 @@ impl Core {
                     common,
                     same_lang,
                     proof,
+                    ahead,
                 };
                 self.tell_matched(to, room, start, peer);
             }

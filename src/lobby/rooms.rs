@@ -9,12 +9,13 @@
 use crate::ids::SessionId;
 use crate::matchmaker::Pairing;
 use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
-use crate::room::{Event, Matched, Peer};
+use crate::room::{Ahead, Event, Matched, Peer};
 use crate::shared::bus::BusMessage;
 use crate::telemetry;
 
 use rand::RngExt;
 
+use super::ahead::Offers;
 use super::backend::Backend;
 use super::core::{Core, Output};
 use super::users::{Partner, Status};
@@ -28,6 +29,8 @@ pub(super) enum Start {
         common: Vec<String>,
         same_lang: bool,
         proof: MemberProof,
+        /// What the member is told of an early offer.
+        ahead: Ahead,
     },
     /// The call it was in goes on (the browsers keep their roles and proofs).
     Resumed,
@@ -50,17 +53,18 @@ impl Core {
         start: Start,
         partner: Peer,
     ) {
-        let (role, common, same_lang, proof) = match start {
+        let (role, common, same_lang, proof, ahead) = match start {
             Start::New {
                 role,
                 common,
                 same_lang,
                 proof,
+                ahead,
             } => {
                 self.users.set_proof(id, Some(proof));
-                (Some(role), common, same_lang, Some(proof))
+                (Some(role), common, same_lang, Some(proof), ahead)
             }
-            Start::Resumed => (None, Vec::new(), false, None),
+            Start::Resumed => (None, Vec::new(), false, None, Ahead::None),
         };
         let Some(user) = self.users.get(id) else {
             return;
@@ -76,6 +80,7 @@ impl Core {
             same_lang,
             proof,
             partner,
+            ahead,
         };
         self.deliver(id, Event::Matched(Box::new(matched)));
     }
@@ -135,7 +140,7 @@ impl Core {
             return;
         };
         match self.backend.join(id, &user.want, self.now.at) {
-            Some(pairing) => self.open_room(pairing),
+            Some(pairing) => self.open_room(pairing, None),
             None => self.users.set_status(id, Status::Waiting),
         }
     }
@@ -146,35 +151,42 @@ impl Core {
     }
 
     /// Opens the room of a pairing made here: both members are told. A member whose session
-    /// has just ended is dropped instead, and the other goes back to the queue.
-    pub(super) fn open_room(&mut self, p: Pairing) {
+    /// has just ended is dropped instead, and the other goes back to the queue. `offers`:
+    /// the members' early offers as the shared queue gave them; `None` takes them from
+    /// where the in-process queue keeps them.
+    pub(super) fn open_room(&mut self, p: Pairing, offers: Option<Offers>) {
         let members = [(p.joiner, p.waiter), (p.waiter, p.joiner)];
         if members.iter().any(|(id, _)| self.has_closed(*id)) {
             for (id, _) in members {
                 if self.has_closed(id) {
                     self.drop_user(id);
                 } else {
+                    // Still the same wait: an early offer it has stays with it.
                     self.seek(id);
                 }
             }
             return;
         }
+        let offers = offers.unwrap_or_else(|| self.take_offers(p.joiner, p.waiter));
+        let opening = offers.opening(p.joiner_role);
         self.count_match(&[p.joiner, p.waiter]);
         for (me, other) in members {
             self.enter_room(me, p.room, Partner::Here(other));
         }
         let (joiner_proof, waiter_proof) = self.draw_proofs();
+        let mut aheads = [opening.joiner, opening.waiter].into_iter();
         for (me, other) in members {
             let (role, proof) = if me == p.joiner {
-                (p.joiner_role, joiner_proof)
+                (opening.joiner_role, joiner_proof)
             } else {
-                (p.joiner_role.other(), waiter_proof)
+                (opening.joiner_role.other(), waiter_proof)
             };
             let start = Start::New {
                 role,
                 common: p.common.clone(),
                 same_lang: p.same_lang,
                 proof,
+                ahead: aheads.next().unwrap_or_default(),
             };
             if let Some(partner) = self.peer_of(Partner::Here(other)) {
                 self.tell_matched(me, p.room, start, partner);

@@ -1,6 +1,7 @@
 //! The lobby's registry of connected users: where each one's events go, what it last asked
 //! for, and where it is (idle, waiting, in a room, resuming), with the room count and the
-//! count in each mode kept in step by the one method that changes where a user is.
+//! early offers and the count in each mode kept in step by the one method that changes where
+//! a user is.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -103,6 +104,10 @@ pub(crate) struct Users {
     /// Who holds each proof's secret, so a member back on a new connection finds its old
     /// one in O(1).
     by_secret: HashMap<u128, SessionId>,
+    /// The early offers of waiting users who sent one (in-process queue only; the shared
+    /// queue keeps them in Redis), dropped the moment their user stops waiting: an idle or
+    /// talking user has none, and pays nothing for the feature.
+    offers: HashMap<SessionId, String>,
     /// Users waiting for, in, or resuming a chat of each mode: what the online count says
     /// beside its total, kept here because counting the map on every publish would cost
     /// in proportion to everyone connected.
@@ -145,10 +150,38 @@ impl Users {
         if let Some(user) = self.map.get_mut(&id) {
             user.counted = counted;
         }
+        if status != Status::Waiting {
+            // An early offer belongs to one wait and never outlives it.
+            self.offers.remove(&id);
+        }
+    }
+
+    /// Keeps `sdp` as `id`'s early offer (the latest one wins), if `id` is waiting.
+    pub(crate) fn set_offer(&mut self, id: SessionId, sdp: String) {
+        if self.status(id) == Some(Status::Waiting) {
+            self.offers.insert(id, sdp);
+        }
+    }
+
+    /// Takes `id`'s early offer out, if it has one.
+    pub(crate) fn take_offer(&mut self, id: SessionId) -> Option<String> {
+        self.offers.remove(&id)
+    }
+
+    /// How many early offers are held, and whether each belongs to a waiting user (for the
+    /// tests' invariants).
+    #[cfg(test)]
+    pub(crate) fn offers_held_by_waiters(&self) -> (usize, bool) {
+        let all_wait = self
+            .offers
+            .keys()
+            .all(|id| self.status(*id) == Some(Status::Waiting));
+        (self.offers.len(), all_wait)
     }
 
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<User> {
         self.set_proof(id, None);
+        self.offers.remove(&id);
         let user = self.map.remove(&id)?;
         self.count(user.status, -1);
         self.count_mode(Status::Idle, Mode::Video, user.counted);

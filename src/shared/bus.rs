@@ -7,11 +7,15 @@
 //! | message | form |
 //! | --- | --- |
 //! | relay | `R <to> <room> <json>` |
-//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <same language: 1 or 0> <common tags, \x1f-separated, or ->` |
+//! | matched | `M <to> <ticket> <room> <role> <from> <client or -> <proof> <same language: 1 or 0> <ahead> <common tags, \x1f-separated, or ->[ <sdp>]` |
 //! | left | `L <to> <room> <reason>` |
 //! | requeue | `Q <to> <ticket>` |
 //! | restarting | `X <to> <room>` |
 //! | rejoined | `J <to> <room> <from> <client or ->` |
+//!
+//! `<ahead>` says what became of an early offer for the receiving user: `-` none, `+` its own
+//! went to the stranger, or the byte length of the stranger's offer, which then ends the line
+//! (after one space: the SDP is taken by its length, so it may hold spaces and line breaks).
 //!
 //! Only instances publish on these channels, so a malformed line is a bug (or another
 //! version), logged and dropped, never a panic.
@@ -22,6 +26,7 @@ use std::str::FromStr;
 use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
 use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
+use crate::room::Ahead;
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +52,8 @@ pub(crate) enum BusMessage {
         same_lang: bool,
         /// The receiving user's proof of membership (the sender drew both members').
         proof: MemberProof,
+        /// What the receiving user is told of an early offer.
+        ahead: Ahead,
     },
     /// The user's partner ended `room`.
     Left {
@@ -99,6 +106,7 @@ impl BusMessage {
                 common,
                 same_lang,
                 proof,
+                ahead,
             } => {
                 let role = match role {
                     Role::Offerer => "offerer",
@@ -111,11 +119,20 @@ impl BusMessage {
                     common.join("\u{1f}")
                 };
                 let lang = u8::from(*same_lang);
+                let marker = match ahead {
+                    Ahead::None => "-".to_string(),
+                    Ahead::Sent => "+".to_string(),
+                    Ahead::Offer(sdp) => sdp.len().to_string(),
+                };
                 let _ = write!(
                     out,
-                    "M {} {ticket} {room} {role} {from} {client} {proof} {lang} {common}",
+                    "M {} {ticket} {room} {role} {from} {client} {proof} {lang} {marker} {common}",
                     to.0
                 );
+                if let Ahead::Offer(sdp) = ahead {
+                    out.push(' ');
+                    out.push_str(sdp);
+                }
             }
             BusMessage::Left { to, room, reason } => {
                 let _ = write!(out, "L {} {room} {}", to.0, reason_str(*reason));
@@ -203,10 +220,33 @@ impl BusMessage {
 
 /// Reads the fields of a `matched` line (after its `M`).
 fn decode_matched(rest: &str) -> Option<BusMessage> {
-    // Tags may hold spaces: the last field takes the rest of the line.
-    let parts: Vec<&str> = rest.splitn(9, ' ').collect();
-    let [to, ticket, room, role, from, client, proof, lang, common] = parts[..] else {
+    // Tags may hold spaces: the last field takes the rest of the line (but for an offer,
+    // which is taken from the end by its length).
+    let parts: Vec<&str> = rest.splitn(10, ' ').collect();
+    let [
+        to,
+        ticket,
+        room,
+        role,
+        from,
+        client,
+        proof,
+        lang,
+        marker,
+        tail,
+    ] = parts[..]
+    else {
         return None;
+    };
+    let (ahead, common) = match marker {
+        "-" => (Ahead::None, tail),
+        "+" => (Ahead::Sent, tail),
+        len => {
+            let len: usize = len.parse().ok()?;
+            let split = tail.len().checked_sub(len + 1)?;
+            let (common, sdp) = (tail.get(..split)?, tail.get(split..)?);
+            (Ahead::Offer(sdp.strip_prefix(' ')?.to_string()), common)
+        }
     };
     Some(BusMessage::Matched {
         to: session(to)?,
@@ -232,6 +272,7 @@ fn decode_matched(rest: &str) -> Option<BusMessage> {
             _ => return None,
         },
         proof: MemberProof::from_str(proof).ok()?,
+        ahead,
     })
 }
 
@@ -278,6 +319,32 @@ mod tests {
             common: vec!["chess".into(), "jazz music".into()],
             same_lang: true,
             proof: MemberProof::pair(5, 6).0,
+            ahead: Ahead::None,
+        });
+        // The stranger's offer, spaces, line breaks and all, after tags with spaces.
+        round_trip(BusMessage::Matched {
+            to: SessionId(2),
+            ticket: 9,
+            room: RoomId(3),
+            role: Role::Answerer,
+            from,
+            client: None,
+            common: vec!["jazz music".into()],
+            same_lang: true,
+            proof: MemberProof::pair(5, 6).0,
+            ahead: Ahead::Offer("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=x 9 8 \r\n".into()),
+        });
+        round_trip(BusMessage::Matched {
+            to: SessionId(2),
+            ticket: 9,
+            room: RoomId(3),
+            role: Role::Offerer,
+            from,
+            client: None,
+            common: Vec::new(),
+            same_lang: false,
+            proof: MemberProof::pair(5, 6).0,
+            ahead: Ahead::Sent,
         });
         round_trip(BusMessage::Matched {
             to: SessionId(2),
@@ -289,6 +356,7 @@ mod tests {
             common: Vec::new(),
             same_lang: false,
             proof: MemberProof::pair(7, 8).1,
+            ahead: Ahead::None,
         });
         for reason in [
             LeftReason::Skipped,
@@ -325,6 +393,9 @@ mod tests {
             "R 1",
             "R x 00 {}",
             "M 1 2 3",
+            // An offer longer than what follows its length, or not after a space.
+            "M 2 9 00000000000000000000000000000003 answerer 0000000000000abc.7 - 0000000000000000000000000000000500000000000000000000000000000006 99 - v=0",
+            "M 2 9 00000000000000000000000000000003 answerer 0000000000000abc.7 - 0000000000000000000000000000000500000000000000000000000000000006 3 -v=0",
             "L 1 zz left",
             "Z 1 2",
         ] {

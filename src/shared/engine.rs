@@ -54,6 +54,7 @@ struct Scripts {
     join: Script,
     fallback: Script,
     withdraw: Script,
+    offer: Script,
     parted: Script,
     resume: Script,
     beat: Script,
@@ -66,6 +67,7 @@ impl Scripts {
             join: with_prelude(include_str!("join.lua")),
             fallback: with_prelude(include_str!("fallback.lua")),
             withdraw: with_prelude(include_str!("withdraw.lua")),
+            offer: with_prelude(include_str!("offer.lua")),
             parted: with_prelude(include_str!("parted.lua")),
             resume: with_prelude(include_str!("resume.lua")),
             beat: with_prelude(include_str!("beat.lua")),
@@ -264,23 +266,22 @@ impl Engine {
                 ("fallback", reply.map(|r| self.pairing(user, ticket, r)))
             }
             Op::Withdraw { user, ticket } => {
-                let reply = self
-                    .call(&self.scripts.withdraw, self.name(user))
-                    .arg(ticket)
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                ("withdraw", reply.map(|_| None))
+                let mut call = self.call(&self.scripts.withdraw, self.name(user));
+                call.arg(ticket);
+                ("withdraw", done(call, conn).await)
+            }
+            Op::Offer { user, ticket, sdp } => {
+                let mut call = self.call(&self.scripts.offer, self.name(user));
+                call.arg(ticket).arg(sdp);
+                ("offer", done(call, conn).await)
             }
             Op::Parted { a, b } => {
                 let cooldown = self.config.policy.cooldown.as_millis() as u64;
-                let reply = self
-                    .call(&self.scripts.parted, a.to_string())
-                    .arg(b.to_string())
+                let mut call = self.call(&self.scripts.parted, a.to_string());
+                call.arg(b.to_string())
                     .arg(now + cooldown)
-                    .arg(cooldown.max(1))
-                    .invoke_async::<i64>(&mut conn)
-                    .await;
-                ("parted", reply.map(|_| None))
+                    .arg(cooldown.max(1));
+                ("parted", done(call, conn).await)
             }
             Op::Resume {
                 user,
@@ -340,13 +341,17 @@ impl Engine {
         })
     }
 
-    /// Reads a join or fallback reply: empty when the user now waits, else the partner.
+    /// Reads a join or fallback reply: empty when the user now waits, else the partner
+    /// (with both early offers, empty for none).
     fn pairing(&self, user: SessionId, ticket: u64, reply: Vec<String>) -> Option<SharedEvent> {
         let mut reply = reply.into_iter();
         let partner = reply.next()?;
         let partner_ticket = reply.next()?;
         let client = reply.next()?;
         let same_lang = reply.next()? == "1";
+        let offer = |sdp: String| Some(sdp).filter(|sdp| !sdp.is_empty());
+        let partner_offer = offer(reply.next()?);
+        let own_offer = offer(reply.next()?);
         let (Ok(partner), Ok(partner_ticket)) = (partner.parse(), partner_ticket.parse()) else {
             tracing::error!("the shared queue answered a pairing this instance cannot read");
             return None;
@@ -359,6 +364,8 @@ impl Engine {
             partner_client: client.parse().ok(),
             common: reply.collect(),
             same_lang,
+            partner_offer,
+            offer: own_offer,
         })
     }
 
@@ -492,6 +499,14 @@ impl Engine {
             self.health.recovered();
         }
     }
+}
+
+/// Runs a script whose reply says nothing but that it ran (a count or a flag).
+async fn done(
+    call: redis::ScriptInvocation<'_>,
+    mut conn: ConnectionManager,
+) -> Result<Option<SharedEvent>, redis::RedisError> {
+    call.invoke_async::<i64>(&mut conn).await.map(|_| None)
 }
 
 #[cfg(test)]

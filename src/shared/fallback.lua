@@ -26,4 +26,4 @@ if not partner and redis.call('SCARD', all_key(mode)) == 2 then
 end
 if not partner then return {} end
 local mine = remove(user)
-return paired(partner, remove(partner), mine.tags, lang)
+return paired(partner, remove(partner), mine.tags, lang, mine.offer)

@@ -1,7 +1,8 @@
 -- join: ARGV = prefix, seed, user, ticket, now (ms), open (1 = meets anyone of its pool now),
 -- client (who the user is for reports, or -), mode, language (or -), tags...
 -- Pairs `user` with a waiting user of its pool (those sharing the most tags in its language
--- first) or queues it. Returns {} when queued, or the reply of `paired` (prelude.lua).
+-- first) or queues it. Returns {} when queued, or the reply of `paired` (prelude.lua; the
+-- joiner has no early offer yet: an early offer belongs to a wait, and this one has only begun).
 local user, ticket, now, open, client = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7]
 local mode, lang = ARGV[8], ARGV[9]
 local tags = {}

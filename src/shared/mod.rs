@@ -94,6 +94,10 @@ pub(crate) enum SharedEvent {
         common: Vec<String>,
         /// Whether the two gave the same language.
         same_lang: bool,
+        /// The early offer the partner waited with, if any.
+        partner_offer: Option<String>,
+        /// The early offer `joiner` waited with, if any (a fallback pairs two waiters).
+        offer: Option<String>,
     },
     /// Another instance's message about one of our users.
     Bus(BusMessage),

@@ -7,7 +7,8 @@
 -- Keys:
 --   P:w:<user>      hash of one waiting user: t = ticket, g = tags (sorted, \31-separated),
 --                   s = since (ms), o = "1" when it meets anyone of its pool, c = client key
---                   or -, m = mode, l = language or -
+--                   or -, m = mode, l = language or -, x = its early offer (an SDP), if it
+--                   sent one (only a video wait has one)
 --   P:all:<mode>    set of every waiting user of a pool
 --   P:open:<mode>   set of a pool's waiting users who meet anyone of it
 --   P:lang:<mode>:<lang>  set of a pool's waiting users who meet anyone of their language
@@ -66,7 +67,7 @@ end
 
 -- Takes `user` out of the queue and every index; returns its record, or nil if not waiting.
 local function remove(user)
-  local rec = redis.call('HMGET', P .. ':w:' .. user, 't', 'g', 's', 'c', 'm', 'l')
+  local rec = redis.call('HMGET', P .. ':w:' .. user, 't', 'g', 's', 'c', 'm', 'l', 'x')
   if not rec[1] then return nil end
   local tags = split(rec[2])
   local mode, lang = rec[5] or 'video', rec[6] or '-'
@@ -78,7 +79,7 @@ local function remove(user)
   redis.call('DEL', P .. ':w:' .. user)
   return {
     ticket = rec[1], tags = tags, since = tonumber(rec[3]), client = rec[4] or '-',
-    mode = mode, lang = lang,
+    mode = mode, lang = lang, offer = rec[7] or '',
   }
 end
 
@@ -175,10 +176,11 @@ local function find(mode, lang, tags, open, ex)
 end
 
 -- The reply for a pairing: {partner, partner's ticket, partner's client, "1" if both gave
--- the same language else "0", shared tags...}.
-local function paired(partner, rec, tags, lang)
+-- the same language else "0", partner's early offer, the user's own early offer (each ''
+-- for none), shared tags...}.
+local function paired(partner, rec, tags, lang, own_offer)
   local same = (lang ~= '-' and rec.lang == lang) and '1' or '0'
-  local reply = { partner, rec.ticket, rec.client, same }
+  local reply = { partner, rec.ticket, rec.client, same, rec.offer, own_offer or '' }
   for _, t in ipairs(common(tags, rec.tags)) do reply[#reply + 1] = t end
   return reply
 end

@@ -36,6 +36,12 @@ pub(crate) enum Op {
         user: SessionId,
         ticket: u64,
     },
+    /// Keep `sdp` as the early offer of `user`'s wait `ticket`, if it still waits with it.
+    Offer {
+        user: SessionId,
+        ticket: u64,
+        sdp: String,
+    },
     Parted {
         a: UserRef,
         b: UserRef,
@@ -128,6 +134,20 @@ impl SharedQueue {
             client,
         });
         self.waiting.insert(id, Wait { ticket, want });
+    }
+
+    /// Stores `sdp` as the early offer of `id`'s current wait, if it waits: with the wait in
+    /// Redis, where the script that pairs it hands it over (and which drops it with the
+    /// wait).
+    pub(crate) fn offer(&mut self, id: SessionId, sdp: String) {
+        if let Some(wait) = self.waiting.get(&id) {
+            let ticket = wait.ticket;
+            self.ops.push(Op::Offer {
+                user: id,
+                ticket,
+                sdp,
+            });
+        }
     }
 
     /// Asks the engine to let waiters whose fallback time has come meet anyone.

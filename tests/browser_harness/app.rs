@@ -80,10 +80,12 @@ impl Page {
 /// - `frames`: the first picture `#remote-video` presented in each room (`{room, t,
 ///   receive}`, from `requestVideoFrameCallback`: `t` the frame's presentation time,
 ///   `receive` when its last packet arrived), and `frameCount`, pictures presented so far.
+/// - `clear`: when the safety blur first came off the video in each room (`{room, t}`: the
+///   stranger's face shown as it is).
 pub const RECORDER: &str = r#"(() => {
   if (window.__rec) return;
   const now = () => performance.timeOrigin + performance.now();
-  const rec = (window.__rec = { clicks: [], msgs: [], sent: [], pcs: [], frames: [], frameCount: 0 });
+  const rec = (window.__rec = { clicks: [], msgs: [], sent: [], pcs: [], frames: [], frameCount: 0, clear: [] });
   const pcs = (window.__recPcs = []);
   let lastClick = null;
   document.addEventListener('click', (e) => {
@@ -166,8 +168,21 @@ pub const RECORDER: &str = r#"(() => {
     };
     video.requestVideoFrameCallback(onFrame);
   };
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watchFrames);
-  else watchFrames();
+  // When the safety blur comes off a call's video (its first verdict: safe).
+  const watchBlur = () => {
+    const frame = document.getElementById('video-frame');
+    if (!frame) return;
+    new MutationObserver(() => {
+      const s = window.__strangers;
+      const room = s ? s.room : null;
+      if (room && !frame.classList.contains('safety-blur') && !rec.clear.some((c) => c.room === room)) {
+        rec.clear.push({ room, t: now() });
+      }
+    }).observe(frame, { attributes: true, attributeFilter: ['class'] });
+  };
+  const watch = () => { watchFrames(); watchBlur(); };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watch);
+  else watch();
 })();"#;
 
 /// A JavaScript expression: the number of video frames this page's current call has

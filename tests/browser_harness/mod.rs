@@ -37,6 +37,7 @@ mod firefox;
 pub mod netns;
 mod page;
 mod server;
+pub mod timeline;
 mod tools;
 
 use std::io::Write as _;

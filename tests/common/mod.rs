@@ -323,6 +323,12 @@ impl Client {
         self.recv_type("waiting").await;
     }
 
+    /// Joins as a client that takes a stranger's early offer inside `matched`.
+    pub async fn join_ahead(&mut self) {
+        self.send(json!({"type": "join", "ahead": true})).await;
+        self.recv_type("waiting").await;
+    }
+
     /// The next message, `online` updates skipped.
     pub async fn recv(&mut self) -> Value {
         loop {

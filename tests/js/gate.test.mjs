@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { useLanguage } from './catalog.mjs';
-import { GATE_TEXT, Gate, gateRefusal } from '../../static/gate.js';
+import { GATE_TEXT, Gate, SETTLE_MS, gateRefusal } from '../../static/gate.js';
 import { Session } from '../../static/session.js';
 import { FakeClock } from './fake-clock.mjs';
 
@@ -38,6 +38,7 @@ function setup({ storage = memoryStorage(), open = true } = {}) {
   const sent = [];
   const solver = new HandSolver();
   const state = { open };
+  const clock = new FakeClock();
   const gate = new Gate({
     storage: () => storage,
     send: (message) => {
@@ -47,8 +48,9 @@ function setup({ storage = memoryStorage(), open = true } = {}) {
     },
     isOpen: () => state.open,
     solver,
+    clock,
   });
-  return { gate, sent, solver, storage, state };
+  return { gate, sent, solver, storage, state, clock };
 }
 
 test('the confirmation is remembered on the device, and can be taken back', () => {
@@ -97,6 +99,52 @@ test('a Next before its solution waits for it, and the spent challenge is never 
   await tick();
   assert.deepEqual(sent[1], { type: 'next', adult: true, pow: 2 });
   assert.equal(gate.holding, false);
+});
+
+test('the challenge after a join waits for its call to be set up, or for a Next that needs it', async () => {
+  const { gate, sent, solver, clock } = setup();
+  gate.confirm(true);
+  gate.welcome({ type: 'welcome', challenge: { seed: SEED_A, bits: 18 } });
+  solver.asked[0].done(1);
+  await tick();
+  gate.send({ type: 'join' });
+  gate.challenge({ type: 'challenge', seed: SEED_B, bits: 18 });
+  assert.equal(solver.asked.length, 1, 'no solve while the call is set up');
+  assert.equal(gate.deferring, true);
+  gate.settled();
+  assert.deepEqual(solver.asked.map((a) => a.seed), [SEED_A, SEED_B], 'solved once it is');
+  solver.asked[1].done(2);
+  await tick();
+
+  // The same, but Next is pressed before the call settles: its solve starts at once.
+  gate.send({ type: 'next' });
+  assert.equal(sent.at(-1).pow, 2);
+  gate.challenge({ type: 'challenge', seed: SEED_A, bits: 18 });
+  assert.equal(solver.asked.length, 2);
+  gate.send({ type: 'next' });
+  assert.equal(gate.holding, true);
+  assert.equal(solver.asked.length, 3, 'a held Next starts the solve');
+  solver.asked[2].done(3);
+  await tick();
+  assert.deepEqual(sent.at(-1), { type: 'next', adult: true, pow: 3 });
+
+  // A call that never settles holds the solve back SETTLE_MS at most.
+  gate.challenge({ type: 'challenge', seed: SEED_B, bits: 18 });
+  clock.advance(SETTLE_MS - 1);
+  assert.equal(solver.asked.length, 3);
+  clock.advance(1);
+  assert.equal(solver.asked.length, 4, 'solved after SETTLE_MS');
+  assert.equal(gate.deferring, false);
+});
+
+test('a new socket solves its welcome at once, whatever the last call was doing', () => {
+  const { gate, solver } = setup();
+  gate.confirm(true);
+  gate.welcome({ type: 'welcome', challenge: { seed: SEED_A, bits: 18 } });
+  gate.send({ type: 'join' });
+  gate.socketDown();
+  gate.welcome({ type: 'welcome', challenge: { seed: SEED_B, bits: 18 } });
+  assert.deepEqual(solver.asked.map((a) => a.seed), [SEED_A, SEED_B]);
 });
 
 test('a newer challenge replaces one being solved; a late answer to the old one is ignored', async () => {

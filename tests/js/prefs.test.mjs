@@ -54,6 +54,13 @@ test('Hide my IP is remembered, and a disabled storage is no error', () => {
   assert.deepEqual(blocked.interests(), ['go']);
 });
 
+test('the next call is made ahead unless the address says ahead=0', () => {
+  const storage = memoryStorage();
+  assert.equal(new Prefs('', () => storage).offerAhead, true);
+  assert.equal(new Prefs('?start=1&ahead=1', () => storage).offerAhead, true);
+  assert.equal(new Prefs('?start=1&ahead=0', () => storage).offerAhead, false);
+});
+
 test('"Blur until safe" is on until turned off, and "Auto-skip unsafe" off until turned on; both remembered', () => {
   const storage = memoryStorage();
   const prefs = new Prefs('', () => storage);

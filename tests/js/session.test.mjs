@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import './catalog.mjs';
 
 import { Session } from '../../static/session.js';
-import { offersTurn } from '../../static/rooms.js';
+import { offersTurn } from '../../static/call-state.js';
 import { reconnectDelay } from '../../static/signaling.js';
 import { FakeClock } from './fake-clock.mjs';
 
 const TURN = [{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }];
 
 /** A session with a fake page around it: what it sent, the commands it gave, what it shows. */
-function setup({ interests = [], hideIp = false, autoNext = true, media = { video: true, audio: true } } = {}) {
+function setup({ interests = [], hideIp = false, autoNext = true, media = { video: true, audio: true }, ahead = false, mode = 'video' } = {}) {
   const clock = new FakeClock();
   const page = { connected: true, sent: [], commands: [], shown: null, media };
   const session = new Session({
@@ -33,6 +33,8 @@ function setup({ interests = [], hideIp = false, autoNext = true, media = { vide
     interests,
     hideIp,
     autoNext,
+    ahead,
+    mode,
   });
   /** The messages sent since the last call, and forgets them. */
   page.takeSent = () => page.sent.splice(0);
@@ -121,7 +123,7 @@ describe('Start, matching and the call', () => {
     session.receive({ type: 'matched', room: 'r1', role: 'answerer', common: ['chess'] });
     assert.deepEqual(page.takeCommands(), [
       { type: 'clearLog' },
-      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], sameLang: false, iceServers: [], relayOnly: false },
+      { type: 'beginCall', room: 'r1', role: 'answerer', common: ['chess'], sameLang: false, iceServers: [], relayOnly: false, offer: null, offered: false },
       { type: 'line', text: "You're now talking to a random stranger. Say hi!" },
     ]);
     assert.equal(session.room, 'r1');
@@ -203,7 +205,11 @@ describe('Next and Stop', () => {
     const { session, page } = inCall();
     session.next();
     assert.deepEqual(page.takeSent(), [{ type: 'next' }]);
-    assert.deepEqual(types(page.takeCommands()), ['clearLog', 'endCall']);
+    const commands = page.takeCommands();
+    assert.deepEqual(types(commands), ['clearLog', 'prepare', 'endCall']);
+    assert.equal(commands[2].next, true, 'another call is coming: the old one may close later');
+    session.receive({ type: 'waiting' });
+    assert.deepEqual(types(page.takeCommands()), ['looking'], 'the server has us waiting');
     assert.equal(page.shown.state, 'waiting');
     assert.equal(page.shown.status, 'Looking for a stranger…');
     assert.equal(session.room, null);
@@ -223,7 +229,7 @@ describe('Next and Stop', () => {
     const { session, page } = inCall();
     session.stop();
     assert.deepEqual(page.takeSent(), [{ type: 'leave' }]);
-    assert.deepEqual(types(page.takeCommands()), ['endCall']);
+    assert.deepEqual(types(page.takeCommands()), ['endCall', 'idle']);
     assert.equal(page.shown.state, 'idle');
     assert.equal(page.shown.status, 'You left. Press Start to talk to someone new.');
     assert.deepEqual(page.shown.controls, { start: true, next: false, stop: false, chat: false });
@@ -515,7 +521,7 @@ describe('bans', () => {
     const { session, page, clock } = inCall();
     session.receive({ type: 'error', code: 'banned', message: 'reported', retry_after: 150 });
     assert.deepEqual(page.takeSent(), [{ type: 'leave' }]);
-    assert.deepEqual(types(page.takeCommands()), ['endCall']);
+    assert.deepEqual(types(page.takeCommands()), ['endCall', 'idle']);
     assert.equal(page.shown.state, 'idle');
     assert.equal(page.shown.controls.start, false);
     const banned = "You can't be matched right now: other users reported you.";
@@ -769,5 +775,91 @@ describe('Recovering a call that was up', () => {
     assert.deepEqual(page.takeCommands().filter((c) => c.type === 'signalingRestored'), [
       { type: 'signalingRestored', networkChanged: false },
     ]);
+  });
+});
+
+describe('offer ahead', () => {
+  test('every wait the server confirms says so, with the route of the call to come; Stop says none is coming', () => {
+    const { session, page } = setup({ hideIp: true });
+    online(session, { iceServers: TURN });
+    start(session, page);
+    assert.ok(!types(page.takeCommands()).includes('looking'), 'not before the server answers');
+    session.receive({ type: 'waiting' });
+    const looking = page.takeCommands().filter((c) => c.type === 'looking');
+    assert.deepEqual(looking, [{ type: 'looking', iceServers: TURN, relayOnly: true }]);
+    session.stop();
+    assert.ok(types(page.takeCommands()).includes('idle'));
+  });
+
+  test('an early offer goes to the server only while waiting', () => {
+    const { session, page } = setup();
+    online(session);
+    assert.equal(session.earlyOffer('v=0'), false, 'idle: nothing to wait for');
+    start(session, page);
+    page.takeSent();
+    assert.equal(session.earlyOffer('v=0'), true);
+    assert.deepEqual(page.takeSent(), [{ type: 'early_offer', sdp: 'v=0' }]);
+    session.receive({ type: 'matched', room: 'r1', role: 'offerer', common: [], offered: true });
+    assert.equal(session.earlyOffer('v=1'), false, 'in a call: the offer is not for it');
+    assert.deepEqual(page.takeSent(), []);
+  });
+
+  test("the answerer's call gets the stranger's early offer; the offerer hears its own went", () => {
+    for (const [message, expected] of [
+      [{ role: 'answerer', offer: 'v=0 theirs' }, { offer: 'v=0 theirs', offered: false }],
+      [{ role: 'offerer', offered: true }, { offer: null, offered: true }],
+      // An offer is only for an answerer to apply.
+      [{ role: 'offerer', offer: 'v=0 stray' }, { offer: null, offered: false }],
+    ]) {
+      const { session, page } = setup();
+      online(session);
+      start(session, page);
+      page.takeCommands();
+      session.receive({ type: 'matched', room: 'r1', common: [], ...message });
+      const begin = page.takeCommands().find((c) => c.type === 'beginCall');
+      assert.deepEqual({ offer: begin.offer, offered: begin.offered }, expected, JSON.stringify(message));
+    }
+  });
+
+  test('a page that makes its calls ahead says so in every join and next; one that does not, never', () => {
+    for (const ahead of [true, false]) {
+      const { session, page } = setup({ ahead });
+      online(session);
+      start(session, page);
+      session.receive({ type: 'waiting' });
+      session.receive({ type: 'matched', room: 'r1', role: 'answerer', common: [] });
+      session.next();
+      const asks = page.takeSent().filter((m) => m.type === 'join' || m.type === 'next');
+      assert.deepEqual(
+        asks.map((m) => m.ahead),
+        ahead ? [true, true] : [undefined, undefined],
+        JSON.stringify(asks),
+      );
+    }
+  });
+
+  test('a text chat never says it takes early offers, never prepares a call ahead and sends no early offer', () => {
+    const { session, page } = setup({ ahead: true, mode: 'text' });
+    online(session);
+    session.start();
+    session.receive({ type: 'waiting' });
+    assert.equal(session.earlyOffer('v=0'), false);
+    const sent = page.takeSent();
+    assert.deepEqual(sent, [{ type: 'join', interests: [], mode: 'text' }]);
+    const made = types(page.takeCommands()).filter((t) => t === 'prepare' || t === 'looking');
+    assert.deepEqual(made, [], 'nothing is made ahead for a text chat');
+  });
+
+  test('turning Hide my IP on while waiting waits anew, so an offer made for the other route is dropped', () => {
+    const { session, page } = setup();
+    online(session, { iceServers: TURN });
+    start(session, page);
+    page.takeSent();
+    page.takeCommands();
+    session.setHideIp(true);
+    assert.deepEqual(page.takeSent(), [{ type: 'leave' }, { type: 'join', interests: [] }]);
+    session.receive({ type: 'waiting' });
+    const looking = page.takeCommands().find((c) => c.type === 'looking');
+    assert.equal(looking.relayOnly, true);
   });
 });

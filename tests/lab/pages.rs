@@ -118,7 +118,8 @@ pub async fn learned_candidates(page: &Page) -> Value {
   const rec = window.__rec;
   const lines = (sdp) => sdp.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:'));
   const signaled = rec.msgs.filter((m) => m.type === 'candidate' && m.candidate).map((m) => m.candidate);
-  const sdp = rec.msgs.filter((m) => m.sdp).flatMap((m) => lines(m.sdp));
+  // Relayed SDPs, and early offers that came inside `matched`.
+  const sdp = rec.msgs.filter((m) => m.sdp || m.offer).flatMap((m) => lines(m.sdp || m.offer));
   const added = rec.pcs.flatMap((p) => p.added);
   const applied = rec.pcs.flatMap((p) => p.sdps).flatMap(lines);
   const seen = [];

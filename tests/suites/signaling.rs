@@ -2,8 +2,8 @@
 // process's own queue) and tests/signaling_shared.rs (the queue shared through Redis), which
 // each define `start(extra) -> TestServer`.
 
-use common::{Client, TestServer};
-use serde_json::json;
+use common::{Client, TestServer, wait_waiting};
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// A new connection is greeted first, with the online count and the ICE servers to use.
@@ -441,6 +441,317 @@ async fn a_room_id_alone_does_not_resume_a_room() {
     assert_eq!(b.recv().await["text"], "only you");
     // The thief was never let in: the next thing it hears answers its own join.
     thief.join().await;
+}
+
+/// Sends an early offer, then a ping. The pong says the server has read the offer and
+/// handed it to its lobby, which takes inputs in the order they come: anything another
+/// client sends after this pong is handled after the offer.
+async fn offer_ahead(client: &mut Client, sdp: &str) {
+    client
+        .send(json!({"type": "early_offer", "sdp": sdp}))
+        .await;
+    client.send(json!({"type": "ping"})).await;
+    client.recv_type("pong").await;
+}
+
+/// Pairs an idle `joiner` with `waiter` (waiting already); returns their `matched`. The
+/// joiner takes early offers inside `matched`.
+async fn meet_waiter(joiner: &mut Client, waiter: &mut Client) -> (Value, Value) {
+    joiner.send(json!({"type": "join", "ahead": true})).await;
+    let from_joiner = joiner.recv().await;
+    let mj = if from_joiner["type"] == "waiting" {
+        joiner.recv_type("matched").await
+    } else {
+        from_joiner
+    };
+    (mj, waiter.recv_type("matched").await)
+}
+
+/// Whether a `matched` carries anything of an early offer.
+fn ahead_in(matched: &Value) -> bool {
+    matched.get("offer").is_some() || matched.get("offered").is_some()
+}
+
+/// A waiting user's early offer reaches the stranger it is paired with, inside that
+/// stranger's `matched`; the waiter offers and is told its offer went; it reaches nobody
+/// else, then or later, and is not sent again.
+#[tokio::test]
+async fn an_early_offer_reaches_only_the_stranger_it_is_paired_with() {
+    let server = start(&[]).await;
+    let sdp = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n";
+    let mut w = server.client().await;
+    let mut bystander = server.client().await;
+    w.join().await;
+    offer_ahead(&mut w, sdp).await;
+
+    let mut x = server.client().await;
+    let (mx, mw) = meet_waiter(&mut x, &mut w).await;
+    assert_eq!(mx["room"], mw["room"]);
+    assert_eq!(mx["role"], "answerer", "the one who gets the offer answers");
+    assert_eq!(mx["offer"], sdp, "matched carries the offer unchanged");
+    assert_eq!(mw["role"], "offerer", "the waiter whose offer it is offers");
+    assert_eq!(mw["offered"], true);
+    assert!(mw.get("offer").is_none(), "{mw}");
+
+    // Not sent again: what x gets next is what w sends next.
+    let room = mw["room"].as_str().unwrap();
+    w.send(json!({"type": "chat", "room": room, "text": "marker"}))
+        .await;
+    assert_eq!(x.recv().await["text"], "marker");
+
+    // Used once: the next pairing carries nothing of it.
+    let mut y = server.client().await;
+    y.join().await;
+    let (mb, my) = meet_waiter(&mut bystander, &mut y).await;
+    assert!(!ahead_in(&mb) && !ahead_in(&my), "{mb} {my}");
+}
+
+/// An early offer belongs to one wait: one made before a Stop, a Next, a disconnect, or
+/// while not waiting at all is never delivered to anyone.
+#[tokio::test]
+async fn stale_early_offers_are_never_delivered() {
+    let server = start(&[]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+
+    // Idle: ignored. Then a waits without one.
+    offer_ahead(&mut a, "v=0 idle").await;
+    a.join().await;
+    let (mb, ma) = meet_waiter(&mut b, &mut a).await;
+    assert!(!ahead_in(&mb) && !ahead_in(&ma), "{mb} {ma}");
+
+    // In a room: ignored, and not kept for after Next.
+    offer_ahead(&mut a, "v=0 in a room").await;
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    a.recv_type("left").await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+
+    // Stop: dropped with the wait.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    b.join().await;
+    offer_ahead(&mut b, "v=0 before stop").await;
+    b.send(json!({"type": "leave"})).await;
+    b.join().await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+
+    // Next: the offer of the wait before it is gone with that wait.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    b.join().await;
+    offer_ahead(&mut b, "v=0 first wait").await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert_eq!(ma["offer"], "v=0 first wait");
+    b.send(json!({"type": "next"})).await;
+    b.recv_type("waiting").await;
+    a.recv_type("left").await;
+    let (ma, mb2) = meet_waiter(&mut a, &mut b).await;
+    assert!(mb["offered"] == true && !ahead_in(&mb2) && !ahead_in(&ma));
+
+    // Disconnect: gone with the user.
+    a.send(json!({"type": "leave"})).await;
+    b.recv_type("left").await;
+    let mut c = server.client().await;
+    c.join().await;
+    offer_ahead(&mut c, "v=0 gone").await;
+    drop(c);
+    wait_waiting(server.addr, 0, "the one who left is out of the queue").await;
+    b.join().await;
+    let (ma, mb) = meet_waiter(&mut a, &mut b).await;
+    assert!(!ahead_in(&ma) && !ahead_in(&mb), "{ma} {mb}");
+}
+
+/// An early offer is only kept for a wait, and only a join the gate let in begins one: a
+/// client whose join was refused (no 18+ confirmation, or a made-up solution) is still idle,
+/// and the early offers it sends then reach nobody, not even the stranger it meets once its
+/// join does pass.
+#[tokio::test]
+async fn an_early_offer_needs_a_wait_the_gate_let_in() {
+    let server = start(&[]).await;
+    let mut x = server.client().await;
+    x.join_ahead().await;
+    let mut minor = server.client().await;
+
+    let nonce = minor.fresh_challenge().await.and_then(|c| c.solve());
+    minor
+        .send_as_is(json!({"type": "join", "ahead": true, "pow": nonce}))
+        .await;
+    assert_eq!(minor.recv_type("error").await["code"], "adult_required");
+    offer_ahead(&mut minor, "v=0 not confirmed").await;
+
+    let challenge = minor.fresh_challenge().await.unwrap();
+    let forged = (0..).find(|&n| !challenge.solved_by(n)).unwrap();
+    minor
+        .send_as_is(json!({"type": "join", "ahead": true, "adult": true, "pow": forged}))
+        .await;
+    assert_eq!(minor.recv_type("error").await["code"], "pow_invalid");
+    offer_ahead(&mut minor, "v=0 not solved").await;
+
+    assert_eq!(server.health().await["rooms"], 0, "no refused join was paired");
+    assert_eq!(x.try_recv_now().await, None, "the waiter heard nothing");
+    // Let in at last: a pairing like any other, with nothing of the offers sent before.
+    minor.join().await;
+    let (mm, mx) = (
+        minor.recv_type("matched").await,
+        x.recv_type("matched").await,
+    );
+    assert_eq!(mm["room"], mx["room"]);
+    assert!(!ahead_in(&mm) && !ahead_in(&mx), "{mm} {mx}");
+    let room = mm["room"].as_str().unwrap();
+    minor
+        .send(json!({"type": "chat", "room": room, "text": "first"}))
+        .await;
+    assert_eq!(x.recv().await["text"], "first", "and no offer before it");
+}
+
+/// An early offer is checked like any offer: a malformed or oversized one gets
+/// `bad_message`, the user keeps waiting, and nothing of it reaches the stranger.
+#[tokio::test]
+async fn a_bad_early_offer_is_refused_and_the_wait_goes_on() {
+    let server = start(&[]).await;
+    let mut w = server.client().await;
+    w.join().await;
+    let oversized = "a".repeat(32 * 1024 + 1);
+    for bad in [
+        json!({"type": "early_offer"}),
+        json!({"type": "early_offer", "sdp": ""}),
+        json!({"type": "early_offer", "sdp": 7}),
+        json!({"type": "early_offer", "sdp": oversized}),
+    ] {
+        w.send(bad.clone()).await;
+        let err = w.recv_type("error").await;
+        assert_eq!(err["code"], "bad_message", "{err} for {bad:.80}");
+    }
+    let mut x = server.client().await;
+    let (mx, mw) = meet_waiter(&mut x, &mut w).await;
+    assert_eq!(mx["room"], mw["room"], "still waiting, and paired");
+    assert!(!ahead_in(&mx) && !ahead_in(&mw), "{mx} {mw}");
+}
+
+/// Two waiters who both made early offers meet when their fallback comes: one offer is
+/// used (its owner offers), the other is dropped, and its owner answers the first. (The
+/// browser rolls its own offer back: perfect negotiation.)
+#[tokio::test]
+async fn of_two_early_offers_one_is_used() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.send(json!({"type": "join", "interests": ["chess"], "ahead": true}))
+        .await;
+    a.recv_type("waiting").await;
+    offer_ahead(&mut a, "v=0 a").await;
+    b.send(json!({"type": "join", "interests": ["jazz"], "ahead": true}))
+        .await;
+    b.recv_type("waiting").await;
+    offer_ahead(&mut b, "v=0 b").await;
+    let (ma, mb) = (a.recv_type("matched").await, b.recv_type("matched").await);
+    let (offerer, answerer, sdp) = if ma["role"] == "offerer" {
+        (&ma, &mb, "v=0 a")
+    } else {
+        (&mb, &ma, "v=0 b")
+    };
+    assert_eq!(offerer["offered"], true, "{offerer}");
+    assert_eq!(answerer["role"], "answerer");
+    assert_eq!(answerer["offer"], sdp, "the offerer's own offer");
+}
+
+/// A client that does not say it takes early offers (one from before them, or a page with
+/// `?ahead=0`) paired with a waiter who offered ahead gets today's flow: a plain `matched`
+/// as the answerer, then the waiter's offer as an ordinary `offer` for the room, before
+/// anything else the waiter sends; its answer reaches the waiter, who was told its offer
+/// went. Also when the pairing is a fallback's, whichever of the two it starts from.
+#[tokio::test]
+async fn a_client_that_takes_no_early_offer_gets_it_as_an_ordinary_offer() {
+    let server = start(&["--fallback-after", "300ms"]).await;
+    let sdp = "v=0\r\no=- 5 2 IN IP4 127.0.0.1\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n";
+    for join in [json!({"type": "join"}), json!({"type": "join", "ahead": false})] {
+        let mut w = server.client().await;
+        w.join_ahead().await;
+        offer_ahead(&mut w, sdp).await;
+        let mut old = server.client().await;
+        old.send(join.clone()).await;
+        let first = old.recv().await;
+        let mo = if first["type"] == "waiting" {
+            old.recv_type("matched").await
+        } else {
+            first
+        };
+        let mw = w.recv_type("matched").await;
+        assert_old_flow(&mut old, &mut w, &mo, &mw, sdp).await;
+    }
+    // A fallback pairs two waiters: the one who offered ahead offers, the other gets the
+    // offer relayed, whether its own fallback or the other's made the pair.
+    let mut old = server.client().await;
+    let mut w = server.client().await;
+    old.send(json!({"type": "join", "interests": ["chess"]})).await;
+    old.recv_type("waiting").await;
+    w.send(json!({"type": "join", "interests": ["jazz"], "ahead": true}))
+        .await;
+    w.recv_type("waiting").await;
+    offer_ahead(&mut w, sdp).await;
+    let (mo, mw) = (old.recv_type("matched").await, w.recv_type("matched").await);
+    assert_old_flow(&mut old, &mut w, &mo, &mw, sdp).await;
+}
+
+/// `old` (matched `mo`) answers as it always has: its `matched` has nothing of an early
+/// offer and the next thing it hears is `waiter`'s offer `sdp`, relayed; its answer
+/// reaches `waiter` (matched `mw`, told its offer went).
+async fn assert_old_flow(old: &mut Client, waiter: &mut Client, mo: &Value, mw: &Value, sdp: &str) {
+    assert_eq!(mo["room"], mw["room"]);
+    let room = mo["room"].as_str().unwrap();
+    assert_eq!(mo["role"], "answerer", "{mo}");
+    assert!(!ahead_in(mo), "nothing an old client would ignore: {mo}");
+    assert_eq!((&mw["role"], &mw["offered"]), (&json!("offerer"), &json!(true)));
+    waiter
+        .send(json!({"type": "chat", "room": room, "text": "after the offer"}))
+        .await;
+    assert_eq!(
+        old.recv().await,
+        json!({"type": "offer", "room": room, "sdp": sdp}),
+        "the offer first, as an offerer would have sent it"
+    );
+    assert_eq!(old.recv().await["text"], "after the offer", "and only once");
+    old.send(json!({"type": "answer", "room": room, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(waiter.recv().await["sdp"], "v=0 answer");
+    old.send(json!({"type": "leave"})).await;
+    waiter.recv_type("left").await;
+}
+
+/// An early offer is for a video call: a text user's is refused with `bad_message` and
+/// never kept; an offer made in the video pool stays there (a wait in the text pool after
+/// it has none), and the text strangers meet without one.
+#[tokio::test]
+async fn early_offers_are_for_video_waits_only() {
+    let server = start(&[]).await;
+    let mut t = server.client().await;
+    join_with(&mut t, json!({"mode": "text", "ahead": true})).await;
+    t.send(json!({"type": "early_offer", "sdp": "v=0 text"}))
+        .await;
+    let err = t.recv_type("error").await;
+    assert_eq!(err["code"], "bad_message", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("video"), "{err}");
+    // A video waiter's offer, then it waits in the text pool instead.
+    let mut v = server.client().await;
+    v.join_ahead().await;
+    offer_ahead(&mut v, "v=0 video").await;
+    v.send(json!({"type": "leave"})).await;
+    join_with(&mut v, json!({"mode": "text", "ahead": true})).await;
+    let (mt, mv) = (t.recv_type("matched").await, v.recv_type("matched").await);
+    assert_eq!(mt["room"], mv["room"]);
+    assert_eq!(mt["mode"], "text");
+    assert!(!ahead_in(&mt) && !ahead_in(&mv), "{mt} {mv}");
+    // Nothing relayed either: the first thing t hears is v's chat line.
+    let room = mt["room"].as_str().unwrap();
+    v.send(json!({"type": "chat", "room": room, "text": "hi"})).await;
+    assert_eq!(t.recv().await["text"], "hi");
+    // In a text room, too.
+    t.send(json!({"type": "early_offer", "sdp": "v=0 text"}))
+        .await;
+    assert_eq!(t.recv_type("error").await["code"], "bad_message");
 }
 
 /// The 18+ gate: a `join` or `next` without `"adult": true` gets `adult_required` and

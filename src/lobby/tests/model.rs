@@ -46,6 +46,8 @@ enum Step {
     Gone(usize),
     Deliver(usize),
     Relay(usize),
+    /// The user, if its session sees it waiting, sends an early offer for that wait.
+    Offer(usize),
     Report(usize),
     Resume(usize),
     /// The user asks for another user's last room, with a proof it made up.
@@ -73,6 +75,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => user.clone().prop_map(Step::Gone),
         4 => user.clone().prop_map(Step::Deliver),
         2 => user.clone().prop_map(Step::Relay),
+        2 => user.clone().prop_map(Step::Offer),
         1 => user.clone().prop_map(Step::Report),
         2 => user.clone().prop_map(Step::Resume),
         2 => (user.clone(), user.clone()).prop_map(|(i, victim)| Step::Hijack(i, victim)),
@@ -109,6 +112,8 @@ struct Entry {
     want: Want,
     open: bool,
     client: Option<ClientKey>,
+    /// The early offer stored with this wait.
+    offer: Option<String>,
 }
 
 /// What the queue scripts do, minus cool-downs, liveness and the language preference
@@ -152,8 +157,20 @@ impl Redis {
                     want,
                     open,
                     client,
+                    offer: None,
                 };
                 self.pair_or_wait(entry, rng)
+            }
+            Op::Offer { user, ticket, sdp } => {
+                if let Some(e) = self
+                    .waiting
+                    .iter_mut()
+                    .find(|e| e.user.session == user && e.user.instance == me && e.ticket == ticket)
+                    .filter(|e| e.want.mode == Mode::Video)
+                {
+                    e.offer = Some(sdp);
+                }
+                None
             }
             Op::Fallback { user, ticket } => {
                 let at = self
@@ -182,33 +199,44 @@ impl Redis {
                     instance: me,
                     session: user,
                 };
-                let entries = self.resume.entry(room).or_default();
-                let found = entries
-                    .iter()
-                    .position(|e| e.me == partner && e.partner == mine && e.user != user);
-                match found {
-                    Some(at) => {
-                        let other = entries.remove(at);
-                        Some(SharedEvent::Resumed {
-                            user: user.session,
-                            room,
-                            other: other.user,
-                            other_client: other.client,
-                        })
-                    }
-                    None => {
-                        entries.retain(|e| e.me != mine);
-                        if entries.len() < 4 {
-                            entries.push(Resuming {
-                                me: mine,
-                                user,
-                                client,
-                                partner,
-                            });
-                        }
-                        None
-                    }
+                self.resume(user, room, client, (mine, partner))
+            }
+        }
+    }
+
+    /// What the resume script does: meets the other member if it is back, else waits.
+    fn resume(
+        &mut self,
+        user: UserRef,
+        room: RoomId,
+        client: Option<ClientKey>,
+        (mine, partner): (u128, u128),
+    ) -> Option<SharedEvent> {
+        let entries = self.resume.entry(room).or_default();
+        let found = entries
+            .iter()
+            .position(|e| e.me == partner && e.partner == mine && e.user != user);
+        match found {
+            Some(at) => {
+                let other = entries.remove(at);
+                Some(SharedEvent::Resumed {
+                    user: user.session,
+                    room,
+                    other: other.user,
+                    other_client: other.client,
+                })
+            }
+            None => {
+                entries.retain(|e| e.me != mine);
+                if entries.len() < 4 {
+                    entries.push(Resuming {
+                        me: mine,
+                        user,
+                        client,
+                        partner,
+                    });
                 }
+                None
             }
         }
     }
@@ -251,6 +279,8 @@ impl Redis {
             partner_client: partner.client,
             common,
             same_lang: entry.want.lang.is_some() && entry.want.lang == partner.want.lang,
+            partner_offer: partner.offer,
+            offer: entry.offer,
         })
     }
 }
@@ -272,6 +302,8 @@ struct World {
     sims: Vec<Option<Sim>>,
     /// Connections lost to the network that the server still has, oldest first.
     lost: VecDeque<Sim>,
+    /// What members were told of early offers, by room.
+    aheads: Aheads,
     /// The user slot each session was opened for: a message a member sent from a connection
     /// it has since replaced (and taken its place in the room with) is still that person's.
     owners: HashMap<SessionId, usize>,
@@ -295,6 +327,7 @@ impl World {
             now,
             sims: (0..USERS).map(|_| None).collect(),
             lost: VecDeque::new(),
+            aheads: Aheads::default(),
             owners: HashMap::new(),
         };
         let instances = if shared { 2 } else { 1 };
@@ -399,7 +432,20 @@ impl World {
             }
             Step::Deliver(i) => {
                 if let Some(sim) = self.sims[i].as_mut() {
-                    deliver(sim, &self.owners);
+                    deliver(sim, &mut self.aheads, &self.owners);
+                }
+            }
+            Step::Offer(i) => {
+                if let Some(sim) = &self.sims[i]
+                    && let Some(seq) = sim.presence.wait()
+                {
+                    let sdp = format!("{} {seq}", sim.id.0);
+                    let input = Input::EarlyOffer {
+                        id: sim.id,
+                        seq,
+                        sdp,
+                    };
+                    self.input(sim.instance, input);
                 }
             }
             Step::Relay(i) => {
@@ -622,7 +668,7 @@ impl World {
         }
         loop {
             for sim in self.sims.iter_mut().flatten() {
-                deliver(sim, &self.owners);
+                deliver(sim, &mut self.aheads, &self.owners);
             }
             let mut moved = false;
             for n in 0..self.cores.len() {
@@ -638,7 +684,7 @@ impl World {
             }
         }
         for sim in self.sims.iter_mut().flatten() {
-            deliver(sim, &self.owners);
+            deliver(sim, &mut self.aheads, &self.owners);
         }
     }
 
@@ -772,15 +818,62 @@ fn check_core(core: &Core) {
         waiting,
         "the queue holds only waiting users"
     );
+    let (offers, all_wait) = core.users.offers_held_by_waiters();
+    assert!(all_wait, "an early offer never outlives its wait");
+    assert!(offers <= waiting && (!shared || offers == 0));
+}
+
+/// What each side of a room said of an early offer: the offer's owner and the wait it was
+/// made in (as the answerer read it), and the offerer's wait (as its `Sent` said).
+#[derive(Default)]
+struct Aheads {
+    received: HashMap<RoomId, (SessionId, u64)>,
+    sent: HashMap<RoomId, (SessionId, u64)>,
+}
+
+/// Checks what a member is told of an early offer: only the stranger's own offer reaches
+/// it, as the answerer, and the offerer hears its offer went, for the wait it was made in.
+fn check_ahead(sim: &Sim, m: &crate::room::Matched, aheads: &mut Aheads) {
+    use crate::protocol::Role;
+    use crate::room::Ahead;
+    if m.mode == Mode::Text {
+        assert_eq!(m.ahead, Ahead::None, "a text room has no early offer");
+    }
+    match &m.ahead {
+        Ahead::None => {}
+        Ahead::Offer(sdp) => {
+            let (owner, seq) = sdp.split_once(' ').expect("the model's offers");
+            let owner = SessionId(owner.parse().unwrap());
+            assert_eq!(
+                owner, m.partner.id,
+                "an early offer reaches only its stranger"
+            );
+            assert_eq!(m.role, Some(Role::Answerer), "its receiver answers");
+            aheads
+                .received
+                .insert(m.room, (owner, seq.parse().unwrap()));
+        }
+        Ahead::Sent => {
+            assert_eq!(m.role, Some(Role::Offerer), "its owner offers");
+            aheads.sent.insert(m.room, (sim.id, m.seq));
+        }
+    }
+    if let (Some(got), Some(sent)) = (aheads.received.get(&m.room), aheads.sent.get(&m.room)) {
+        assert_eq!(
+            got, sent,
+            "the offer delivered is the one of the wait that ended here"
+        );
+    }
 }
 
 /// Applies queued events the way a session does; checks relays come from the partner (its
 /// current connection, or one it has since replaced: `owners` tells whose a session was).
-fn deliver(sim: &mut Sim, owners: &HashMap<SessionId, usize>) {
+fn deliver(sim: &mut Sim, aheads: &mut Aheads, owners: &HashMap<SessionId, usize>) {
     while let Ok(event) = sim.rx.try_recv() {
         match event {
             Event::Matched(m) => {
                 if let Some(m) = sim.presence.matched(m) {
+                    check_ahead(sim, &m, aheads);
                     match m.proof {
                         Some(proof) => {
                             assert_eq!(m.mode, sim.mode, "matched in the mode it asked for");
