@@ -10,7 +10,7 @@ import { Chat } from './chat.js';
 import { Media } from './media.js';
 import { View } from './view.js';
 import { Prefs, languageName } from './prefs.js';
-import { OfferAhead, WARM_MAX_AGE_MS, Warm } from './warm.js';
+import { OfferAhead, WARM_MAX_AGE_MS, Warm, fitsCall } from './warm.js';
 import { GATE_TEXT, Gate, WorkerSolver, gateRefusal } from './gate.js';
 import { SafetyGate, SAFETY_TEXT, isUnsafe, parseThreshold, unsafeScore } from './safety.js';
 import { Classifier } from './classifier.js';
@@ -161,7 +161,7 @@ function coolDown() {
 
 /** The warm connection for a call on this route, taken out; null if none fits. */
 function takeWarm(relayOnly) {
-  const fit = warm && warm.relayOnly === relayOnly ? warm : null;
+  const fit = fitsCall(warm, relayOnly, clock.now()) ? warm : null;
   if (!fit) coolDown();
   warm = null;
   return fit ? fit.take() : null;

@@ -24,6 +24,11 @@ const WATCH_MS = 500;
 const STALL_MS = 1000;
 const RESTART_AFTER_MS = 3000;
 const RESTART_AGAIN_MS = 4000;
+// The offerer has the stranger's answer but, this long after, not one candidate of theirs
+// (ICE still "new": nothing to check, nothing checking us): they were lost on the way (seen
+// with Chromium, an answer after a rollback sometimes gathers none), and only an ICE
+// restart makes both sides gather and send them again.
+const NO_CANDIDATES_MS = 4000;
 const PC_HANDLERS = [
   'ontrack',
   'onicecandidate',
@@ -59,6 +64,8 @@ export class Call {
   #everConnected = false;
   #stalled = false;
   #watchTimer = null;
+  /** The check that the stranger's candidates came after their answer (#expectCandidates). */
+  #candidateTimer = null;
   #received = -1;
   #progressAt = 0;
   #lostAt = 0;
@@ -188,6 +195,7 @@ export class Call {
     if (this.#closed) return;
     this.#closed = true;
     this.#watchTimer = this.#tracker.clear(this.#watchTimer);
+    this.#candidateTimer = this.#tracker.clear(this.#candidateTimer);
 
     for (const offs of this.#trackListeners.values()) offs.forEach((off) => off());
     this.#trackListeners.clear();
@@ -227,6 +235,8 @@ export class Call {
     pc.onconnectionstatechange = () => this.#onConnectionState();
     pc.oniceconnectionstatechange = () => {
       const state = pc.iceConnectionState;
+      // Checking: the stranger's candidates came (#expectCandidates has nothing to do).
+      if (state !== 'new') this.#candidateTimer = this.#tracker.clear(this.#candidateTimer);
       if (state === 'connected' || state === 'completed') this.#lostAt = 0;
       else if ((state === 'disconnected' || state === 'failed') && !this.#lostAt) this.#lostAt = performance.now();
       if (state === 'failed' && !this.#everConnected) this.#restartIce();
@@ -288,6 +298,7 @@ export class Call {
     }
     if (this.#closed) return;
     if (type === 'offer') this.#remoteOfferApplied = true;
+    if (type === 'answer') this.#expectCandidates();
     await this.#flushCandidates();
 
     if (type === 'offer') {
@@ -295,6 +306,18 @@ export class Call {
       if (this.#closed) return;
       this.#sendDescription();
     }
+  }
+
+  /** After an answer: restarts ICE if no candidate of the stranger's comes (NO_CANDIDATES_MS). */
+  #expectCandidates() {
+    this.#candidateTimer = this.#tracker.clear(this.#candidateTimer);
+    if (this.pc.iceConnectionState !== 'new') return; // its checks reached us already
+    this.#candidateTimer = this.#tracker.timeout(() => {
+      this.#candidateTimer = null;
+      if (this.#closed || this.pc.iceConnectionState !== 'new') return;
+      console.info('strangers: no ICE candidates from the stranger; restarting ICE');
+      this.#restartIce();
+    }, NO_CANDIDATES_MS);
   }
 
   async #onCandidate(candidate) {

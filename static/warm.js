@@ -21,6 +21,11 @@ const POOL_SIZE = 1;
 // A warm connection older than this is made again: its relay allocation was made with
 // credentials that run out (10 minutes by default).
 export const WARM_MAX_AGE_MS = 4 * 60 * 1000;
+// A connection made ahead less than this long ago, with no offer of its own, is not handed
+// to a call: its candidates are still being gathered, so it saves the answer nothing, and
+// Chromium was seen to give an answer made on a pool still gathering no candidates at all
+// (the call stuck in ICE "new"). The call makes a connection of its own instead.
+export const WARM_READY_MS = 1000;
 
 /**
  * When the early offer of a wait is made and sent: GRACE_MS after the server said we wait,
@@ -83,6 +88,16 @@ export class OfferAhead {
   }
 }
 
+/**
+ * Whether the connection made ahead (`warm`, or null) may carry a call on this route at
+ * `now`: same "Hide my IP" setting, and either its offer made (the stranger may have it) or
+ * old enough to have gathered its candidates (WARM_READY_MS).
+ */
+export function fitsCall(warm, relayOnly, now) {
+  if (!warm || warm.relayOnly !== Boolean(relayOnly)) return false;
+  return warm.hasOffer || now - warm.madeAt >= WARM_READY_MS;
+}
+
 /** Resolves once `pc` has gathered its candidates, or after `ms`. */
 function gathered(pc, ms) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
@@ -129,6 +144,11 @@ export class Warm {
       this.#candidates.push(candidate && candidate.candidate ? candidate.toJSON() : null);
     };
     addLocalMedia(this.pc, localStream);
+  }
+
+  /** Whether its offer has been made (the stranger may then have it already). */
+  get hasOffer() {
+    return this.#offer !== null;
   }
 
   /** Sets its offer: the SDP, with the candidates gathered so far (made once). */

@@ -228,6 +228,96 @@ async fn a_page_without_early_offers_answers_one_made_ahead() {
     assert_no_console_errors(&[a, b]).await;
 }
 
+/// Installed on the answerer's page before it loads: every ICE candidate of the first
+/// offer and answer is lost on the way, both ways (the `a=candidate` lines of the SDPs, and
+/// every `candidate` message), until a second offer comes in its room: the restart's.
+/// `window.__lost` counts what was dropped.
+const LOSE_FIRST_CANDIDATES: &str = r#"(() => {
+  const lost = (window.__lost = { candidates: 0, lines: 0, passing: false });
+  const strip = (sdp) => sdp.split('\r\n').filter((line) => {
+    const drop = line.startsWith('a=candidate:') || line === 'a=end-of-candidates';
+    if (drop) lost.lines += 1;
+    return !drop;
+  }).join('\r\n');
+  let offers = 0;
+  const wrapped = new WeakMap();
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    send(data) {
+      const m = JSON.parse(data);
+      if (!lost.passing && m.type === 'candidate') { lost.candidates += 1; return; }
+      if (!lost.passing && m.type === 'answer') data = JSON.stringify({ ...m, sdp: strip(m.sdp) });
+      return super.send(data);
+    }
+    addEventListener(type, fn, options) {
+      if (type !== 'message') return super.addEventListener(type, fn, options);
+      const wrapper = (event) => {
+        const m = JSON.parse(event.data);
+        const offer = m.type === 'offer' ? m.sdp : m.type === 'matched' ? m.offer : null;
+        if (typeof offer === 'string' && ++offers > 1) lost.passing = true;
+        let data = event.data;
+        if (!lost.passing) {
+          if (m.type === 'candidate') { lost.candidates += 1; return; }
+          if (m.type === 'offer') data = JSON.stringify({ ...m, sdp: strip(m.sdp) });
+          if (typeof m.offer === 'string') data = JSON.stringify({ ...m, offer: strip(m.offer) });
+        }
+        fn.call(this, data === event.data ? event : new MessageEvent('message', { data }));
+      };
+      wrapped.set(fn, wrapper);
+      return super.addEventListener(type, wrapper, options);
+    }
+    removeEventListener(type, fn, options) {
+      return super.removeEventListener(type, wrapped.get(fn) || fn, options);
+    }
+  };
+})();"#;
+
+/// Every candidate of a call is lost on the way, both ways (as when an answer gathers none):
+/// neither side has anything to check, and ICE would stay "new" for good. The offerer, with
+/// the answer but no candidate of the stranger's, restarts ICE a few seconds later; the
+/// restart's candidates get through, and both see each other's video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_candidates_are_all_lost_is_restarted() {
+    let Some(tools) = harness::tools_or_skip() else {
+        return;
+    };
+    let _turn = harness::exclusive().await;
+    let (_server, base) = server().await;
+    let pages = Browser::launch_all(&tools, &base, &[("A", Media::Fake), ("B", Media::Fake)]).await;
+    let [a, b] = &pages[..] else { unreachable!() };
+    a.install_recorder().await;
+    b.add_init_script(LOSE_FIRST_CANDIDATES).await;
+    a.open("/chat?start=1").await;
+    a.wait_for(
+        "__strangers.debug().earlyOffers >= 1 && __strangers.state === 'waiting'",
+        "A's early offer sent while waiting",
+        PATIENCE,
+    )
+    .await;
+    b.open("/chat?start=1").await;
+    let (room_a, room_b) = tokio::join!(a.wait_video(PATIENCE), b.wait_video(PATIENCE));
+    assert_eq!(room_a, room_b);
+    assert_eq!(a.eval("__strangers.role").await, "offerer");
+    let lost = b.eval("window.__lost").await;
+    assert!(
+        lost["lines"].as_u64() > Some(0) && lost["passing"] == true,
+        "the first candidates were lost, the restart's came through: {lost}"
+    );
+    let rec = a.recorded().await;
+    let offers_in_room = rec["sent"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] == "offer")
+        .count();
+    assert_eq!(
+        offers_in_room, 1,
+        "A's early offer, then one restart offer: {}",
+        rec["sent"]
+    );
+    assert_no_console_errors(&[a, b]).await;
+}
+
 /// Two waiters with no interest in common both made early offers when their fallback pairs
 /// them: one offer is used, and its receiver, whose own offer it meets, rolls that back and
 /// answers (perfect negotiation). Both see each other's video.

@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { OfferAhead } from '../../static/warm.js';
+import { OfferAhead, WARM_READY_MS, fitsCall } from '../../static/warm.js';
 import { FakeClock } from './fake-clock.mjs';
 
 /** An OfferAhead whose offers are settled by hand: `offers` holds the pending ones. */
@@ -105,5 +105,17 @@ describe('offer ahead', () => {
     offers[1]('v=0');
     await settle();
     assert.equal(ahead.sent, 0, 'the socket was down');
+  });
+});
+
+describe('which connection made ahead a call takes', () => {
+  test('one with its offer made, or old enough to have gathered, on the same route', () => {
+    const now = 1_000_000;
+    const young = { relayOnly: false, hasOffer: false, madeAt: now - WARM_READY_MS + 1 };
+    assert.equal(fitsCall(young, false, now), false, 'still gathering: the call makes its own');
+    assert.equal(fitsCall({ ...young, madeAt: now - WARM_READY_MS }, false, now), true);
+    assert.equal(fitsCall({ ...young, hasOffer: true }, false, now), true, 'its offer may be the stranger\'s already');
+    assert.equal(fitsCall({ ...young, hasOffer: true }, true, now), false, 'another route (Hide my IP)');
+    assert.equal(fitsCall(null, false, now), false);
   });
 });
