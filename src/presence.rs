@@ -244,7 +244,7 @@ mod tests {
             same_lang: false,
             proof: None,
             partner: Peer::new(SessionId(2), tx),
-            ahead: crate::room::Ahead::None,
+            ahead: crate::protocol::Ahead::None,
         })
     }
 

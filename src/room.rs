@@ -13,7 +13,7 @@
 
 use crate::ids::{InstanceId, SessionId, UserRef};
 use crate::mailbox;
-use crate::protocol::{LeftReason, MemberProof, Mode, Relay, Role, RoomId};
+use crate::protocol::{Ahead, LeftReason, MemberProof, Mode, Relay, Role, RoomId};
 use crate::shared::Bus;
 use crate::shared::bus::BusMessage;
 
@@ -78,18 +78,6 @@ pub(crate) struct Matched {
     pub partner: Peer,
     /// What became of an early offer at this pairing, for this member.
     pub ahead: Ahead,
-}
-
-/// What became of an early offer ("offer ahead") when a room opened, as one member sees it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Ahead {
-    /// Neither member's early offer was used: the ordinary flow.
-    #[default]
-    None,
-    /// This member's early offer went to the stranger (this member is the offerer).
-    Sent,
-    /// The stranger's early offer, for this member (the answerer) to apply.
-    Offer(String),
 }
 
 /// A handle to where one user's events go: its session's outbound queue when the user is

@@ -26,11 +26,12 @@ use crate::lobby::{Lobby, Online, Registered};
 use crate::mailbox::{self, TryRecvError};
 use crate::matchmaker::Want;
 use crate::presence::{Presence, Request, Status};
+use crate::protocol::Ahead;
 use crate::protocol::{
     self, Admit, ClientMessage, ErrorCode, LeftReason, MemberProof, Mode, ProtocolError, Relay,
     ServerMessage,
 };
-use crate::room::{Ahead, Event, Matched, Peer, Relayed, Undeliverable};
+use crate::room::{Event, Matched, Peer, Relayed, Undeliverable};
 use crate::telemetry::{self, CloseReason};
 use crate::upgrade::Socket;
 use crate::websocket::{self, Incoming, code};

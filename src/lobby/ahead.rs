@@ -10,8 +10,8 @@
 //! offer in its `matched`; the offer reaches no one else.
 
 use crate::ids::SessionId;
+use crate::protocol::Ahead;
 use crate::protocol::{Mode, Role};
-use crate::room::Ahead;
 
 use super::backend::Backend;
 use super::core::Core;

@@ -8,8 +8,9 @@
 
 use crate::ids::SessionId;
 use crate::matchmaker::Pairing;
+use crate::protocol::Ahead;
 use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
-use crate::room::{Ahead, Event, Matched, Peer};
+use crate::room::{Event, Matched, Peer};
 use crate::shared::bus::BusMessage;
 use crate::telemetry;
 

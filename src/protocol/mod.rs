@@ -162,6 +162,19 @@ impl Role {
     }
 }
 
+/// What became of an early offer ("offer ahead") when a room opened, as one member sees it:
+/// what its `matched` says in `offer` and `offered`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Ahead {
+    /// Neither member's early offer was used: the ordinary flow.
+    #[default]
+    None,
+    /// This member's early offer went to the stranger (this member is the offerer).
+    Sent,
+    /// The stranger's early offer, for this member (the answerer) to apply.
+    Offer(String),
+}
+
 /// Why a room ended, as told to the member who did not end it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -25,8 +25,8 @@ use std::str::FromStr;
 
 use crate::ids::ClientKey;
 use crate::ids::{SessionId, UserRef};
+use crate::protocol::Ahead;
 use crate::protocol::{LeftReason, MemberProof, Role, RoomId};
-use crate::room::Ahead;
 
 /// A message from one instance to another, about one of the receiver's users.
 #[derive(Clone, Debug, PartialEq)]

@@ -834,8 +834,8 @@ struct Aheads {
 /// Checks what a member is told of an early offer: only the stranger's own offer reaches
 /// it, as the answerer, and the offerer hears its offer went, for the wait it was made in.
 fn check_ahead(sim: &Sim, m: &crate::room::Matched, aheads: &mut Aheads) {
+    use crate::protocol::Ahead;
     use crate::protocol::Role;
-    use crate::room::Ahead;
     if m.mode == Mode::Text {
         assert_eq!(m.ahead, Ahead::None, "a text room has no early offer");
     }
