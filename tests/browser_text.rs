@@ -232,13 +232,29 @@ async fn without_a_camera_text_is_offered_and_picked() {
         landing.as_str().unwrap().contains("blocked"),
         "the landing page says the camera is blocked: {landing}"
     );
-    let count = page
-        .eval("document.querySelector('.online').textContent")
+    // Leaving the chat page ended its session and the stranger's room; the stranger looks
+    // again. The landing page, counted afresh on each visit, shows the one text user, once
+    // the server has seen the page's session go (a visit may come before that).
+    stranger.recv_type("left").await;
+    stranger
+        .send(json!({"type": "join", "mode": "text", "lang": lang}))
         .await;
-    assert!(
-        count.as_str().unwrap().contains("0 on video · 2 on text"),
-        "the landing page counts both text users: {count}"
-    );
+    stranger.recv_type("waiting").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let count = page
+            .eval("document.querySelector('.online').textContent")
+            .await;
+        let count = count.as_str().unwrap().to_string();
+        if count.contains("1 online now") && count.contains("0 on video · 1 on text") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the landing page counts the text user waiting: {count}"
+        );
+        page.open("/").await;
+    }
     // A choice the user makes (and starts with) is kept over the suggestion.
     page.click_css("input[name=mode][value=video]").await;
     page.click_button("Start").await;
