@@ -118,21 +118,13 @@ async fn wait_queue(server: &TestServer, n: u64) {
     }
 }
 
-/// With the next call made ahead (`query` empty), waits until `page`, waiting, has sent
-/// the early offer of its current wait: the case of a waiter who has waited a moment (one
-/// who joined a few milliseconds before the click meets the flow without it).
+/// With the next call made ahead (`query` empty), waits until the waiting `page` has sent
+/// the early offer of its current wait (one who joined a few milliseconds before the click
+/// meets the flow without it).
 async fn wait_offer_ahead(page: &Page, query: &str) {
-    if !query.is_empty() {
-        return;
+    if query.is_empty() {
+        page.wait_early_offer_sent(PATIENCE).await;
     }
-    page.wait_for(
-        "(() => { const s = window.__rec.sent; \
-           const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
-           return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
-        "the waiter's early offer sent",
-        PATIENCE,
-    )
-    .await;
 }
 
 /// Opens the chat page (with `query`) and waits for the server's welcome.

@@ -224,23 +224,16 @@ async fn measure(lab: &Lab, runs: usize, query: &str) -> (Vec<f64>, Vec<f64>, [S
     (start, next, parts)
 }
 
-/// Milliseconds from the page's last click on `#button` to its first picture in `room`.
 /// With the next call made ahead (`query` empty), waits until the waiting `page` has sent
-/// its early offer for this wait (a waiter who has waited a moment).
+/// the early offer of its current wait (one who joined a few milliseconds before the click
+/// meets the flow without it).
 async fn wait_offer_ahead(page: &Page, query: &str) {
-    if !query.is_empty() {
-        return;
+    if query.is_empty() {
+        page.wait_early_offer_sent(Duration::from_secs(10)).await;
     }
-    page.wait_for(
-        "(() => { const s = window.__rec.sent; \
-           const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
-           return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
-        "the waiter's early offer sent",
-        Duration::from_secs(10),
-    )
-    .await;
 }
 
+/// Milliseconds from the page's last click on `#button` to its first picture in `room`.
 async fn since_click(page: &Page, button: &str, room: &str) -> f64 {
     let expr = format!(
         "(() => {{ const rec = window.__rec; \

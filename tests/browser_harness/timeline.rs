@@ -58,6 +58,20 @@ impl Page {
 }
 
 impl Page {
+    /// Waits until this page, waiting, has sent the early offer of its current wait (the
+    /// last `join` or `next` it sent): a waiter who has waited a moment, whose stranger gets
+    /// the offer in `matched`.
+    pub async fn wait_early_offer_sent(&self, timeout: std::time::Duration) {
+        self.wait_for(
+            "(() => { const s = window.__rec.sent; \
+               const j = s.findLastIndex((m) => m.type === 'join' || m.type === 'next'); \
+               return j >= 0 && s.slice(j).some((m) => m.type === 'early_offer'); })()",
+            "the waiter's early offer sent",
+            timeout,
+        )
+        .await;
+    }
+
     /// Waits until the stranger's video in `room` is shown unblurred (its first verdict was
     /// "safe"), or the safety notice says no verdict can come (the model failed to load).
     pub async fn wait_unblurred(&self, room: &str, timeout: std::time::Duration) {
